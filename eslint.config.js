@@ -1,0 +1,56 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import prettier from 'eslint-config-prettier';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.rein/**', 'bin/**', 'examples/**', '*.config.js', 'eslint.config.js'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    plugins: { 'import-x': importX },
+    settings: { 'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })] },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'import-x/no-cycle': 'error',
+    },
+  },
+  {
+    // Nest resolves constructor parameters from emitted decorator metadata, which a type-only
+    // import erases; services keep value imports for injected classes.
+    files: ['services/**/*.ts', 'libs/nest/**/*.ts'],
+    rules: { '@typescript-eslint/consistent-type-imports': 'off' },
+  },
+  {
+    // libs/domain is pure: no framework, no I/O, no clock, no randomness (STYLE.md).
+    files: ['libs/domain/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@nestjs/*', 'node:*', '@nats-io/*', 'nats', 'ioredis', '@kurrent/*', '@eventstore/*', 'pino', 'better-sqlite3', 'openai', '@kubernetes/*'], message: 'libs/domain is pure: no frameworks, SDKs or Node built-ins.' },
+            { group: ['fs', 'path', 'os', 'crypto', 'child_process', 'http', 'https', 'net'], message: 'libs/domain is pure: no Node built-ins.' },
+          ],
+        },
+      ],
+      'no-restricted-globals': ['error', { name: 'Date', message: 'Time arrives in the command (`now`); the domain never reads the clock.' }, { name: 'process', message: 'No I/O in the domain.' }, { name: 'setTimeout', message: 'Timers are TimerFired facts.' }],
+      'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'Randomness is derived from ids (deterministic jitter).' }, { object: 'Date', property: 'now', message: 'Time arrives in the command.' }, { object: 'performance', property: 'now', message: 'Time arrives in the command.' }],
+    },
+  },
+  {
+    files: ['**/*.spec.ts', 'libs/testing/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+  prettier,
+);

@@ -1,0 +1,40 @@
+// Jest runs in ESM mode (NestJS 12 is ESM-only) with @swc/jest; see ../shared/TOOLCHAIN.md.
+const transform = {
+  '^.+\\.ts$': [
+    '@swc/jest',
+    {
+      swcrc: false,
+      jsc: {
+        parser: { syntax: 'typescript', decorators: true },
+        target: 'es2023',
+        keepClassNames: true,
+        transform: { legacyDecorator: true, decoratorMetadata: true },
+      },
+      module: { type: 'es6' },
+    },
+  ],
+};
+const common = {
+  extensionsToTreatAsEsm: ['.ts'],
+  transform,
+  testEnvironment: 'node',
+  moduleNameMapper: {
+    '^@rein/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+  rootDir: '.',
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+};
+export default {
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/**/*.spec.ts'],
+      testPathIgnorePatterns: [...common.testPathIgnorePatterns, '\\.(int|e2e|fault)\\.spec\\.ts$'],
+    },
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/**/*.int.spec.ts'] },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/**/*.e2e.spec.ts'] },
+    { ...common, displayName: 'faults', testMatch: ['<rootDir>/**/*.fault.spec.ts'] },
+  ],
+};

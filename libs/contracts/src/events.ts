@@ -1,0 +1,216 @@
+import type { GateKind, RunSpec } from './run-spec.types.js';
+
+/** Server settings in force for a run; hashed into every event's `meta.settingsHash`. */
+export interface RunSettings {
+  /** Pools the scheduler may route to, with the labels a task's `requires` must find. */
+  readonly pools: readonly PoolSettings[];
+  /** Jitter applied to retry backoff, as a fraction of the delay (0.2 = ±20 %), derived from ids. */
+  readonly retryJitter: number;
+}
+
+export interface PoolSettings {
+  readonly name: string;
+  readonly labels: readonly string[];
+  readonly capacity: number;
+  readonly backend: 'local' | 'kubernetes' | 'noop';
+}
+
+export interface Usage {
+  readonly tokens: number;
+  readonly usd: number;
+}
+
+export interface Provenance {
+  readonly gate: GateKind;
+  /** The command run (test gate), the model asked (judge), who decided (approval), or the policy. */
+  readonly source: string;
+  readonly exitCode?: number;
+  readonly score?: number;
+  readonly durationMs: number;
+  readonly [extra: string]: unknown;
+}
+
+// ---------- facts: they come from outside the decider ----------
+
+export interface RunSubmittedData {
+  readonly spec: RunSpec;
+  readonly settings: RunSettings;
+}
+export interface AttemptStartedData {
+  readonly pool: string;
+  readonly worker: string;
+}
+export interface AttemptFinishedData {
+  readonly exitCode: number;
+  readonly summary: string;
+  readonly snapshot: string | null;
+  readonly usage: Usage;
+  /** Set when the attempt did not run to an exit code of its own (sandbox refused, killed, …). */
+  readonly error?: string;
+  /** False when retrying cannot help (e.g. the workspace could not be prepared): the task fails now. */
+  readonly retryable?: boolean;
+  readonly diff?: { readonly files: number; readonly insertions: number; readonly deletions: number };
+}
+export interface GateVerdictRecordedData {
+  readonly gate: number;
+  readonly kind: GateKind;
+  readonly pass: boolean;
+  readonly score?: number;
+  readonly reasons: readonly string[];
+  readonly provenance: Provenance;
+}
+export interface ApprovalGivenData {
+  readonly gate: number;
+  readonly approve: boolean;
+  readonly comment?: string;
+  readonly final?: boolean;
+  readonly by?: string;
+}
+export type TimerKind = 'retry' | 'scheduleToStart' | 'startToClose';
+export interface TimerFiredData {
+  readonly timer: TimerKind;
+  readonly dueAt: number;
+}
+export interface CancelRequestedData {
+  readonly reason?: string;
+}
+export interface RollbackRequestedData {
+  readonly toEvent?: number;
+  readonly task?: string;
+}
+
+// ---------- decisions: derived from facts by `decide` ----------
+
+export interface TaskReadyData {
+  readonly reason?: string;
+}
+export interface TaskDispatchedData {
+  readonly pool: string;
+  readonly priority: number;
+  /** Absolute ms; present when the task has `scheduleToStartMs`. */
+  readonly scheduleToStartDueAt?: number;
+  /** The workspace the attempt starts from: base plus the accepted snapshots of its dependencies. */
+  readonly upstream: readonly { readonly task: string; readonly snapshot: string | null }[];
+  readonly feedback: string;
+}
+export interface TaskStartedData {
+  readonly startToCloseDueAt: number;
+}
+export interface GateRequestedData {
+  readonly gate: number;
+  readonly kind: GateKind;
+}
+export interface TaskRetryScheduledData {
+  readonly nextAttempt: number;
+  readonly dueAt: number;
+  readonly delayMs: number;
+  readonly reason: string;
+  readonly feedback: string;
+}
+export interface TaskSucceededData {
+  readonly snapshot: string | null;
+}
+export interface TaskFailedData {
+  readonly reason: string;
+}
+export interface TaskCancelledData {
+  readonly reason: string;
+  /** The attempt that was in flight and must be stopped, if any. */
+  readonly inFlight?: number;
+}
+export interface TaskSkippedData {
+  readonly reason: string;
+}
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+export interface RunCompletedData {
+  readonly status: Exclude<RunStatus, 'running'>;
+  readonly reason?: string;
+}
+export interface RunRolledBackData {
+  readonly toEvent?: number;
+  readonly task?: string;
+  /** The tasks that returned to `pending`, in spec order. */
+  readonly tasks: readonly string[];
+  /** In-flight attempts that were cancelled. */
+  readonly cancelled: readonly { readonly task: string; readonly attempt: number }[];
+}
+
+export interface EventDataMap {
+  RunSubmitted: RunSubmittedData;
+  AttemptStarted: AttemptStartedData;
+  AttemptFinished: AttemptFinishedData;
+  GateVerdictRecorded: GateVerdictRecordedData;
+  ApprovalGiven: ApprovalGivenData;
+  TimerFired: TimerFiredData;
+  CancelRequested: CancelRequestedData;
+  RollbackRequested: RollbackRequestedData;
+  TaskReady: TaskReadyData;
+  TaskDispatched: TaskDispatchedData;
+  TaskStarted: TaskStartedData;
+  GateRequested: GateRequestedData;
+  TaskRetryScheduled: TaskRetryScheduledData;
+  TaskSucceeded: TaskSucceededData;
+  TaskFailed: TaskFailedData;
+  TaskCancelled: TaskCancelledData;
+  TaskSkipped: TaskSkippedData;
+  RunCompleted: RunCompletedData;
+  RunRolledBack: RunRolledBackData;
+}
+
+export type EventType = keyof EventDataMap;
+
+export const FACT_TYPES = [
+  'RunSubmitted',
+  'AttemptStarted',
+  'AttemptFinished',
+  'GateVerdictRecorded',
+  'ApprovalGiven',
+  'TimerFired',
+  'CancelRequested',
+  'RollbackRequested',
+] as const satisfies readonly EventType[];
+
+export type FactType = (typeof FACT_TYPES)[number];
+export type DecisionType = Exclude<EventType, FactType>;
+
+const factSet: ReadonlySet<string> = new Set(FACT_TYPES);
+export function isFact(type: string): type is FactType {
+  return factSet.has(type);
+}
+
+export interface EventMeta {
+  readonly specHash: string;
+  readonly settingsHash: string;
+}
+
+/** DESIGN.md: `{ seq, id, type, version, at, runId, taskId?, attempt?, data, meta }`. */
+export interface RunEventOf<T extends EventType> {
+  readonly seq: number;
+  readonly id: string;
+  readonly type: T;
+  readonly version: number;
+  readonly at: number;
+  readonly runId: string;
+  readonly taskId?: string;
+  readonly attempt?: number;
+  readonly data: EventDataMap[T];
+  readonly meta: EventMeta;
+}
+
+export type RunEvent = { [T in EventType]: RunEventOf<T> }[EventType];
+
+/** Current schema version of every event type; a changed shape bumps it and adds an upcaster. */
+export const EVENT_VERSION = 1;
+
+/** `run-<runId>`: one stream per run (DESIGN.md, The event log). */
+export function runStream(runId: string): string {
+  return `run-${runId}`;
+}
+
+/** Deterministic event id: run, task, attempt, kind and an ordinal, so a retried append is a no-op. */
+export function eventId(runId: string, type: EventType, taskId = '', attempt = 0, ordinal: number | string = 0): string {
+  return `${runId}:${taskId}:${attempt}:${type}:${ordinal}`;
+}
+
+export const RUN_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const TASK_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;

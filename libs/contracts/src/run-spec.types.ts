@@ -1,0 +1,157 @@
+/**
+ * The run spec after parsing, with DESIGN.md's defaults applied (`apiVersion: rein/v1`, `kind: Run`).
+ * Optional fields that have no default stay absent (never `undefined`).
+ */
+export interface RunSpec {
+  readonly apiVersion: 'rein/v1';
+  readonly kind: 'Run';
+  readonly metadata: RunMetadata;
+  readonly spec: RunBody;
+}
+
+export interface RunMetadata {
+  readonly name: string;
+  readonly idempotencyKey?: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface RunBody {
+  /** Max running tasks of this run; `null` means unlimited (pools bound it). */
+  readonly concurrency: number | null;
+  readonly failFast: boolean;
+  readonly budget?: Budget;
+  readonly workspace?: WorkspaceBase;
+  readonly defaults: RunDefaults;
+  readonly agents: Readonly<Record<string, AgentProfile>>;
+  readonly tasks: readonly TaskSpec[];
+}
+
+export interface Budget {
+  readonly tokens?: number;
+  readonly usd?: number;
+}
+
+export interface WorkspaceBase {
+  readonly repo: string;
+  readonly ref?: string;
+}
+
+export interface RunDefaults {
+  readonly agent?: string;
+  readonly retries?: RetryPolicyInput;
+}
+
+export type AgentRuntime = 'command' | 'claude-code' | 'codex' | 'noop';
+
+export interface AgentProfile {
+  readonly runtime: AgentRuntime;
+  readonly command?: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly secrets: readonly string[];
+  readonly network: { readonly allow: readonly string[] };
+  readonly limits: AgentLimits;
+  readonly hooks: AgentHooks;
+  readonly model?: string;
+  readonly allowedTools?: readonly string[];
+  readonly permissionMode?: string;
+}
+
+export interface AgentLimits {
+  readonly cpuSeconds: number;
+  readonly memoryMb: number;
+  readonly pids: number;
+  readonly fileSizeMb: number;
+}
+
+export interface AgentHooks {
+  readonly afterCreate?: string;
+  readonly beforeRun?: string;
+  readonly afterRun?: string;
+  readonly beforeRemove?: string;
+  readonly timeoutMs: number;
+}
+
+export interface RetryPolicyInput {
+  readonly max?: number;
+  readonly backoff?: Partial<BackoffPolicy>;
+}
+
+export interface BackoffPolicy {
+  readonly initialMs: number;
+  readonly factor: number;
+  readonly maxMs: number;
+}
+
+export interface RetryPolicy {
+  readonly max: number;
+  readonly backoff: BackoffPolicy;
+}
+
+export interface TaskTimeouts {
+  readonly scheduleToStartMs?: number;
+  readonly startToCloseMs: number;
+}
+
+export interface TaskSpec {
+  readonly id: string;
+  readonly prompt: string;
+  /** Resolved: the task's own `agent`, else `spec.defaults.agent`. */
+  readonly agent: string;
+  readonly dependsOn: readonly string[];
+  readonly priority: number;
+  readonly retries: RetryPolicy;
+  readonly timeouts: TaskTimeouts;
+  readonly gates: readonly GateSpec[];
+  readonly requires: readonly string[];
+}
+
+export type GateSpec = TestGateSpec | JudgeGateSpec | ApprovalGateSpec | PolicyGateSpec;
+
+export interface TestGateSpec {
+  readonly test: { readonly run: string; readonly timeoutMs: number };
+}
+export interface JudgeGateSpec {
+  readonly judge: { readonly rubric: string; readonly threshold: number; readonly model?: string };
+}
+export interface ApprovalGateSpec {
+  readonly approval: Readonly<Record<string, never>>;
+}
+export interface PolicyGateSpec {
+  readonly policy: {
+    readonly allowPaths?: readonly string[];
+    readonly denyPaths?: readonly string[];
+    readonly maxDiffLines?: number;
+    readonly forbiddenPatterns?: readonly string[];
+  };
+}
+
+export type GateKind = 'test' | 'judge' | 'approval' | 'policy';
+
+export function gateKind(gate: GateSpec): GateKind {
+  if ('test' in gate) return 'test';
+  if ('judge' in gate) return 'judge';
+  if ('approval' in gate) return 'approval';
+  return 'policy';
+}
+
+/** DESIGN.md defaults. */
+export const SPEC_DEFAULTS = {
+  retries: { max: 2, backoff: { initialMs: 1000, factor: 2, maxMs: 300_000 } },
+  startToCloseMs: 3_600_000,
+  testGateTimeoutMs: 600_000,
+  hookTimeoutMs: 600_000,
+  limits: { cpuSeconds: 3600, memoryMb: 4096, pids: 256, fileSizeMb: 1024 },
+} as const;
+
+/** Spec limits (DESIGN.md / issue 2); configurable through server settings. */
+export interface SpecLimits {
+  readonly maxTasks: number;
+  readonly maxEdges: number;
+  readonly maxBytes: number;
+}
+
+export const DEFAULT_SPEC_LIMITS: SpecLimits = {
+  maxTasks: 100_000,
+  maxEdges: 1_000_000,
+  maxBytes: 64 * 1024 * 1024,
+};
