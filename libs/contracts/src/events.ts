@@ -92,6 +92,9 @@ export interface TaskDispatchedData {
   /** The workspace the attempt starts from: base plus the accepted snapshots of its dependencies. */
   readonly upstream: readonly { readonly task: string; readonly snapshot: string | null }[];
   readonly feedback: string;
+  /** True when the workspace must (re)start from its starting point: a first attempt, or the first after a rollback. */
+  readonly restart: boolean;
+  readonly agent: string;
 }
 export interface TaskStartedData {
   readonly startToCloseDueAt: number;
@@ -189,7 +192,8 @@ export interface RunEventOf<T extends EventType> {
   readonly id: string;
   readonly type: T;
   readonly version: number;
-  readonly at: number;
+  /** ISO-8601 UTC time the event was decided or observed. */
+  readonly at: string;
   readonly runId: string;
   readonly taskId?: string;
   readonly attempt?: number;

@@ -1,0 +1,92 @@
+import type {
+  AttemptFinishedData,
+  GateVerdictRecordedData,
+  RunSettings,
+  RunSpec,
+  TimerKind,
+} from '@rein/contracts';
+import type { RunState } from './run.state.js';
+
+/** Commands carry `now` (ms since the epoch): the decider never reads the clock. */
+interface Base {
+  readonly runId: string;
+  readonly now: number;
+}
+
+export interface SubmitRun extends Base {
+  readonly type: 'SubmitRun';
+  readonly spec: RunSpec;
+  readonly specHash: string;
+  readonly settings: RunSettings;
+  readonly settingsHash: string;
+}
+export interface RecordAttemptStarted extends Base {
+  readonly type: 'RecordAttemptStarted';
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly pool: string;
+  readonly worker: string;
+}
+export interface RecordAttemptFinished extends Base {
+  readonly type: 'RecordAttemptFinished';
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly result: AttemptFinishedData;
+}
+export interface RecordGateVerdict extends Base {
+  readonly type: 'RecordGateVerdict';
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly verdict: GateVerdictRecordedData;
+}
+export interface GiveApproval extends Base {
+  readonly type: 'GiveApproval';
+  readonly taskId: string;
+  readonly approve: boolean;
+  readonly comment?: string;
+  readonly final?: boolean;
+  readonly by?: string;
+}
+export interface FireTimer extends Base {
+  readonly type: 'FireTimer';
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly timer: TimerKind;
+  readonly dueAt: number;
+}
+export interface RequestCancel extends Base {
+  readonly type: 'RequestCancel';
+  readonly reason?: string;
+}
+export interface RequestRollback extends Base {
+  readonly type: 'RequestRollback';
+  readonly task?: string;
+  readonly toEvent?: number;
+  /** For `toEvent`: the fold of the run's first `toEvent` events (the caller folds; decide stays pure). */
+  readonly target?: RunState;
+}
+
+export type RunCommand =
+  | SubmitRun
+  | RecordAttemptStarted
+  | RecordAttemptFinished
+  | RecordGateVerdict
+  | GiveApproval
+  | FireTimer
+  | RequestCancel
+  | RequestRollback;
+
+export type DecisionErrorCode = 'conflict' | 'invalid' | 'not_found';
+
+/** A command the run cannot take in its current state (maps to 409 / 400 / 404). */
+export class DecisionError extends Error {
+  override readonly name = 'DecisionError';
+  constructor(
+    readonly code: DecisionErrorCode,
+    message: string,
+    readonly path = '',
+    readonly hint = '',
+  ) {
+    super(message);
+  }
+}

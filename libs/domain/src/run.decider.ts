@@ -1,0 +1,431 @@
+import {
+  EVENT_VERSION,
+  eventId,
+  gateKind,
+  type EventDataMap,
+  type EventType,
+  type RunEvent,
+  type RunEventOf,
+  type RunSettings,
+  type TaskSpec,
+} from '@rein/contracts';
+import { isoFromMs } from './hash.js';
+import { backoffMs } from './retry.policy.js';
+import { DecisionError, type RunCommand } from './run.commands.js';
+import { evolve, forkState } from './run.evolve.js';
+import {
+  type RunState,
+  type TaskState,
+  initialState,
+  isInFlight,
+  isTerminal,
+  taskSpec,
+} from './run.state.js';
+
+/**
+ * `decide(command, state) → events`: the fact the command records, then every decision that
+ * follows from it, each already folded into a private fork of `state` so later decisions see
+ * earlier ones. Pure: time and ids arrive in the command; the caller's state is not changed.
+ * A fact about a stale attempt (an attempt the task has moved past) yields no events at all.
+ */
+export function decide(command: RunCommand, state: RunState): RunEvent[] {
+  const ctx = new Decision(
+    command,
+    command.type === 'SubmitRun' ? initialState(command.runId) : forkState(state),
+  );
+  ctx.run();
+  return ctx.events;
+}
+
+class Decision {
+  readonly events: RunEvent[] = [];
+  /** Tasks that may have become ready (all dependencies succeeded). */
+  private readonly candidates: number[] = [];
+
+  constructor(
+    private readonly cmd: RunCommand,
+    private readonly s: RunState,
+  ) {}
+
+  run(): void {
+    const c = this.cmd;
+    if (c.type !== 'SubmitRun' && this.s.status === 'none') {
+      throw new DecisionError('not_found', `run ${c.runId} does not exist`);
+    }
+    switch (c.type) {
+      case 'SubmitRun': {
+        if (this.s.status !== 'none') throw new DecisionError('conflict', `run ${c.runId} already exists`);
+        this.emit('RunSubmitted', { spec: c.spec, settings: c.settings }, undefined, undefined, 0, {
+          specHash: c.specHash,
+          settingsHash: c.settingsHash,
+        });
+        const settings = this.s.settings!;
+        for (const t of this.s.tasks) {
+          const spec = taskSpec(this.s, t.index);
+          if (!routeTo(settings, spec)) this.failTask(t.index, noPoolReason(settings, spec));
+        }
+        for (const t of this.s.tasks) this.candidates.push(t.index);
+        break;
+      }
+      case 'RecordAttemptStarted': {
+        const t = this.task(c.taskId);
+        if (t.attempt !== c.attempt || t.status !== 'dispatched') return;
+        this.emit('AttemptStarted', { pool: c.pool, worker: c.worker }, t, c.attempt, 0);
+        const spec = taskSpec(this.s, t.index);
+        this.emit('TaskStarted', { startToCloseDueAt: c.now + spec.timeouts.startToCloseMs }, t, c.attempt);
+        break;
+      }
+      case 'RecordAttemptFinished': {
+        const t = this.task(c.taskId);
+        if (t.attempt !== c.attempt || (t.status !== 'running' && t.status !== 'dispatched')) return;
+        const r = c.result;
+        this.emit('AttemptFinished', r, t, c.attempt, 0);
+        if (r.exitCode === 0 && r.error === undefined) {
+          this.nextGate(t.index, 0);
+        } else {
+          const reason = r.error ?? `agent exited with code ${r.exitCode}`;
+          const tail = r.summary ? `\n${r.summary.slice(-2000)}` : '';
+          this.attemptFailed(t.index, reason, `${reason}${tail}`, r.retryable !== false);
+        }
+        break;
+      }
+      case 'RecordGateVerdict': {
+        const t = this.task(c.taskId);
+        const v = c.verdict;
+        if (t.attempt !== c.attempt || t.status !== 'verifying' || t.gate !== v.gate) return;
+        this.emit('GateVerdictRecorded', v, t, c.attempt, v.gate);
+        if (v.pass) {
+          this.nextGate(t.index, v.gate + 1);
+        } else {
+          const reason = `${v.kind} gate ${v.gate} failed: ${v.reasons.join('; ') || 'no reason given'}`;
+          this.attemptFailed(t.index, reason, reason, true);
+        }
+        break;
+      }
+      case 'GiveApproval': {
+        const t = this.task(c.taskId);
+        const gate = t.gate >= 0 ? taskSpec(this.s, t.index).gates[t.gate] : undefined;
+        if (t.status !== 'verifying' || !gate || gateKind(gate) !== 'approval') {
+          throw new DecisionError(
+            'conflict',
+            `no approval is pending for task ${c.taskId}`,
+            '',
+            `task ${c.taskId} is ${t.status}`,
+          );
+        }
+        const data = {
+          gate: t.gate,
+          approve: c.approve,
+          ...(c.comment === undefined ? {} : { comment: c.comment }),
+          ...(c.final === undefined ? {} : { final: c.final }),
+          ...(c.by === undefined ? {} : { by: c.by }),
+        };
+        this.emit('ApprovalGiven', data, t, t.attempt, t.gate);
+        if (c.approve) {
+          this.nextGate(t.index, t.gate + 1);
+        } else {
+          const reason = `rejected${c.comment ? `: ${c.comment}` : ''}`;
+          if (c.final === true) this.failTask(t.index, `${reason} (final)`);
+          else this.attemptFailed(t.index, reason, c.comment ?? 'rejected by the approver', true);
+        }
+        break;
+      }
+      case 'FireTimer': {
+        const t = this.task(c.taskId);
+        if (t.attempt !== c.attempt || t.dueAt !== c.dueAt) return;
+        const expected =
+          c.timer === 'retry' ? 'retrying' : c.timer === 'scheduleToStart' ? 'dispatched' : 'running';
+        if (t.status !== expected) return;
+        this.emit('TimerFired', { timer: c.timer, dueAt: c.dueAt }, t, c.attempt, c.timer);
+        const spec = taskSpec(this.s, t.index);
+        if (c.timer === 'retry') {
+          this.emit('TaskReady', { reason: 'retry due' }, this.s.tasks[t.index], t.attempt);
+        } else if (c.timer === 'scheduleToStart') {
+          const reason = `not started within scheduleToStartMs (${spec.timeouts.scheduleToStartMs ?? 0} ms)`;
+          this.attemptFailed(t.index, reason, reason, true);
+        } else {
+          const reason = `timed out after startToCloseMs (${spec.timeouts.startToCloseMs} ms)`;
+          this.attemptFailed(t.index, reason, reason, true);
+        }
+        break;
+      }
+      case 'RequestCancel': {
+        if (this.s.status !== 'running') {
+          throw new DecisionError('conflict', `run ${c.runId} already finished (${this.s.status})`);
+        }
+        this.emit(
+          'CancelRequested',
+          c.reason === undefined ? {} : { reason: c.reason },
+          undefined,
+          undefined,
+        );
+        this.cancelRest(c.reason ?? 'run cancelled');
+        break;
+      }
+      case 'RequestRollback':
+        this.rollback(c);
+        break;
+    }
+    this.react();
+  }
+
+  // ---- cascades ----
+
+  /** After a passing gate (or a clean exit), request the next gate or accept the attempt. */
+  private nextGate(index: number, gate: number): void {
+    const t = this.s.tasks[index]!;
+    const gates = taskSpec(this.s, index).gates;
+    const g = gates[gate];
+    if (g) {
+      this.emit('GateRequested', { gate, kind: gateKind(g) }, t, t.attempt);
+      return;
+    }
+    const snapshot = t.attempts[t.attempts.length - 1]?.snapshot ?? null;
+    this.emit('TaskSucceeded', { snapshot }, t, t.attempt);
+    const dag = this.s.dag!;
+    for (let k = dag.dependentOffsets[index]!; k < dag.dependentOffsets[index + 1]!; k++) {
+      this.candidates.push(dag.dependents[k]!);
+    }
+  }
+
+  private attemptFailed(index: number, reason: string, feedback: string, retryable: boolean): void {
+    const t = this.s.tasks[index]!;
+    const spec = taskSpec(this.s, index);
+    const failures = t.failures + 1;
+    if (retryable && failures <= spec.retries.max && !this.s.cancelRequested) {
+      const delayMs = backoffMs(spec.retries, failures, this.s.settings!.retryJitter, {
+        runId: this.s.runId,
+        taskId: spec.id,
+        attempt: t.attempt,
+      });
+      this.emit(
+        'TaskRetryScheduled',
+        { nextAttempt: t.attempt + 1, dueAt: this.cmd.now + delayMs, delayMs, reason, feedback },
+        t,
+        t.attempt,
+      );
+      return;
+    }
+    const why = retryable ? `${reason} (no retries left: ${spec.retries.max} allowed)` : reason;
+    this.failTask(index, why);
+  }
+
+  /** A permanent failure: failFast cancels the rest; otherwise dependents are skipped. */
+  private failTask(index: number, reason: string): void {
+    const t = this.s.tasks[index]!;
+    if (isTerminal(t.status)) return;
+    this.emit('TaskFailed', { reason }, t, t.attempt || undefined);
+    const id = taskSpec(this.s, index).id;
+    if (this.s.spec!.spec.failFast) {
+      this.cancelRest(`cancelled: task ${id} failed (failFast)`);
+      return;
+    }
+    // Skip everything downstream that has not finished (breadth-first; iterative for big DAGs).
+    const dag = this.s.dag!;
+    const queue = [index];
+    const seen = new Set<number>(queue);
+    while (queue.length > 0) {
+      const i = queue.shift()!;
+      for (let k = dag.dependentOffsets[i]!; k < dag.dependentOffsets[i + 1]!; k++) {
+        const d = dag.dependents[k]!;
+        if (seen.has(d)) continue;
+        seen.add(d);
+        queue.push(d);
+        const dt = this.s.tasks[d]!;
+        if (!isTerminal(dt.status)) {
+          this.emit('TaskSkipped', { reason: `dependency ${id} failed` }, dt, dt.attempt || undefined);
+        }
+      }
+    }
+  }
+
+  private cancelRest(reason: string): void {
+    for (const t of this.s.tasks) {
+      if (isTerminal(t.status)) continue;
+      const data = isInFlight(t.status) ? { reason, inFlight: t.attempt } : { reason };
+      this.emit('TaskCancelled', data, t, t.attempt || undefined);
+    }
+  }
+
+  private rollback(c: Extract<RunCommand, { type: 'RequestRollback' }>): void {
+    const s = this.s;
+    const affected: number[] = [];
+    if ((c.task === undefined) === (c.toEvent === undefined)) {
+      throw new DecisionError(
+        'invalid',
+        'rollback needs exactly one of `toEvent` or `task`',
+        '',
+        'send { "toEvent": N } or { "task": "id" }',
+      );
+    }
+    if (c.task !== undefined) {
+      const start = s.dag!.indexOf.get(c.task);
+      if (start === undefined) {
+        throw new DecisionError(
+          'invalid',
+          `task ${c.task} is not in run ${s.runId}`,
+          '/task',
+          'name a task id of this run',
+        );
+      }
+      const dag = s.dag!;
+      const seen = new Set<number>([start]);
+      const queue = [start];
+      while (queue.length > 0) {
+        const i = queue.shift()!;
+        for (let k = dag.dependentOffsets[i]!; k < dag.dependentOffsets[i + 1]!; k++) {
+          const d = dag.dependents[k]!;
+          if (seen.has(d)) continue;
+          seen.add(d);
+          queue.push(d);
+        }
+      }
+      // Tasks that ended only because the run failed or was cancelled come back too, so the
+      // re-run can finish the run.
+      for (const t of s.tasks) if (t.status === 'cancelled' || t.status === 'skipped') seen.add(t.index);
+      for (const t of s.tasks) if (seen.has(t.index)) affected.push(t.index);
+    } else {
+      const n = c.toEvent!;
+      if (!Number.isInteger(n) || n < 1 || n > s.seq) {
+        throw new DecisionError(
+          'invalid',
+          `toEvent ${n} is out of range: the run has events 1..${s.seq}`,
+          '/toEvent',
+          `use a seq between 1 and ${s.seq}`,
+        );
+      }
+      const target = c.target;
+      if (!target || target.seq !== n)
+        throw new DecisionError('invalid', `rollback target state for event ${n} is missing`, '/toEvent');
+      for (const t of s.tasks) {
+        const before = target.tasks[t.index];
+        if (!before || before.status !== t.status || before.attempt !== t.attempt) affected.push(t.index);
+      }
+    }
+    if (affected.length === 0) {
+      throw new DecisionError(
+        'invalid',
+        'nothing to roll back: no task differs from the target point',
+        c.task === undefined ? '/toEvent' : '/task',
+      );
+    }
+    const cancelled = affected
+      .map((i) => s.tasks[i]!)
+      .filter((t) => isInFlight(t.status))
+      .map((t) => ({ task: taskSpec(s, t.index).id, attempt: t.attempt }));
+    const target = c.task === undefined ? { toEvent: c.toEvent! } : { task: c.task };
+    this.emit('RollbackRequested', target, undefined, undefined, s.seq + 1);
+    this.emit(
+      'RunRolledBack',
+      { ...target, tasks: affected.map((i) => taskSpec(s, i).id), cancelled },
+      undefined,
+      undefined,
+    );
+    this.candidates.push(...affected);
+  }
+
+  /** Ready what can run, dispatch within the run's concurrency, complete the run when all is done. */
+  private react(): void {
+    const s = this.s;
+    if (s.status !== 'running') return;
+    for (const i of this.candidates) {
+      const t = s.tasks[i]!;
+      if (t.status === 'pending' && t.waitingOn === 0) this.emit('TaskReady', {}, t, t.attempt || undefined);
+    }
+    this.candidates.length = 0;
+    const limit = s.spec!.spec.concurrency ?? Number.POSITIVE_INFINITY;
+    while (s.ready > 0 && s.active < limit) {
+      const t = this.nextReady();
+      if (!t) break;
+      this.dispatch(t);
+    }
+    if (s.terminal === s.tasks.length) {
+      const status = s.cancelRequested ? 'cancelled' : s.failedTasks > 0 ? 'failed' : 'succeeded';
+      this.emit('RunCompleted', { status }, undefined, undefined);
+    }
+  }
+
+  private nextReady(): TaskState | undefined {
+    const s = this.s;
+    for (let p = s.readyCursor; p < s.order.length; p++) {
+      const t = s.tasks[s.order[p]!]!;
+      if (t.status === 'ready') return t;
+    }
+    return undefined;
+  }
+
+  private dispatch(t: TaskState): void {
+    const s = this.s;
+    const spec = taskSpec(s, t.index);
+    const dag = s.dag!;
+    const upstream: { task: string; snapshot: string | null }[] = [];
+    for (let k = dag.depOffsets[t.index]!; k < dag.depOffsets[t.index + 1]!; k++) {
+      const d = dag.deps[k]!;
+      upstream.push({ task: taskSpec(s, d).id, snapshot: s.tasks[d]!.accepted });
+    }
+    const n = t.attempt + 1;
+    this.emit(
+      'TaskDispatched',
+      {
+        pool: routeTo(s.settings!, spec)!.name,
+        priority: spec.priority,
+        ...(spec.timeouts.scheduleToStartMs === undefined
+          ? {}
+          : { scheduleToStartDueAt: this.cmd.now + spec.timeouts.scheduleToStartMs }),
+        upstream,
+        feedback: t.feedback,
+        restart: t.restart,
+        agent: spec.agent,
+      },
+      t,
+      n,
+    );
+  }
+
+  // ---- plumbing ----
+
+  private task(taskId: string): TaskState {
+    const index = this.s.dag!.indexOf.get(taskId);
+    if (index === undefined) {
+      throw new DecisionError('not_found', `task ${taskId} is not in run ${this.s.runId}`);
+    }
+    return this.s.tasks[index]!;
+  }
+
+  private emit<T extends EventType>(
+    type: T,
+    data: EventDataMap[T],
+    task: TaskState | undefined,
+    attempt: number | undefined,
+    ordinal?: number | string,
+    meta?: { specHash: string; settingsHash: string },
+  ): void {
+    const s = this.s;
+    const seq = s.seq + 1;
+    const taskId = task ? taskSpec(s, task.index).id : undefined;
+    const event = {
+      seq,
+      id: eventId(s.runId, type, taskId, attempt, ordinal ?? seq),
+      type,
+      version: EVENT_VERSION,
+      at: isoFromMs(this.cmd.now),
+      runId: s.runId,
+      ...(taskId === undefined ? {} : { taskId }),
+      ...(attempt === undefined ? {} : { attempt }),
+      data,
+      meta: meta ?? { specHash: s.specHash, settingsHash: s.settingsHash },
+    } as RunEventOf<T> as RunEvent;
+    evolve(s, event);
+    this.events.push(event);
+  }
+}
+
+/** The first pool (in settings order) whose labels include everything the task requires. */
+export function routeTo(settings: RunSettings, task: TaskSpec): RunSettings['pools'][number] | undefined {
+  return settings.pools.find((p) => task.requires.every((label) => p.labels.includes(label)));
+}
+
+function noPoolReason(settings: RunSettings, task: TaskSpec): string {
+  const pools = settings.pools.map((p) => `${p.name} [${p.labels.join(', ')}]`).join('; ') || 'none';
+  return `no pool satisfies requires [${task.requires.join(', ')}]; pools: ${pools}`;
+}

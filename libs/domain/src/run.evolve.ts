@@ -1,0 +1,364 @@
+import { gateKind, type RunEvent, type RunEventOf } from '@rein/contracts';
+import { buildDag } from './dag.js';
+import {
+  type AttemptState,
+  type AttemptStatus,
+  type RunState,
+  type TaskState,
+  type TaskStatus,
+  initialState,
+  isTerminal,
+} from './run.state.js';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type Draft = Mutable<RunState>;
+
+/**
+ * `evolve(state, event) → state`. For speed it updates `state` in place and returns it, but only
+ * ever *replaces* task objects and the `tasks`-level collections it owns, so a fork made by
+ * `forkState` (a copied `tasks` array) is never affected by evolving the original, and vice versa.
+ */
+export function evolve(state: RunState, event: RunEvent): RunState {
+  const s = state as Draft;
+  s.seq = event.seq;
+  s.updatedAt = event.at;
+  switch (event.type) {
+    case 'RunSubmitted':
+      return submitted(s, event);
+    case 'TaskReady':
+      setTask(s, byId(s, event.taskId), { status: 'ready', dueAt: null });
+      return s;
+    case 'TaskDispatched': {
+      const t = byId(s, event.taskId);
+      const attempt: AttemptState = {
+        n: event.attempt ?? t.attempt + 1,
+        state: 'dispatched',
+        pool: event.data.pool,
+        dispatchedAt: event.at,
+        startedAt: null,
+        finishedAt: null,
+        exitCode: null,
+        summary: null,
+        snapshot: null,
+        usage: { tokens: 0, usd: 0 },
+        verdicts: [],
+      };
+      setTask(s, t, {
+        status: 'dispatched',
+        attempt: attempt.n,
+        restart: false,
+        gate: -1,
+        dueAt: event.data.scheduleToStartDueAt ?? null,
+        attempts: [...t.attempts, attempt],
+      });
+      if (s.rank[t.index] === s.readyCursor) s.readyCursor++;
+      return s;
+    }
+    case 'AttemptStarted': {
+      const t = current(s, event);
+      if (!t || t.status !== 'dispatched') return s;
+      setTask(s, t, { status: 'running', dueAt: null }, { state: 'running', startedAt: event.at });
+      return s;
+    }
+    case 'TaskStarted': {
+      const t = current(s, event);
+      if (t) setTask(s, t, { dueAt: event.data.startToCloseDueAt });
+      return s;
+    }
+    case 'AttemptFinished': {
+      const t = current(s, event);
+      if (!t || (t.status !== 'running' && t.status !== 'dispatched')) return s;
+      const d = event.data;
+      const ok = d.exitCode === 0 && d.error === undefined;
+      s.usage = { tokens: s.usage.tokens + d.usage.tokens, usd: s.usage.usd + d.usage.usd };
+      setTask(s, t, ok ? { status: 'verifying', gate: -1, dueAt: null } : { dueAt: null }, {
+        state: ok ? 'verifying' : 'failed',
+        finishedAt: event.at,
+        startedAt: lastAttempt(t)?.startedAt ?? event.at,
+        exitCode: d.exitCode,
+        summary: d.summary,
+        snapshot: d.snapshot,
+        usage: d.usage,
+        ...(d.error === undefined ? {} : { reason: d.error }),
+      });
+      return s;
+    }
+    case 'GateRequested': {
+      const t = current(s, event);
+      if (t) setTask(s, t, { status: 'verifying', gate: event.data.gate });
+      return s;
+    }
+    case 'GateVerdictRecorded': {
+      const t = current(s, event);
+      if (!t || t.status !== 'verifying' || t.gate !== event.data.gate) return s;
+      const d = event.data;
+      const a = lastAttempt(t);
+      setTask(
+        s,
+        t,
+        {},
+        {
+          verdicts: [
+            ...(a?.verdicts ?? []),
+            {
+              gate: d.kind,
+              index: d.gate,
+              pass: d.pass,
+              ...(d.score === undefined ? {} : { score: d.score }),
+              reasons: d.reasons,
+              provenance: d.provenance,
+            },
+          ],
+          ...(d.pass ? {} : { state: 'failed' as AttemptStatus }),
+        },
+      );
+      return s;
+    }
+    case 'ApprovalGiven': {
+      const t = current(s, event);
+      if (!t || t.status !== 'verifying' || t.gate !== event.data.gate) return s;
+      const d = event.data;
+      const a = lastAttempt(t);
+      setTask(
+        s,
+        t,
+        {},
+        {
+          verdicts: [
+            ...(a?.verdicts ?? []),
+            {
+              gate: 'approval',
+              index: d.gate,
+              pass: d.approve,
+              reasons: d.comment ? [d.comment] : [],
+              provenance: { gate: 'approval', source: d.by ?? 'api', durationMs: 0, final: d.final === true },
+            },
+          ],
+          ...(d.approve ? {} : { state: 'failed' as AttemptStatus }),
+        },
+      );
+      return s;
+    }
+    case 'TaskSucceeded': {
+      const t = byId(s, event.taskId);
+      setTask(
+        s,
+        t,
+        { status: 'succeeded', accepted: event.data.snapshot, gate: -1, dueAt: null, reason: null },
+        { state: 'succeeded' },
+      );
+      const dag = s.dag!;
+      for (let k = dag.dependentOffsets[t.index]!; k < dag.dependentOffsets[t.index + 1]!; k++) {
+        const dep = s.tasks[dag.dependents[k]!]!;
+        setTask(s, dep, { waitingOn: dep.waitingOn - 1 });
+      }
+      return s;
+    }
+    case 'TaskRetryScheduled': {
+      const t = byId(s, event.taskId);
+      setTask(
+        s,
+        t,
+        {
+          status: 'retrying',
+          failures: t.failures + 1,
+          feedback: event.data.feedback,
+          dueAt: event.data.dueAt,
+          gate: -1,
+          reason: event.data.reason,
+        },
+        endAttempt(t, 'failed', event.at, event.data.reason),
+      );
+      return s;
+    }
+    case 'TaskFailed': {
+      const t = byId(s, event.taskId);
+      setTask(
+        s,
+        t,
+        { status: 'failed', failures: t.failures + 1, gate: -1, dueAt: null, reason: event.data.reason },
+        endAttempt(t, 'failed', event.at, event.data.reason),
+      );
+      return s;
+    }
+    case 'TaskCancelled': {
+      const t = byId(s, event.taskId);
+      setTask(
+        s,
+        t,
+        { status: 'cancelled', gate: -1, dueAt: null, reason: event.data.reason },
+        event.data.inFlight === undefined
+          ? undefined
+          : endAttempt(t, 'cancelled', event.at, event.data.reason),
+      );
+      return s;
+    }
+    case 'TaskSkipped':
+      setTask(s, byId(s, event.taskId), { status: 'skipped', dueAt: null, reason: event.data.reason });
+      return s;
+    case 'CancelRequested':
+      s.cancelRequested = true;
+      return s;
+    case 'RunRolledBack':
+      return rolledBack(s, event);
+    case 'RunCompleted':
+      s.status = event.data.status;
+      return s;
+    case 'TimerFired':
+    case 'RollbackRequested':
+      return s;
+  }
+}
+
+/** Folds events into a fresh state: the state of the run after the last of them. */
+export function fold(runId: string, events: Iterable<RunEvent>): RunState {
+  let s = initialState(runId);
+  for (const e of events) s = evolve(s, e);
+  return s;
+}
+
+/** A copy `decide` may evolve without touching the caller's state. */
+export function forkState(state: RunState): RunState {
+  return { ...state, tasks: state.tasks.slice() };
+}
+
+function submitted(s: Draft, event: RunEventOf<'RunSubmitted'>): RunState {
+  const { spec, settings } = event.data;
+  const tasks = spec.spec.tasks;
+  const dag = buildDag(
+    tasks.map((t) => t.id),
+    tasks.map((t) => t.dependsOn),
+  );
+  const order = Int32Array.from(tasks.keys()).sort((a, b) => {
+    const d = tasks[b]!.priority - tasks[a]!.priority;
+    return d !== 0 ? d : a - b;
+  });
+  const rank = new Int32Array(tasks.length);
+  order.forEach((taskIndex, position) => (rank[taskIndex] = position));
+  s.status = 'running';
+  s.spec = spec;
+  s.settings = settings;
+  s.specHash = event.meta.specHash;
+  s.settingsHash = event.meta.settingsHash;
+  s.dag = dag;
+  s.order = order;
+  s.rank = rank;
+  s.createdAt = event.at;
+  s.tasks = tasks.map((t, index) => ({
+    index,
+    status: 'pending',
+    attempt: 0,
+    failures: 0,
+    waitingOn: dag.depOffsets[index + 1]! - dag.depOffsets[index]!,
+    accepted: null,
+    gate: -1,
+    feedback: '',
+    restart: true,
+    dueAt: null,
+    reason: null,
+    attempts: [],
+  }));
+  return s;
+}
+
+function rolledBack(s: Draft, event: RunEventOf<'RunRolledBack'>): RunState {
+  const cancelled = new Map(event.data.cancelled.map((c) => [c.task, c.attempt]));
+  for (const id of event.data.tasks) {
+    const t = byId(s, id);
+    const inFlight = cancelled.get(id);
+    setTask(
+      s,
+      t,
+      {
+        status: 'pending',
+        failures: 0,
+        feedback: '',
+        accepted: null,
+        gate: -1,
+        restart: true,
+        dueAt: null,
+        reason: null,
+      },
+      inFlight === undefined ? undefined : endAttempt(t, 'cancelled', event.at, 'rolled back'),
+    );
+  }
+  // Dependencies may have changed state: recount what every task waits on.
+  const dag = s.dag!;
+  for (const t of s.tasks) {
+    let waiting = 0;
+    for (let k = dag.depOffsets[t.index]!; k < dag.depOffsets[t.index + 1]!; k++) {
+      if (s.tasks[dag.deps[k]!]!.status !== 'succeeded') waiting++;
+    }
+    if (waiting !== t.waitingOn) setTask(s, t, { waitingOn: waiting });
+  }
+  s.status = 'running';
+  s.cancelRequested = false;
+  return s;
+}
+
+function byId(s: RunState, taskId: string | undefined): TaskState {
+  const index = taskId === undefined ? undefined : s.dag?.indexOf.get(taskId);
+  const t = index === undefined ? undefined : s.tasks[index];
+  if (!t) throw new Error(`event names unknown task ${String(taskId)}`);
+  return t;
+}
+
+/** The task if the event is about its current attempt; facts about stale attempts change nothing. */
+function current(s: RunState, event: RunEvent): TaskState | undefined {
+  const index = event.taskId === undefined ? undefined : s.dag?.indexOf.get(event.taskId);
+  const t = index === undefined ? undefined : s.tasks[index];
+  return t && event.attempt === t.attempt ? t : undefined;
+}
+
+function lastAttempt(t: TaskState): AttemptState | undefined {
+  return t.attempts[t.attempts.length - 1];
+}
+
+function endAttempt(
+  t: TaskState,
+  state: AttemptStatus,
+  at: string,
+  reason: string,
+): Partial<Mutable<AttemptState>> | undefined {
+  const a = lastAttempt(t);
+  if (!a || a.state === 'succeeded' || a.state === 'cancelled') return undefined;
+  if (a.state === 'failed') return a.reason === undefined ? { reason } : {};
+  return { state, finishedAt: a.finishedAt ?? at, reason };
+}
+
+function holdsSlot(s: RunState, t: TaskState): boolean {
+  if (t.status === 'dispatched' || t.status === 'running') return true;
+  if (t.status !== 'verifying') return false;
+  // An approval gate waits without holding a slot (DESIGN.md).
+  const gate = t.gate >= 0 ? s.spec?.spec.tasks[t.index]?.gates[t.gate] : undefined;
+  return !(gate && gateKind(gate) === 'approval');
+}
+
+function count(s: Draft, t: TaskState, sign: 1 | -1): void {
+  if (holdsSlot(s, t)) s.active += sign;
+  if (isTerminal(t.status)) s.terminal += sign;
+  if (t.status === 'failed') s.failedTasks += sign;
+  if (t.status === 'ready') s.ready += sign;
+}
+
+function setTask(
+  s: Draft,
+  t: TaskState,
+  patch: Partial<Mutable<TaskState>>,
+  attemptPatch?: Partial<Mutable<AttemptState>>,
+): void {
+  count(s, t, -1);
+  let attempts = t.attempts;
+  const last = lastAttempt(t);
+  if (attemptPatch && last) {
+    const copy = t.attempts.slice();
+    copy[copy.length - 1] = { ...last, ...attemptPatch };
+    attempts = copy;
+  }
+  const next: TaskState = { ...t, ...patch, attempts };
+  if (next.status === 'ready' && s.rank[t.index]! < s.readyCursor) s.readyCursor = s.rank[t.index]!;
+  s.tasks[t.index] = next;
+  count(s, next, 1);
+}
+
+export type { TaskStatus };

@@ -1,0 +1,141 @@
+import type { GateKind, Provenance, RunSettings, RunSpec, RunStatus, TaskSpec, Usage } from '@rein/contracts';
+import type { Dag } from './dag.js';
+
+/** DESIGN.md's task states. */
+export type TaskStatus =
+  | 'pending'
+  | 'ready'
+  | 'dispatched'
+  | 'running'
+  | 'verifying'
+  | 'succeeded'
+  | 'retrying'
+  | 'failed'
+  | 'cancelled'
+  | 'skipped';
+
+export type AttemptStatus = 'dispatched' | 'running' | 'verifying' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface Verdict {
+  readonly gate: GateKind;
+  readonly index: number;
+  readonly pass: boolean;
+  readonly score?: number;
+  readonly reasons: readonly string[];
+  readonly provenance: Provenance;
+}
+
+export interface AttemptState {
+  readonly n: number;
+  readonly state: AttemptStatus;
+  readonly pool: string;
+  readonly dispatchedAt: string;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+  readonly exitCode: number | null;
+  readonly summary: string | null;
+  readonly snapshot: string | null;
+  readonly usage: Usage;
+  readonly verdicts: readonly Verdict[];
+  readonly reason?: string;
+}
+
+/**
+ * One task. Task objects are replaced, never mutated, so `decide` can work on a cheap fork of the
+ * run state (a copied `tasks` array) without touching the caller's state.
+ */
+export interface TaskState {
+  readonly index: number;
+  readonly status: TaskStatus;
+  /** Highest attempt number ever dispatched (0: none). Only grows, across retries and rollbacks. */
+  readonly attempt: number;
+  /** Failed attempts since the task's retry budget was last renewed. */
+  readonly failures: number;
+  /** Dependencies that have not succeeded yet. */
+  readonly waitingOn: number;
+  /** Snapshot of the accepted (succeeded) attempt. */
+  readonly accepted: string | null;
+  /** Index of the gate being evaluated while `verifying`, else -1. */
+  readonly gate: number;
+  readonly feedback: string;
+  /** The next dispatch must restart the workspace from its starting point. */
+  readonly restart: boolean;
+  readonly dueAt: number | null;
+  readonly reason: string | null;
+  readonly attempts: readonly AttemptState[];
+}
+
+export interface RunState {
+  readonly runId: string;
+  /** `none` until RunSubmitted. */
+  readonly status: RunStatus | 'none';
+  readonly spec: RunSpec | null;
+  readonly settings: RunSettings | null;
+  readonly specHash: string;
+  readonly settingsHash: string;
+  readonly dag: Dag | null;
+  readonly tasks: TaskState[];
+  /** Events folded so far (the `seq` of the last one). */
+  readonly seq: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly usage: Usage;
+  /** Tasks holding a run concurrency slot (dispatched, running, or verifying a non-approval gate). */
+  readonly active: number;
+  readonly terminal: number;
+  readonly failedTasks: number;
+  /** Tasks in `ready`. */
+  readonly ready: number;
+  readonly cancelRequested: boolean;
+  /** Position in `order` before which no task is `ready` (a scan hint; see `nextReady`). */
+  readonly readyCursor: number;
+  /** Task indexes in dispatch order: priority descending, then spec order. */
+  readonly order: Int32Array;
+  /** Inverse of `order`. */
+  readonly rank: Int32Array;
+}
+
+export function initialState(runId: string): RunState {
+  return {
+    runId,
+    status: 'none',
+    spec: null,
+    settings: null,
+    specHash: '',
+    settingsHash: '',
+    dag: null,
+    tasks: [],
+    seq: 0,
+    createdAt: '',
+    updatedAt: '',
+    usage: { tokens: 0, usd: 0 },
+    active: 0,
+    terminal: 0,
+    failedTasks: 0,
+    ready: 0,
+    cancelRequested: false,
+    readyCursor: 0,
+    order: new Int32Array(0),
+    rank: new Int32Array(0),
+  };
+}
+
+const TERMINAL: ReadonlySet<TaskStatus> = new Set(['succeeded', 'failed', 'cancelled', 'skipped']);
+export function isTerminal(status: TaskStatus): boolean {
+  return TERMINAL.has(status);
+}
+
+/** In flight at an executor or a verifier: cancelling it must stop work somewhere. */
+export function isInFlight(status: TaskStatus): boolean {
+  return status === 'dispatched' || status === 'running' || status === 'verifying';
+}
+
+export function taskSpec(state: RunState, index: number): TaskSpec {
+  const t = state.spec?.spec.tasks[index];
+  if (!t) throw new Error(`no task at index ${index}`);
+  return t;
+}
+
+export function taskIndex(state: RunState, taskId: string): number | undefined {
+  return state.dag?.indexOf.get(taskId);
+}
