@@ -29,6 +29,9 @@ import {
  * A fact about a stale attempt (an attempt the task has moved past) yields no events at all.
  */
 export function decide(command: RunCommand, state: RunState): RunEvent[] {
+  if (command.type === 'SubmitRun' && state.status !== 'none') {
+    throw new DecisionError('conflict', `run ${command.runId} already exists`);
+  }
   const ctx = new Decision(
     command,
     command.type === 'SubmitRun' ? initialState(command.runId) : forkState(state),
@@ -54,7 +57,6 @@ class Decision {
     }
     switch (c.type) {
       case 'SubmitRun': {
-        if (this.s.status !== 'none') throw new DecisionError('conflict', `run ${c.runId} already exists`);
         this.emit('RunSubmitted', { spec: c.spec, settings: c.settings }, undefined, undefined, 0, {
           specHash: c.specHash,
           settingsHash: c.settingsHash,

@@ -348,10 +348,10 @@ function setTask(
   attemptPatch?: Partial<Mutable<AttemptState>>,
 ): void {
   count(s, t, -1);
-  let attempts = t.attempts;
-  const last = lastAttempt(t);
+  let attempts = patch.attempts ?? t.attempts;
+  const last = attempts[attempts.length - 1];
   if (attemptPatch && last) {
-    const copy = t.attempts.slice();
+    const copy = attempts.slice();
     copy[copy.length - 1] = { ...last, ...attemptPatch };
     attempts = copy;
   }
