@@ -323,6 +323,22 @@ class Decision {
       undefined,
       undefined,
     );
+    // A returned task whose dependency stays failed (it was not rolled back) cannot run: skip it,
+    // in topological order so the skip reaches everything downstream.
+    const dag = s.dag!;
+    const back = new Set(affected);
+    for (const i of dag.order) {
+      if (!back.has(i)) continue;
+      for (let k = dag.depOffsets[i]!; k < dag.depOffsets[i + 1]!; k++) {
+        const dep = s.tasks[dag.deps[k]!]!;
+        if (dep.status === 'failed' || dep.status === 'skipped' || dep.status === 'cancelled') {
+          const t = s.tasks[i]!;
+          const reason = `dependency ${taskSpec(s, dep.index).id} ${dep.status}`;
+          this.emit('TaskSkipped', { reason }, t, t.attempt || undefined);
+          break;
+        }
+      }
+    }
     this.candidates.push(...affected);
   }
 
