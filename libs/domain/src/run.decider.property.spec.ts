@@ -39,7 +39,9 @@ describe('the run decider, on random DAGs and random fact orders', () => {
           dependsOn: t.deps.map((d) => `t${d}`),
           retries: t.retries,
           priority: t.priority,
-          gates: t.gates.map((g): GateSpec => (g === 'test' ? { test: { run: 'true', timeoutMs: 1000 } } : { approval: {} })),
+          gates: t.gates.map((g): GateSpec =>
+            g === 'test' ? { test: { run: 'true', timeoutMs: 1000 } } : { approval: {} },
+          ),
           ...(t.scheduleToStart ? { scheduleToStartMs: 50 } : {}),
         }));
         const spec = specOf(inputs, { failFast, concurrency });
@@ -64,7 +66,15 @@ describe('the run decider, on random DAGs and random fact orders', () => {
           return events;
         };
 
-        apply({ type: 'SubmitRun', runId: 'p', now, spec, specHash: 's', settings: TEST_SETTINGS, settingsHash: 'x' });
+        apply({
+          type: 'SubmitRun',
+          runId: 'p',
+          now,
+          spec,
+          specHash: 's',
+          settings: TEST_SETTINGS,
+          settingsHash: 'x',
+        });
 
         /** Everything that could happen next; `bias` picks among outcomes (0 = the happy one). */
         const actions = (bias: number): RunCommand[] => {
@@ -74,8 +84,23 @@ describe('the run decider, on random DAGs and random fact orders', () => {
             const id = spec.spec.tasks[t.index]!.id;
             const gates = spec.spec.tasks[t.index]!.gates;
             if (t.status === 'dispatched') {
-              out.push({ ...base, type: 'RecordAttemptStarted', taskId: id, attempt: t.attempt, pool: 'local', worker: 'w' });
-              if (t.dueAt !== null) out.push({ ...base, type: 'FireTimer', taskId: id, attempt: t.attempt, timer: 'scheduleToStart', dueAt: t.dueAt });
+              out.push({
+                ...base,
+                type: 'RecordAttemptStarted',
+                taskId: id,
+                attempt: t.attempt,
+                pool: 'local',
+                worker: 'w',
+              });
+              if (t.dueAt !== null)
+                out.push({
+                  ...base,
+                  type: 'FireTimer',
+                  taskId: id,
+                  attempt: t.attempt,
+                  timer: 'scheduleToStart',
+                  dueAt: t.dueAt,
+                });
             }
             if (t.status === 'running') {
               out.push({
@@ -83,17 +108,43 @@ describe('the run decider, on random DAGs and random fact orders', () => {
                 type: 'RecordAttemptFinished',
                 taskId: id,
                 attempt: t.attempt,
-                result: { exitCode: bias % 3 === 2 ? 1 : 0, summary: '', snapshot: `s${t.attempt}`, usage: { tokens: 1, usd: 0 } },
+                result: {
+                  exitCode: bias % 3 === 2 ? 1 : 0,
+                  summary: '',
+                  snapshot: `s${t.attempt}`,
+                  usage: { tokens: 1, usd: 0 },
+                },
               });
-              if (t.dueAt !== null) out.push({ ...base, type: 'FireTimer', taskId: id, attempt: t.attempt, timer: 'startToClose', dueAt: t.dueAt });
+              if (t.dueAt !== null)
+                out.push({
+                  ...base,
+                  type: 'FireTimer',
+                  taskId: id,
+                  attempt: t.attempt,
+                  timer: 'startToClose',
+                  dueAt: t.dueAt,
+                });
             }
             if (t.status === 'retrying' && t.dueAt !== null) {
-              out.push({ ...base, type: 'FireTimer', taskId: id, attempt: t.attempt, timer: 'retry', dueAt: t.dueAt });
+              out.push({
+                ...base,
+                type: 'FireTimer',
+                taskId: id,
+                attempt: t.attempt,
+                timer: 'retry',
+                dueAt: t.dueAt,
+              });
             }
             if (t.status === 'verifying' && t.gate >= 0) {
               const g = gates[t.gate]!;
               if ('approval' in g) {
-                out.push({ ...base, type: 'GiveApproval', taskId: id, approve: bias % 4 !== 3, ...(bias % 8 === 7 ? { final: true } : {}) });
+                out.push({
+                  ...base,
+                  type: 'GiveApproval',
+                  taskId: id,
+                  approve: bias % 4 !== 3,
+                  ...(bias % 8 === 7 ? { final: true } : {}),
+                });
               } else {
                 const pass = bias % 3 !== 2;
                 out.push({
@@ -101,7 +152,13 @@ describe('the run decider, on random DAGs and random fact orders', () => {
                   type: 'RecordGateVerdict',
                   taskId: id,
                   attempt: t.attempt,
-                  verdict: { gate: t.gate, kind: 'test', pass, reasons: pass ? [] : ['no'], provenance: { gate: 'test', source: 'true', durationMs: 1 } },
+                  verdict: {
+                    gate: t.gate,
+                    kind: 'test',
+                    pass,
+                    reasons: pass ? [] : ['no'],
+                    provenance: { gate: 'test', source: 'true', durationMs: 1 },
+                  },
                 });
               }
             }
@@ -120,7 +177,14 @@ describe('the run decider, on random DAGs and random fact orders', () => {
             for (const attempt of [t.attempt - 1, t.attempt + 1]) {
               if (attempt < 1) continue;
               const stale = decide(
-                { runId: 'p', now, type: 'RecordAttemptFinished', taskId: id, attempt, result: { exitCode: 0, summary: '', snapshot: null, usage: { tokens: 0, usd: 0 } } },
+                {
+                  runId: 'p',
+                  now,
+                  type: 'RecordAttemptFinished',
+                  taskId: id,
+                  attempt,
+                  result: { exitCode: 0, summary: '', snapshot: null, usage: { tokens: 0, usd: 0 } },
+                },
                 state,
               );
               expect(stale).toEqual([]);

@@ -16,9 +16,11 @@ import { evolve, forkState } from './run.evolve.js';
 import {
   type RunState,
   type TaskState,
+  allTasks,
   initialState,
   isInFlight,
   isTerminal,
+  taskAt,
   taskSpec,
 } from './run.state.js';
 
@@ -62,11 +64,11 @@ class Decision {
           settingsHash: c.settingsHash,
         });
         const settings = this.s.settings!;
-        for (const t of this.s.tasks) {
+        for (const t of allTasks(this.s)) {
           const spec = taskSpec(this.s, t.index);
           if (!routeTo(settings, spec)) this.failTask(t.index, noPoolReason(settings, spec));
         }
-        for (const t of this.s.tasks) this.candidates.push(t.index);
+        for (const t of allTasks(this.s)) this.candidates.push(t.index);
         break;
       }
       case 'RecordAttemptStarted': {
@@ -141,7 +143,7 @@ class Decision {
         this.emit('TimerFired', { timer: c.timer, dueAt: c.dueAt }, t, c.attempt, c.timer);
         const spec = taskSpec(this.s, t.index);
         if (c.timer === 'retry') {
-          this.emit('TaskReady', { reason: 'retry due' }, this.s.tasks[t.index], t.attempt);
+          this.emit('TaskReady', { reason: 'retry due' }, taskAt(this.s, t.index), t.attempt);
         } else if (c.timer === 'scheduleToStart') {
           const reason = `not started within scheduleToStartMs (${spec.timeouts.scheduleToStartMs ?? 0} ms)`;
           this.attemptFailed(t.index, reason, reason, true);
@@ -175,7 +177,7 @@ class Decision {
 
   /** After a passing gate (or a clean exit), request the next gate or accept the attempt. */
   private nextGate(index: number, gate: number): void {
-    const t = this.s.tasks[index]!;
+    const t = taskAt(this.s, index);
     const gates = taskSpec(this.s, index).gates;
     const g = gates[gate];
     if (g) {
@@ -191,7 +193,7 @@ class Decision {
   }
 
   private attemptFailed(index: number, reason: string, feedback: string, retryable: boolean): void {
-    const t = this.s.tasks[index]!;
+    const t = taskAt(this.s, index);
     const spec = taskSpec(this.s, index);
     const failures = t.failures + 1;
     if (retryable && failures <= spec.retries.max && !this.s.cancelRequested) {
@@ -214,7 +216,7 @@ class Decision {
 
   /** A permanent failure: failFast cancels the rest; otherwise dependents are skipped. */
   private failTask(index: number, reason: string): void {
-    const t = this.s.tasks[index]!;
+    const t = taskAt(this.s, index);
     if (isTerminal(t.status)) return;
     this.emit('TaskFailed', { reason }, t, t.attempt || undefined);
     const id = taskSpec(this.s, index).id;
@@ -233,7 +235,7 @@ class Decision {
         if (seen.has(d)) continue;
         seen.add(d);
         queue.push(d);
-        const dt = this.s.tasks[d]!;
+        const dt = taskAt(this.s, d);
         if (!isTerminal(dt.status)) {
           this.emit('TaskSkipped', { reason: `dependency ${id} failed` }, dt, dt.attempt || undefined);
         }
@@ -242,7 +244,7 @@ class Decision {
   }
 
   private cancelRest(reason: string): void {
-    for (const t of this.s.tasks) {
+    for (const t of allTasks(this.s)) {
       if (isTerminal(t.status)) continue;
       const data = isInFlight(t.status) ? { reason, inFlight: t.attempt } : { reason };
       this.emit('TaskCancelled', data, t, t.attempt || undefined);
@@ -284,8 +286,8 @@ class Decision {
       }
       // Tasks that ended only because the run failed or was cancelled come back too, so the
       // re-run can finish the run.
-      for (const t of s.tasks) if (t.status === 'cancelled' || t.status === 'skipped') seen.add(t.index);
-      for (const t of s.tasks) if (seen.has(t.index)) affected.push(t.index);
+      for (const t of allTasks(s)) if (t.status === 'cancelled' || t.status === 'skipped') seen.add(t.index);
+      for (const t of allTasks(s)) if (seen.has(t.index)) affected.push(t.index);
     } else {
       const n = c.toEvent!;
       if (!Number.isInteger(n) || n < 1 || n > s.seq) {
@@ -299,7 +301,7 @@ class Decision {
       const target = c.target;
       if (!target || target.seq !== n)
         throw new DecisionError('invalid', `rollback target state for event ${n} is missing`, '/toEvent');
-      for (const t of s.tasks) {
+      for (const t of allTasks(s)) {
         const before = target.tasks[t.index];
         if (!before || before.status !== t.status || before.attempt !== t.attempt) affected.push(t.index);
       }
@@ -312,7 +314,7 @@ class Decision {
       );
     }
     const cancelled = affected
-      .map((i) => s.tasks[i]!)
+      .map((i) => taskAt(s, i))
       .filter((t) => isInFlight(t.status))
       .map((t) => ({ task: taskSpec(s, t.index).id, attempt: t.attempt }));
     const target = c.task === undefined ? { toEvent: c.toEvent! } : { task: c.task };
@@ -330,9 +332,9 @@ class Decision {
     for (const i of dag.order) {
       if (!back.has(i)) continue;
       for (let k = dag.depOffsets[i]!; k < dag.depOffsets[i + 1]!; k++) {
-        const dep = s.tasks[dag.deps[k]!]!;
+        const dep = taskAt(s, dag.deps[k]!);
         if (dep.status === 'failed' || dep.status === 'skipped' || dep.status === 'cancelled') {
-          const t = s.tasks[i]!;
+          const t = taskAt(s, i);
           const reason = `dependency ${taskSpec(s, dep.index).id} ${dep.status}`;
           this.emit('TaskSkipped', { reason }, t, t.attempt || undefined);
           break;
@@ -347,7 +349,7 @@ class Decision {
     const s = this.s;
     if (s.status !== 'running') return;
     for (const i of this.candidates) {
-      const t = s.tasks[i]!;
+      const t = taskAt(s, i);
       if (t.status === 'pending' && t.waitingOn === 0) this.emit('TaskReady', {}, t, t.attempt || undefined);
     }
     this.candidates.length = 0;
@@ -366,7 +368,7 @@ class Decision {
   private nextReady(): TaskState | undefined {
     const s = this.s;
     for (let p = s.readyCursor; p < s.order.length; p++) {
-      const t = s.tasks[s.order[p]!]!;
+      const t = taskAt(s, s.order[p]!);
       if (t.status === 'ready') return t;
     }
     return undefined;
@@ -379,7 +381,7 @@ class Decision {
     const upstream: { task: string; snapshot: string | null }[] = [];
     for (let k = dag.depOffsets[t.index]!; k < dag.depOffsets[t.index + 1]!; k++) {
       const d = dag.deps[k]!;
-      upstream.push({ task: taskSpec(s, d).id, snapshot: s.tasks[d]!.accepted });
+      upstream.push({ task: taskSpec(s, d).id, snapshot: taskAt(s, d).accepted });
     }
     const n = t.attempt + 1;
     this.emit(
@@ -407,7 +409,7 @@ class Decision {
     if (index === undefined) {
       throw new DecisionError('not_found', `task ${taskId} is not in run ${this.s.runId}`);
     }
-    return this.s.tasks[index]!;
+    return taskAt(this.s, index);
   }
 
   private emit<T extends EventType>(

@@ -6,17 +6,19 @@ import {
   type RunState,
   type TaskState,
   type TaskStatus,
+  allTasks,
   initialState,
   isTerminal,
+  taskAt,
 } from './run.state.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type Draft = Mutable<RunState>;
 
 /**
- * `evolve(state, event) → state`. For speed it updates `state` in place and returns it, but only
- * ever *replaces* task objects and the `tasks`-level collections it owns, so a fork made by
- * `forkState` (a copied `tasks` array) is never affected by evolving the original, and vice versa.
+ * `evolve(state, event) → state`. For speed it updates `state` in place and returns it. It only
+ * ever *replaces* task objects, and on a fork made by `forkState` it writes them to the fork's
+ * overlay, so evolving a fork never touches the state it was forked from.
  */
 export function evolve(state: RunState, event: RunEvent): RunState {
   const s = state as Draft;
@@ -149,7 +151,7 @@ export function evolve(state: RunState, event: RunEvent): RunState {
       );
       const dag = s.dag!;
       for (let k = dag.dependentOffsets[t.index]!; k < dag.dependentOffsets[t.index + 1]!; k++) {
-        const dep = s.tasks[dag.dependents[k]!]!;
+        const dep = taskAt(s, dag.dependents[k]!);
         setTask(s, dep, { waitingOn: dep.waitingOn - 1 });
       }
       return s;
@@ -219,7 +221,9 @@ export function fold(runId: string, events: Iterable<RunEvent>): RunState {
 
 /** A copy `decide` may evolve without touching the caller's state. */
 export function forkState(state: RunState): RunState {
-  return { ...state, tasks: state.tasks.slice() };
+  // Copy-on-write: the fork shares `tasks` and keeps the tasks it changes in an overlay, so a
+  // decision costs what it touches, not the size of the run.
+  return { ...state, overlay: new Map(state.overlay) };
 }
 
 function submitted(s: Draft, event: RunEventOf<'RunSubmitted'>): RunState {
@@ -284,10 +288,10 @@ function rolledBack(s: Draft, event: RunEventOf<'RunRolledBack'>): RunState {
   }
   // Dependencies may have changed state: recount what every task waits on.
   const dag = s.dag!;
-  for (const t of s.tasks) {
+  for (const t of allTasks(s)) {
     let waiting = 0;
     for (let k = dag.depOffsets[t.index]!; k < dag.depOffsets[t.index + 1]!; k++) {
-      if (s.tasks[dag.deps[k]!]!.status !== 'succeeded') waiting++;
+      if (taskAt(s, dag.deps[k]!).status !== 'succeeded') waiting++;
     }
     if (waiting !== t.waitingOn) setTask(s, t, { waitingOn: waiting });
   }
@@ -298,7 +302,7 @@ function rolledBack(s: Draft, event: RunEventOf<'RunRolledBack'>): RunState {
 
 function byId(s: RunState, taskId: string | undefined): TaskState {
   const index = taskId === undefined ? undefined : s.dag?.indexOf.get(taskId);
-  const t = index === undefined ? undefined : s.tasks[index];
+  const t = index === undefined ? undefined : taskAt(s, index);
   if (!t) throw new Error(`event names unknown task ${String(taskId)}`);
   return t;
 }
@@ -306,7 +310,7 @@ function byId(s: RunState, taskId: string | undefined): TaskState {
 /** The task if the event is about its current attempt; facts about stale attempts change nothing. */
 function current(s: RunState, event: RunEvent): TaskState | undefined {
   const index = event.taskId === undefined ? undefined : s.dag?.indexOf.get(event.taskId);
-  const t = index === undefined ? undefined : s.tasks[index];
+  const t = index === undefined ? undefined : taskAt(s, index);
   return t && event.attempt === t.attempt ? t : undefined;
 }
 
@@ -357,7 +361,8 @@ function setTask(
   }
   const next: TaskState = { ...t, ...patch, attempts };
   if (next.status === 'ready' && s.rank[t.index]! < s.readyCursor) s.readyCursor = s.rank[t.index]!;
-  s.tasks[t.index] = next;
+  if (s.overlay) s.overlay.set(t.index, next);
+  else s.tasks[t.index] = next;
   count(s, next, 1);
 }
 

@@ -1,6 +1,6 @@
 import { isFact, type RunEvent, type RunSettings } from '@rein/contracts';
 import { msFromIso } from './hash.js';
-import type { RunCommand } from './run.commands.js';
+import { DecisionError, type RunCommand } from './run.commands.js';
 import { decide } from './run.decider.js';
 import { evolve, fold } from './run.evolve.js';
 import { type RunState, initialState } from './run.state.js';
@@ -11,6 +11,8 @@ export interface Difference {
   readonly kind: 'changed' | 'missing' | 'extra' | 'fact-not-applicable';
   readonly recorded?: DecisionSummary;
   readonly redecided?: DecisionSummary;
+  /** Why a recorded fact did not apply, when the decider refused it. */
+  readonly reason?: string;
 }
 
 export interface DecisionSummary {
@@ -59,9 +61,23 @@ export function redecide(recorded: readonly RunEvent[], options: RedecideOptions
     const expected = recorded.slice(i + 1, j);
     facts++;
     decisions += expected.length;
-    const out = decide(commandOf(fact, produced, options), state);
+    let out: RunEvent[];
+    let refused: string | undefined;
+    try {
+      out = decide(commandOf(fact, produced, options), state);
+    } catch (e) {
+      // Under another policy a recorded command may be refused (e.g. an approval with none pending).
+      if (!(e instanceof DecisionError)) throw e;
+      out = [];
+      refused = e.message;
+    }
     if (out.length === 0) {
-      differences.push({ seq: fact.seq, kind: 'fact-not-applicable', recorded: summary(fact) });
+      differences.push({
+        seq: fact.seq,
+        kind: 'fact-not-applicable',
+        recorded: summary(fact),
+        ...(refused === undefined ? {} : { reason: refused }),
+      });
       for (const e of expected) differences.push({ seq: e.seq, kind: 'missing', recorded: summary(e) });
     } else {
       const got = out.slice(1);

@@ -93,6 +93,8 @@ export interface RunState {
   readonly order: Int32Array;
   /** Inverse of `order`. */
   readonly rank: Int32Array;
+  /** On a fork (`forkState`): the tasks changed since forking, shadowing `tasks`. */
+  readonly overlay?: Map<number, TaskState>;
 }
 
 export function initialState(runId: string): RunState {
@@ -128,6 +130,16 @@ export function isTerminal(status: TaskStatus): boolean {
 /** In flight at an executor or a verifier: cancelling it must stop work somewhere. */
 export function isInFlight(status: TaskStatus): boolean {
   return status === 'dispatched' || status === 'running' || status === 'verifying';
+}
+
+export function taskAt(state: RunState, index: number): TaskState {
+  const t = state.overlay?.get(index) ?? state.tasks[index];
+  if (!t) throw new Error(`no task at index ${index}`);
+  return t;
+}
+
+export function* allTasks(state: RunState): Generator<TaskState> {
+  for (let i = 0; i < state.tasks.length; i++) yield taskAt(state, i);
 }
 
 export function taskSpec(state: RunState, index: number): TaskSpec {

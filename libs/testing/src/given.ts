@@ -2,6 +2,13 @@ import { expect } from '@jest/globals';
 import type { EventType, RunEvent } from '@rein/contracts';
 import { type RunCommand, type RunState, decide, evolve, initialState } from '@rein/domain';
 
+/** A command without its `runId` (the scenario fills it in). */
+export type CommandInput = RunCommand extends infer C
+  ? C extends unknown
+    ? Omit<C, 'runId'>
+    : never
+  : never;
+
 /** The part of an event a domain test states; `data` is matched as a subset. */
 export interface Expected {
   readonly type: EventType;
@@ -23,8 +30,8 @@ export class RunScenario {
   }
 
   /** Decide and record (as the orchestrator would append). */
-  apply(command: Omit<RunCommand, 'runId'> & { runId?: string }): RunEvent[] {
-    const events = decide({ runId: this.runId, ...command } as RunCommand, this.state);
+  apply(command: CommandInput): RunEvent[] {
+    const events = decide({ runId: this.runId, ...command }, this.state);
     for (const e of events) {
       this.state = evolve(this.state, e);
       this.history.push(e);
@@ -66,13 +73,13 @@ export function given(build: (s: RunScenario) => void, runId?: string): GivenWhe
       return {
         events,
         then(expected) {
-          if (error) throw error;
+          if (error) throw error as Error;
           // Arrays must match in length and order; each event as a subset of what it states.
           expect(events.map(pick)).toMatchObject(expected);
           return s;
         },
         thenNothing() {
-          if (error) throw error;
+          if (error) throw error as Error;
           expect(events).toEqual([]);
           expect(s.state).toBe(before);
           return s;
@@ -88,7 +95,7 @@ export function given(build: (s: RunScenario) => void, runId?: string): GivenWhe
 
 interface GivenWhen {
   readonly scenario: RunScenario;
-  when(command: Omit<RunCommand, 'runId'>): {
+  when(command: CommandInput): {
     readonly events: RunEvent[];
     then(expected: readonly Expected[]): RunScenario;
     thenNothing(): RunScenario;
