@@ -8,7 +8,7 @@
  * references) are checked by `parseRunSpec`, not here.
  */
 
-export const TASK_ID_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
+const TASK_ID_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
 const NAME_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
 const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
 
@@ -172,7 +172,7 @@ export const runSpecSchema = {
         allowedTools: stringList('Tools the agent CLI may use, e.g. [Read, Grep, Bash].'),
         permissionMode: { type: 'string', minLength: 1, description: 'The agent CLI permission mode, e.g. acceptEdits.' },
       },
-      if: { properties: { runtime: { const: 'command' } }, required: ['runtime'] },
+      if: { type: 'object', properties: { runtime: { const: 'command' } }, required: ['runtime'] },
       then: {
         required: ['command'],
         description: "runtime 'command' needs `command`: the shell command that runs the agent.",
@@ -211,11 +211,9 @@ export const runSpecSchema = {
         agent: { type: 'string', minLength: 1, description: 'The name of an agent profile in spec.agents.' },
         dependsOn: {
           type: 'array',
-          items: {
-            type: 'string',
-            pattern: TASK_ID_PATTERN,
-            description: 'The id of another task of this run.',
-          },
+          // No id pattern here: an entry must name a task of the run, which parseRunSpec checks
+          // (and a million regex tests on the largest spec buy nothing more).
+          items: { type: 'string', description: 'The id of another task of this run.' },
           description: 'Ids of tasks that must succeed first, e.g. [api].',
         },
         priority: { type: 'integer', description: 'An integer; higher runs first (default 0).' },

@@ -213,7 +213,7 @@ describe('the run decider, on random DAGs and random fact orders', () => {
           const options = actions(0);
           if (options.length === 0) {
             throw new Error(
-              `stuck: ${JSON.stringify(state.tasks.map((t) => [t.status, t.attempt, t.waitingOn, t.dueAt]))} active=${state.active} ready=${state.ready} cursor=${state.readyCursor}\n${history.map((e) => `${e.seq} ${e.type} ${e.taskId ?? ''} ${e.attempt ?? ''}`).join('\n')}`,
+              `stuck: ${JSON.stringify(state.tasks.map((t) => [t.status, t.attempt, t.waitingOn, t.dueAt]))} active=${state.active} ready=${state.ready} queue=${state.readyQueue.length}\n${history.map((e) => `${e.seq} ${e.type} ${e.taskId ?? ''} ${e.attempt ?? ''}`).join('\n')}`,
             );
           }
           apply({ ...options[0]!, now });

@@ -367,8 +367,8 @@ class Decision {
 
   private nextReady(): TaskState | undefined {
     const s = this.s;
-    for (let p = s.readyCursor; p < s.order.length; p++) {
-      const t = taskAt(s, s.order[p]!);
+    for (let rank = s.readyQueue.pop(); rank !== undefined; rank = s.readyQueue.pop()) {
+      const t = taskAt(s, s.order[rank]!);
       if (t.status === 'ready') return t;
     }
     return undefined;

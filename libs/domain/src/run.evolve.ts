@@ -45,15 +45,28 @@ export function evolve(state: RunState, event: RunEvent): RunState {
         usage: { tokens: 0, usd: 0 },
         verdicts: [],
       };
-      setTask(s, t, {
-        status: 'dispatched',
-        attempt: attempt.n,
-        restart: false,
-        gate: -1,
-        dueAt: event.data.scheduleToStartDueAt ?? null,
-        attempts: [...t.attempts, attempt],
-      });
-      if (s.rank[t.index] === s.readyCursor) s.readyCursor++;
+      setTask(
+        s,
+        t,
+        {
+          status: 'dispatched',
+          attempt: attempt.n,
+          restart: false,
+          gate: -1,
+          dueAt: event.data.scheduleToStartDueAt ?? null,
+        },
+        undefined,
+        attempt,
+      );
+      // Tasks are dispatched in queue order, so this one is at the top (after stale entries).
+      const q = s.readyQueue;
+      for (
+        let top = q.peek();
+        top !== undefined && taskAt(s, s.order[top]!).status !== 'ready';
+        top = q.peek()
+      ) {
+        q.pop();
+      }
       return s;
     }
     case 'AttemptStarted': {
@@ -223,7 +236,12 @@ export function fold(runId: string, events: Iterable<RunEvent>): RunState {
 export function forkState(state: RunState): RunState {
   // Copy-on-write: the fork shares `tasks` and keeps the tasks it changes in an overlay, so a
   // decision costs what it touches, not the size of the run.
-  return { ...state, overlay: new Map(state.overlay) };
+  return {
+    ...state,
+    overlay: new Map(state.overlay),
+    owned: new WeakSet(),
+    readyQueue: state.readyQueue.clone(),
+  };
 }
 
 function submitted(s: Draft, event: RunEventOf<'RunSubmitted'>): RunState {
@@ -350,20 +368,38 @@ function setTask(
   t: TaskState,
   patch: Partial<Mutable<TaskState>>,
   attemptPatch?: Partial<Mutable<AttemptState>>,
+  newAttempt?: AttemptState,
 ): void {
   count(s, t, -1);
-  let attempts = patch.attempts ?? t.attempts;
-  const last = attempts[attempts.length - 1];
-  if (attemptPatch && last) {
-    const copy = attempts.slice();
-    copy[copy.length - 1] = { ...last, ...attemptPatch };
-    attempts = copy;
+  const wasReady = t.status === 'ready';
+  const next = writable(s, t);
+  Object.assign(next, patch);
+  if (newAttempt) next.attempts.push(newAttempt);
+  const last = next.attempts.length - 1;
+  if (attemptPatch && last >= 0) {
+    const a = next.attempts[last]!;
+    // On a fork the attempt object is shared with the original: replace it; otherwise update it.
+    if (s.overlay) next.attempts[last] = { ...a, ...attemptPatch };
+    else Object.assign(a, attemptPatch);
   }
-  const next: TaskState = { ...t, ...patch, attempts };
-  if (next.status === 'ready' && s.rank[t.index]! < s.readyCursor) s.readyCursor = s.rank[t.index]!;
-  if (s.overlay) s.overlay.set(t.index, next);
-  else s.tasks[t.index] = next;
+  if (next.status === 'ready' && !wasReady) s.readyQueue.push(s.rank[t.index]!);
   count(s, next, 1);
+}
+
+type WritableTask = Mutable<TaskState> & { attempts: AttemptState[] };
+
+/**
+ * The task object evolve may change. A state folded by evolve owns its task objects and changes
+ * them in place (replay speed); a fork copies a task into its overlay the first time it changes it.
+ */
+function writable(s: Draft, t: TaskState): WritableTask {
+  if (!s.overlay) return t as WritableTask;
+  const mine = s.overlay.get(t.index);
+  if (mine && s.owned?.has(mine)) return mine as WritableTask;
+  const copy: WritableTask = { ...t, attempts: t.attempts.slice() };
+  s.overlay.set(t.index, copy);
+  (s.owned ??= new WeakSet()).add(copy);
+  return copy;
 }
 
 export type { TaskStatus };

@@ -1,5 +1,6 @@
 import type { GateKind, Provenance, RunSettings, RunSpec, RunStatus, TaskSpec, Usage } from '@rein/contracts';
 import type { Dag } from './dag.js';
+import { ReadyQueue } from './ready.queue.js';
 
 /** DESIGN.md's task states. */
 export type TaskStatus =
@@ -87,14 +88,16 @@ export interface RunState {
   /** Tasks in `ready`. */
   readonly ready: number;
   readonly cancelRequested: boolean;
-  /** Position in `order` before which no task is `ready` (a scan hint; see `nextReady`). */
-  readonly readyCursor: number;
+  /** Ranks (positions in `order`) of ready tasks; may hold stale entries (see ReadyQueue). */
+  readonly readyQueue: ReadyQueue;
   /** Task indexes in dispatch order: priority descending, then spec order. */
   readonly order: Int32Array;
   /** Inverse of `order`. */
   readonly rank: Int32Array;
   /** On a fork (`forkState`): the tasks changed since forking, shadowing `tasks`. */
   readonly overlay?: Map<number, TaskState>;
+  /** On a fork: the task copies the fork made (and so may change in place). */
+  readonly owned?: WeakSet<TaskState>;
 }
 
 export function initialState(runId: string): RunState {
@@ -116,7 +119,7 @@ export function initialState(runId: string): RunState {
     failedTasks: 0,
     ready: 0,
     cancelRequested: false,
-    readyCursor: 0,
+    readyQueue: new ReadyQueue(),
     order: new Int32Array(0),
     rank: new Int32Array(0),
   };

@@ -1,0 +1,917 @@
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { parseDocument } from 'yaml';
+// The DAG algorithms live in the pure domain; importing the file rather than `@rein/domain`
+// keeps contracts free of a cycle with domain modules that import contracts' types.
+import { dagFromEdges, findCycles } from '../../domain/src/dag.js';
+import { pointer, problem, type Problem } from './errors.js';
+import { runSpecSchema } from './run-spec.schema.js';
+import {
+  DEFAULT_SPEC_LIMITS,
+  SPEC_DEFAULTS,
+  type AgentProfile,
+  type GateSpec,
+  type RetryPolicy,
+  type RetryPolicyInput,
+  type RunSpec,
+  type SpecLimits,
+  type TaskSpec,
+  type TaskTimeouts,
+} from './run-spec.types.js';
+import { specHash } from './spec-hash.js';
+
+export type SpecMediaType = 'json' | 'yaml';
+
+export type ParseResult =
+  | { readonly ok: true; readonly spec: RunSpec; readonly specHash: string }
+  | { readonly ok: false; readonly problems: Problem[] };
+
+/**
+ * At most this many problems are listed; the rest are counted in a last problem. A spec within
+ * the limits can still have a million bad edges, and an error envelope that large helps nobody.
+ */
+export const MAX_LISTED_PROBLEMS = 1000;
+
+const JSON_TYPES = new Set(['application/json']);
+const YAML_TYPES = new Set(['application/yaml', 'application/x-yaml', 'text/yaml']);
+
+/** The spec format of an HTTP `Content-Type`, parameters such as `charset` ignored; null if unsupported. */
+export function mediaTypeOf(contentType: string | undefined): SpecMediaType | null {
+  if (contentType === undefined) return null;
+  const essence = (contentType.split(';', 1)[0] ?? '').trim().toLowerCase();
+  if (JSON_TYPES.has(essence)) return 'json';
+  if (YAML_TYPES.has(essence)) return 'yaml';
+  return null;
+}
+
+/**
+ * Parses and validates a run spec and applies DESIGN.md's defaults. On failure it lists every
+ * problem found (schema and cross-references), each with a JSON Pointer and a hint.
+ */
+export function parseRunSpec(
+  body: string | Uint8Array,
+  mediaType: SpecMediaType,
+  limits: SpecLimits = DEFAULT_SPEC_LIMITS,
+): ParseResult {
+  // Size first: nothing larger than the limit is decoded or parsed.
+  const bytes = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.byteLength;
+  if (bytes > limits.maxBytes) {
+    return fail([
+      problem(
+        'too_large',
+        `the spec is ${bytes} bytes; at most ${limits.maxBytes} are allowed`,
+        '',
+        `shrink the spec below ${limits.maxBytes} bytes (e.g. split the run), or raise the server's spec byte limit`,
+      ),
+    ]);
+  }
+
+  const decoded = decode(body);
+  if (!decoded.ok) return fail([decoded.problem]);
+  const parsed = mediaType === 'json' ? parseJson(decoded.text) : parseYaml(decoded.text);
+  if (!parsed.ok) return fail(parsed.problems);
+  const raw = parsed.value;
+
+  // Counting is cheap; validating a spec over the limits is the cost the limits exist to bound.
+  const oversize = sizeProblems(raw, limits);
+  if (oversize.length > 0) return fail(oversize);
+
+  const problems = schemaProblems(raw);
+  crossReferenceProblems(raw, problems);
+  if (problems.length > 0) return fail(problems);
+
+  const spec = withDefaults(raw as RunSpecInput);
+  return { ok: true, spec, specHash: specHash(spec) };
+}
+
+function fail(problems: Problem[]): ParseResult {
+  if (problems.length <= MAX_LISTED_PROBLEMS) return { ok: false, problems };
+  const listed = problems.slice(0, MAX_LISTED_PROBLEMS);
+  const more = problems.length - MAX_LISTED_PROBLEMS;
+  listed.push(
+    problem(
+      problems[MAX_LISTED_PROBLEMS]!.code,
+      `${more} more problem${more === 1 ? '' : 's'} not listed (${problems.length} in all)`,
+      '',
+      `fix the ${MAX_LISTED_PROBLEMS} listed problems and submit again to see the rest`,
+    ),
+  );
+  return { ok: false, problems: listed };
+}
+
+// ---------- bytes → text → value ----------
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decode(body: string | Uint8Array): { ok: true; text: string } | { ok: false; problem: Problem } {
+  let text: string;
+  if (typeof body === 'string') {
+    text = body;
+  } else {
+    try {
+      text = utf8.decode(body);
+    } catch {
+      return {
+        ok: false,
+        problem: problem('invalid_spec', 'the body is not valid UTF-8', '', 'send the spec encoded as UTF-8'),
+      };
+    }
+  }
+  // TextDecoder drops a byte-order mark, but a string body may still carry one; JSON.parse rejects it.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  return { ok: true, text };
+}
+
+type Parsed = { ok: true; value: unknown } | { ok: false; problems: Problem[] };
+
+function parseJson(text: string): Parsed {
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (error) {
+    // V8 does not always say where (`Unexpected token ']', "…" is not valid JSON`), so find it.
+    const { line, column } = lineColumn(text, jsonErrorOffset(text));
+    const reason = (error instanceof Error ? error.message : String(error)).split('\n', 1)[0]!.slice(0, 200);
+    return {
+      ok: false,
+      problems: [
+        problem(
+          'invalid_spec',
+          `the body is not valid JSON at line ${line}, column ${column}: ${reason}`,
+          '',
+          `fix the JSON syntax at line ${line}, column ${column} (a trailing comma, a missing quote, comma or bracket?)`,
+        ),
+      ],
+    };
+  }
+}
+
+function parseYaml(text: string): Parsed {
+  // yaml's default is YAML 1.2 with the core schema: `no`, `yes`, `on` stay strings.
+  const doc = parseDocument(text, { version: '1.2', schema: 'core', prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      problems: doc.errors.map((e) => {
+        const at = e.linePos?.[0] ?? lineColumn(text, e.pos[0]);
+        const what = e.message.split('\n', 1)[0]!.replace(/ at line \d+, column \d+:?$/, '');
+        return problem(
+          'invalid_spec',
+          `the body is not valid YAML at line ${at.line}, column ${'col' in at ? at.col : at.column}: ${what}`,
+          '',
+          `fix the YAML syntax at line ${at.line} (indentation, an unclosed bracket or quote, a repeated key?)`,
+        );
+      }),
+    };
+  }
+  try {
+    return { ok: true, value: doc.toJS({ maxAliasCount: 100 }) as unknown };
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return {
+      ok: false,
+      problems: [problem('invalid_spec', `the YAML cannot be read: ${reason}`, '', 'use fewer YAML aliases')],
+    };
+  }
+}
+
+function lineColumn(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return { line, column: offset - lineStart + 1 };
+}
+
+/** Offset of the first JSON syntax error in `text` (only called once JSON.parse has failed). */
+function jsonErrorOffset(text: string): number {
+  const n = text.length;
+  const stack: string[] = [];
+  let i = 0;
+  type State = 'value' | 'valueOrClose' | 'key' | 'keyOrClose' | 'after';
+  let state: State = 'value';
+  const number = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+  for (;;) {
+    while (i < n && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+    if (i >= n) return n;
+    const c = text[i]!;
+    if (state === 'after') {
+      const top = stack[stack.length - 1];
+      if (top === undefined) return i; // text after the value
+      if (c === ',') {
+        i++;
+        state = top === '{' ? 'key' : 'value';
+      } else if ((top === '{' && c === '}') || (top === '[' && c === ']')) {
+        stack.pop();
+        i++;
+      } else {
+        return i;
+      }
+    } else if (state === 'key' || state === 'keyOrClose') {
+      if (state === 'keyOrClose' && c === '}') {
+        stack.pop();
+        i++;
+        state = 'after';
+        continue;
+      }
+      if (c !== '"') return i;
+      const end = stringEnd(text, i);
+      if (end < 0) return -end - 1;
+      i = end;
+      while (i < n && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+      if (text[i] !== ':') return i;
+      i++;
+      state = 'value';
+    } else {
+      if (state === 'valueOrClose' && c === ']') {
+        stack.pop();
+        i++;
+        state = 'after';
+      } else if (c === '{' || c === '[') {
+        stack.push(c);
+        i++;
+        state = c === '{' ? 'keyOrClose' : 'valueOrClose';
+      } else if (c === '"') {
+        const end = stringEnd(text, i);
+        if (end < 0) return -end - 1;
+        i = end;
+        state = 'after';
+      } else if (c === '-' || (c >= '0' && c <= '9')) {
+        number.lastIndex = i;
+        if (!number.test(text)) return i;
+        i = number.lastIndex;
+        state = 'after';
+      } else {
+        const word = text.startsWith('true', i) ? 4 : text.startsWith('null', i) ? 4 : text.startsWith('false', i) ? 5 : 0;
+        if (word === 0) return i;
+        i += word;
+        state = 'after';
+      }
+    }
+  }
+}
+
+/** End offset of the JSON string starting at `start`, or `-(errorOffset + 1)`. */
+function stringEnd(text: string, start: number): number {
+  for (let i = start + 1; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x22) return i + 1;
+    if (code < 0x20) return -(i + 1);
+    if (code === 0x5c) {
+      const next = text[i + 1];
+      if (next === 'u') {
+        if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) return -(i + 1);
+        i += 5;
+      } else if (next !== undefined && '"\\/bfnrt'.includes(next)) {
+        i++;
+      } else {
+        return -(i + 1);
+      }
+    }
+  }
+  return -(text.length + 1);
+}
+
+// ---------- limits ----------
+
+function sizeProblems(raw: unknown, limits: SpecLimits): Problem[] {
+  const tasks = isObject(raw) && isObject(raw.spec) ? raw.spec.tasks : undefined;
+  if (!Array.isArray(tasks)) return [];
+  const problems: Problem[] = [];
+  if (tasks.length > limits.maxTasks) {
+    problems.push(
+      problem(
+        'too_large',
+        `spec.tasks has ${tasks.length} tasks; at most ${limits.maxTasks} are allowed`,
+        '/spec/tasks',
+        `split the run into runs of at most ${limits.maxTasks} tasks, or raise the server's task limit`,
+      ),
+    );
+  }
+  let edges = 0;
+  for (const task of tasks as unknown[]) {
+    if (isObject(task) && Array.isArray(task.dependsOn)) edges += task.dependsOn.length;
+  }
+  if (edges > limits.maxEdges) {
+    problems.push(
+      problem(
+        'too_large',
+        `spec.tasks has ${edges} dependsOn edges; at most ${limits.maxEdges} are allowed`,
+        '/spec/tasks',
+        `reduce the dependsOn entries to at most ${limits.maxEdges} (e.g. split the run), or raise the server's edge limit`,
+      ),
+    );
+  }
+  return problems;
+}
+
+// ---------- schema ----------
+
+let validator: ValidateFunction | undefined;
+
+function validate(): ValidateFunction {
+  // strictRequired would reject `then: { required: ['command'] }`, whose property is declared beside the `if`.
+  validator ??= new Ajv2020({ allErrors: true, strict: true, strictRequired: false }).compile(runSpecSchema);
+  return validator;
+}
+
+function schemaProblems(raw: unknown): Problem[] {
+  const check = validate();
+  if (check(raw)) return [];
+  const problems: Problem[] = [];
+  for (const error of check.errors ?? []) {
+    const p = schemaProblem(error, raw);
+    if (p) problems.push(p);
+  }
+  return problems;
+}
+
+type SchemaNode = Readonly<Record<string, unknown>>;
+
+/** The schema object a keyword of `schemaPath` (`#/$defs/task/properties/id/pattern`) sits in. */
+function schemaNodeOf(schemaPath: string): SchemaNode {
+  const segments = schemaPath.split('/').slice(1, -1);
+  let node: unknown = runSpecSchema;
+  for (const s of segments) {
+    node = isObject(node) ? node[decodeURIComponent(s).replace(/~1/g, '/').replace(/~0/g, '~')] : undefined;
+  }
+  return isObject(node) ? node : {};
+}
+
+/** `schemaNodeOf`, then up the path until a node that declares `properties` (for `then.required`). */
+function propertiesOf(schemaPath: string): SchemaNode {
+  const segments = schemaPath.split('/');
+  for (let end = segments.length; end > 1; end--) {
+    const node = schemaNodeOf(segments.slice(0, end).join('/'));
+    if (isObject(node.properties)) return node.properties;
+  }
+  return {};
+}
+
+function descriptionOf(node: unknown): string | undefined {
+  return isObject(node) && typeof node.description === 'string' ? node.description : undefined;
+}
+
+function schemaProblem(e: ErrorObject, raw: unknown): Problem | null {
+  const node = schemaNodeOf(e.schemaPath);
+  const described = descriptionOf(node);
+  const params = e.params as Record<string, unknown>;
+  const invalid = (path: string, message: string, hint: string) => problem('invalid_spec', message, path, hint);
+
+  if (e.propertyName !== undefined) {
+    // A map key (label, env var, agent name) that breaks `propertyNames`.
+    const path = e.instancePath + pointer(e.propertyName);
+    return invalid(
+      path,
+      `${display(path)}: the name '${e.propertyName}' is not allowed`,
+      described ?? `use a name matching ${String(params.pattern)}`,
+    );
+  }
+
+  const where = display(e.instancePath);
+  const value = valueAt(raw, e.instancePath);
+  switch (e.keyword) {
+    case 'propertyNames':
+    case 'if':
+      return null; // reported by the inner keyword
+    case 'required': {
+      const field = String(params.missingProperty);
+      const path = e.instancePath + pointer(field);
+      const fieldDescription = descriptionOf(propertiesOf(e.schemaPath)[field]);
+      return invalid(
+        path,
+        `${where} is missing the required field '${field}'`,
+        described ?? `add ${field}${fieldDescription ? `: ${fieldDescription}` : ''}`,
+      );
+    }
+    case 'additionalProperties': {
+      const field = String(params.additionalProperty);
+      const allowed = Object.keys(isObject(node.properties) ? node.properties : {});
+      const guess = closest(field, allowed);
+      return invalid(
+        e.instancePath + pointer(field),
+        `${where} has an unknown field '${field}'`,
+        `${guess ? `did you mean '${guess}'? ` : ''}allowed fields of ${where}: ${allowed.join(', ')}`,
+      );
+    }
+    case 'type':
+      return invalid(
+        e.instancePath,
+        `${where} must be ${article(String(params.type))}, not ${typeName(value)}`,
+        described ?? `use ${article(String(params.type))}`,
+      );
+    case 'const':
+      return invalid(
+        e.instancePath,
+        `${where} must be ${quote(params.allowedValue)}, not ${quote(value)}`,
+        `set ${where} to ${quote(params.allowedValue)}`,
+      );
+    case 'enum': {
+      const allowed = (params.allowedValues as unknown[]).map(quote).join(', ');
+      return invalid(e.instancePath, `${where} must be one of ${allowed}, not ${quote(value)}`, described ?? `use one of ${allowed}`);
+    }
+    case 'pattern':
+      return invalid(
+        e.instancePath,
+        `${where} ${quote(value)} does not match ${String(params.pattern)}`,
+        described ?? `use a value matching ${String(params.pattern)}`,
+      );
+    case 'minLength':
+      return invalid(e.instancePath, `${where} must not be empty`, described ?? 'give a non-empty string');
+    case 'maxLength':
+      return invalid(
+        e.instancePath,
+        `${where} is longer than ${String(params.limit)} characters`,
+        described ?? `shorten it to ${String(params.limit)} characters`,
+      );
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      return invalid(
+        e.instancePath,
+        `${where} must be ${String(params.comparison)} ${String(params.limit)}, not ${quote(value)}`,
+        described ?? `use a number ${String(params.comparison)} ${String(params.limit)}`,
+      );
+    case 'minItems':
+      return invalid(
+        e.instancePath,
+        `${where} must have at least ${String(params.limit)} item${params.limit === 1 ? '' : 's'}`,
+        described ?? 'add items',
+      );
+    case 'minProperties':
+    case 'maxProperties': {
+      const keys = Object.keys(isObject(node.properties) ? node.properties : {});
+      const exactlyOne = node.minProperties === 1 && node.maxProperties === 1;
+      const message = exactlyOne
+        ? `${where} must have exactly one of ${keys.join(', ')}`
+        : `${where} must have ${e.keyword === 'minProperties' ? 'at least' : 'at most'} ${String(params.limit)} entr${params.limit === 1 ? 'y' : 'ies'}`;
+      const hint =
+        exactlyOne && e.keyword === 'maxProperties'
+          ? `write each gate as its own list item; ${described ?? ''}`.trim()
+          : (described ?? 'change the number of entries');
+      return invalid(e.instancePath, message, hint);
+    }
+    default:
+      return invalid(e.instancePath, `${where} ${e.message ?? 'is invalid'}`, described ?? 'see the run spec schema');
+  }
+}
+
+/** `/spec/tasks/2/dependsOn/0` → `spec.tasks[2].dependsOn[0]`; `''` → `the spec`. */
+function display(path: string): string {
+  if (path === '') return 'the spec';
+  let out = '';
+  for (const raw of path.slice(1).split('/')) {
+    const s = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (/^(0|[1-9][0-9]*)$/.test(s)) out += `[${s}]`;
+    else if (/^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(s)) out += out === '' ? s : `.${s}`;
+    else out += `[${JSON.stringify(s)}]`;
+  }
+  return out;
+}
+
+function valueAt(raw: unknown, path: string): unknown {
+  if (path === '') return raw;
+  let node = raw;
+  for (const s of path.slice(1).split('/')) {
+    const key = s.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(node)) node = node[Number(key)] as unknown;
+    else if (isObject(node)) node = node[key];
+    else return undefined;
+  }
+  return node;
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number' && Number.isInteger(value)) return `the number ${value}`;
+  if (typeof value === 'number') return `the number ${value}`;
+  if (typeof value === 'string') return `the string ${quote(value)}`;
+  if (typeof value === 'boolean') return `${String(value)}`;
+  return article(typeof value);
+}
+
+function article(type: string): string {
+  const names = type.split(',').map((t) => (t === 'null' ? 'null' : /^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`));
+  return names.join(' or ');
+}
+
+function quote(value: unknown): string {
+  const text = typeof value === 'string' ? `'${value}'` : (JSON.stringify(value) ?? String(value));
+  return text.length > 80 ? `${text.slice(0, 77)}…` : text;
+}
+
+// ---------- cross-references: ids, dependsOn, agents, cycles ----------
+
+/**
+ * Checks what one schema cannot: unique ids, dependsOn targets, agent references, regexes,
+ * cycles. Works on the raw value even when the schema failed, skipping what is malformed, so
+ * one response lists these problems alongside the schema's.
+ */
+function crossReferenceProblems(raw: unknown, problems: Problem[]): void {
+  if (!isObject(raw) || !isObject(raw.spec)) return;
+  const spec = raw.spec;
+  const agents = isObject(spec.agents) ? spec.agents : undefined;
+  const agentNames = agents ? Object.keys(agents) : [];
+  const defaults = isObject(spec.defaults) ? spec.defaults : undefined;
+  const defaultAgent = typeof defaults?.agent === 'string' ? defaults.agent : undefined;
+  if (agents && defaultAgent !== undefined && !Object.hasOwn(agents, defaultAgent)) {
+    problems.push(unknownAgent('/spec/defaults/agent', defaultAgent, agentNames));
+  }
+  if (!Array.isArray(spec.tasks)) return;
+  const tasks = spec.tasks as unknown[];
+  const n = tasks.length;
+
+  // Tasks with a usable string id become graph nodes; a repeated id is reported and left out.
+  const indexOf = new Map<string, number>();
+  const taskOfNode: number[] = [];
+  const ids: string[] = [];
+  for (let t = 0; t < n; t++) {
+    const task = tasks[t];
+    if (!isObject(task) || typeof task.id !== 'string') continue;
+    const first = indexOf.get(task.id);
+    if (first !== undefined) {
+      problems.push(
+        problem(
+          'invalid_spec',
+          `spec.tasks[${t}].id '${task.id}' repeats the id of spec.tasks[${taskOfNode[first]}]`,
+          pointer('spec', 'tasks', t, 'id'),
+          'task ids must be unique in the run; rename one of them',
+        ),
+      );
+      continue;
+    }
+    indexOf.set(task.id, ids.length);
+    taskOfNode.push(t);
+    ids.push(task.id);
+  }
+
+  let listed = 0;
+  for (const task of tasks) if (isObject(task) && Array.isArray(task.dependsOn)) listed += task.dependsOn.length;
+  const depOffsets = new Int32Array(ids.length + 1);
+  const deps = new Int32Array(listed);
+  let edges = 0;
+  // seenBy[d] === node + 1 when this node already listed d: a repeated dependsOn entry.
+  const seenBy = new Int32Array(ids.length);
+  const suggest = ids.length <= 1000;
+  let node = 0;
+  for (let t = 0; t < n; t++) {
+    const task = tasks[t];
+    if (!isObject(task)) continue;
+    const isNode = typeof task.id === 'string' && taskOfNode[node] === t;
+    if (isNode) depOffsets[node] = edges;
+    if (Array.isArray(task.dependsOn)) {
+      const list = task.dependsOn as unknown[];
+      for (let j = 0; j < list.length; j++) {
+        const dep = list[j];
+        if (typeof dep !== 'string') continue;
+        const d = indexOf.get(dep);
+        if (d === undefined) {
+          const guess = suggest ? closest(dep, ids) : undefined;
+          problems.push(
+            problem(
+              'invalid_spec',
+              `spec.tasks[${t}].dependsOn[${j}]: '${dep}' is not a task of this run`,
+              pointer('spec', 'tasks', t, 'dependsOn', j),
+              `${guess ? `did you mean '${guess}'? ` : ''}dependsOn lists ids of tasks in spec.tasks`,
+            ),
+          );
+        } else if (isNode && seenBy[d] === node + 1) {
+          problems.push(
+            problem(
+              'invalid_spec',
+              `spec.tasks[${t}].dependsOn[${j}]: '${dep}' is listed twice`,
+              pointer('spec', 'tasks', t, 'dependsOn', j),
+              'list each dependency once',
+            ),
+          );
+        } else if (isNode) {
+          seenBy[d] = node + 1;
+          deps[edges++] = d;
+          // Share the id's own string: later lookups of it (buildDag on the spec) are then
+          // pointer-equal hits, and the million duplicate strings JSON.parse made can be freed.
+          list[j] = ids[d];
+        }
+      }
+    }
+    if (agents) agentProblems(task, t, agents, agentNames, defaultAgent, problems);
+    if (Array.isArray(task.gates)) patternProblems(task.gates as unknown[], t, problems);
+    if (isNode) node++;
+  }
+  depOffsets[ids.length] = edges;
+
+  const dag = dagFromEdges(ids, indexOf, depOffsets, deps);
+  for (const cycle of findCycles(dag)) {
+    const from = taskOfNode[indexOf.get(cycle[0]!)!]!;
+    const list = (tasks[from] as { dependsOn: unknown[] }).dependsOn;
+    const entry = list.indexOf(cycle[1]);
+    const self = cycle.length === 2;
+    problems.push(
+      problem(
+        'cycle',
+        `cycle: ${cycle.join(' → ')}`,
+        pointer('spec', 'tasks', from, 'dependsOn', entry),
+        self
+          ? `task '${cycle[0]}' depends on itself; remove it from its own dependsOn`
+          : `remove one dependsOn entry on this cycle (each arrow reads "depends on")`,
+      ),
+    );
+  }
+}
+
+function agentProblems(
+  task: Readonly<Record<string, unknown>>,
+  t: number,
+  agents: Readonly<Record<string, unknown>>,
+  agentNames: readonly string[],
+  defaultAgent: string | undefined,
+  problems: Problem[],
+): void {
+  if (typeof task.agent === 'string') {
+    if (!Object.hasOwn(agents, task.agent)) {
+      problems.push(unknownAgent(pointer('spec', 'tasks', t, 'agent'), task.agent, agentNames));
+    }
+  } else if (task.agent === undefined && defaultAgent === undefined) {
+    problems.push(
+      problem(
+        'invalid_spec',
+        `spec.tasks[${t}] has no agent and spec.defaults.agent is not set`,
+        pointer('spec', 'tasks', t),
+        `set agent on the task or spec.defaults.agent to one of: ${list(agentNames)}`,
+      ),
+    );
+  }
+}
+
+function unknownAgent(path: string, name: string, agentNames: readonly string[]): Problem {
+  const guess = closest(name, agentNames);
+  return problem(
+    'invalid_spec',
+    `${display(path)}: '${name}' is not an agent profile of spec.agents`,
+    path,
+    `${guess ? `did you mean '${guess}'? ` : ''}use one of: ${list(agentNames)}, or define '${name}' in spec.agents`,
+  );
+}
+
+function patternProblems(gates: readonly unknown[], t: number, problems: Problem[]): void {
+  for (let g = 0; g < gates.length; g++) {
+    const gate = gates[g];
+    const patterns = isObject(gate) && isObject(gate.policy) ? gate.policy.forbiddenPatterns : undefined;
+    if (!Array.isArray(patterns)) continue;
+    (patterns as unknown[]).forEach((p, i) => {
+      if (typeof p !== 'string') return;
+      try {
+        new RegExp(p);
+      } catch (error) {
+        const path = pointer('spec', 'tasks', t, 'gates', g, 'policy', 'forbiddenPatterns', i);
+        problems.push(
+          problem(
+            'invalid_spec',
+            `${display(path)} is not a valid regular expression: ${error instanceof Error ? error.message : String(error)}`,
+            path,
+            'use a JavaScript regular expression (escape special characters such as ( [ { with \\)',
+          ),
+        );
+      }
+    });
+  }
+}
+
+function list(names: readonly string[]): string {
+  if (names.length === 0) return '(none defined)';
+  return names.length <= 20 ? names.join(', ') : `${names.slice(0, 20).join(', ')}, …`;
+}
+
+/** The candidate within a small edit distance of `word`, for "did you mean". */
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.min(3, Math.floor(word.length / 3)));
+  for (const c of candidates) {
+    if (Math.abs(c.length - word.length) > bestDistance) continue;
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d <= bestDistance && (best === undefined || d < bestDistance)) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+function isObject(value: unknown): value is Readonly<Record<string, unknown>> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// ---------- defaults ----------
+
+/** The shape the schema admits; only used once the schema and cross-references have passed. */
+interface RunSpecInput {
+  readonly apiVersion: 'rein/v1';
+  readonly kind: 'Run';
+  readonly metadata: { readonly name: string; readonly idempotencyKey?: string; readonly labels?: Record<string, string> };
+  readonly spec: {
+    readonly concurrency?: number | null;
+    readonly failFast?: boolean;
+    readonly budget?: { readonly tokens?: number; readonly usd?: number };
+    readonly workspace?: { readonly repo: string; readonly ref?: string };
+    readonly defaults?: { readonly agent?: string; readonly retries?: RetryPolicyInput };
+    readonly agents: Record<string, AgentInput>;
+    readonly tasks: readonly TaskInput[];
+  };
+}
+
+interface AgentInput {
+  readonly runtime: AgentProfile['runtime'];
+  readonly command?: string;
+  readonly env?: Record<string, string>;
+  readonly secrets?: readonly string[];
+  readonly network?: { readonly allow?: readonly string[] };
+  readonly limits?: Partial<AgentProfile['limits']>;
+  readonly hooks?: Partial<AgentProfile['hooks']>;
+  readonly model?: string;
+  readonly allowedTools?: readonly string[];
+  readonly permissionMode?: string;
+}
+
+interface TaskInput {
+  readonly id: string;
+  readonly prompt: string;
+  readonly agent?: string;
+  readonly dependsOn?: readonly string[];
+  readonly priority?: number;
+  readonly retries?: RetryPolicyInput;
+  readonly timeouts?: Partial<TaskTimeouts>;
+  readonly gates?: readonly GateInput[];
+  readonly requires?: readonly string[];
+}
+
+type GateInput =
+  | { readonly test: { readonly run: string; readonly timeoutMs?: number } }
+  | Exclude<GateSpec, { readonly test: unknown }>;
+
+const NO_STRINGS: readonly string[] = Object.freeze([]);
+
+// Every object below is built with its keys in sorted order, so that `specHash` can hand the
+// result to JSON.stringify as canonical JSON (see spec-hash.ts); a slip only costs speed.
+
+function withDefaults(input: RunSpecInput): RunSpec {
+  const { metadata, spec } = input;
+  const defaults = spec.defaults ?? {};
+  const runRetries = mergeRetries(undefined, defaults.retries);
+  // Tasks without their own retries or timeouts share one object: 100,000 copies buy nothing.
+  const defaultTimeouts: TaskTimeouts = { startToCloseMs: SPEC_DEFAULTS.startToCloseMs };
+  const tasks = spec.tasks.map(
+    (task): TaskSpec => ({
+      agent: task.agent ?? defaults.agent!, // crossReferenceProblems rejected tasks with neither
+      dependsOn: task.dependsOn ?? NO_STRINGS,
+      gates: task.gates ? task.gates.map(gateWithDefaults) : NO_GATES,
+      id: task.id,
+      priority: task.priority ?? 0,
+      prompt: task.prompt,
+      requires: task.requires ?? NO_STRINGS,
+      retries: task.retries ? mergeRetries(task.retries, defaults.retries) : runRetries,
+      timeouts: task.timeouts
+        ? {
+            ...(task.timeouts.scheduleToStartMs !== undefined && { scheduleToStartMs: task.timeouts.scheduleToStartMs }),
+            startToCloseMs: task.timeouts.startToCloseMs ?? SPEC_DEFAULTS.startToCloseMs,
+          }
+        : defaultTimeouts,
+    }),
+  );
+
+  const agents: Record<string, AgentProfile> = {};
+  for (const name of Object.keys(spec.agents).sort()) agents[name] = agentWithDefaults(spec.agents[name]!);
+
+  return {
+    apiVersion: 'rein/v1',
+    kind: 'Run',
+    metadata: {
+      ...(metadata.idempotencyKey !== undefined && { idempotencyKey: metadata.idempotencyKey }),
+      labels: sortedRecord(metadata.labels),
+      name: metadata.name,
+    },
+    spec: {
+      agents,
+      ...(spec.budget && {
+        budget: {
+          ...(spec.budget.tokens !== undefined && { tokens: spec.budget.tokens }),
+          ...(spec.budget.usd !== undefined && { usd: spec.budget.usd }),
+        },
+      }),
+      concurrency: spec.concurrency ?? null,
+      defaults: {
+        ...(defaults.agent !== undefined && { agent: defaults.agent }),
+        ...(defaults.retries && { retries: copyRetryInput(defaults.retries) }),
+      },
+      failFast: spec.failFast ?? true,
+      tasks,
+      ...(spec.workspace && {
+        workspace: {
+          ...(spec.workspace.ref !== undefined && { ref: spec.workspace.ref }),
+          repo: spec.workspace.repo,
+        },
+      }),
+    },
+  };
+}
+
+const NO_GATES: readonly GateSpec[] = Object.freeze([]);
+
+function sortedRecord<T>(record: Readonly<Record<string, T>> | undefined): Record<string, T> {
+  const out: Record<string, T> = {};
+  if (record) for (const key of Object.keys(record).sort()) out[key] = record[key]!;
+  return out;
+}
+
+/** Field by field: the task's setting, else the run's `defaults.retries`, else DESIGN.md's. */
+function mergeRetries(task: RetryPolicyInput | undefined, run: RetryPolicyInput | undefined): RetryPolicy {
+  const given = { ...run?.backoff, ...task?.backoff };
+  const fallback = SPEC_DEFAULTS.retries.backoff;
+  return {
+    backoff: {
+      factor: given.factor ?? fallback.factor,
+      initialMs: given.initialMs ?? fallback.initialMs,
+      maxMs: given.maxMs ?? fallback.maxMs,
+    },
+    max: task?.max ?? run?.max ?? SPEC_DEFAULTS.retries.max,
+  };
+}
+
+function copyRetryInput(retries: RetryPolicyInput): RetryPolicyInput {
+  const backoff = retries.backoff;
+  return {
+    ...(backoff && {
+      backoff: {
+        ...(backoff.factor !== undefined && { factor: backoff.factor }),
+        ...(backoff.initialMs !== undefined && { initialMs: backoff.initialMs }),
+        ...(backoff.maxMs !== undefined && { maxMs: backoff.maxMs }),
+      },
+    }),
+    ...(retries.max !== undefined && { max: retries.max }),
+  };
+}
+
+function gateWithDefaults(gate: GateInput): GateSpec {
+  if ('test' in gate) {
+    return { test: { run: gate.test.run, timeoutMs: gate.test.timeoutMs ?? SPEC_DEFAULTS.testGateTimeoutMs } };
+  }
+  if ('judge' in gate) {
+    const { model, rubric, threshold } = gate.judge;
+    return { judge: { ...(model !== undefined && { model }), rubric, threshold } };
+  }
+  if ('approval' in gate) return { approval: {} };
+  const { allowPaths, denyPaths, forbiddenPatterns, maxDiffLines } = gate.policy;
+  return {
+    policy: {
+      ...(allowPaths && { allowPaths: [...allowPaths] }),
+      ...(denyPaths && { denyPaths: [...denyPaths] }),
+      ...(forbiddenPatterns && { forbiddenPatterns: [...forbiddenPatterns] }),
+      ...(maxDiffLines !== undefined && { maxDiffLines }),
+    },
+  };
+}
+
+function agentWithDefaults(agent: AgentInput): AgentProfile {
+  const hooks = agent.hooks ?? {};
+  const limits = agent.limits ?? {};
+  const fallback = SPEC_DEFAULTS.limits;
+  return {
+    ...(agent.allowedTools && { allowedTools: [...agent.allowedTools] }),
+    ...(agent.command !== undefined && { command: agent.command }),
+    env: sortedRecord(agent.env),
+    hooks: {
+      ...(hooks.afterCreate !== undefined && { afterCreate: hooks.afterCreate }),
+      ...(hooks.afterRun !== undefined && { afterRun: hooks.afterRun }),
+      ...(hooks.beforeRemove !== undefined && { beforeRemove: hooks.beforeRemove }),
+      ...(hooks.beforeRun !== undefined && { beforeRun: hooks.beforeRun }),
+      timeoutMs: hooks.timeoutMs ?? SPEC_DEFAULTS.hookTimeoutMs,
+    },
+    limits: {
+      cpuSeconds: limits.cpuSeconds ?? fallback.cpuSeconds,
+      fileSizeMb: limits.fileSizeMb ?? fallback.fileSizeMb,
+      memoryMb: limits.memoryMb ?? fallback.memoryMb,
+      pids: limits.pids ?? fallback.pids,
+    },
+    ...(agent.model !== undefined && { model: agent.model }),
+    network: { allow: agent.network?.allow ? [...agent.network.allow] : [] },
+    ...(agent.permissionMode !== undefined && { permissionMode: agent.permissionMode }),
+    runtime: agent.runtime,
+    secrets: agent.secrets ? [...agent.secrets] : [],
+  };
+}

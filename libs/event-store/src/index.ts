@@ -1,0 +1,4 @@
+export * from './event-store.port.js';
+export * from './event-store.errors.js';
+export * from './in-memory.event-store.js';
+export * from './sqlite.event-store.js';

@@ -1,0 +1,6 @@
+export * from './judge.port.js';
+export * from './judge.error.js';
+export * from './judge.config.js';
+export * from './judge.prompt.js';
+export * from './verdict.parser.js';
+export * from './openai.judge.js';

@@ -1,0 +1,44 @@
+/** What a judge gate asks: does this attempt meet the rubric? */
+export interface JudgeInput {
+  readonly rubric: string;
+  /** A verdict counts as passed when the judge says `pass` and its score is at least this (0..1). */
+  readonly threshold: number;
+  readonly task: { readonly id: string; readonly prompt: string };
+  readonly result: {
+    readonly summary: string;
+    readonly diff?: string;
+    readonly files?: readonly string[];
+  };
+  /** The gate's own model; the judge's configured model otherwise. */
+  readonly model?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface JudgeProvenance {
+  readonly gate: 'judge';
+  /** The model asked. */
+  readonly source: string;
+  readonly score: number;
+  readonly threshold: number;
+  readonly durationMs: number;
+  /** Host (and port) of the judge's API; never its credentials. */
+  readonly host: string;
+  /** The provider's request id, when it sent one (`x-request-id`), to find the call in its logs. */
+  readonly requestId?: string;
+}
+
+export interface JudgeVerdict {
+  /** The judge's own yes/no. */
+  readonly pass: boolean;
+  /** The judge's score in [0, 1]. */
+  readonly score: number;
+  readonly reasons: readonly string[];
+  /** What the gate decides: `pass && score >= threshold` (DESIGN.md). */
+  readonly passed: boolean;
+  readonly provenance: JudgeProvenance;
+}
+
+/** The port the verifier's judge gate calls; `OpenAiJudge` is its adapter. */
+export interface Judge {
+  evaluate(input: JudgeInput): Promise<JudgeVerdict>;
+}

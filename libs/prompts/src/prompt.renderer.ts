@@ -1,0 +1,108 @@
+import { Liquid } from 'liquidjs';
+
+/** What a task's prompt template can see (DESIGN.md: "downstream prompts can use their upstream results"). */
+export interface PromptContext {
+  readonly run: {
+    readonly id: string;
+    readonly name: string;
+    readonly labels: Readonly<Record<string, string>>;
+  };
+  readonly task: { readonly id: string; readonly prompt?: string };
+  /** 1-based attempt number; it only grows, across retries and rollbacks. */
+  readonly attempt: number;
+  /** The failing gate's reasons from the previous attempt; `''` on a first attempt. */
+  readonly feedback: string;
+  /** Accepted results of the tasks this one depends on, by task id. */
+  readonly upstream: Readonly<Record<string, UpstreamResult>>;
+}
+
+export interface UpstreamResult {
+  readonly summary: string;
+  readonly snapshot: string | null;
+  readonly exitCode: number;
+}
+
+export interface PromptLimits {
+  /** Largest rendered prompt, in UTF-8 bytes. */
+  readonly maxOutputBytes: number;
+  /** Wall time the render may take, in ms (liquidjs `renderLimit`). */
+  readonly renderTimeMs: number;
+  /** Bytes of strings and arrays the template may allocate (liquidjs `memoryLimit`). */
+  readonly memoryBytes: number;
+  /** Largest template accepted, in characters (liquidjs `parseLimit`). */
+  readonly maxTemplateChars: number;
+}
+
+export const DEFAULT_PROMPT_LIMITS: PromptLimits = {
+  maxOutputBytes: 256 * 1024,
+  renderTimeMs: 1000,
+  memoryBytes: 16 * 1024 * 1024,
+  maxTemplateChars: 1024 * 1024,
+};
+
+/** A template that does not parse or render; `line`/`col` point into the template when known. */
+export class PromptError extends Error {
+  override readonly name = 'PromptError';
+  constructor(
+    message: string,
+    readonly line?: number,
+    readonly col?: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Renders a task prompt with Liquid. The template comes from a submitted spec, so it is treated as
+ * untrusted: unknown variables render empty (a prompt may mention `{{ feedback }}` on its first
+ * attempt), but an unknown filter is an error (almost always a typo); templates cannot reach the
+ * file system (`include`, `render` and `layout` resolve against an empty in-memory map, never the
+ * host); only own properties are visible (no `constructor` or `__proto__`); and time, memory and
+ * output are bounded.
+ */
+export async function renderPrompt(
+  template: string,
+  context: PromptContext,
+  limits: Partial<PromptLimits> = {},
+): Promise<string> {
+  const lim = { ...DEFAULT_PROMPT_LIMITS, ...limits };
+  const engine = new Liquid({
+    templates: {},
+    strictVariables: false,
+    strictFilters: true,
+    ownPropertyOnly: true,
+    parseLimit: lim.maxTemplateChars,
+    renderLimit: lim.renderTimeMs,
+    memoryLimit: lim.memoryBytes,
+  });
+  let output: string;
+  try {
+    output = (await engine.parseAndRender(template, context)) as string;
+  } catch (err) {
+    throw toPromptError(err);
+  }
+  const bytes = Buffer.byteLength(output, 'utf8');
+  if (bytes > lim.maxOutputBytes) {
+    throw new PromptError(
+      `prompt template rendered ${bytes} bytes, more than the limit of ${lim.maxOutputBytes}; ` +
+        'shorten the template or truncate large values (e.g. `{{ upstream.api.summary | truncate: 2000 }}`)',
+    );
+  }
+  return output;
+}
+
+function toPromptError(err: unknown): PromptError {
+  if (!(err instanceof Error)) return new PromptError(`prompt template failed: ${String(err)}`);
+  // liquidjs ends its messages with ", line:N, col:M"; lift the position out so the message reads
+  // naturally and callers can point at it.
+  const position = /, line:(\d+), col:(\d+)$/.exec(err.message);
+  let detail = position ? err.message.slice(0, position.index) : err.message;
+  if (/^ENOENT: Failed to lookup /.test(detail)) {
+    detail = `${detail.replace(/^ENOENT: Failed to lookup ("[^"]*").*$/, 'cannot load $1')}: prompt templates cannot include, render or lay out other files`;
+  }
+  const kind = err.name === 'RenderError' ? 'failed to render' : 'is invalid';
+  if (!position) return new PromptError(`prompt template ${kind}: ${detail}`);
+  const line = Number(position[1]);
+  const col = Number(position[2]);
+  return new PromptError(`prompt template ${kind} at line ${line}, col ${col}: ${detail}`, line, col);
+}

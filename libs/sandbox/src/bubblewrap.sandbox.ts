@@ -1,0 +1,240 @@
+import { execFile } from 'node:child_process';
+import { existsSync, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { promisify } from 'node:util';
+import { createRunCgroup, type RunCgroup } from './cgroups.js';
+import { runLaunch } from './run-process.js';
+import { buildEnv, prlimitArgs, validateRunSpec } from './run-spec.js';
+import {
+  SANDBOX_WORKSPACE_DIR,
+  SandboxError,
+  type Sandbox,
+  type SandboxIo,
+  type SandboxResult,
+  type SandboxRunSpec,
+} from './sandbox.port.js';
+
+const exec = promisify(execFile);
+
+/** The system, read-only, as the distribution lays it out (merged /usr makes most of these links). */
+const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+
+/**
+ * What programs need of /etc, and nothing that holds a secret: no shadow/gshadow, no ssh host
+ * keys, no /etc/ssl/private, no npmrc/pip.conf/gitconfig/wgetrc (they can carry tokens), no
+ * machine-id. Missing entries are skipped.
+ */
+export const DEFAULT_ETC_ENTRIES = [
+  'passwd',
+  'group',
+  'hosts',
+  'host.conf',
+  'nsswitch.conf',
+  'resolv.conf',
+  'gai.conf',
+  'services',
+  'protocols',
+  'ssl/certs',
+  'ssl/openssl.cnf',
+  'ca-certificates',
+  'ca-certificates.conf',
+  'alternatives',
+  'localtime',
+  'timezone',
+  'ld.so.cache',
+  'ld.so.conf',
+  'ld.so.conf.d',
+  'os-release',
+  'debian_version',
+  'locale.alias',
+  'mime.types',
+  'magic',
+  'magic.mime',
+  'shells',
+  'profile',
+  'bash.bashrc',
+  'terminfo',
+  'python3',
+];
+
+export interface BubblewrapOptions {
+  /** Host uid and gid the sandboxed tree runs as (when the service is root); default 65534. */
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly bwrapPath?: string;
+  readonly etcEntries?: readonly string[];
+  /** Chown the workspace to the sandbox uid before each run so it can write there; default true. */
+  readonly chownWorkspace?: boolean;
+  readonly cgroupRoot?: string;
+}
+
+const HOME_INSIDE = '/tmp/home';
+
+/**
+ * bubblewrap on one machine: every namespace unshared (the network namespace has only its own
+ * loopback), the system read-only, a filtered /etc, a fresh /tmp, the workspace read-write at
+ * /workspace, and nothing else of the host.
+ *
+ * When the service runs as root, the tree runs as a real unprivileged host uid (setpriv before
+ * bwrap, which then uses an unprivileged user namespace): root ignores RLIMIT_NPROC, and a
+ * process that escaped the namespaces would still be nobody. A small shell prelude, still root,
+ * first moves itself into the run's pids/memory cgroups so nothing it forks is ever outside them.
+ */
+export class BubblewrapSandbox implements Sandbox {
+  readonly kind = 'bubblewrap' as const;
+  private readonly uid: number;
+  private readonly gid: number;
+  private readonly dropPrivileges: boolean;
+
+  constructor(private readonly options: BubblewrapOptions = {}) {
+    this.uid = options.uid ?? 65534;
+    this.gid = options.gid ?? 65534;
+    if (!Number.isInteger(this.uid) || this.uid <= 0 || !Number.isInteger(this.gid) || this.gid <= 0) {
+      throw new SandboxError(
+        `BubblewrapOptions.uid/gid must be positive integers (not root), got ${this.uid}/${this.gid}`,
+      );
+    }
+    this.dropPrivileges = process.getuid?.() === 0;
+  }
+
+  async run(spec: SandboxRunSpec, io?: SandboxIo): Promise<SandboxResult> {
+    validateRunSpec(spec);
+    const workspace = realWorkspace(spec.cwd);
+    const binds = (spec.extraReadOnlyBinds ?? []).map((path, i) => {
+      if (!existsSync(path)) throw new SandboxError(`spec.extraReadOnlyBinds[${i}] does not exist: ${path}`);
+      return path;
+    });
+    if (this.dropPrivileges) {
+      for (const path of [workspace, ...binds]) this.assertReachable(path);
+      if (this.options.chownWorkspace ?? true) {
+        // -h -P: never follow a symlink the last run planted (e.g. to /etc/shadow).
+        await exec('chown', ['-R', '-h', '-P', `${this.uid}:${this.gid}`, workspace]);
+      }
+    }
+    const cgroup = spec.signal?.aborted
+      ? null
+      : createRunCgroup(
+          { pids: spec.limits.pids, memoryBytes: spec.limits.memoryMb * 1024 * 1024 },
+          this.options.cgroupRoot,
+        );
+    return runLaunch(spec, io, {
+      file: '/bin/sh',
+      args: this.argv(spec, workspace, binds, cgroup),
+      cwd: '/',
+      env: buildEnv(spec, HOME_INSIDE),
+      cgroup,
+      statusFd: true,
+    });
+  }
+
+  private argv(
+    spec: SandboxRunSpec,
+    workspace: string,
+    binds: readonly string[],
+    cgroup: RunCgroup | null,
+  ): string[] {
+    const drop = this.dropPrivileges
+      ? [
+          '/usr/bin/setpriv',
+          `--reuid=${this.uid}`,
+          `--regid=${this.gid}`,
+          '--clear-groups',
+          '--inh-caps=-all',
+          '--bounding-set=-all',
+          '--no-new-privs',
+        ]
+      : [];
+    const bwrap = [
+      this.options.bwrapPath ?? 'bwrap',
+      '--unshare-all',
+      '--unshare-user',
+      '--disable-userns',
+      '--die-with-parent',
+      '--new-session',
+      '--json-status-fd',
+      '3',
+      ...SYSTEM_DIRS.flatMap((dir) => mirror(dir)),
+      '--dir',
+      '/etc',
+      ...(this.options.etcEntries ?? DEFAULT_ETC_ENTRIES).flatMap((entry) => mirror(`/etc/${entry}`)),
+      '--proc',
+      '/proc',
+      '--dev',
+      '/dev',
+      '--tmpfs',
+      '/tmp',
+      '--dir',
+      HOME_INSIDE,
+      ...binds.flatMap((path) => ['--ro-bind', path, path]),
+      '--bind',
+      workspace,
+      SANDBOX_WORKSPACE_DIR,
+      '--chdir',
+      SANDBOX_WORKSPACE_DIR,
+      // bwrap's root is a tmpfs the sandbox uid owns; read-only, nothing but /tmp, /dev/shm and
+      // the workspace can be written (the mounts on top keep their own flags).
+      '--remount-ro',
+      '/',
+      '--',
+    ];
+    // Per-sandbox RLIMIT_NPROC: since Linux 5.14 the count is kept per user namespace, and the
+    // limit is set inside bwrap's, so concurrent sandboxes sharing the uid do not share it.
+    const limits = prlimitArgs(spec.limits, { nproc: true, addressSpace: !cgroup?.memoryLimited });
+    const command = ['/usr/bin/prlimit', ...limits, '--', '/bin/sh', '-c', spec.command];
+    return [
+      '-c',
+      JOIN_CGROUPS_THEN_EXEC,
+      'rein-sandbox',
+      (cgroup?.procsFiles ?? []).join(' '),
+      ...drop,
+      ...bwrap,
+      ...command,
+    ];
+  }
+
+  /** bwrap runs as the sandbox uid, so it must be able to walk to the paths it binds. */
+  private assertReachable(path: string): void {
+    for (let dir = dirname(path); ; dir = dirname(dir)) {
+      const st = statSync(dir);
+      const ok =
+        (st.uid === this.uid && st.mode & 0o100) ||
+        (st.gid === this.gid && st.mode & 0o010) ||
+        st.mode & 0o001;
+      if (!ok) {
+        throw new SandboxError(
+          `${path} is not reachable by the sandbox uid ${this.uid}: ${dir} has mode ${(st.mode & 0o777).toString(8)}; keep workspaces under a directory others may traverse (chmod o+x ${dir}) or outside /root`,
+        );
+      }
+      if (dir === '/') return;
+    }
+  }
+}
+
+/**
+ * `$1` lists cgroup.procs files: the shell joins them before anything forks, then execs the
+ * rest of its arguments (setpriv → bwrap → prlimit → sh -c command).
+ */
+export const JOIN_CGROUPS_THEN_EXEC =
+  'for f in $1; do echo $$ > "$f" || { echo "rein-sandbox: cannot join cgroup $f" >&2; exit 125; }; done; shift; exec "$@"';
+
+/** The same path inside: a symlink stays a symlink, anything else is bound read-only. */
+function mirror(path: string): string[] {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return [];
+  }
+  return st.isSymbolicLink() ? ['--symlink', readlinkSync(path), path] : ['--ro-bind', path, path];
+}
+
+function realWorkspace(cwd: string): string {
+  let real: string;
+  try {
+    real = realpathSync(cwd);
+  } catch {
+    throw new SandboxError(`spec.cwd does not exist: ${cwd}; create the workspace first`);
+  }
+  if (!statSync(real).isDirectory()) throw new SandboxError(`spec.cwd is not a directory: ${cwd}`);
+  return real;
+}

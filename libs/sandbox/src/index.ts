@@ -1,0 +1,4 @@
+export * from './sandbox.port.js';
+export * from './redactor.js';
+export { BubblewrapSandbox, DEFAULT_ETC_ENTRIES, type BubblewrapOptions } from './bubblewrap.sandbox.js';
+export { NoSandbox, detectSandbox } from './unsafe.sandbox.js';

@@ -1,0 +1,72 @@
+import { type AgentLimits } from '@rein/contracts';
+
+/**
+ * The sandbox port (issue 3 item 4, DESIGN.md "Sandboxes"): run one shell command in a workspace
+ * with a scrubbed environment, resource limits, captured and redacted output, and a process
+ * tree that dies as a whole on timeout or cancel.
+ */
+export type SandboxKind = 'bubblewrap' | 'none';
+
+/** The agent profile's limits plus the wall-clock budget of this one run. */
+export interface SandboxLimits extends AgentLimits {
+  readonly wallMs: number;
+}
+
+export interface SandboxRunSpec {
+  /** Run by `/bin/sh -c`. */
+  readonly command: string;
+  /**
+   * Absolute host path of the workspace. Under bubblewrap it is bound read-write at
+   * {@link SANDBOX_WORKSPACE_DIR} and the command starts there, so the agent never learns the
+   * host layout (the data dir's path); without a sandbox the command starts in `cwd` itself.
+   */
+  readonly cwd: string;
+  /** The whole environment of the command, on top of PATH, HOME and LANG defaults. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Name → value; passed as environment variables and redacted from everything captured. */
+  readonly secrets?: Readonly<Record<string, string>>;
+  readonly limits: SandboxLimits;
+  /** Only `[]` is supported until the egress proxy exists (issue 5). */
+  readonly network: { readonly allow: readonly string[] };
+  /** Per stream; default {@link DEFAULT_OUTPUT_CAP_BYTES}. Output beyond it is dropped. */
+  readonly outputCapBytes?: number;
+  /** Absolute host paths bound read-only at the same path (e.g. a tool installed under /opt). */
+  readonly extraReadOnlyBinds?: readonly string[];
+  /** Aborting kills the whole process tree; the result has `cancelled: true`. */
+  readonly signal?: AbortSignal;
+}
+
+export interface SandboxIo {
+  /** Redacted output as it arrives, up to the cap. */
+  onOutput?(stream: 'stdout' | 'stderr', chunk: string): void;
+}
+
+export interface SandboxResult {
+  /** Null when the top process was killed by a signal. */
+  readonly exitCode: number | null;
+  /** e.g. `SIGKILL` when the top process died of a signal. */
+  readonly signal: string | null;
+  readonly timedOut: boolean;
+  readonly cancelled: boolean;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** True when either stream went over the output cap. */
+  readonly truncated: boolean;
+  readonly durationMs: number;
+  /** Why the run did not succeed, for humans: `killed: wall-clock limit 5000 ms`, `exit code 1`. */
+  readonly reason?: string;
+}
+
+export interface Sandbox {
+  readonly kind: SandboxKind;
+  /** Rejects only on bad input or when the sandbox cannot be set up; a failing command resolves. */
+  run(spec: SandboxRunSpec, io?: SandboxIo): Promise<SandboxResult>;
+}
+
+export const SANDBOX_WORKSPACE_DIR = '/workspace';
+export const DEFAULT_OUTPUT_CAP_BYTES = 1024 * 1024;
+
+/** Bad input (a field and how to fix it) or a host that cannot run the sandbox as asked. */
+export class SandboxError extends Error {
+  override readonly name = 'SandboxError';
+}

@@ -1,0 +1,644 @@
+/**
+ * Task workspaces with DESIGN.md's lineage, kept in git ("Workspaces"; issue 3 item 4).
+ *
+ * Layout under the data dir (absolute), per run:
+ *   runs/<runId>/repo.git               bare repository OUTSIDE every workspace: the agent
+ *                                       cannot rewrite its own history
+ *   runs/<runId>/base.json              the run's base as given and the commit it resolved to
+ *   runs/<runId>/workspaces/<taskId>/   the task's working tree, with no .git inside
+ *   runs/<runId>/index/<taskId>         the task's own index file (GIT_INDEX_FILE)
+ * Run ids match [A-Za-z0-9_-]{1,64}, task ids [A-Za-z0-9._-]{1,64} (not '.' or '..'), and
+ * every computed path is checked to stay inside the data dir.
+ *
+ * Refs in repo.git (`<task>` is the task id; see `refComponent` for the few ids git rejects):
+ *   refs/rein-run/base            the run's base, resolved once, so every task of a run builds
+ *                                 on the same commit even if the base branch moves meanwhile
+ *   refs/rein/<task>/start        base merged with the upstream snapshots: where the task began
+ *   refs/rein/<task>/head         what the workspace was last set to (start, snapshot, restore)
+ *   refs/rein/<task>/attempt-<n>  attempt n's snapshot
+ *   refs/rein/<task>/superseded/<commit>  an earlier snapshot of a re-snapshotted attempt; kept
+ *                                 because history is never deleted (DESIGN.md "Guarantees")
+ *
+ * Commits carry a fixed identity and date (`REIN_IDENT`), so equal inputs give equal commit
+ * ids: preparing a task twice for the same base and upstream snapshots yields the same start
+ * commit, which is how `prepare` recognises a workspace it can reuse. Time lives in the event
+ * log, not in git.
+ *
+ * Git is always called with explicit --git-dir (and --work-tree where files are written), the
+ * user's and system's config are never read, and no git command ever reads the workspace: a
+ * `.git` file or directory the agent made there cannot redirect anything.
+ *
+ * Snapshots take the workspace as it is: no `.gitignore` is honoured. Left out, and listed in
+ * `skipped`: every `.git` entry at any depth (a nested repository's work files are kept, its
+ * history is not), special files, a symlinked `.gitmodules`, files over `maxFileBytes`, and
+ * whatever exceeds `maxTotalBytes` or `maxFiles`. Symlinks are committed as links, whatever they
+ * point at. Empty directories are not representable in git and vanish; submodule entries of a
+ * base check out as empty directories and so are dropped by the first snapshot.
+ *
+ * One manager owns a data dir: operations on one task (and a run's base) are serialised in
+ * process; two processes sharing a data dir are not coordinated. A snapshot must be taken after
+ * the attempt's processes are gone.
+ */
+import { constants } from 'node:fs';
+import { access, chmod, lstat, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { git, REIN_IDENT, writeChunk, type GitOptions, type GitResult } from './git.js';
+import { chownTree, emptyDir, streamTree, type SkippedPath, type TreeLimits } from './tree-files.js';
+import { SnapshotNotFoundError, WorkspaceConflictError, WorkspaceError } from './workspace.errors.js';
+import {
+  checkAttempt,
+  checkCommit,
+  checkRunId,
+  checkTaskId,
+  refComponent,
+  RunPaths,
+} from './workspace-paths.js';
+
+export interface WorkspaceOwner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+export interface WorkspaceManagerOptions {
+  /** Absolute directory holding every run's repository and workspaces. */
+  readonly dataDir: string;
+  /** Default owner of prepared and restored workspace trees (the sandbox's unprivileged uid). */
+  readonly owner?: WorkspaceOwner;
+  readonly limits?: Partial<TreeLimits>;
+  /** Limit on fetching a base from a URL or path (default 5 minutes). */
+  readonly fetchTimeoutMs?: number;
+}
+
+export interface WorkspaceBase {
+  /** An absolute path to a git repository or a plain directory, or a git URL. */
+  readonly repo: string;
+  /** Branch, tag or full commit id; default: the repository's HEAD. */
+  readonly ref?: string;
+}
+
+export interface UpstreamSnapshot {
+  readonly task: string;
+  readonly snapshot: string | null;
+}
+
+export interface PrepareRequest {
+  readonly runId: string;
+  readonly taskId: string;
+  readonly base?: WorkspaceBase;
+  /** Merged into the base in this order; `snapshot: null` (nothing accepted) is skipped. */
+  readonly upstream: readonly UpstreamSnapshot[];
+  /** Check the start out again even if the workspace already starts there (rollback). */
+  readonly reset?: boolean;
+  readonly owner?: WorkspaceOwner;
+}
+
+export interface PreparedWorkspace {
+  readonly dir: string;
+  readonly startCommit: string;
+  /** False when an existing workspace for the same start was reused as the attempt left it. */
+  readonly checkedOut: boolean;
+}
+
+export interface DiffSummary {
+  readonly files: number;
+  readonly insertions: number;
+  readonly deletions: number;
+}
+
+export interface SnapshotRequest {
+  readonly runId: string;
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly message?: string;
+}
+
+export interface Snapshot {
+  readonly commit: string;
+  /** Relative to the task's start commit (binary files count as files, not lines). */
+  readonly diff: DiffSummary;
+  /** Paths that differ from the start commit, sorted. */
+  readonly paths: readonly string[];
+  /** What the snapshot left out and why (the first 100). */
+  readonly skipped: readonly SkippedPath[];
+  readonly skippedCount: number;
+}
+
+export interface RestoreRequest {
+  readonly runId: string;
+  readonly taskId: string;
+  readonly commit: string;
+  readonly owner?: WorkspaceOwner;
+}
+
+export interface TreeEntry {
+  readonly path: string;
+  /** git's mode: '100644', '100755', '120000' (symlink), '160000' (submodule). */
+  readonly mode: string;
+}
+
+const DEFAULT_LIMITS: TreeLimits = {
+  maxFileBytes: 50 * 1024 * 1024,
+  maxTotalBytes: 1024 * 1024 * 1024,
+  maxFiles: 200_000,
+};
+
+/** Git reads `info/attributes` before any in-tree .gitattributes: checkouts stay byte-exact. */
+const INFO_ATTRIBUTES =
+  '# rein: a checkout reproduces the committed bytes, whatever .gitattributes a workspace holds\n' +
+  '* -text -eol -filter -ident -working-tree-encoding\n';
+
+const BASE_REF = 'refs/rein-run/base';
+const GIT_REF = /^[A-Za-z0-9._/-]+$/;
+const URL_LIKE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+const SCP_LIKE = /^[^/\s]+@[^/\s:]+:/;
+
+interface BaseRecord {
+  readonly repo: string | null;
+  readonly ref: string | null;
+  readonly commit: string;
+}
+
+export class WorkspaceManager {
+  private readonly dataDir: string;
+  private readonly limits: TreeLimits;
+  private readonly locks = new Map<string, Promise<void>>();
+
+  constructor(private readonly options: WorkspaceManagerOptions) {
+    const dir = options.dataDir;
+    if (typeof dir !== 'string' || !path.isAbsolute(dir)) {
+      throw new WorkspaceError(`dataDir ${JSON.stringify(dir)} must be an absolute path`);
+    }
+    this.dataDir = path.resolve(dir);
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+  }
+
+  /** Makes the task's workspace start from base + upstream snapshots, or reuses it. */
+  async prepare(request: PrepareRequest): Promise<PreparedWorkspace> {
+    const { runId, taskId } = request;
+    const paths = new RunPaths(this.dataDir, checkRunId(runId));
+    checkTaskId(taskId);
+    request.upstream.forEach((u, i) => {
+      checkTaskId(u.task, `upstream[${i}].task`);
+      if (u.snapshot !== null) checkCommit(u.snapshot, `upstream[${i}].snapshot`);
+    });
+    return this.exclusive(`${runId}/${taskId}`, async () => {
+      await this.ensureRepo(paths);
+      const base = await this.exclusive(runId, () => this.ensureBase(paths, request.base));
+      const startCommit = await this.mergeUpstream(paths, taskId, base, request.upstream);
+      const dir = paths.workspace(taskId);
+      const refs = taskRefs(taskId);
+      const current = await this.taskRefValues(paths, taskId);
+      if (
+        request.reset !== true &&
+        current.get(refs.start) === startCommit &&
+        current.has(refs.head) &&
+        (await isDirectory(dir))
+      ) {
+        return { dir, startCommit, checkedOut: false };
+      }
+      await this.checkout(paths, taskId, startCommit, request.owner ?? this.options.owner);
+      await this.updateRefs(paths, [
+        `update ${refs.start} ${startCommit}`,
+        `update ${refs.head} ${startCommit}`,
+      ]);
+      return { dir, startCommit, checkedOut: true };
+    });
+  }
+
+  /** Commits the workspace's whole state as attempt `attempt` of the task. */
+  async snapshot(request: SnapshotRequest): Promise<Snapshot> {
+    const { runId, taskId } = request;
+    const paths = new RunPaths(this.dataDir, checkRunId(runId));
+    checkTaskId(taskId);
+    const attempt = checkAttempt(request.attempt);
+    return this.exclusive(`${runId}/${taskId}`, async () => {
+      const refs = taskRefs(taskId);
+      const dir = paths.workspace(taskId);
+      const current = (await exists(paths.repo))
+        ? await this.taskRefValues(paths, taskId)
+        : new Map<string, string>();
+      const start = current.get(refs.start);
+      const head = current.get(refs.head);
+      if (start === undefined || head === undefined || !(await isDirectory(dir))) {
+        throw new WorkspaceError(
+          `task ${taskId} of run ${runId} has no prepared workspace: call prepare before snapshot`,
+        );
+      }
+      const message =
+        `rein: ${runId}/${taskId} attempt ${attempt}\n` + (request.message ? `\n${request.message}\n` : '');
+      const attemptRef = refs.attempt(attempt);
+      const previous = current.get(attemptRef);
+      const also = new Map([[refs.head, ':1']]);
+      // If this attempt was snapshotted before, its earlier commit keeps a ref of its own.
+      if (previous !== undefined) also.set(refs.superseded(previous), previous);
+      const { commit, tree } = await this.commitDirectory(paths, dir, attemptRef, message, head, also);
+      return {
+        commit,
+        ...(await this.diff(paths, start, commit)),
+        skipped: tree.skipped,
+        skippedCount: tree.skippedCount,
+      };
+    });
+  }
+
+  /** Resets the task's workspace to exactly `commit`: files not in it are gone. */
+  async restore(request: RestoreRequest): Promise<void> {
+    const { runId, taskId } = request;
+    const paths = new RunPaths(this.dataDir, checkRunId(runId));
+    checkTaskId(taskId);
+    const commit = checkCommit(request.commit);
+    await this.exclusive(`${runId}/${taskId}`, async () => {
+      if (!(await this.hasCommit(paths, commit))) {
+        throw new SnapshotNotFoundError(runId, commit, `restore of task ${taskId}`);
+      }
+      await this.checkout(paths, taskId, commit, request.owner ?? this.options.owner);
+      await this.updateRefs(paths, [`update ${taskRefs(taskId).head} ${commit}`]);
+    });
+  }
+
+  /** Whether the run's repository holds `commit` (for `snapshot_gone` checks). */
+  async has(runId: string, commit: string): Promise<boolean> {
+    const paths = new RunPaths(this.dataDir, checkRunId(runId));
+    checkCommit(commit);
+    if (!(await exists(paths.repo))) return false;
+    return this.hasCommit(paths, commit);
+  }
+
+  /** Deletes the task's workspace and index; its commits and refs stay (history is kept). */
+  async remove(runId: string, taskId: string): Promise<void> {
+    const paths = new RunPaths(this.dataDir, checkRunId(runId));
+    checkTaskId(taskId);
+    await this.exclusive(`${runId}/${taskId}`, async () => {
+      const dir = paths.workspace(taskId);
+      if (await isDirectory(dir)) await emptyDir(dir);
+      await rm(dir, { recursive: true, force: true });
+      await rm(paths.index(taskId), { force: true });
+      if (await exists(paths.repo)) await this.updateRefs(paths, [`delete ${taskRefs(taskId).head}`]);
+    });
+  }
+
+  /** A file's bytes (a symlink's target) at `commit`, or null when the path is not a file there. */
+  async readFile(runId: string, commit: string, filePath: string): Promise<Buffer | null> {
+    const paths = new RunPaths(this.dataDir, checkRunId(runId));
+    checkCommit(commit);
+    if (!(await this.hasCommit(paths, commit)))
+      throw new SnapshotNotFoundError(runId, commit, `reading ${filePath}`);
+    const listed = await this.run(paths, ['ls-tree', '-z', '--full-tree', commit, '--', filePath]);
+    const entry = listed.stdout.toString('utf8').split('\0')[0] ?? '';
+    const match = /^(\d+) blob ([0-9a-f]{40})\t(.*)$/s.exec(entry);
+    if (!match || match[3] !== filePath) return null;
+    return (await this.run(paths, ['cat-file', 'blob', match[2]!])).stdout;
+  }
+
+  /** Every file and symlink at `commit`, sorted by path. */
+  async listFiles(runId: string, commit: string): Promise<TreeEntry[]> {
+    const paths = new RunPaths(this.dataDir, checkRunId(runId));
+    checkCommit(commit);
+    if (!(await this.hasCommit(paths, commit)))
+      throw new SnapshotNotFoundError(runId, commit, 'listing files');
+    const listed = await this.run(paths, ['ls-tree', '-r', '-z', '--full-tree', commit]);
+    return splitZ(listed.stdout).map((line) => {
+      const tab = line.indexOf('\t');
+      return { mode: line.slice(0, line.indexOf(' ')), path: line.slice(tab + 1) };
+    });
+  }
+
+  // ---------- repository ----------
+
+  private async ensureRepo(paths: RunPaths): Promise<void> {
+    if (await exists(path.join(paths.repo, 'HEAD'))) return;
+    await this.exclusive(paths.runId, async () => {
+      if (await exists(path.join(paths.repo, 'HEAD'))) return;
+      await mkdir(paths.root, { recursive: true });
+      // Made aside and renamed into place, so repo.git is either complete or absent after a crash.
+      const tmp = `${paths.repo}.tmp`;
+      await rm(tmp, { recursive: true, force: true });
+      await git(['init', '--bare', '--quiet', '--template=', tmp], { gitDir: tmp, cwd: paths.root });
+      await mkdir(path.join(tmp, 'info'), { recursive: true });
+      await writeFile(path.join(tmp, 'info', 'attributes'), INFO_ATTRIBUTES);
+      // A base record without its repository (deleted by hand) would name a missing commit.
+      await rm(paths.baseRecord, { force: true });
+      await rename(tmp, paths.repo);
+    });
+  }
+
+  private async ensureBase(paths: RunPaths, base: WorkspaceBase | undefined): Promise<string> {
+    const wanted = { repo: base?.repo ?? null, ref: base?.ref ?? null };
+    const recorded = await readBaseRecord(paths.baseRecord);
+    if (recorded !== null) {
+      if (recorded.repo !== wanted.repo || recorded.ref !== wanted.ref) {
+        throw new WorkspaceError(
+          `run ${paths.runId} already has the workspace base ${describeBase(recorded)}, not ${describeBase(wanted)}: ` +
+            'a run has one base; pass the same base for every task',
+        );
+      }
+      return recorded.commit;
+    }
+    const commit = base === undefined ? await this.emptyCommit(paths) : await this.importBase(paths, base);
+    await this.updateRefs(paths, [`update ${BASE_REF} ${commit}`]);
+    const tmp = `${paths.baseRecord}.tmp`;
+    await writeFile(tmp, JSON.stringify({ ...wanted, commit } satisfies BaseRecord) + '\n');
+    await rename(tmp, paths.baseRecord);
+    return commit;
+  }
+
+  private async emptyCommit(paths: RunPaths): Promise<string> {
+    const tree = (await this.run(paths, ['mktree', '-z'], { input: '' })).stdout.toString().trim();
+    return (await this.run(paths, ['commit-tree', tree, '-m', 'rein: empty base'])).stdout.toString().trim();
+  }
+
+  private async importBase(paths: RunPaths, base: WorkspaceBase): Promise<string> {
+    const { repo } = base;
+    const isUrl = URL_LIKE.test(repo) || SCP_LIKE.test(repo);
+    if (typeof repo !== 'string' || repo.startsWith('-') || (!isUrl && !path.isAbsolute(repo))) {
+      throw new WorkspaceError(
+        `workspace base repo ${JSON.stringify(repo)} must be an absolute path or a git URL; ` +
+          'resolve a relative path (e.g. ./service) against the spec file first',
+      );
+    }
+    if (
+      base.ref !== undefined &&
+      (!GIT_REF.test(base.ref) || base.ref.startsWith('-') || base.ref.includes('..'))
+    ) {
+      throw new WorkspaceError(
+        `workspace base ref ${JSON.stringify(base.ref)} is invalid: give a branch, tag or full commit id`,
+      );
+    }
+    if (!isUrl && !(await isGitRepository(repo))) {
+      if (!(await isDirectory(repo))) {
+        throw new WorkspaceError(`workspace base repo ${repo} does not exist or is not a directory`);
+      }
+      if (base.ref !== undefined) {
+        throw new WorkspaceError(
+          `workspace base ref ${base.ref} was given, but ${repo} is not a git repository`,
+        );
+      }
+      return (await this.commitDirectory(paths, repo, BASE_REF, `rein: base imported from ${repo}\n`, null))
+        .commit;
+    }
+    const scratch = 'refs/rein-run/base-fetch';
+    try {
+      await this.run(
+        paths,
+        [
+          'fetch',
+          '--quiet',
+          '--no-tags',
+          '--no-write-fetch-head',
+          '--no-recurse-submodules',
+          '--',
+          repo,
+          `+${base.ref ?? 'HEAD'}:${scratch}`,
+        ],
+        { timeoutMs: this.options.fetchTimeoutMs ?? 300_000 },
+      );
+    } catch (e) {
+      throw new WorkspaceError(
+        `could not fetch ref ${base.ref ?? 'HEAD'} of workspace base ${repo}: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    const commit = (await this.run(paths, ['rev-parse', '--verify', `${scratch}^{commit}`])).stdout
+      .toString()
+      .trim();
+    await this.updateRefs(paths, [`delete ${scratch}`]);
+    return commit;
+  }
+
+  /** Base, then each upstream snapshot in order: fast-forward when possible, else a real merge. */
+  private async mergeUpstream(
+    paths: RunPaths,
+    taskId: string,
+    base: string,
+    upstream: readonly UpstreamSnapshot[],
+  ): Promise<string> {
+    let current = base;
+    const merged: string[] = [];
+    for (const { task, snapshot } of upstream) {
+      if (snapshot === null) continue;
+      if (!(await this.hasCommit(paths, snapshot))) {
+        throw new SnapshotNotFoundError(
+          paths.runId,
+          snapshot,
+          `task ${taskId}: the snapshot of upstream task ${task}`,
+        );
+      }
+      merged.push(task);
+      if (await this.isAncestor(paths, snapshot, current)) continue;
+      if (await this.isAncestor(paths, current, snapshot)) {
+        current = snapshot;
+        continue;
+      }
+      // Run without a work tree, so no .gitattributes an agent committed can steer the merge.
+      const result = await this.run(
+        paths,
+        [
+          'merge-tree',
+          '--write-tree',
+          '-z',
+          '--name-only',
+          '--no-messages',
+          '--allow-unrelated-histories',
+          current,
+          snapshot,
+        ],
+        { okCodes: [1] },
+      );
+      const [tree = '', ...conflicted] = splitZ(result.stdout);
+      if (result.code === 1) throw new WorkspaceConflictError(taskId, merged, conflicted);
+      const message = `rein: merge upstream ${task} into ${taskId}`;
+      current = (
+        await this.run(paths, ['commit-tree', tree, '-p', current, '-p', snapshot, '-m', message])
+      ).stdout
+        .toString()
+        .trim();
+    }
+    return current;
+  }
+
+  // ---------- working trees ----------
+
+  /**
+   * One fast-import commit of everything under `dir` onto `ref`, on top of `parent` (or a root
+   * commit). One process writes the blobs, the trees, the commit and the refs.
+   */
+  private async commitDirectory(
+    paths: RunPaths,
+    dir: string,
+    ref: string,
+    message: string,
+    parent: string | null,
+    /** More refs fast-import sets in the same run: ref -> commit id, or ':1' for the new commit. */
+    also: ReadonlyMap<string, string> = new Map(),
+  ): Promise<{ commit: string; tree: Awaited<ReturnType<typeof streamTree>> }> {
+    let tree: Awaited<ReturnType<typeof streamTree>> | undefined;
+    const ident = `${REIN_IDENT.name} <${REIN_IDENT.email}> ${REIN_IDENT.date}`;
+    const header =
+      `commit ${ref}\nmark :1\nauthor ${ident}\ncommitter ${ident}\n` +
+      `data ${Buffer.byteLength(message)}\n${message}\n` +
+      (parent === null ? '' : `from ${parent}\n`) +
+      'deleteall\n';
+    const out = await this.run(paths, ['fast-import', '--quiet', '--force', '--done'], {
+      input: async (stdin) => {
+        const write = (chunk: Buffer | string): Promise<void> => writeChunk(stdin, chunk);
+        await write(header);
+        tree = await streamTree(dir, write, this.limits);
+        await write('\n');
+        for (const [alsoRef, target] of also) await write(`reset ${alsoRef}\nfrom ${target}\n\n`);
+        // get-mark prints the new commit's id on stdout, saving a rev-parse.
+        await write('get-mark :1\ndone\n');
+      },
+    });
+    return { commit: out.stdout.toString().trim(), tree: tree! };
+  }
+
+  /** Empties the workspace and writes `commit` into it; nothing of the old contents survives. */
+  private async checkout(
+    paths: RunPaths,
+    taskId: string,
+    commit: string,
+    owner: WorkspaceOwner | undefined,
+  ): Promise<void> {
+    const dir = paths.workspace(taskId);
+    const index = paths.index(taskId);
+    await mkdir(path.dirname(dir), { recursive: true });
+    await mkdir(path.dirname(index), { recursive: true });
+    const existing = await lstat(dir).catch(() => null);
+    if (existing !== null && !existing.isDirectory()) await rm(dir, { force: true });
+    await mkdir(dir, { recursive: true });
+    // The agent owns the directory and may have locked it; it is ours to reset.
+    await chmod(dir, 0o755);
+    await emptyDir(dir);
+    // A fresh index, so every file is written instead of trusting stale stat data.
+    await rm(index, { force: true });
+    await this.run(paths, ['read-tree', '--reset', '-u', commit], { indexFile: index, workTree: dir });
+    if (owner !== undefined) await chownTree(dir, owner.uid, owner.gid);
+  }
+
+  private async diff(
+    paths: RunPaths,
+    from: string,
+    to: string,
+  ): Promise<{ diff: DiffSummary; paths: string[] }> {
+    const out = await this.run(paths, ['diff-tree', '-r', '-z', '--numstat', '--no-renames', from, to]);
+    let insertions = 0;
+    let deletions = 0;
+    const changed: string[] = [];
+    for (const record of splitZ(out.stdout)) {
+      const [ins = '', del = '', ...rest] = record.split('\t');
+      // Binary files show '-' for both counts.
+      insertions += Number.parseInt(ins, 10) || 0;
+      deletions += Number.parseInt(del, 10) || 0;
+      changed.push(rest.join('\t'));
+    }
+    changed.sort();
+    return { diff: { files: changed.length, insertions, deletions }, paths: changed };
+  }
+
+  // ---------- git plumbing ----------
+
+  private run(
+    paths: RunPaths,
+    args: readonly string[],
+    options: Partial<Omit<GitOptions, 'gitDir' | 'cwd'>> = {},
+  ): Promise<GitResult> {
+    return git(args, { ...options, gitDir: paths.repo, cwd: paths.root });
+  }
+
+  /** Every ref of the task (start, head, attempt-n, ...) and its commit, in one call. */
+  private async taskRefValues(paths: RunPaths, taskId: string): Promise<Map<string, string>> {
+    const out = await this.run(paths, [
+      'for-each-ref',
+      '--format=%(refname)%00%(objectname)%00',
+      taskRefs(taskId).prefix,
+    ]);
+    const fields = out.stdout.toString('utf8').split('\0');
+    const refs = new Map<string, string>();
+    for (let i = 0; i + 1 < fields.length; i += 2) refs.set(fields[i]!.trim(), fields[i + 1]!);
+    return refs;
+  }
+
+  private async hasCommit(paths: RunPaths, commit: string): Promise<boolean> {
+    const out = await this.run(paths, ['cat-file', '-e', `${commit}^{commit}`], { okCodes: [1, 128] });
+    return out.code === 0;
+  }
+
+  private async isAncestor(paths: RunPaths, ancestor: string, descendant: string): Promise<boolean> {
+    const out = await this.run(paths, ['merge-base', '--is-ancestor', ancestor, descendant], {
+      okCodes: [1],
+    });
+    return out.code === 0;
+  }
+
+  private async updateRefs(paths: RunPaths, commands: readonly string[]): Promise<void> {
+    await this.run(paths, ['update-ref', '--stdin'], { input: commands.join('\n') + '\n' });
+  }
+
+  /** Runs `fn` after every earlier call with the same key has finished. */
+  private async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const tail = previous.then(() => mine);
+    this.locks.set(key, tail);
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    }
+  }
+}
+
+function taskRefs(taskId: string) {
+  const prefix = `refs/rein/${refComponent(taskId)}`;
+  return {
+    prefix,
+    start: `${prefix}/start`,
+    head: `${prefix}/head`,
+    attempt: (n: number) => `${prefix}/attempt-${n}`,
+    superseded: (commit: string) => `${prefix}/superseded/${commit}`,
+  };
+}
+
+function splitZ(out: Buffer): string[] {
+  return out
+    .toString('utf8')
+    .split('\0')
+    .filter((s) => s.length > 0);
+}
+
+function describeBase(base: { repo: string | null; ref: string | null }): string {
+  return base.repo === null ? '(empty)' : `${base.repo}${base.ref === null ? '' : `@${base.ref}`}`;
+}
+
+async function readBaseRecord(file: string): Promise<BaseRecord | null> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as BaseRecord;
+  } catch {
+    return null;
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p, constants.F_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  const s = await lstat(p).catch(() => null);
+  return s !== null && s.isDirectory();
+}
+
+/** A work tree (with `.git`, a directory or a gitfile) or a bare repository, at `dir` itself. */
+async function isGitRepository(dir: string): Promise<boolean> {
+  if (await exists(path.join(dir, '.git'))) return true;
+  const [head, objects, refs] = await Promise.all(
+    ['HEAD', 'objects', 'refs'].map((name) => stat(path.join(dir, name)).catch(() => null)),
+  );
+  return head?.isFile() === true && objects?.isDirectory() === true && refs?.isDirectory() === true;
+}
