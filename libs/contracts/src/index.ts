@@ -4,3 +4,7 @@ export * from './events.js';
 export * from './run-spec.schema.js';
 export * from './run-spec.parser.js';
 export * from './spec-hash.js';
+export * from './subjects.js';
+export * from './messages.js';
+export * from './run-log.js';
+export * from './api-reply.js';

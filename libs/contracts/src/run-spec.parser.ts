@@ -129,7 +129,12 @@ function parseJson(text: string): Parsed {
   } catch (error) {
     // V8 does not always say where (`Unexpected token ']', "…" is not valid JSON`), so find it.
     const { line, column } = lineColumn(text, jsonErrorOffset(text));
-    const reason = (error instanceof Error ? error.message : String(error)).split('\n', 1)[0]!.slice(0, 200);
+    // Drop V8's position and its echo of the input; the line and column say where.
+    const reason = (error instanceof Error ? error.message : String(error))
+      .split('\n', 1)[0]!
+      .replace(/, ".*" is not valid JSON$/, '')
+      .replace(/ in JSON at position \d+.*$/, '')
+      .slice(0, 200);
     return {
       ok: false,
       problems: [
@@ -242,7 +247,13 @@ function jsonErrorOffset(text: string): number {
         i = number.lastIndex;
         state = 'after';
       } else {
-        const word = text.startsWith('true', i) ? 4 : text.startsWith('null', i) ? 4 : text.startsWith('false', i) ? 5 : 0;
+        const word = text.startsWith('true', i)
+          ? 4
+          : text.startsWith('null', i)
+            ? 4
+            : text.startsWith('false', i)
+              ? 5
+              : 0;
         if (word === 0) return i;
         i += word;
         state = 'after';
@@ -311,7 +322,11 @@ let validator: ValidateFunction | undefined;
 
 function validate(): ValidateFunction {
   // strictRequired would reject `then: { required: ['command'] }`, whose property is declared beside the `if`.
-  validator ??= new Ajv2020({ allErrors: true, strict: true, strictRequired: false }).compile(runSpecSchema);
+  // verbose: each error carries the schema object it failed (`parentSchema`), whose description
+  // and properties become the hint.
+  validator ??= new Ajv2020({ allErrors: true, verbose: true, strict: true, strictRequired: false }).compile(
+    runSpecSchema,
+  );
   return validator;
 }
 
@@ -320,43 +335,23 @@ function schemaProblems(raw: unknown): Problem[] {
   if (check(raw)) return [];
   const problems: Problem[] = [];
   for (const error of check.errors ?? []) {
-    const p = schemaProblem(error, raw);
+    const p = schemaProblem(error);
     if (p) problems.push(p);
   }
   return problems;
-}
-
-type SchemaNode = Readonly<Record<string, unknown>>;
-
-/** The schema object a keyword of `schemaPath` (`#/$defs/task/properties/id/pattern`) sits in. */
-function schemaNodeOf(schemaPath: string): SchemaNode {
-  const segments = schemaPath.split('/').slice(1, -1);
-  let node: unknown = runSpecSchema;
-  for (const s of segments) {
-    node = isObject(node) ? node[decodeURIComponent(s).replace(/~1/g, '/').replace(/~0/g, '~')] : undefined;
-  }
-  return isObject(node) ? node : {};
-}
-
-/** `schemaNodeOf`, then up the path until a node that declares `properties` (for `then.required`). */
-function propertiesOf(schemaPath: string): SchemaNode {
-  const segments = schemaPath.split('/');
-  for (let end = segments.length; end > 1; end--) {
-    const node = schemaNodeOf(segments.slice(0, end).join('/'));
-    if (isObject(node.properties)) return node.properties;
-  }
-  return {};
 }
 
 function descriptionOf(node: unknown): string | undefined {
   return isObject(node) && typeof node.description === 'string' ? node.description : undefined;
 }
 
-function schemaProblem(e: ErrorObject, raw: unknown): Problem | null {
-  const node = schemaNodeOf(e.schemaPath);
+function schemaProblem(e: ErrorObject): Problem | null {
+  const node: Readonly<Record<string, unknown>> = isObject(e.parentSchema) ? e.parentSchema : {};
   const described = descriptionOf(node);
+  const properties = isObject(node.properties) ? node.properties : undefined;
   const params = e.params as Record<string, unknown>;
-  const invalid = (path: string, message: string, hint: string) => problem('invalid_spec', message, path, hint);
+  const invalid = (path: string, message: string, hint: string) =>
+    problem('invalid_spec', message, path, hint);
 
   if (e.propertyName !== undefined) {
     // A map key (label, env var, agent name) that breaks `propertyNames`.
@@ -369,7 +364,7 @@ function schemaProblem(e: ErrorObject, raw: unknown): Problem | null {
   }
 
   const where = display(e.instancePath);
-  const value = valueAt(raw, e.instancePath);
+  const value: unknown = e.data;
   switch (e.keyword) {
     case 'propertyNames':
     case 'if':
@@ -377,16 +372,17 @@ function schemaProblem(e: ErrorObject, raw: unknown): Problem | null {
     case 'required': {
       const field = String(params.missingProperty);
       const path = e.instancePath + pointer(field);
-      const fieldDescription = descriptionOf(propertiesOf(e.schemaPath)[field]);
+      // A conditional requirement (`then`) explains itself; otherwise describe the field.
+      const fieldDescription = properties ? descriptionOf(properties[field]) : described;
       return invalid(
         path,
         `${where} is missing the required field '${field}'`,
-        described ?? `add ${field}${fieldDescription ? `: ${fieldDescription}` : ''}`,
+        `add ${field}${fieldDescription ? `: ${fieldDescription}` : ''}`,
       );
     }
     case 'additionalProperties': {
       const field = String(params.additionalProperty);
-      const allowed = Object.keys(isObject(node.properties) ? node.properties : {});
+      const allowed = Object.keys(properties ?? {});
       const guess = closest(field, allowed);
       return invalid(
         e.instancePath + pointer(field),
@@ -408,7 +404,11 @@ function schemaProblem(e: ErrorObject, raw: unknown): Problem | null {
       );
     case 'enum': {
       const allowed = (params.allowedValues as unknown[]).map(quote).join(', ');
-      return invalid(e.instancePath, `${where} must be one of ${allowed}, not ${quote(value)}`, described ?? `use one of ${allowed}`);
+      return invalid(
+        e.instancePath,
+        `${where} must be one of ${allowed}, not ${quote(value)}`,
+        described ?? `use one of ${allowed}`,
+      );
     }
     case 'pattern':
       return invalid(
@@ -441,7 +441,7 @@ function schemaProblem(e: ErrorObject, raw: unknown): Problem | null {
       );
     case 'minProperties':
     case 'maxProperties': {
-      const keys = Object.keys(isObject(node.properties) ? node.properties : {});
+      const keys = Object.keys(properties ?? {});
       const exactlyOne = node.minProperties === 1 && node.maxProperties === 1;
       const message = exactlyOne
         ? `${where} must have exactly one of ${keys.join(', ')}`
@@ -453,7 +453,11 @@ function schemaProblem(e: ErrorObject, raw: unknown): Problem | null {
       return invalid(e.instancePath, message, hint);
     }
     default:
-      return invalid(e.instancePath, `${where} ${e.message ?? 'is invalid'}`, described ?? 'see the run spec schema');
+      return invalid(
+        e.instancePath,
+        `${where} ${e.message ?? 'is invalid'}`,
+        described ?? 'see the run spec schema',
+      );
   }
 }
 
@@ -470,18 +474,6 @@ function display(path: string): string {
   return out;
 }
 
-function valueAt(raw: unknown, path: string): unknown {
-  if (path === '') return raw;
-  let node = raw;
-  for (const s of path.slice(1).split('/')) {
-    const key = s.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (Array.isArray(node)) node = node[Number(key)] as unknown;
-    else if (isObject(node)) node = node[key];
-    else return undefined;
-  }
-  return node;
-}
-
 function typeName(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
@@ -493,7 +485,9 @@ function typeName(value: unknown): string {
 }
 
 function article(type: string): string {
-  const names = type.split(',').map((t) => (t === 'null' ? 'null' : /^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`));
+  const names = type
+    .split(',')
+    .map((t) => (t === 'null' ? 'null' : /^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`));
   return names.join(' or ');
 }
 
@@ -548,7 +542,8 @@ function crossReferenceProblems(raw: unknown, problems: Problem[]): void {
   }
 
   let listed = 0;
-  for (const task of tasks) if (isObject(task) && Array.isArray(task.dependsOn)) listed += task.dependsOn.length;
+  for (const task of tasks)
+    if (isObject(task) && Array.isArray(task.dependsOn)) listed += task.dependsOn.length;
   const depOffsets = new Int32Array(ids.length + 1);
   const deps = new Int32Array(listed);
   let edges = 0;
@@ -683,8 +678,15 @@ function list(names: readonly string[]): string {
   return names.length <= 20 ? names.join(', ') : `${names.slice(0, 20).join(', ')}, …`;
 }
 
-/** The candidate within a small edit distance of `word`, for "did you mean". */
+/** The candidate within a small edit distance of `word`, or starting with it, for "did you mean". */
 function closest(word: string, candidates: readonly string[]): string | undefined {
+  const near = nearest(word, candidates);
+  if (near !== undefined || word.length < 3) return near;
+  const prefix = word.toLowerCase();
+  return candidates.find((c) => c.toLowerCase().startsWith(prefix));
+}
+
+function nearest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Math.max(1, Math.min(3, Math.floor(word.length / 3)));
   for (const c of candidates) {
@@ -724,7 +726,11 @@ function isObject(value: unknown): value is Readonly<Record<string, unknown>> {
 interface RunSpecInput {
   readonly apiVersion: 'rein/v1';
   readonly kind: 'Run';
-  readonly metadata: { readonly name: string; readonly idempotencyKey?: string; readonly labels?: Record<string, string> };
+  readonly metadata: {
+    readonly name: string;
+    readonly idempotencyKey?: string;
+    readonly labels?: Record<string, string>;
+  };
   readonly spec: {
     readonly concurrency?: number | null;
     readonly failFast?: boolean;
@@ -776,27 +782,30 @@ function withDefaults(input: RunSpecInput): RunSpec {
   const runRetries = mergeRetries(undefined, defaults.retries);
   // Tasks without their own retries or timeouts share one object: 100,000 copies buy nothing.
   const defaultTimeouts: TaskTimeouts = { startToCloseMs: SPEC_DEFAULTS.startToCloseMs };
-  const tasks = spec.tasks.map(
-    (task): TaskSpec => ({
-      agent: task.agent ?? defaults.agent!, // crossReferenceProblems rejected tasks with neither
-      dependsOn: task.dependsOn ?? NO_STRINGS,
-      gates: task.gates ? task.gates.map(gateWithDefaults) : NO_GATES,
-      id: task.id,
-      priority: task.priority ?? 0,
-      prompt: task.prompt,
-      requires: task.requires ?? NO_STRINGS,
-      retries: task.retries ? mergeRetries(task.retries, defaults.retries) : runRetries,
-      timeouts: task.timeouts
-        ? {
-            ...(task.timeouts.scheduleToStartMs !== undefined && { scheduleToStartMs: task.timeouts.scheduleToStartMs }),
-            startToCloseMs: task.timeouts.startToCloseMs ?? SPEC_DEFAULTS.startToCloseMs,
-          }
-        : defaultTimeouts,
-    }),
-  );
+  const tasks = spec.tasks.map((task): TaskSpec => ({
+    agent: task.agent ?? defaults.agent!, // crossReferenceProblems rejected tasks with neither
+    dependsOn: task.dependsOn ?? NO_STRINGS,
+    gates: task.gates ? task.gates.map(gateWithDefaults) : NO_GATES,
+    id: task.id,
+    priority: task.priority ?? 0,
+    prompt: task.prompt,
+    requires: task.requires ?? NO_STRINGS,
+    retries: task.retries ? mergeRetries(task.retries, defaults.retries) : runRetries,
+    timeouts: task.timeouts
+      ? {
+          ...(task.timeouts.scheduleToStartMs !== undefined && {
+            scheduleToStartMs: task.timeouts.scheduleToStartMs,
+          }),
+          startToCloseMs: task.timeouts.startToCloseMs ?? SPEC_DEFAULTS.startToCloseMs,
+        }
+      : defaultTimeouts,
+  }));
 
-  const agents: Record<string, AgentProfile> = {};
-  for (const name of Object.keys(spec.agents).sort()) agents[name] = agentWithDefaults(spec.agents[name]!);
+  const agents = Object.fromEntries(
+    Object.keys(spec.agents)
+      .sort()
+      .map((name) => [name, agentWithDefaults(spec.agents[name]!)] as const),
+  );
 
   return {
     apiVersion: 'rein/v1',
@@ -833,10 +842,14 @@ function withDefaults(input: RunSpecInput): RunSpec {
 
 const NO_GATES: readonly GateSpec[] = Object.freeze([]);
 
+/** Object.fromEntries defines own properties, so a key such as `__proto__` stays a key. */
 function sortedRecord<T>(record: Readonly<Record<string, T>> | undefined): Record<string, T> {
-  const out: Record<string, T> = {};
-  if (record) for (const key of Object.keys(record).sort()) out[key] = record[key]!;
-  return out;
+  if (!record) return {};
+  return Object.fromEntries(
+    Object.keys(record)
+      .sort()
+      .map((key) => [key, record[key]!] as const),
+  );
 }
 
 /** Field by field: the task's setting, else the run's `defaults.retries`, else DESIGN.md's. */
@@ -869,7 +882,9 @@ function copyRetryInput(retries: RetryPolicyInput): RetryPolicyInput {
 
 function gateWithDefaults(gate: GateInput): GateSpec {
   if ('test' in gate) {
-    return { test: { run: gate.test.run, timeoutMs: gate.test.timeoutMs ?? SPEC_DEFAULTS.testGateTimeoutMs } };
+    return {
+      test: { run: gate.test.run, timeoutMs: gate.test.timeoutMs ?? SPEC_DEFAULTS.testGateTimeoutMs },
+    };
   }
   if ('judge' in gate) {
     const { model, rubric, threshold } = gate.judge;

@@ -17,7 +17,7 @@ const nonNegativeInt = (description: string) => ({ type: 'integer', minimum: 0, 
 const stringList = (description: string) =>
   ({ type: 'array', items: { type: 'string', minLength: 1 }, description }) as const;
 
-export const RUN_SPEC_SCHEMA_ID = 'https://rein.dev/schemas/run-spec/v1.json';
+export const RUN_SPEC_SCHEMA_ID = 'urn:rein:run-spec:v1';
 
 export const runSpecSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -40,7 +40,12 @@ export const runSpecSchema = {
       required: ['name'],
       description: 'The run name, an optional idempotency key and labels.',
       properties: {
-        name: { type: 'string', minLength: 1, maxLength: 253, description: 'A name for the run, 1–253 characters.' },
+        name: {
+          type: 'string',
+          minLength: 1,
+          maxLength: 253,
+          description: 'A name for the run, 1–253 characters.',
+        },
         idempotencyKey: {
           type: 'string',
           minLength: 1,
@@ -49,7 +54,10 @@ export const runSpecSchema = {
         },
         labels: {
           type: 'object',
-          propertyNames: { pattern: NAME_PATTERN, description: 'A label key: 1–64 characters of [A-Za-z0-9._-].' },
+          propertyNames: {
+            pattern: NAME_PATTERN,
+            description: 'A label key: 1–64 characters of [A-Za-z0-9._-].',
+          },
           additionalProperties: { type: 'string', description: 'A label value is a string.' },
           description: 'String labels, e.g. { team: platform }.',
         },
@@ -59,7 +67,8 @@ export const runSpecSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['agents', 'tasks'],
-      description: 'The run body: agents and tasks, with optional concurrency, failFast, budget, workspace, defaults.',
+      description:
+        'The run body: agents and tasks, with optional concurrency, failFast, budget, workspace, defaults.',
       properties: {
         concurrency: {
           type: ['integer', 'null'],
@@ -91,7 +100,11 @@ export const runSpecSchema = {
           additionalProperties: false,
           description: 'Defaults for tasks: { agent, retries }.',
           properties: {
-            agent: { type: 'string', minLength: 1, description: 'The agent profile of tasks without `agent`.' },
+            agent: {
+              type: 'string',
+              minLength: 1,
+              description: 'The agent profile of tasks without `agent`.',
+            },
             retries: { $ref: '#/$defs/retries' },
           },
         },
@@ -103,7 +116,8 @@ export const runSpecSchema = {
             description: 'An agent profile name: 1–64 characters of [A-Za-z0-9._-].',
           },
           additionalProperties: { $ref: '#/$defs/agent' },
-          description: 'Agent profiles by name, at least one, e.g. { coder: { runtime: command, command: … } }.',
+          description:
+            'Agent profiles by name, at least one, e.g. { coder: { runtime: command, command: … } }.',
         },
         tasks: {
           type: 'array',
@@ -130,20 +144,30 @@ export const runSpecSchema = {
         },
         env: {
           type: 'object',
-          propertyNames: { pattern: ENV_NAME_PATTERN, description: 'An environment variable name, e.g. LOG_LEVEL.' },
+          propertyNames: {
+            pattern: ENV_NAME_PATTERN,
+            description: 'An environment variable name, e.g. LOG_LEVEL.',
+          },
           additionalProperties: { type: 'string', description: 'An environment value is a string.' },
-          description: 'Environment passed to the agent, e.g. { LOG_LEVEL: info }; nothing else of the host is.',
+          description:
+            'Environment passed to the agent, e.g. { LOG_LEVEL: info }; nothing else of the host is.',
         },
         secrets: {
           type: 'array',
-          items: { type: 'string', pattern: ENV_NAME_PATTERN, description: 'A secret name, e.g. GITHUB_TOKEN.' },
+          items: {
+            type: 'string',
+            pattern: ENV_NAME_PATTERN,
+            description: 'A secret name, e.g. GITHUB_TOKEN.',
+          },
           description: 'Names of secrets the server resolves and redacts, e.g. [GITHUB_TOKEN].',
         },
         network: {
           type: 'object',
           additionalProperties: false,
           description: 'Egress: { allow: [hosts] }; default none.',
-          properties: { allow: stringList('Hosts reachable through the egress proxy, e.g. [api.github.com].') },
+          properties: {
+            allow: stringList('Hosts reachable through the egress proxy, e.g. [api.github.com].'),
+          },
         },
         limits: {
           type: 'object',
@@ -161,16 +185,26 @@ export const runSpecSchema = {
           additionalProperties: false,
           description: 'Workspace hooks: { afterCreate, beforeRun, afterRun, beforeRemove, timeoutMs }.',
           properties: {
-            afterCreate: { type: 'string', description: 'A shell command run after the workspace is created.' },
+            afterCreate: {
+              type: 'string',
+              description: 'A shell command run after the workspace is created.',
+            },
             beforeRun: { type: 'string', description: 'A shell command run before each attempt.' },
             afterRun: { type: 'string', description: 'A shell command run after each attempt.' },
-            beforeRemove: { type: 'string', description: 'A shell command run before the workspace is removed.' },
+            beforeRemove: {
+              type: 'string',
+              description: 'A shell command run before the workspace is removed.',
+            },
             timeoutMs: positiveInt('Timeout of each hook in ms, an integer ≥ 1 (default 600000).'),
           },
         },
         model: { type: 'string', minLength: 1, description: 'The model the agent CLI uses.' },
         allowedTools: stringList('Tools the agent CLI may use, e.g. [Read, Grep, Bash].'),
-        permissionMode: { type: 'string', minLength: 1, description: 'The agent CLI permission mode, e.g. acceptEdits.' },
+        permissionMode: {
+          type: 'string',
+          minLength: 1,
+          description: 'The agent CLI permission mode, e.g. acceptEdits.',
+        },
       },
       if: { type: 'object', properties: { runtime: { const: 'command' } }, required: ['runtime'] },
       then: {
@@ -190,7 +224,11 @@ export const runSpecSchema = {
           description: 'Backoff: { initialMs, factor, maxMs }; fields left out keep their defaults.',
           properties: {
             initialMs: nonNegativeInt('First delay in ms, an integer ≥ 0 (default 1000).'),
-            factor: { type: 'number', minimum: 1, description: 'Growth factor of the delay, ≥ 1 (default 2).' },
+            factor: {
+              type: 'number',
+              minimum: 1,
+              description: 'Growth factor of the delay, ≥ 1 (default 2).',
+            },
             maxMs: nonNegativeInt('Largest delay in ms, an integer ≥ 0 (default 300000).'),
           },
         },
@@ -200,7 +238,8 @@ export const runSpecSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['id', 'prompt'],
-      description: 'A task: id, prompt, and optional agent, dependsOn, priority, retries, timeouts, gates, requires.',
+      description:
+        'A task: id, prompt, and optional agent, dependsOn, priority, retries, timeouts, gates, requires.',
       properties: {
         id: {
           type: 'string',
@@ -224,7 +263,9 @@ export const runSpecSchema = {
           description: 'Timeouts: { scheduleToStartMs, startToCloseMs }.',
           properties: {
             scheduleToStartMs: positiveInt('Max wait for a pool slot in ms, an integer ≥ 1 (default: none).'),
-            startToCloseMs: positiveInt('Max duration of an attempt in ms, an integer ≥ 1 (default 3600000).'),
+            startToCloseMs: positiveInt(
+              'Max duration of an attempt in ms, an integer ≥ 1 (default 3600000).',
+            ),
           },
         },
         gates: {
@@ -248,7 +289,11 @@ export const runSpecSchema = {
           required: ['run'],
           description: 'A test gate: { run: "npm test", timeoutMs }.',
           properties: {
-            run: { type: 'string', minLength: 1, description: 'The command to run in the workspace, e.g. "npm test".' },
+            run: {
+              type: 'string',
+              minLength: 1,
+              description: 'The command to run in the workspace, e.g. "npm test".',
+            },
             timeoutMs: positiveInt('Timeout in ms, an integer ≥ 1 (default 600000).'),
           },
         },

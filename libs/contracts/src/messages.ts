@@ -1,0 +1,122 @@
+import type { AttemptFinishedData, GateVerdictRecordedData, PoolSettings } from './events.js';
+import type { AgentProfile, GateSpec, WorkspaceBase } from './run-spec.types.js';
+
+/** orchestrator → executor: everything an executor needs to run one attempt, without reading the log. */
+export interface DispatchAttempt {
+  readonly runId: string;
+  readonly runName: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly pool: string;
+  readonly priority: number;
+  readonly agentName: string;
+  readonly agent: AgentProfile;
+  /** The task's prompt template (Liquid); the executor renders it. */
+  readonly prompt: string;
+  readonly feedback: string;
+  /** Workspace base of the run, if any (`spec.workspace`). */
+  readonly base?: WorkspaceBase;
+  /** Accepted snapshots of the dependencies, merged into the starting workspace. */
+  readonly upstream: readonly UpstreamResult[];
+  /** Start the workspace afresh (first attempt, or first after a rollback). */
+  readonly restart: boolean;
+  /** Wall-clock limit for the agent process (the task's startToCloseMs). */
+  readonly timeoutMs: number;
+  /** Run budget left when dispatched; absent when the run has no budget. */
+  readonly budgetLeft?: { readonly tokens?: number; readonly usd?: number };
+  /** When the decision to dispatch was appended (ms): the executor measures per-hop latency from it. */
+  readonly causeAt?: number;
+}
+
+export interface UpstreamResult {
+  readonly task: string;
+  readonly snapshot: string | null;
+  readonly summary: string | null;
+  readonly exitCode: number | null;
+}
+
+export interface AttemptRef {
+  readonly runId: string;
+  readonly taskId: string;
+  readonly attempt: number;
+}
+
+export interface AttemptStartedMessage extends AttemptRef {
+  readonly pool: string;
+  readonly worker: string;
+  /** Milliseconds since the epoch, by the executor's clock. */
+  readonly at: number;
+}
+
+export interface AttemptFinishedMessage extends AttemptRef {
+  readonly at: number;
+  readonly result: AttemptFinishedData;
+}
+
+export interface CancelAttempt extends AttemptRef {
+  readonly reason: string;
+}
+
+/** orchestrator → verifier. */
+export interface EvaluateGate extends AttemptRef {
+  readonly gate: number;
+  readonly spec: GateSpec;
+  readonly pool: string;
+  readonly agentName: string;
+  readonly agent: AgentProfile;
+  readonly prompt: string;
+  readonly summary: string | null;
+  readonly snapshot: string | null;
+}
+
+/** verifier → orchestrator. */
+export interface GateVerdictMessage extends AttemptRef {
+  readonly at: number;
+  readonly verdict: GateVerdictRecordedData;
+}
+
+/** verifier → executor: run a test gate where the attempt ran. */
+export interface RunTestGate extends AttemptRef {
+  readonly command: string;
+  readonly timeoutMs: number;
+  readonly agent: AgentProfile;
+  readonly snapshot: string | null;
+}
+
+export interface TestGateResult {
+  readonly exitCode: number | null;
+  readonly timedOut: boolean;
+  readonly output: string;
+  readonly durationMs: number;
+  readonly reason?: string;
+}
+
+export interface AttemptChangeRequest extends AttemptRef {
+  readonly snapshot: string | null;
+}
+
+export interface AttemptChange {
+  readonly paths: readonly string[];
+  readonly insertions: number;
+  readonly deletions: number;
+  readonly addedLines: readonly string[];
+}
+
+export interface PoolView extends PoolSettings {
+  readonly running: number;
+  readonly queued: number;
+}
+
+/** Per-attempt transcript events (DESIGN.md: agent output, tool calls, usage). */
+export interface TranscriptEvent {
+  readonly seq: number;
+  readonly at: string;
+  readonly type: 'output' | 'tool_call' | 'usage' | 'status' | 'hook';
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+/** `attempt-<runId>-<taskId>-<n>`: the per-attempt transcript stream. */
+export function attemptStream(runId: string, taskId: string, attempt: number): string {
+  return `attempt-${runId}-${taskId}-${attempt}`;
+}

@@ -1,0 +1,45 @@
+/**
+ * Message subjects (NATS subjects; the in-process transport carries the same ones).
+ * Public API: DESIGN.md, "The same operations over NATS request-reply". Internal subjects carry
+ * the traffic between services; `<pool>` and `<runId>` are safe subject tokens by construction.
+ */
+export const SUBJECTS = {
+  runs: {
+    submit: 'rein.v1.runs.submit',
+    list: 'rein.v1.runs.list',
+    get: 'rein.v1.runs.get',
+    events: 'rein.v1.runs.events',
+    replay: 'rein.v1.runs.replay',
+    cancel: 'rein.v1.runs.cancel',
+    rollback: 'rein.v1.runs.rollback',
+    attemptEvents: 'rein.v1.runs.attempt-events',
+  },
+  tasks: {
+    approve: 'rein.v1.tasks.approve',
+    reject: 'rein.v1.tasks.reject',
+  },
+  pools: { list: 'rein.v1.pools.list' },
+  /** A run's events are published here as they are appended. */
+  events: (runId: string): string => `rein.v1.events.${runId}`,
+  eventsAll: 'rein.v1.events.*',
+  internal: {
+    /** orchestrator → executor pool: run this attempt. */
+    dispatch: (pool: string): string => `rein.internal.attempts.dispatch.${pool}`,
+    /** orchestrator → executors: stop this attempt if you run it. */
+    cancel: 'rein.internal.attempts.cancel',
+    /** executor → orchestrator: facts about attempts. */
+    attemptStarted: 'rein.internal.attempts.started',
+    attemptFinished: 'rein.internal.attempts.finished',
+    /** orchestrator → verifier: evaluate gate N of an attempt. */
+    evaluateGate: 'rein.internal.gates.evaluate',
+    /** verifier → orchestrator: a verdict. */
+    gateVerdict: 'rein.internal.gates.verdict',
+    /** verifier → executor: run a test gate in the attempt's workspace and sandbox. */
+    runTestGate: 'rein.internal.gates.test',
+    /** verifier → executor: what the attempt changed (for the policy gate). */
+    attemptChange: 'rein.internal.attempts.change',
+    /** orchestrator → executor: restore a task's workspace / check snapshots (rollback). */
+    snapshotsExist: 'rein.internal.snapshots.exist',
+    pools: 'rein.internal.pools.describe',
+  },
+} as const;

@@ -1,0 +1,41 @@
+import { DEFAULT_SPEC_LIMITS, type PoolSettings, type RunSettings, type SpecLimits, canonicalJson, sha256Hex } from '@rein/contracts';
+
+/** Server settings; the run-affecting part (`runSettings`) is hashed into every event. */
+export interface ReinConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly unsafeNoSandbox: boolean;
+  readonly transport: 'inprocess' | 'nats';
+  readonly store: 'sqlite' | 'memory';
+  readonly sqliteSynchronous: 'FULL' | 'NORMAL';
+  readonly pools: readonly PoolSettings[];
+  readonly limits: SpecLimits;
+  readonly retryJitter: number;
+  readonly judge?: { readonly baseURL: string; readonly apiKey: string; readonly model: string };
+}
+
+export function defaultConfig(overrides: Partial<ReinConfig> = {}): ReinConfig {
+  return {
+    host: '127.0.0.1',
+    port: 7700,
+    dataDir: '.rein',
+    unsafeNoSandbox: false,
+    transport: 'inprocess',
+    store: 'sqlite',
+    sqliteSynchronous: 'FULL',
+    pools: [{ name: 'local', labels: ['local'], capacity: 4, backend: 'local' }],
+    limits: DEFAULT_SPEC_LIMITS,
+    retryJitter: 0.2,
+    ...overrides,
+  };
+}
+
+export function runSettingsOf(config: ReinConfig): { settings: RunSettings; settingsHash: string } {
+  const settings: RunSettings = { pools: config.pools, retryJitter: config.retryJitter };
+  return { settings, settingsHash: `sha256:${sha256Hex(canonicalJson({ settings, limits: config.limits }))}` };
+}
+
+export const REIN_CONFIG = Symbol('REIN_CONFIG');
+export const CLOCK = Symbol('CLOCK');
+export type Clock = () => number;

@@ -1,0 +1,2 @@
+export * from './timer.queue.js';
+export * from './run.engine.js';

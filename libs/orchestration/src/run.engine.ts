@@ -1,0 +1,613 @@
+import {
+  type CancelAttempt,
+  type DispatchAttempt,
+  type EvaluateGate,
+  type RunEvent,
+  type RunSettings,
+  type SpecLimits,
+  type ApiReply,
+  type AttemptFinishedMessage,
+  fail,
+  failAll,
+  ok,
+  type AttemptStartedMessage,
+  type GateVerdictMessage,
+  RUN_ID_PATTERN,
+  fromStoredRunEvent,
+  mediaTypeOf,
+  parseRunSpec,
+  runIdOfStream,
+  runStream,
+  sha256Hex,
+  toStoredRunEvent,
+} from '@rein/contracts';
+import {
+  DecisionError,
+  type RunCommand,
+  type RunState,
+  type RunView,
+  allTasks,
+  decide,
+  evolve,
+  fold,
+  initialState,
+  runView,
+  taskAt,
+  taskSpec,
+} from '@rein/domain';
+import { type EventStore, WrongExpectedVersionError } from '@rein/event-store';
+
+import { TimerQueue } from './timer.queue.js';
+
+/** Side effects of decisions: messages to other services. */
+export interface EngineEffects {
+  dispatch(pool: string, msg: DispatchAttempt): void;
+  cancelAttempt(msg: CancelAttempt): void;
+  evaluateGate(msg: EvaluateGate): void;
+  /** New events of a run, in order, after they were appended. */
+  appended(runId: string, events: readonly RunEvent[], appendedAt: number): void;
+  /** Which of these snapshot commits are gone (rollback's `snapshot_gone` check). */
+  missingSnapshots(runId: string, commits: readonly string[]): Promise<string[]>;
+}
+
+export interface EngineOptions {
+  readonly store: EventStore;
+  readonly settings: RunSettings;
+  readonly settingsHash: string;
+  readonly limits: SpecLimits;
+  readonly now: () => number;
+  readonly newRunId: () => string;
+  readonly effects: EngineEffects;
+  readonly log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  /**
+   * On start, attempts that were running are treated as lost (the embedded executor died with the
+   * process) and retried; in a cluster, leases and timeouts reclaim them instead.
+   */
+  readonly reclaimRunningOnStart: boolean;
+  /** Commands folded into one append (group commit). */
+  readonly maxBatch?: number;
+}
+
+type Build = (state: RunState) => RunCommand;
+
+interface Pending {
+  readonly build: Build;
+  resolve(events: RunEvent[]): void;
+  reject(error: unknown): void;
+}
+
+interface Actor {
+  state: RunState;
+  readonly queue: Pending[];
+  draining: boolean;
+}
+
+type Timer = { runId: string; taskId: string; attempt: number; timer: 'retry' | 'scheduleToStart' | 'startToClose'; dueAt: number };
+
+/**
+ * The orchestrator's application core: one actor per run (the single writer of `run-<id>`),
+ * which decides commands in order, appends their events with the expected version (several
+ * queued commands per append), then carries out the decisions' effects.
+ */
+export class RunEngine {
+  private readonly actors = new Map<string, Actor>();
+  private readonly loading = new Map<string, Promise<Actor | undefined>>();
+  private readonly timers: TimerQueue<Timer>;
+  private closed = false;
+
+  constructor(private readonly o: EngineOptions) {
+    this.timers = new TimerQueue<Timer>((t) => this.fireTimer(t), o.now);
+  }
+
+  // ---- public operations (DESIGN.md's API) ----
+
+  async submit(body: string | Uint8Array, contentType: string | undefined): Promise<ApiReply<RunView>> {
+    const media = mediaTypeOf(contentType);
+    if (!media) {
+      return fail(
+        'unsupported_media_type',
+        `content type ${contentType ?? '(none)'} is not supported`,
+        '',
+        'send the spec as application/json or application/yaml',
+      );
+    }
+    const parsed = parseRunSpec(body, media, this.o.limits);
+    if (!parsed.ok) return failAll(parsed.problems);
+    const { spec, specHash } = parsed;
+    const key = spec.metadata.idempotencyKey;
+    let runId: string;
+    if (key !== undefined) {
+      const keyStream = `idem-${sha256Hex(key).slice(0, 40)}`;
+      const existing = await this.readKey(keyStream);
+      if (existing) {
+        if (existing.specHash !== specHash) {
+          return fail(
+            'conflict',
+            `idempotencyKey ${key} was used by run ${existing.runId} with a different spec`,
+            '/metadata/idempotencyKey',
+            'use a new idempotencyKey for a changed spec, or resubmit the same spec',
+          );
+        }
+        const actor = await this.actor(existing.runId);
+        if (actor) return ok(runView(actor.state), 200);
+        runId = existing.runId; // the key was recorded but the run was not: finish the submission
+      } else {
+        runId = this.o.newRunId();
+        try {
+          await this.o.store.append(keyStream, [{ id: `${keyStream}:0`, type: 'IdempotencyKeyClaimed', data: { key, runId, specHash } }], 'no_stream');
+        } catch (e) {
+          if (!(e instanceof WrongExpectedVersionError)) throw e;
+          return this.submit(body, contentType); // another submission claimed the key first
+        }
+      }
+    } else {
+      runId = this.o.newRunId();
+    }
+    if (!RUN_ID_PATTERN.test(runId)) throw new Error(`generated run id ${runId} is not safe`);
+    const actor: Actor = { state: initialState(runId), queue: [], draining: false };
+    this.actors.set(runId, actor);
+    const now = this.o.now();
+    await this.enqueue(actor, runId, () => ({
+      type: 'SubmitRun',
+      runId,
+      now,
+      spec,
+      specHash,
+      settings: this.o.settings,
+      settingsHash: this.o.settingsHash,
+    }));
+    return ok(runView(actor.state), 201);
+  }
+
+  async cancel(runId: string, reason?: string): Promise<ApiReply<RunView>> {
+    return this.operate(runId, () => ({
+      type: 'RequestCancel',
+      runId,
+      now: this.o.now(),
+      ...(reason === undefined ? {} : { reason }),
+    }));
+  }
+
+  async rollback(runId: string, body: unknown): Promise<ApiReply<RunView>> {
+    const b = (body ?? {}) as { toEvent?: unknown; task?: unknown };
+    const keys = body && typeof body === 'object' ? Object.keys(body) : [];
+    const unknown = keys.filter((k) => k !== 'toEvent' && k !== 'task');
+    if (unknown.length > 0 || (b.toEvent === undefined) === (b.task === undefined)) {
+      return fail(
+        'invalid_spec',
+        unknown.length > 0 ? `unknown field ${unknown[0]}` : 'rollback needs exactly one of toEvent or task',
+        unknown.length > 0 ? `/${unknown[0]}` : '',
+        'send { "toEvent": N } or { "task": "<task id>" }',
+      );
+    }
+    if (b.toEvent !== undefined && (typeof b.toEvent !== 'number' || !Number.isInteger(b.toEvent))) {
+      return fail('invalid_spec', 'toEvent must be an integer event seq', '/toEvent', 'send { "toEvent": N } with 1 ≤ N ≤ the run\'s last seq');
+    }
+    if (b.task !== undefined && typeof b.task !== 'string') {
+      return fail('invalid_spec', 'task must be a task id', '/task', 'send { "task": "<task id>" }');
+    }
+    const actor = await this.actor(runId);
+    if (!actor) return fail('not_found', `run ${runId} does not exist`, '', 'list runs with GET /v1/runs');
+    const toEvent = b.toEvent as number | undefined;
+    let target: RunState | undefined;
+    if (toEvent !== undefined && toEvent >= 1 && toEvent <= actor.state.seq) {
+      target = fold(runId, await this.readRun(runId, toEvent));
+    }
+    // The workspaces restart from the dependencies' accepted snapshots: they must still exist.
+    const gone = await this.o.effects.missingSnapshots(runId, this.snapshotsNeeded(actor.state, b.task as string | undefined));
+    if (gone.length > 0) {
+      return fail('snapshot_gone', `snapshots needed to roll back are gone: ${gone.join(', ')}`, '', 'roll back to a later point');
+    }
+    return this.operate(runId, () => ({
+      type: 'RequestRollback',
+      runId,
+      now: this.o.now(),
+      ...(b.task === undefined ? {} : { task: b.task as string }),
+      ...(toEvent === undefined ? {} : { toEvent }),
+      ...(target === undefined ? {} : { target }),
+    }));
+  }
+
+  async approve(runId: string, taskId: string, body: unknown, approve: boolean, by?: string): Promise<ApiReply<RunView>> {
+    const b = (body ?? {}) as { comment?: unknown; final?: unknown };
+    if (b.comment !== undefined && typeof b.comment !== 'string') {
+      return fail('invalid_spec', 'comment must be a string', '/comment', 'send { "comment": "…" }');
+    }
+    if (b.final !== undefined && typeof b.final !== 'boolean') {
+      return fail('invalid_spec', 'final must be a boolean', '/final', 'send { "final": true } to fail the task');
+    }
+    return this.operate(runId, () => ({
+      type: 'GiveApproval',
+      runId,
+      now: this.o.now(),
+      taskId,
+      approve,
+      ...(b.comment === undefined ? {} : { comment: b.comment as string }),
+      ...(b.final === undefined || approve ? {} : { final: b.final as boolean }),
+      ...(by === undefined ? {} : { by }),
+    }));
+  }
+
+  // ---- facts from other services ----
+
+  async attemptStarted(m: AttemptStartedMessage): Promise<void> {
+    await this.fact(m.runId, () => ({
+      type: 'RecordAttemptStarted',
+      runId: m.runId,
+      now: m.at,
+      taskId: m.taskId,
+      attempt: m.attempt,
+      pool: m.pool,
+      worker: m.worker,
+    }));
+  }
+
+  async attemptFinished(m: AttemptFinishedMessage): Promise<void> {
+    await this.fact(m.runId, () => ({
+      type: 'RecordAttemptFinished',
+      runId: m.runId,
+      now: m.at,
+      taskId: m.taskId,
+      attempt: m.attempt,
+      result: m.result,
+    }));
+  }
+
+  async gateVerdict(m: GateVerdictMessage): Promise<void> {
+    await this.fact(m.runId, () => ({
+      type: 'RecordGateVerdict',
+      runId: m.runId,
+      now: m.at,
+      taskId: m.taskId,
+      attempt: m.attempt,
+      verdict: m.verdict,
+    }));
+  }
+
+  /** The orchestrator's own view of a run (the audit service serves reads). */
+  async view(runId: string): Promise<RunView | undefined> {
+    const a = await this.actor(runId);
+    return a ? runView(a.state) : undefined;
+  }
+
+  /**
+   * Rebuilds every unfinished run from the log: timers from recorded due times, dispatches that
+   * no executor confirmed, gates awaiting a verdict, and (embedded) attempts lost with the process.
+   */
+  async recover(): Promise<{ runs: number; resumed: number }> {
+    const byRun = new Map<string, RunEvent[]>();
+    for (let after = 0; ; ) {
+      const page = await this.o.store.readAll({ after, limit: 10_000 });
+      if (page.length === 0) break;
+      for (const s of page) {
+        const runId = runIdOfStream(s.streamId);
+        if (runId === undefined) continue;
+        let list = byRun.get(runId);
+        if (!list) byRun.set(runId, (list = []));
+        list.push(fromStoredRunEvent(runId, s));
+      }
+      after = page[page.length - 1]!.globalPosition;
+    }
+    let resumed = 0;
+    for (const [runId, events] of byRun) {
+      const state = fold(runId, events);
+      if (state.status !== 'running') continue;
+      resumed++;
+      const actor: Actor = { state, queue: [], draining: false };
+      this.actors.set(runId, actor);
+      this.resume(actor);
+    }
+    return { runs: byRun.size, resumed };
+  }
+
+  close(): void {
+    this.closed = true;
+    this.timers.close();
+  }
+
+  // ---- internals ----
+
+  private resume(actor: Actor): void {
+    const s = actor.state;
+    const runId = s.runId;
+    for (const t of allTasks(s)) {
+      const id = taskSpec(s, t.index).id;
+      if (t.status === 'retrying' && t.dueAt !== null) {
+        this.timers.add(t.dueAt, { runId, taskId: id, attempt: t.attempt, timer: 'retry', dueAt: t.dueAt });
+      } else if (t.status === 'dispatched') {
+        if (t.dueAt !== null) this.timers.add(t.dueAt, { runId, taskId: id, attempt: t.attempt, timer: 'scheduleToStart', dueAt: t.dueAt });
+        const last = t.attempts[t.attempts.length - 1];
+        this.o.effects.dispatch(last?.pool ?? 'local', this.dispatchMessage(s, t.index));
+      } else if (t.status === 'running') {
+        if (this.o.reclaimRunningOnStart) {
+          void this.fact(runId, () => ({
+            type: 'RecordAttemptFinished',
+            runId,
+            now: this.o.now(),
+            taskId: id,
+            attempt: t.attempt,
+            result: {
+              exitCode: -1,
+              summary: '',
+              snapshot: null,
+              usage: { tokens: 0, usd: 0 },
+              error: 'attempt lost: the executor stopped while it ran (server restart)',
+            },
+          }));
+        } else if (t.dueAt !== null) {
+          this.timers.add(t.dueAt, { runId, taskId: id, attempt: t.attempt, timer: 'startToClose', dueAt: t.dueAt });
+        }
+      } else if (t.status === 'verifying' && t.gate >= 0) {
+        const gate = taskSpec(s, t.index).gates[t.gate];
+        if (gate && !('approval' in gate)) this.o.effects.evaluateGate(this.gateMessage(s, t.index, t.gate));
+      }
+    }
+  }
+
+  private async operate(runId: string, build: Build): Promise<ApiReply<RunView>> {
+    const actor = await this.actor(runId);
+    if (!actor) return fail('not_found', `run ${runId} does not exist`, '', 'list runs with GET /v1/runs');
+    try {
+      await this.enqueue(actor, runId, build);
+    } catch (e) {
+      if (e instanceof DecisionError) {
+        const code = e.code === 'invalid' ? 'invalid_spec' : e.code;
+        return fail(code, e.message, e.path, e.hint);
+      }
+      throw e;
+    }
+    return ok(runView(actor.state), 202);
+  }
+
+  private async fact(runId: string, build: Build): Promise<void> {
+    const actor = await this.actor(runId);
+    if (!actor) {
+      this.o.log('warn', 'fact for an unknown run ignored', { runId });
+      return;
+    }
+    try {
+      await this.enqueue(actor, runId, build);
+    } catch (e) {
+      if (e instanceof DecisionError) {
+        this.o.log('warn', 'fact refused', { runId, error: e.message });
+        return;
+      }
+      throw e;
+    }
+  }
+
+  private enqueue(actor: Actor, runId: string, build: Build): Promise<RunEvent[]> {
+    return new Promise<RunEvent[]>((resolve, reject) => {
+      actor.queue.push({ build, resolve, reject });
+      if (!actor.draining) void this.drain(actor, runId);
+    });
+  }
+
+  private async drain(actor: Actor, runId: string): Promise<void> {
+    actor.draining = true;
+    const max = this.o.maxBatch ?? 256;
+    let conflicts = 0;
+    try {
+      while (actor.queue.length > 0) {
+        const batch = actor.queue.splice(0, max);
+        const expected = actor.state.seq;
+        const events: RunEvent[] = [];
+        const outcomes: { p: Pending; events?: RunEvent[]; error?: unknown }[] = [];
+        for (const p of batch) {
+          try {
+            const out = decide(p.build(actor.state), actor.state);
+            for (const e of out) actor.state = evolve(actor.state, e);
+            events.push(...out);
+            outcomes.push({ p, events: out });
+          } catch (e) {
+            outcomes.push({ p, error: e });
+          }
+        }
+        if (events.length > 0) {
+          try {
+            await this.o.store.append(runStream(runId), events.map(toStoredRunEvent), expected === 0 ? 'no_stream' : expected);
+          } catch (e) {
+            // The state was evolved optimistically: rebuild it from the log, then re-decide.
+            actor.state = fold(runId, await this.readRun(runId));
+            if (e instanceof WrongExpectedVersionError && conflicts++ < 5) {
+              actor.queue.unshift(...batch);
+              continue;
+            }
+            for (const o of outcomes) o.p.reject(e);
+            continue;
+          }
+        }
+        const appendedAt = this.o.now();
+        for (const o of outcomes) {
+          if (o.error !== undefined) o.p.reject(o.error);
+          else o.p.resolve(o.events!);
+        }
+        if (events.length > 0) this.react(actor.state, events, appendedAt);
+      }
+    } finally {
+      actor.draining = false;
+    }
+  }
+
+  /** Carries out what the new decisions ask of the world. */
+  private react(state: RunState, events: readonly RunEvent[], appendedAt: number): void {
+    const runId = state.runId;
+    const fx = this.o.effects;
+    for (const e of events) {
+      switch (e.type) {
+        case 'TaskDispatched': {
+          const index = state.dag!.indexOf.get(e.taskId!)!;
+          if (e.data.scheduleToStartDueAt !== undefined) {
+            this.timers.add(e.data.scheduleToStartDueAt, {
+              runId,
+              taskId: e.taskId!,
+              attempt: e.attempt!,
+              timer: 'scheduleToStart',
+              dueAt: e.data.scheduleToStartDueAt,
+            });
+          }
+          fx.dispatch(e.data.pool, { ...this.dispatchMessage(state, index, e), causeAt: appendedAt });
+          break;
+        }
+        case 'TaskStarted':
+          this.timers.add(e.data.startToCloseDueAt, {
+            runId,
+            taskId: e.taskId!,
+            attempt: e.attempt!,
+            timer: 'startToClose',
+            dueAt: e.data.startToCloseDueAt,
+          });
+          break;
+        case 'TaskRetryScheduled':
+          this.timers.add(e.data.dueAt, { runId, taskId: e.taskId!, attempt: e.attempt!, timer: 'retry', dueAt: e.data.dueAt });
+          // A timed-out attempt may still run somewhere: stop it.
+          fx.cancelAttempt({ runId, taskId: e.taskId!, attempt: e.attempt!, reason: e.data.reason });
+          break;
+        case 'TaskFailed':
+          if (e.attempt !== undefined) fx.cancelAttempt({ runId, taskId: e.taskId!, attempt: e.attempt, reason: e.data.reason });
+          break;
+        case 'TaskCancelled':
+          if (e.data.inFlight !== undefined) {
+            fx.cancelAttempt({ runId, taskId: e.taskId!, attempt: e.data.inFlight, reason: e.data.reason });
+          }
+          break;
+        case 'RunRolledBack':
+          for (const c of e.data.cancelled) fx.cancelAttempt({ runId, taskId: c.task, attempt: c.attempt, reason: 'rolled back' });
+          break;
+        case 'GateRequested':
+          if (e.data.kind !== 'approval') {
+            fx.evaluateGate(this.gateMessage(state, state.dag!.indexOf.get(e.taskId!)!, e.data.gate, e.attempt));
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    fx.appended(runId, events, appendedAt);
+  }
+
+  private dispatchMessage(
+    state: RunState,
+    index: number,
+    e?: Extract<RunEvent, { type: 'TaskDispatched' }>,
+  ): DispatchAttempt & { causeAt?: number } {
+    const spec = state.spec!;
+    const ts = taskSpec(state, index);
+    const t = taskAt(state, index);
+    const attempt = e?.attempt ?? t.attempt;
+    const dag = state.dag!;
+    const upstream = [];
+    for (let k = dag.depOffsets[index]!; k < dag.depOffsets[index + 1]!; k++) {
+      const d = taskAt(state, dag.deps[k]!);
+      const accepted = d.attempts.findLast((a) => a.state === 'succeeded');
+      upstream.push({
+        task: taskSpec(state, d.index).id,
+        snapshot: d.accepted,
+        summary: accepted?.summary ?? null,
+        exitCode: accepted?.exitCode ?? null,
+      });
+    }
+    const budget = spec.spec.budget;
+    return {
+      runId: state.runId,
+      runName: spec.metadata.name,
+      labels: spec.metadata.labels,
+      taskId: ts.id,
+      attempt,
+      pool: e?.data.pool ?? t.attempts[t.attempts.length - 1]?.pool ?? 'local',
+      priority: ts.priority,
+      agentName: ts.agent,
+      agent: spec.spec.agents[ts.agent]!,
+      prompt: ts.prompt,
+      feedback: e?.data.feedback ?? t.feedback,
+      ...(spec.spec.workspace === undefined ? {} : { base: spec.spec.workspace }),
+      upstream,
+      restart: e?.data.restart ?? true,
+      timeoutMs: ts.timeouts.startToCloseMs,
+      ...(budget === undefined
+        ? {}
+        : {
+            budgetLeft: {
+              ...(budget.tokens === undefined ? {} : { tokens: budget.tokens - state.usage.tokens }),
+              ...(budget.usd === undefined ? {} : { usd: budget.usd - state.usage.usd }),
+            },
+          }),
+    };
+  }
+
+  private gateMessage(state: RunState, index: number, gate: number, attempt?: number): EvaluateGate {
+    const ts = taskSpec(state, index);
+    const t = taskAt(state, index);
+    const a = t.attempts[t.attempts.length - 1];
+    const spec = state.spec!;
+    return {
+      runId: state.runId,
+      taskId: ts.id,
+      attempt: attempt ?? t.attempt,
+      gate,
+      spec: ts.gates[gate]!,
+      pool: a?.pool ?? 'local',
+      agentName: ts.agent,
+      agent: spec.spec.agents[ts.agent]!,
+      prompt: ts.prompt,
+      summary: a?.summary ?? null,
+      snapshot: a?.snapshot ?? null,
+    };
+  }
+
+  private snapshotsNeeded(state: RunState, _task: string | undefined): string[] {
+    const out = new Set<string>();
+    for (const t of allTasks(state)) if (t.accepted) out.add(t.accepted);
+    return [...out];
+  }
+
+  private fireTimer(t: Timer): void {
+    if (this.closed) return;
+    void this.fact(t.runId, () => ({
+      type: 'FireTimer',
+      runId: t.runId,
+      now: Math.max(this.o.now(), t.dueAt),
+      taskId: t.taskId,
+      attempt: t.attempt,
+      timer: t.timer,
+      dueAt: t.dueAt,
+    })).catch((e: unknown) => this.o.log('error', 'timer failed', { ...t, error: String(e) }));
+  }
+
+  private async actor(runId: string): Promise<Actor | undefined> {
+    const known = this.actors.get(runId);
+    if (known) return known;
+    if (!RUN_ID_PATTERN.test(runId)) return undefined;
+    let loading = this.loading.get(runId);
+    if (!loading) {
+      loading = (async () => {
+        const events = await this.readRun(runId);
+        if (events.length === 0) return undefined;
+        const a: Actor = { state: fold(runId, events), queue: [], draining: false };
+        if (!this.actors.has(runId)) this.actors.set(runId, a);
+        return this.actors.get(runId);
+      })();
+      this.loading.set(runId, loading);
+      void loading.finally(() => this.loading.delete(runId));
+    }
+    return loading;
+  }
+
+  private async readRun(runId: string, upTo?: number): Promise<RunEvent[]> {
+    const out: RunEvent[] = [];
+    for (let after = 0; ; ) {
+      const limit = upTo === undefined ? 10_000 : Math.min(10_000, upTo - after);
+      if (limit <= 0) break;
+      const page = await this.o.store.readStream(runStream(runId), { after, limit });
+      for (const s of page) out.push(fromStoredRunEvent(runId, s));
+      if (page.length < limit) break;
+      after = page[page.length - 1]!.streamPosition;
+    }
+    return out;
+  }
+
+  private async readKey(stream: string): Promise<{ runId: string; specHash: string } | undefined> {
+    const [first] = await this.o.store.readStream(stream, { limit: 1 });
+    return first ? (first.data as { runId: string; specHash: string }) : undefined;
+  }
+}

@@ -1,0 +1,212 @@
+import {
+  type ApiReply,
+  fail,
+  ok,
+  type RunEvent,
+  type TranscriptEvent,
+  attemptStream,
+  fromStoredRunEvent,
+  runIdOfStream,
+  runStream,
+} from '@rein/contracts';
+import { type RunState, type RunView, evolve, fold, initialState, runView } from '@rein/domain';
+import type { EventStore } from '@rein/event-store';
+
+export interface RunSummary {
+  readonly runId: string;
+  readonly name: string;
+  readonly status: RunView['status'];
+  readonly labels: Readonly<Record<string, string>>;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly seq: number;
+  readonly usage: RunView['usage'];
+  readonly tasks: { readonly total: number } & Readonly<Record<string, number>>;
+}
+
+export interface ListQuery {
+  readonly status?: string;
+  readonly label?: string;
+  readonly limit?: string | number;
+  readonly cursor?: string;
+}
+
+const STATUSES = new Set(['running', 'succeeded', 'failed', 'cancelled']);
+const MAX_PAGE = 1000;
+
+/**
+ * The audit service's read model: every run's state, folded from the log as it grows. Queries
+ * first catch up with the log, so a client reads its own writes.
+ */
+export class RunProjection {
+  private readonly runs = new Map<string, RunState>();
+  private position = 0;
+  private catching: Promise<void> | undefined;
+
+  constructor(private readonly store: EventStore) {}
+
+  /** Folds everything appended since the last catch-up. Concurrent callers share one pass. */
+  catchUp(): Promise<void> {
+    this.catching ??= (async () => {
+      try {
+        for (;;) {
+          const page = await this.store.readAll({ after: this.position, limit: 5000 });
+          if (page.length === 0) break;
+          for (const s of page) {
+            const runId = runIdOfStream(s.streamId);
+            if (runId !== undefined) {
+              const e = fromStoredRunEvent(runId, s);
+              this.runs.set(runId, evolve(this.runs.get(runId) ?? initialState(runId), e));
+            }
+            this.position = s.globalPosition;
+          }
+        }
+      } finally {
+        this.catching = undefined;
+      }
+    })();
+    return this.catching;
+  }
+
+  async get(runId: string): Promise<ApiReply<RunView>> {
+    await this.catchUp();
+    const s = this.runs.get(runId);
+    if (!s || s.status === 'none') return notFound(runId);
+    return ok(runView(s));
+  }
+
+  async list(q: ListQuery): Promise<ApiReply<{ runs: RunSummary[]; next: string | null }>> {
+    await this.catchUp();
+    const limit = q.limit === undefined ? 50 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+      return fail('invalid_spec', `limit must be an integer from 1 to ${MAX_PAGE}`, '/limit', 'e.g. ?limit=50');
+    }
+    if (q.status !== undefined && !STATUSES.has(q.status)) {
+      return fail('invalid_spec', `unknown status ${q.status}`, '/status', 'one of running, succeeded, failed, cancelled');
+    }
+    let labelKey: string | undefined;
+    let labelValue: string | undefined;
+    if (q.label !== undefined) {
+      const i = q.label.indexOf('=');
+      if (i <= 0) return fail('invalid_spec', 'label must be key=value', '/label', 'e.g. ?label=team=platform');
+      labelKey = q.label.slice(0, i);
+      labelValue = q.label.slice(i + 1);
+    }
+    // Newest first: by creation time, then run id, both descending; the cursor is the last key seen.
+    let cursor: [string, string] | undefined;
+    if (q.cursor !== undefined) {
+      try {
+        cursor = JSON.parse(Buffer.from(q.cursor, 'base64url').toString('utf8')) as [string, string];
+        if (!Array.isArray(cursor) || cursor.length !== 2) throw new Error('bad cursor');
+      } catch {
+        return fail('invalid_spec', 'cursor is not one this server issued', '/cursor', 'pass the `next` value of the previous page');
+      }
+    }
+    const all = [...this.runs.values()]
+      .filter((s) => s.status !== 'none')
+      .filter((s) => q.status === undefined || s.status === q.status)
+      .filter((s) => labelKey === undefined || s.spec!.metadata.labels[labelKey] === labelValue)
+      .sort((a, b) => compareKey(b, a));
+    const start = cursor ? all.findIndex((s) => compareKey(s, { createdAt: cursor[0], runId: cursor[1] }) < 0) : 0;
+    const page = start < 0 ? [] : all.slice(start, start + limit);
+    const last = page[page.length - 1];
+    const more = start >= 0 && start + limit < all.length;
+    return ok({
+      runs: page.map(summary),
+      next: more && last ? Buffer.from(JSON.stringify([last.createdAt, last.runId])).toString('base64url') : null,
+    });
+  }
+
+  async events(runId: string, q: { after?: string | number; limit?: string | number }): Promise<ApiReply<{ events: RunEvent[] }>> {
+    const after = q.after === undefined ? 0 : Number(q.after);
+    const limit = q.limit === undefined ? 1000 : Number(q.limit);
+    if (!Number.isInteger(after) || after < 0) return fail('invalid_spec', 'after must be an integer ≥ 0', '/after', 'e.g. ?after=0');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+      return fail('invalid_spec', 'limit must be an integer from 1 to 10000', '/limit', 'e.g. ?limit=1000');
+    }
+    const stored = await this.store.readStream(runStream(runId), { after, limit });
+    if (stored.length === 0 && (await this.store.streamVersion(runStream(runId))) === 0) return notFound(runId);
+    return ok({ events: stored.map((s) => fromStoredRunEvent(runId, s)) });
+  }
+
+  async replay(runId: string, at: string | number | undefined): Promise<ApiReply<RunView & { at: number }>> {
+    const version = await this.store.streamVersion(runStream(runId));
+    if (version === 0) return notFound(runId);
+    const n = at === undefined || at === '' ? version : Number(at);
+    if (!Number.isInteger(n) || n < 1 || n > version) {
+      return fail('invalid_spec', `at=${String(at)} is out of range: the run has events 1..${version}`, '/at', `use 1 ≤ at ≤ ${version}`);
+    }
+    const events: RunEvent[] = [];
+    for (let after = 0; after < n; ) {
+      const page = await this.store.readStream(runStream(runId), { after, limit: Math.min(10_000, n - after) });
+      if (page.length === 0) break;
+      for (const s of page) events.push(fromStoredRunEvent(runId, s));
+      after = page[page.length - 1]!.streamPosition;
+    }
+    return ok({ ...runView(fold(runId, events)), at: n });
+  }
+
+  async attemptEvents(
+    runId: string,
+    taskId: string,
+    attempt: number,
+    q: { after?: string | number; limit?: string | number },
+  ): Promise<ApiReply<{ events: TranscriptEvent[] }>> {
+    await this.catchUp();
+    const s = this.runs.get(runId);
+    if (!s || s.status === 'none') return notFound(runId);
+    const index = s.dag!.indexOf.get(taskId);
+    const task = index === undefined ? undefined : s.tasks[index];
+    if (!task || !task.attempts.some((a) => a.n === attempt)) {
+      return fail('not_found', `task ${taskId} of run ${runId} has no attempt ${attempt}`, '', 'see the run view for its attempts');
+    }
+    const after = q.after === undefined ? 0 : Number(q.after);
+    const limit = q.limit === undefined ? 1000 : Number(q.limit);
+    if (!Number.isInteger(after) || after < 0) return fail('invalid_spec', 'after must be an integer ≥ 0', '/after', 'e.g. ?after=0');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+      return fail('invalid_spec', 'limit must be an integer from 1 to 10000', '/limit', 'e.g. ?limit=1000');
+    }
+    const stored = await this.store.readStream(attemptStream(runId, taskId, attempt), { after, limit });
+    return ok({
+      events: stored.map((e) => ({ ...(e.data as Omit<TranscriptEvent, 'seq'>), seq: e.streamPosition })),
+    });
+  }
+
+  /** Counts of runs and tasks by state, for /metrics. */
+  async stateCounts(): Promise<{ runs: Record<string, number>; tasks: Record<string, number> }> {
+    await this.catchUp();
+    const runs: Record<string, number> = {};
+    const tasks: Record<string, number> = {};
+    for (const s of this.runs.values()) {
+      if (s.status === 'none') continue;
+      runs[s.status] = (runs[s.status] ?? 0) + 1;
+      for (const t of s.tasks) tasks[t.status] = (tasks[t.status] ?? 0) + 1;
+    }
+    return { runs, tasks };
+  }
+}
+
+function compareKey(a: { createdAt: string; runId: string }, b: { createdAt: string; runId: string }): number {
+  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? -1 : 1;
+  return a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0;
+}
+
+function summary(s: RunState): RunSummary {
+  const counts: Record<string, number> = {};
+  for (const t of s.tasks) counts[t.status] = (counts[t.status] ?? 0) + 1;
+  return {
+    runId: s.runId,
+    name: s.spec!.metadata.name,
+    status: s.status as RunView['status'],
+    labels: s.spec!.metadata.labels,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+    seq: s.seq,
+    usage: s.usage,
+    tasks: { total: s.tasks.length, ...counts },
+  };
+}
+
+function notFound(runId: string): ApiReply<never> {
+  return fail('not_found', `run ${runId} does not exist`, '', 'list runs with GET /v1/runs');
+}

@@ -1,0 +1,3 @@
+export * from './in-process.broker.js';
+export * from './in-process.transport.js';
+export * from './message-bus.js';
