@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import type { Problem } from './errors.js';
 import { MAX_LISTED_PROBLEMS, mediaTypeOf, parseRunSpec, type ParseResult } from './run-spec.parser.js';
 import { DEFAULT_SPEC_LIMITS, type RunSpec, type SpecLimits } from './run-spec.types.js';
@@ -336,6 +337,21 @@ describe('parseRunSpec: rejections', () => {
     expect(at(problems('{"a": 1} x'), '').message).toContain('line 1, column 10');
   });
 
+  it('locates the error in any broken JSON', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.nat(), fc.constantFrom('', ',', '}', '"', 'x'), (value, cut, junk) => {
+        const text = JSON.stringify(value, null, 2);
+        const broken = text.slice(0, cut % (text.length + 1)) + junk;
+        fc.pre(!parses(broken));
+        const [p] = problems(broken);
+        const [, line, column] = /at line (\d+), column (\d+)/.exec(p!.message)!;
+        const lines = broken.split('\n');
+        expect(Number(line)).toBeLessThanOrEqual(lines.length);
+        expect(Number(column)).toBeLessThanOrEqual(lines[Number(line) - 1]!.length + 1);
+      }),
+    );
+  });
+
   it('rejects bytes that are not UTF-8', () => {
     const result = parseRunSpec(new Uint8Array([0x7b, 0xff, 0x7d]), 'json');
     expect(result).toMatchObject({
@@ -663,3 +679,12 @@ describe('mediaTypeOf', () => {
     expect(mediaTypeOf(contentType)).toBe(expected);
   });
 });
+
+function parses(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}

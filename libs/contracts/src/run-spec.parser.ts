@@ -321,9 +321,9 @@ function sizeProblems(raw: unknown, limits: SpecLimits): Problem[] {
 let validator: ValidateFunction | undefined;
 
 function validate(): ValidateFunction {
-  // strictRequired would reject `then: { required: ['command'] }`, whose property is declared beside the `if`.
   // verbose: each error carries the schema object it failed (`parentSchema`), whose description
-  // and properties become the hint.
+  // and properties become the hint. strictRequired is off because it rejects
+  // `then: { required: ['command'] }`, whose property is declared beside the `if`.
   validator ??= new Ajv2020({ allErrors: true, verbose: true, strict: true, strictRequired: false }).compile(
     runSpecSchema,
   );
@@ -477,7 +477,6 @@ function display(path: string): string {
 function typeName(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'number' && Number.isInteger(value)) return `the number ${value}`;
   if (typeof value === 'number') return `the number ${value}`;
   if (typeof value === 'string') return `the string ${quote(value)}`;
   if (typeof value === 'boolean') return `${String(value)}`;
@@ -549,7 +548,8 @@ function crossReferenceProblems(raw: unknown, problems: Problem[]): void {
   let edges = 0;
   // seenBy[d] === node + 1 when this node already listed d: a repeated dependsOn entry.
   const seenBy = new Int32Array(ids.length);
-  const suggest = ids.length <= 1000;
+  // "Did you mean" compares against every id: worth it for a few typos in a small run only.
+  let suggestions = ids.length <= 1000 ? 100 : 0;
   let node = 0;
   for (let t = 0; t < n; t++) {
     const task = tasks[t];
@@ -563,7 +563,7 @@ function crossReferenceProblems(raw: unknown, problems: Problem[]): void {
         if (typeof dep !== 'string') continue;
         const d = indexOf.get(dep);
         if (d === undefined) {
-          const guess = suggest ? closest(dep, ids) : undefined;
+          const guess = suggestions-- > 0 ? closest(dep, ids) : undefined;
           problems.push(
             problem(
               'invalid_spec',

@@ -1,3 +1,5 @@
 export * from './config.js';
 export * from './metrics.js';
 export * from './http-errors.filter.js';
+export * from './service-deps.js';
+export * from './health.controller.js';

@@ -11,7 +11,6 @@ export interface MessageBus {
   subscribe(subject: string, handler: (data: unknown, subject: string) => void): () => void;
 }
 
-export const MESSAGE_BUS = Symbol('MESSAGE_BUS');
 
 export interface Subscribable {
   subscribe(subject: string, handler: (data: unknown, subject: string) => void): () => void;

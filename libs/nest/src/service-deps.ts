@@ -1,0 +1,20 @@
+import type { EventStore } from '@rein/event-store';
+import type { MessageBus } from '@rein/transport';
+import type { Clock, ReinConfig } from './config.js';
+
+/** What the process gives every service module: config, clock, the log's store and the transport. */
+export interface ServiceDeps {
+  readonly config: ReinConfig;
+  readonly clock: Clock;
+  readonly store: EventStore;
+  readonly bus: MessageBus;
+  readonly log: Logger;
+  /** Which sandbox the executor uses, for /readyz (`bubblewrap`, `kubernetes` or `none`). */
+  readonly sandboxKind: 'bubblewrap' | 'kubernetes' | 'none';
+}
+
+export type Logger = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export const SERVICE_DEPS = Symbol('SERVICE_DEPS');
+export const EVENT_STORE = Symbol('EVENT_STORE');
+export const MESSAGE_BUS = Symbol('MESSAGE_BUS');

@@ -1,0 +1,185 @@
+import 'reflect-metadata';
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AuditModule } from '../../../services/audit/src/audit.module.js';
+import { ExecutorModule } from '../../../services/executor/src/executor.module.js';
+import { OrchestratorModule } from '../../../services/orchestrator/src/orchestrator.module.js';
+import { VerifierModule } from '../../../services/verifier/src/verifier.module.js';
+import { type EventStore, InMemoryEventStore, SqliteEventStore } from '@rein/event-store';
+import { HttpErrorsFilter, type Logger, type ReinConfig, type ServiceDeps, defaultConfig } from '@rein/nest';
+import { RunEngine } from '@rein/orchestration';
+import { BubblewrapSandbox, NoSandbox, type Sandbox, detectSandbox } from '@rein/sandbox';
+import { ClientProxyBus, InProcessBroker, InProcessClient, InProcessServer } from '@rein/transport';
+import express from 'express';
+import { createHash } from 'node:crypto';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+export type ServiceName = 'orchestrator' | 'executor' | 'verifier' | 'audit';
+export const ALL_SERVICES: readonly ServiceName[] = ['orchestrator', 'executor', 'verifier', 'audit'];
+
+export interface EmbeddedOptions {
+  readonly host?: string;
+  readonly port?: number;
+  readonly dataDir?: string;
+  readonly unsafeNoSandbox?: boolean;
+  readonly services?: readonly ServiceName[];
+  readonly store?: 'sqlite' | 'memory';
+  readonly sqliteSynchronous?: 'FULL' | 'NORMAL';
+  readonly pools?: ReinConfig['pools'];
+  readonly judge?: ReinConfig['judge'];
+  /** Where startup notices go (default: stderr). */
+  readonly say?: (line: string) => void;
+  readonly log?: Logger;
+}
+
+export interface EmbeddedServer {
+  readonly url: string;
+  readonly config: ReinConfig;
+  close(): Promise<void>;
+}
+
+/** Refused to start, with the reason and the fix (e.g. no sandbox and no `--unsafe-no-sandbox`). */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+/**
+ * Rein on one machine: the four services in one process over the in-process transport (JSON on
+ * every hop), the SQLite event store under the data dir, bubblewrap sandboxes (DESIGN.md).
+ */
+export async function startEmbedded(options: EmbeddedOptions = {}): Promise<EmbeddedServer> {
+  const say = options.say ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const judgeFromEnv = judgeConfigFromEnvironment();
+  const config = defaultConfig({
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 7700,
+    dataDir: resolve(options.dataDir ?? '.rein'),
+    unsafeNoSandbox: options.unsafeNoSandbox ?? false,
+    store: options.store ?? 'sqlite',
+    sqliteSynchronous: options.sqliteSynchronous ?? 'FULL',
+    ...(options.pools ? { pools: options.pools } : {}),
+    ...(options.judge ? { judge: options.judge } : judgeFromEnv ? { judge: judgeFromEnv } : {}),
+  });
+  const services = new Set(options.services ?? ALL_SERVICES);
+  // Traversable (not listable) by others: the sandbox's unprivileged uid must reach workspaces
+  // below it; the store and config inside are private (0600).
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
+  chmodSync(config.dataDir, 0o711);
+  const executorDir = executorDirFor(config.dataDir, say);
+
+  let sandbox: Sandbox | undefined;
+  let sandboxKind: ServiceDeps['sandboxKind'] = 'none';
+  if (services.has('executor')) {
+    const found = await detectSandbox();
+    if (found.available) {
+      sandbox = new BubblewrapSandbox();
+      sandboxKind = 'bubblewrap';
+    } else if (config.unsafeNoSandbox) {
+      sandbox = new NoSandbox();
+      say('!!! WARNING: --unsafe-no-sandbox: agents run WITHOUT a sandbox, with this server\'s user and access.');
+      say(`!!! bubblewrap is unavailable: ${found.reason ?? 'unknown reason'}`);
+    } else {
+      throw new StartupError(
+        `bubblewrap is not available (${found.reason ?? 'unknown reason'}), so agents cannot be sandboxed. ` +
+          'Install it (Debian/Ubuntu: apt-get install bubblewrap), or start with --unsafe-no-sandbox to run agents without isolation.',
+      );
+    }
+  }
+
+  const dbPath = resolve(config.dataDir, 'events.db');
+  const store: EventStore =
+    config.store === 'memory' ? new InMemoryEventStore() : new SqliteEventStore({ path: dbPath, synchronous: config.sqliteSynchronous });
+  for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+  const broker = new InProcessBroker();
+  const log: Logger =
+    options.log ??
+    ((level, msg, fields) => {
+      if (level !== 'info') process.stderr.write(`${JSON.stringify({ level, msg, ...fields })}\n`);
+    });
+  const deps = (): ServiceDeps => {
+    const client = new InProcessClient(broker);
+    return { config, clock: Date.now, store, bus: new ClientProxyBus(client, client), log, sandboxKind };
+  };
+
+  const apps: INestApplication[] = [];
+  const nestLogger = ['error', 'warn'] as ('error' | 'warn')[];
+  const start = async (module: Parameters<typeof NestFactory.create>[0], http: boolean): Promise<INestApplication> => {
+    const app = await NestFactory.create(module, { bodyParser: false, logger: nestLogger, abortOnError: false });
+    app.connectMicroservice({ strategy: new InProcessServer(broker) }, { inheritAppConfig: true });
+    if (http) {
+      // Bodies arrive raw: the spec may be YAML or JSON, and its size limit is the spec limit.
+      app.use(express.raw({ type: () => true, limit: config.limits.maxBytes }));
+      app.useGlobalFilters(new HttpErrorsFilter(config.limits.maxBytes));
+    }
+    await app.startAllMicroservices();
+    await app.init();
+    apps.push(app);
+    return app;
+  };
+
+  try {
+    if (services.has('audit')) await start(AuditModule.register(deps()), false);
+    if (services.has('executor')) await start(ExecutorModule.register(deps(), sandbox!, executorDir), false);
+    if (services.has('verifier')) await start(VerifierModule.register(deps()), false);
+    let http: INestApplication;
+    if (services.has('orchestrator')) {
+      http = await start(OrchestratorModule.register(deps(), { http: true, reclaimRunningOnStart: true }), true);
+      const engine = http.get(RunEngine);
+      const { resumed } = await engine.recover();
+      if (resumed > 0) say(`rein: resumed ${resumed} unfinished run(s) from the log`);
+    } else {
+      http = apps[0]!;
+    }
+    await http.listen(config.port, config.host);
+  } catch (e) {
+    for (const app of apps.reverse()) await app.close().catch(() => undefined);
+    await store.close();
+    throw e;
+  }
+  const url = `http://${config.host}:${config.port}`;
+  say(`rein: listening on ${url} (services: ${[...services].join(', ')})`);
+  say(`rein: data dir ${config.dataDir}; store ${config.store}${config.store === 'sqlite' ? ` (synchronous=${config.sqliteSynchronous})` : ''}; transport in-process; sandbox ${sandboxKind}`);
+  if (isLoopback(config.host)) say('rein: the API is open (no tokens) because it listens on loopback only');
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    config,
+    close: () =>
+      (closing ??= (async () => {
+        for (const app of apps.slice().reverse()) await app.close().catch(() => undefined);
+        await store.close();
+      })()),
+  };
+}
+
+/**
+ * Where the executor keeps workspaces and their repositories: under the data dir when the
+ * sandbox's unprivileged uid can traverse every directory above it; otherwise (a data dir under
+ * /root, say) under /var/tmp, said at start.
+ */
+function executorDirFor(dataDir: string, say: (line: string) => void): string {
+  const wanted = resolve(dataDir, 'executor');
+  for (let dir = dataDir; ; dir = dirname(dir)) {
+    const mode = statSync(dir).mode;
+    if ((mode & 0o001) === 0) {
+      const fallback = `/var/tmp/rein-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`;
+      mkdirSync(fallback, { recursive: true, mode: 0o711 });
+      accessSync(fallback, constants.W_OK);
+      say(`rein: ${dir} is not traversable by the sandbox user, so workspaces live in ${fallback}`);
+      return fallback;
+    }
+    if (dir === dirname(dir)) return wanted;
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === '127.0.0.1' || host === '::1' || host === 'localhost';
+}
+
+function judgeConfigFromEnvironment(): ReinConfig['judge'] | undefined {
+  const baseURL = process.env.REIN_JUDGE_BASE_URL;
+  const model = process.env.REIN_JUDGE_MODEL;
+  if (!baseURL || !model) return undefined;
+  return { baseURL, model, apiKey: process.env.REIN_JUDGE_API_KEY ?? 'none' };
+}

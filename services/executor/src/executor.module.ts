@@ -1,0 +1,75 @@
+import { type DynamicModule, Inject, Module, type OnModuleDestroy } from '@nestjs/common';
+import { SUBJECTS } from '@rein/contracts';
+import { LocalPool } from '@rein/execution';
+import { HealthController, SERVICE_DEPS, type ServiceDeps, metrics } from '@rein/nest';
+import type { Sandbox } from '@rein/sandbox';
+import { WorkspaceManager } from '@rein/workspace';
+import { AttemptsRpcController } from './attempts.rpc.controller.js';
+import { POOLS, type Pools, causes } from './pools.js';
+
+@Module({})
+export class ExecutorModule implements OnModuleDestroy {
+  static register(deps: ServiceDeps, sandbox: Sandbox, executorDir: string): DynamicModule {
+    return {
+      module: ExecutorModule,
+      controllers: [AttemptsRpcController, HealthController],
+      providers: [
+        { provide: SERVICE_DEPS, useValue: deps },
+        {
+          provide: POOLS,
+          useFactory: (): Pools => {
+            const dataDir = executorDir;
+            const workspaces = new WorkspaceManager({ dataDir });
+            const pools: Pools = new Map();
+            for (const p of deps.config.pools.filter((x) => x.backend === 'local')) {
+              pools.set(
+                p.name,
+                new LocalPool({
+                  name: p.name,
+                  labels: p.labels,
+                  capacity: p.capacity,
+                  dataDir,
+                  sandbox,
+                  workspaces,
+                  transcripts: deps.store,
+                  now: deps.clock,
+                  // Declared secrets are resolved from the server's own environment, by name.
+                  resolveSecrets: (names) => {
+                    const out: Record<string, string> = {};
+                    for (const n of names) {
+                      const v = process.env[n];
+                      if (v !== undefined) out[n] = v;
+                    }
+                    return out;
+                  },
+                  log: (level, msg, fields) => deps.log(level === 'debug' ? 'info' : level, msg, fields),
+                  reporter: {
+                    started: async (m) => {
+                      // Per-hop latency: from the outcome that readied the task to its start here.
+                      const key = `${m.runId}/${m.taskId}/${m.attempt}`;
+                      const cause = causes.get(key);
+                      causes.delete(key);
+                      if (cause !== undefined) metrics.hopSeconds.observe({ pool: m.pool }, Math.max(0, m.at - cause) / 1000);
+                      await deps.bus.request(SUBJECTS.internal.attemptStarted, m);
+                    },
+                    finished: async (m) => {
+                      causes.delete(`${m.runId}/${m.taskId}/${m.attempt}`);
+                      await deps.bus.request(SUBJECTS.internal.attemptFinished, m);
+                    },
+                  },
+                }),
+              );
+            }
+            return pools;
+          },
+        },
+      ],
+    };
+  }
+
+  constructor(@Inject(POOLS) private readonly pools: Pools) {}
+
+  async onModuleDestroy(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
+  }
+}

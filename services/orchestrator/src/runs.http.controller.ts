@@ -1,0 +1,178 @@
+import { Controller, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { type ApiReply, type RunEvent, SUBJECTS, errorEnvelope, problem, openApiDocument } from '@rein/contracts';
+import { SERVICE_DEPS, type ServiceDeps } from '@rein/nest';
+import { RunEngine } from '@rein/orchestration';
+import type { Request, Response } from 'express';
+
+/**
+ * DESIGN.md's HTTP API. Writes go to the run engine (this service owns runs); reads go over the
+ * transport to the audit service's projections, and pools to the executors.
+ */
+@Controller('v1')
+export class RunsHttpController {
+  constructor(
+    @Inject(RunEngine) private readonly engine: RunEngine,
+    @Inject(SERVICE_DEPS) private readonly deps: ServiceDeps,
+  ) {}
+
+  @Post('runs')
+  async submit(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const body = Buffer.isBuffer(req.body) ? (req.body as Buffer) : Buffer.alloc(0);
+    send(res, await this.engine.submit(body, req.headers['content-type']));
+  }
+
+  @Get('runs')
+  async list(@Query() q: Record<string, string>, @Res() res: Response): Promise<void> {
+    send(res, await this.ask(SUBJECTS.runs.list, pick(q, ['status', 'label', 'limit', 'cursor'])));
+  }
+
+  @Get('openapi.json')
+  openapi(): unknown {
+    return openApiDocument();
+  }
+
+  @Get('pools')
+  async pools(@Res() res: Response): Promise<void> {
+    send(res, await this.ask(SUBJECTS.pools.list, {}));
+  }
+
+  @Get('runs/:id')
+  async get(@Param('id') runId: string, @Res() res: Response): Promise<void> {
+    send(res, await this.ask(SUBJECTS.runs.get, { runId }));
+  }
+
+  @Get('runs/:id/events')
+  async events(@Param('id') runId: string, @Query() q: Record<string, string>, @Req() req: Request, @Res() res: Response): Promise<void> {
+    if ((req.headers.accept ?? '').includes('text/event-stream')) {
+      const lastId = req.headers['last-event-id'];
+      const after = Number(typeof lastId === 'string' && lastId !== '' ? lastId : (q.after ?? 0));
+      await this.follow(runId, Number.isInteger(after) && after >= 0 ? after : 0, req, res);
+      return;
+    }
+    send(res, await this.ask(SUBJECTS.runs.events, { runId, ...pick(q, ['after', 'limit']) }));
+  }
+
+  @Get('runs/:id/tasks/:task/attempts/:n/events')
+  async attemptEvents(
+    @Param('id') runId: string,
+    @Param('task') taskId: string,
+    @Param('n') n: string,
+    @Query() q: Record<string, string>,
+    @Res() res: Response,
+  ): Promise<void> {
+    const attempt = Number(n);
+    if (!Number.isInteger(attempt) || attempt < 1) {
+      send(res, { status: 400, body: errorEnvelope([problem('invalid_spec', 'attempt must be a positive integer', '/n', 'e.g. /attempts/1/events')]) });
+      return;
+    }
+    send(res, await this.ask(SUBJECTS.runs.attemptEvents, { runId, taskId, attempt, ...pick(q, ['after', 'limit']) }));
+  }
+
+  @Get('runs/:id/replay')
+  async replay(@Param('id') runId: string, @Query('at') at: string | undefined, @Res() res: Response): Promise<void> {
+    send(res, await this.ask(SUBJECTS.runs.replay, { runId, ...(at === undefined ? {} : { at }) }));
+  }
+
+  @Post('runs/:id/cancel')
+  async cancel(@Param('id') runId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const body = jsonBody(req);
+    if ('status' in body) return send(res, body);
+    const reason = (body.value as { reason?: unknown }).reason;
+    send(res, await this.engine.cancel(runId, typeof reason === 'string' ? reason : undefined));
+  }
+
+  @Post('runs/:id/rollback')
+  async rollback(@Param('id') runId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const body = jsonBody(req);
+    if ('status' in body) return send(res, body);
+    send(res, await this.engine.rollback(runId, body.value));
+  }
+
+  @Post('runs/:id/tasks/:task/approve')
+  async approve(@Param('id') runId: string, @Param('task') taskId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const body = jsonBody(req);
+    if ('status' in body) return send(res, body);
+    send(res, await this.engine.approve(runId, taskId, body.value, true));
+  }
+
+  @Post('runs/:id/tasks/:task/reject')
+  async reject(@Param('id') runId: string, @Param('task') taskId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const body = jsonBody(req);
+    if ('status' in body) return send(res, body);
+    send(res, await this.engine.approve(runId, taskId, body.value, false));
+  }
+
+  private ask(subject: string, payload: unknown): Promise<ApiReply> {
+    return this.deps.bus.request<ApiReply>(subject, payload);
+  }
+
+  /** SSE: catch up from `after`, then follow live; `id:` is the event's seq (resume with Last-Event-ID). */
+  private async follow(runId: string, after: number, req: Request, res: Response): Promise<void> {
+    const first = await this.ask(SUBJECTS.runs.events, { runId, after: 0, limit: 1 });
+    if (first.status !== 200) return send(res, first);
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    res.write('retry: 1000\n\n');
+    let last = after;
+    let live = false;
+    let closed = false;
+    const pending: RunEvent[] = [];
+    const write = (e: RunEvent): void => {
+      if (closed || e.seq <= last) return;
+      last = e.seq;
+      res.write(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`);
+    };
+    const unsubscribe = this.deps.bus.subscribe(SUBJECTS.events(runId), (data) => {
+      for (const e of data as RunEvent[]) {
+        if (live) write(e);
+        else pending.push(e);
+      }
+    });
+    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    heartbeat.unref();
+    req.on('close', () => {
+      closed = true;
+      clearInterval(heartbeat);
+      unsubscribe();
+    });
+    for (;;) {
+      const page = await this.ask(SUBJECTS.runs.events, { runId, after: last, limit: 1000 });
+      const events = page.status === 200 ? (page.body as { events: RunEvent[] }).events : [];
+      for (const e of events) write(e);
+      if (events.length < 1000 || closed) break;
+    }
+    live = true;
+    for (const e of pending.splice(0)) write(e);
+  }
+}
+
+function send(res: Response, reply: ApiReply): void {
+  res.status(reply.status).json(reply.body);
+}
+
+function pick(q: Record<string, string>, keys: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of keys) if (typeof q[k] === 'string') out[k] = q[k];
+  return out;
+}
+
+/** Small JSON bodies (cancel, rollback, approve): empty means `{}`. */
+function jsonBody(req: Request): { value: unknown } | ApiReply {
+  const raw = Buffer.isBuffer(req.body) ? (req.body as Buffer).toString('utf8').trim() : '';
+  if (raw === '') return { value: {} };
+  const type = req.headers['content-type'] ?? 'application/json';
+  if (!type.toLowerCase().startsWith('application/json')) {
+    return { status: 415, body: errorEnvelope([problem('unsupported_media_type', `content type ${type} is not supported`, '', 'send application/json')]) };
+  }
+  try {
+    const value = JSON.parse(raw) as unknown;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
+    return { value };
+  } catch (e) {
+    return { status: 400, body: errorEnvelope([problem('invalid_spec', `body is not a JSON object: ${(e as Error).message}`, '', 'send a JSON object')]) };
+  }
+}
