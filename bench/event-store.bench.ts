@@ -27,7 +27,8 @@ function makeEvent(stream: number, n: number): NewEvent {
       task: `task-${n % 17}`,
       attempt: n,
       exitCode: n % 5 === 0 ? 1 : 0,
-      summary: 'Implemented the endpoint and its tests; all 42 tests pass locally.',
+      summary:
+        'Implemented the /v1/orders endpoint with validation and its tests; all 42 tests pass locally.',
       snapshot: `snap-${n.toString(16).padStart(12, '0')}`,
       usage: { tokens: 18_000 + (n % 1000), usd: 0.27 },
       diff: { files: 4, insertions: 120, deletions: 18 },

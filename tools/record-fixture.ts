@@ -13,7 +13,8 @@ const T0 = Date.UTC(2026, 10, 22, 9, 0, 0);
 let now = T0;
 let state: RunState = initialState('fixture-1');
 const events: RunEvent[] = [];
-const step = (cmd: Omit<RunCommand, 'runId' | 'now'>, advanceMs = 1000): void => {
+type Input = RunCommand extends infer C ? (C extends unknown ? Omit<C, 'runId' | 'now'> : never) : never;
+const step = (cmd: Input, advanceMs = 1000): void => {
   now += advanceMs;
   for (const e of decide({ runId: 'fixture-1', now, ...cmd } as RunCommand, state)) {
     state = evolve(state, e);

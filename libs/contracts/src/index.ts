@@ -8,3 +8,4 @@ export * from './subjects.js';
 export * from './messages.js';
 export * from './run-log.js';
 export * from './api-reply.js';
+export * from './openapi.js';

@@ -1,4 +1,11 @@
-import { DEFAULT_SPEC_LIMITS, type PoolSettings, type RunSettings, type SpecLimits, canonicalJson, sha256Hex } from '@rein/contracts';
+import {
+  DEFAULT_SPEC_LIMITS,
+  type PoolSettings,
+  type RunSettings,
+  type SpecLimits,
+  canonicalJson,
+  sha256Hex,
+} from '@rein/contracts';
 
 /** Server settings; the run-affecting part (`runSettings`) is hashed into every event. */
 export interface ReinConfig {
@@ -33,7 +40,10 @@ export function defaultConfig(overrides: Partial<ReinConfig> = {}): ReinConfig {
 
 export function runSettingsOf(config: ReinConfig): { settings: RunSettings; settingsHash: string } {
   const settings: RunSettings = { pools: config.pools, retryJitter: config.retryJitter };
-  return { settings, settingsHash: `sha256:${sha256Hex(canonicalJson({ settings, limits: config.limits }))}` };
+  return {
+    settings,
+    settingsHash: `sha256:${sha256Hex(canonicalJson({ settings, limits: config.limits }))}`,
+  };
 }
 
 export const REIN_CONFIG = Symbol('REIN_CONFIG');

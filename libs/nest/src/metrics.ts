@@ -30,11 +30,17 @@ export const metrics = {
   ),
   appendSeconds: once(
     'rein_append_seconds',
-    () => new Histogram({ name: 'rein_append_seconds', help: 'Event-store append latency per batch', buckets: latencyBuckets }),
+    () =>
+      new Histogram({
+        name: 'rein_append_seconds',
+        help: 'Event-store append latency per batch',
+        buckets: latencyBuckets,
+      }),
   ),
   eventsAppended: once(
     'rein_events_appended_total',
-    () => new Counter({ name: 'rein_events_appended_total', help: 'Run events appended', labelNames: ['type'] }),
+    () =>
+      new Counter({ name: 'rein_events_appended_total', help: 'Run events appended', labelNames: ['type'] }),
   ),
   attemptSeconds: once(
     'rein_attempt_duration_seconds',
@@ -48,10 +54,40 @@ export const metrics = {
   ),
   gateOutcomes: once(
     'rein_gate_outcomes_total',
-    () => new Counter({ name: 'rein_gate_outcomes_total', help: 'Gate verdicts by gate kind and outcome', labelNames: ['gate', 'outcome'] }),
+    () =>
+      new Counter({
+        name: 'rein_gate_outcomes_total',
+        help: 'Gate verdicts by gate kind and outcome',
+        labelNames: ['gate', 'outcome'],
+      }),
   ),
-  runs: once('rein_runs', () => new Gauge({ name: 'rein_runs', help: 'Runs by state', labelNames: ['state'] })),
-  tasks: once('rein_tasks', () => new Gauge({ name: 'rein_tasks', help: 'Tasks by state', labelNames: ['state'] })),
+  runs: once(
+    'rein_runs',
+    () => new Gauge({ name: 'rein_runs', help: 'Runs by state', labelNames: ['state'] }),
+  ),
+  tasks: once(
+    'rein_tasks',
+    () => new Gauge({ name: 'rein_tasks', help: 'Tasks by state', labelNames: ['state'] }),
+  ),
 };
 
 export { register };
+
+/**
+ * The latest per-hop latencies in ms (a ring of 100,000), for benchmarks that need exact
+ * percentiles rather than histogram buckets. Filled wherever `hopSeconds` is observed.
+ */
+export const hopSamples = {
+  values: new Float64Array(100_000),
+  count: 0,
+  add(ms: number): void {
+    this.values[this.count % this.values.length] = ms;
+    this.count++;
+  },
+  reset(): void {
+    this.count = 0;
+  },
+  snapshot(): number[] {
+    return Array.from(this.values.subarray(0, Math.min(this.count, this.values.length)));
+  },
+};

@@ -13,7 +13,11 @@ export interface ServiceDeps {
   readonly sandboxKind: 'bubblewrap' | 'kubernetes' | 'none';
 }
 
-export type Logger = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+export type Logger = (
+  level: 'info' | 'warn' | 'error',
+  msg: string,
+  fields?: Record<string, unknown>,
+) => void;
 
 export const SERVICE_DEPS = Symbol('SERVICE_DEPS');
 export const EVENT_STORE = Symbol('EVENT_STORE');

@@ -77,7 +77,9 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
       sandboxKind = 'bubblewrap';
     } else if (config.unsafeNoSandbox) {
       sandbox = new NoSandbox();
-      say('!!! WARNING: --unsafe-no-sandbox: agents run WITHOUT a sandbox, with this server\'s user and access.');
+      say(
+        "!!! WARNING: --unsafe-no-sandbox: agents run WITHOUT a sandbox, with this server's user and access.",
+      );
       say(`!!! bubblewrap is unavailable: ${found.reason ?? 'unknown reason'}`);
     } else {
       throw new StartupError(
@@ -89,7 +91,9 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
 
   const dbPath = resolve(config.dataDir, 'events.db');
   const store: EventStore =
-    config.store === 'memory' ? new InMemoryEventStore() : new SqliteEventStore({ path: dbPath, synchronous: config.sqliteSynchronous });
+    config.store === 'memory'
+      ? new InMemoryEventStore()
+      : new SqliteEventStore({ path: dbPath, synchronous: config.sqliteSynchronous });
   for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   const broker = new InProcessBroker();
   const log: Logger =
@@ -104,8 +108,15 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
 
   const apps: INestApplication[] = [];
   const nestLogger = ['error', 'warn'] as ('error' | 'warn')[];
-  const start = async (module: Parameters<typeof NestFactory.create>[0], http: boolean): Promise<INestApplication> => {
-    const app = await NestFactory.create(module, { bodyParser: false, logger: nestLogger, abortOnError: false });
+  const start = async (
+    module: Parameters<typeof NestFactory.create>[0],
+    http: boolean,
+  ): Promise<INestApplication> => {
+    const app = await NestFactory.create(module, {
+      bodyParser: false,
+      logger: nestLogger,
+      abortOnError: false,
+    });
     app.connectMicroservice({ strategy: new InProcessServer(broker) }, { inheritAppConfig: true });
     if (http) {
       // Bodies arrive raw: the spec may be YAML or JSON, and its size limit is the spec limit.
@@ -124,7 +135,10 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     if (services.has('verifier')) await start(VerifierModule.register(deps()), false);
     let http: INestApplication;
     if (services.has('orchestrator')) {
-      http = await start(OrchestratorModule.register(deps(), { http: true, reclaimRunningOnStart: true }), true);
+      http = await start(
+        OrchestratorModule.register(deps(), { http: true, reclaimRunningOnStart: true }),
+        true,
+      );
       const engine = http.get(RunEngine);
       const { resumed } = await engine.recover();
       if (resumed > 0) say(`rein: resumed ${resumed} unfinished run(s) from the log`);
@@ -139,7 +153,9 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   }
   const url = `http://${config.host}:${config.port}`;
   say(`rein: listening on ${url} (services: ${[...services].join(', ')})`);
-  say(`rein: data dir ${config.dataDir}; store ${config.store}${config.store === 'sqlite' ? ` (synchronous=${config.sqliteSynchronous})` : ''}; transport in-process; sandbox ${sandboxKind}`);
+  say(
+    `rein: data dir ${config.dataDir}; store ${config.store}${config.store === 'sqlite' ? ` (synchronous=${config.sqliteSynchronous})` : ''}; transport in-process; sandbox ${sandboxKind}`,
+  );
   if (isLoopback(config.host)) say('rein: the API is open (no tokens) because it listens on loopback only');
   let closing: Promise<void> | undefined;
   return {

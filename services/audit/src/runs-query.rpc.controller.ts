@@ -20,7 +20,9 @@ export class RunsQueryRpcController {
   }
 
   @MessagePattern(SUBJECTS.runs.list)
-  list(@Payload() q: { status?: string; label?: string; limit?: string | number; cursor?: string }): Promise<ApiReply> {
+  list(
+    @Payload() q: { status?: string; label?: string; limit?: string | number; cursor?: string },
+  ): Promise<ApiReply> {
     return this.projection.list(q ?? {});
   }
 

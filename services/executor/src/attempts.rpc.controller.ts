@@ -28,7 +28,10 @@ export class AttemptsRpcController {
   dispatch(@Payload() m: DispatchAttempt): void {
     const pool = this.pools.get(m.pool);
     if (!pool) {
-      this.deps.log('warn', 'dispatch for a pool this executor does not run', { pool: m.pool, runId: m.runId });
+      this.deps.log('warn', 'dispatch for a pool this executor does not run', {
+        pool: m.pool,
+        runId: m.runId,
+      });
       return;
     }
     if (m.causeAt !== undefined) {
@@ -60,7 +63,8 @@ export class AttemptsRpcController {
 
   @MessagePattern(SUBJECTS.pools.list)
   list(): ApiReply {
-    if (this.pools.size === 0) return fail('not_found', 'no executor pools are running', '', 'start an executor');
+    if (this.pools.size === 0)
+      return fail('not_found', 'no executor pools are running', '', 'start an executor');
     return ok({ pools: [...this.pools.values()].map((p) => p.describe()) });
   }
 

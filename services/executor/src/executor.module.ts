@@ -1,7 +1,7 @@
 import { type DynamicModule, Inject, Module, type OnModuleDestroy } from '@nestjs/common';
 import { SUBJECTS } from '@rein/contracts';
 import { LocalPool } from '@rein/execution';
-import { HealthController, SERVICE_DEPS, type ServiceDeps, metrics } from '@rein/nest';
+import { HealthController, SERVICE_DEPS, type ServiceDeps, hopSamples, metrics } from '@rein/nest';
 import type { Sandbox } from '@rein/sandbox';
 import { WorkspaceManager } from '@rein/workspace';
 import { AttemptsRpcController } from './attempts.rpc.controller.js';
@@ -49,7 +49,11 @@ export class ExecutorModule implements OnModuleDestroy {
                       const key = `${m.runId}/${m.taskId}/${m.attempt}`;
                       const cause = causes.get(key);
                       causes.delete(key);
-                      if (cause !== undefined) metrics.hopSeconds.observe({ pool: m.pool }, Math.max(0, m.at - cause) / 1000);
+                      if (cause !== undefined) {
+                        const ms = Math.max(0, m.at - cause);
+                        metrics.hopSeconds.observe({ pool: m.pool }, ms / 1000);
+                        hopSamples.add(ms);
+                      }
                       await deps.bus.request(SUBJECTS.internal.attemptStarted, m);
                     },
                     finished: async (m) => {

@@ -13,10 +13,15 @@ function newRunId(now: number): string {
 
 @Module({})
 export class OrchestratorModule {
-  static register(deps: ServiceDeps, options: { http: boolean; reclaimRunningOnStart: boolean }): DynamicModule {
+  static register(
+    deps: ServiceDeps,
+    options: { http: boolean; reclaimRunningOnStart: boolean },
+  ): DynamicModule {
     return {
       module: OrchestratorModule,
-      controllers: options.http ? [RunsRpcController, RunsHttpController, HealthController] : [RunsRpcController, HealthController],
+      controllers: options.http
+        ? [RunsRpcController, RunsHttpController, HealthController]
+        : [RunsRpcController, HealthController],
       providers: [
         { provide: SERVICE_DEPS, useValue: deps },
         {
@@ -34,7 +39,8 @@ export class OrchestratorModule {
               log: deps.log,
               reclaimRunningOnStart: options.reclaimRunningOnStart,
               effects: {
-                dispatch: (pool: string, msg: DispatchAttempt) => bus.publish(SUBJECTS.internal.dispatch(pool), msg),
+                dispatch: (pool: string, msg: DispatchAttempt) =>
+                  bus.publish(SUBJECTS.internal.dispatch(pool), msg),
                 cancelAttempt: (msg) => bus.publish(SUBJECTS.internal.cancel, msg),
                 evaluateGate: (msg) => bus.publish(SUBJECTS.internal.evaluateGate, msg),
                 appended: (runId, events) => {
@@ -43,7 +49,10 @@ export class OrchestratorModule {
                 },
                 missingSnapshots: async (runId, commits) => {
                   if (commits.length === 0) return [];
-                  const reply = await bus.request<{ missing: string[] }>(SUBJECTS.internal.snapshotsExist, { runId, commits });
+                  const reply = await bus.request<{ missing: string[] }>(SUBJECTS.internal.snapshotsExist, {
+                    runId,
+                    commits,
+                  });
                   return reply.missing;
                 },
               },

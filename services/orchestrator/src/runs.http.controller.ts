@@ -1,5 +1,12 @@
 import { Controller, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { type ApiReply, type RunEvent, SUBJECTS, errorEnvelope, problem, openApiDocument } from '@rein/contracts';
+import {
+  type ApiReply,
+  type RunEvent,
+  SUBJECTS,
+  errorEnvelope,
+  problem,
+  openApiDocument,
+} from '@rein/contracts';
 import { SERVICE_DEPS, type ServiceDeps } from '@rein/nest';
 import { RunEngine } from '@rein/orchestration';
 import type { Request, Response } from 'express';
@@ -42,7 +49,12 @@ export class RunsHttpController {
   }
 
   @Get('runs/:id/events')
-  async events(@Param('id') runId: string, @Query() q: Record<string, string>, @Req() req: Request, @Res() res: Response): Promise<void> {
+  async events(
+    @Param('id') runId: string,
+    @Query() q: Record<string, string>,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
     if ((req.headers.accept ?? '').includes('text/event-stream')) {
       const lastId = req.headers['last-event-id'];
       const after = Number(typeof lastId === 'string' && lastId !== '' ? lastId : (q.after ?? 0));
@@ -62,14 +74,26 @@ export class RunsHttpController {
   ): Promise<void> {
     const attempt = Number(n);
     if (!Number.isInteger(attempt) || attempt < 1) {
-      send(res, { status: 400, body: errorEnvelope([problem('invalid_spec', 'attempt must be a positive integer', '/n', 'e.g. /attempts/1/events')]) });
+      send(res, {
+        status: 400,
+        body: errorEnvelope([
+          problem('invalid_spec', 'attempt must be a positive integer', '/n', 'e.g. /attempts/1/events'),
+        ]),
+      });
       return;
     }
-    send(res, await this.ask(SUBJECTS.runs.attemptEvents, { runId, taskId, attempt, ...pick(q, ['after', 'limit']) }));
+    send(
+      res,
+      await this.ask(SUBJECTS.runs.attemptEvents, { runId, taskId, attempt, ...pick(q, ['after', 'limit']) }),
+    );
   }
 
   @Get('runs/:id/replay')
-  async replay(@Param('id') runId: string, @Query('at') at: string | undefined, @Res() res: Response): Promise<void> {
+  async replay(
+    @Param('id') runId: string,
+    @Query('at') at: string | undefined,
+    @Res() res: Response,
+  ): Promise<void> {
     send(res, await this.ask(SUBJECTS.runs.replay, { runId, ...(at === undefined ? {} : { at }) }));
   }
 
@@ -89,14 +113,24 @@ export class RunsHttpController {
   }
 
   @Post('runs/:id/tasks/:task/approve')
-  async approve(@Param('id') runId: string, @Param('task') taskId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+  async approve(
+    @Param('id') runId: string,
+    @Param('task') taskId: string,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
     const body = jsonBody(req);
     if ('status' in body) return send(res, body);
     send(res, await this.engine.approve(runId, taskId, body.value, true));
   }
 
   @Post('runs/:id/tasks/:task/reject')
-  async reject(@Param('id') runId: string, @Param('task') taskId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+  async reject(
+    @Param('id') runId: string,
+    @Param('task') taskId: string,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
     const body = jsonBody(req);
     if ('status' in body) return send(res, body);
     send(res, await this.engine.approve(runId, taskId, body.value, false));
@@ -166,13 +200,33 @@ function jsonBody(req: Request): { value: unknown } | ApiReply {
   if (raw === '') return { value: {} };
   const type = req.headers['content-type'] ?? 'application/json';
   if (!type.toLowerCase().startsWith('application/json')) {
-    return { status: 415, body: errorEnvelope([problem('unsupported_media_type', `content type ${type} is not supported`, '', 'send application/json')]) };
+    return {
+      status: 415,
+      body: errorEnvelope([
+        problem(
+          'unsupported_media_type',
+          `content type ${type} is not supported`,
+          '',
+          'send application/json',
+        ),
+      ]),
+    };
   }
   try {
     const value = JSON.parse(raw) as unknown;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
     return { value };
   } catch (e) {
-    return { status: 400, body: errorEnvelope([problem('invalid_spec', `body is not a JSON object: ${(e as Error).message}`, '', 'send a JSON object')]) };
+    return {
+      status: 400,
+      body: errorEnvelope([
+        problem(
+          'invalid_spec',
+          `body is not a JSON object: ${(e as Error).message}`,
+          '',
+          'send a JSON object',
+        ),
+      ]),
+    };
   }
 }

@@ -36,14 +36,24 @@ export class GatesRpcController {
       };
     }
     metrics.gateOutcomes.inc({ gate: verdict.kind, outcome: verdict.pass ? 'pass' : 'fail' });
-    const msg: GateVerdictMessage = { runId: m.runId, taskId: m.taskId, attempt: m.attempt, at: this.deps.clock(), verdict };
+    const msg: GateVerdictMessage = {
+      runId: m.runId,
+      taskId: m.taskId,
+      attempt: m.attempt,
+      at: this.deps.clock(),
+      verdict,
+    };
     for (let attempt = 0; ; attempt++) {
       try {
         await this.deps.bus.request(SUBJECTS.internal.gateVerdict, msg);
         return;
       } catch (e) {
         if (attempt >= 5) {
-          this.deps.log('error', 'verdict could not be reported', { runId: m.runId, taskId: m.taskId, error: String(e) });
+          this.deps.log('error', 'verdict could not be reported', {
+            runId: m.runId,
+            taskId: m.taskId,
+            error: String(e),
+          });
           return;
         }
         await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
@@ -58,7 +68,8 @@ export function executorClient(deps: ServiceDeps): {
 } {
   return {
     // A test gate may run as long as its own timeout; the request waits a little longer.
-    runTestGate: (r) => deps.bus.request<TestGateResult>(SUBJECTS.internal.runTestGate, r, r.timeoutMs + 30_000),
+    runTestGate: (r) =>
+      deps.bus.request<TestGateResult>(SUBJECTS.internal.runTestGate, r, r.timeoutMs + 30_000),
     attemptChange: (r) => deps.bus.request<AttemptChange>(SUBJECTS.internal.attemptChange, r),
   };
 }

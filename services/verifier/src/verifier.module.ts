@@ -21,7 +21,13 @@ export class VerifierModule {
               now: deps.clock,
               ...(j
                 ? {
-                    judge: new OpenAiJudge({ baseURL: j.baseURL, apiKey: j.apiKey, model: j.model, timeoutMs: 60_000, maxRetries: 2 }),
+                    judge: new OpenAiJudge({
+                      baseURL: j.baseURL,
+                      apiKey: j.apiKey,
+                      model: j.model,
+                      timeoutMs: 60_000,
+                      maxRetries: 2,
+                    }),
                     judgeModel: j.model,
                   }
                 : {}),

@@ -1,0 +1,518 @@
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ApiError, ConnectionError, ReinClient, type RollbackTarget } from './client.js';
+import { renderEvent, renderPools, renderProblems, renderStatus } from './render.js';
+import { type EmbeddedServerOptions, loadServer, ServerUnavailableError } from './server-entry.js';
+import { isTerminal, watchRun } from './watch.js';
+
+/** DESIGN.md's exit codes. */
+export const EXIT = {
+  /** The command did what it was asked (for `submit --watch`: the run succeeded). */
+  ok: 0,
+  /** The watched run failed or was cancelled. */
+  runFailed: 1,
+  /** Bad usage, bad input, or a request the server refused or could not take. */
+  refused: 2,
+} as const;
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:7700';
+export const DEFAULT_PORT = 7700;
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_DATA_DIR = './.rein';
+
+/** What the CLI touches outside itself; tests pass their own, `bin/rein.mjs` the process's. */
+export interface CliIo {
+  readonly stdout: { write(text: string): unknown; readonly isTTY?: boolean; readonly columns?: number };
+  readonly stderr: { write(text: string): unknown };
+  readonly stdin: AsyncIterable<string | Uint8Array>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  now(): number;
+  /** Resolves when `up` should stop (SIGINT or SIGTERM by default). */
+  untilStopped(): Promise<string>;
+  /** Records the exit code (by default on `process.exitCode`). */
+  exit(code: number): void;
+}
+
+/** A usage or input problem found before any request was made. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly hint = '',
+  ) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+interface GlobalOptions {
+  readonly server?: string;
+  readonly token?: string;
+  readonly json?: boolean;
+  readonly color: boolean;
+}
+
+export async function main(argv: string[], io: Partial<CliIo> = {}): Promise<number> {
+  const ctx: CliIo = { ...defaultIo(), ...io };
+  let code: number = EXIT.ok;
+  const program = buildProgram(ctx, (c) => (code = c));
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    code = reportError(e, ctx, program.opts<GlobalOptions>());
+  }
+  ctx.exit(code);
+  return code;
+}
+
+function defaultIo(): CliIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    env: process.env,
+    now: () => Date.now(),
+    untilStopped: () =>
+      new Promise((resolve) => {
+        const on = (signal: string): void => {
+          process.off('SIGINT', on);
+          process.off('SIGTERM', on);
+          resolve(signal);
+        };
+        process.on('SIGINT', on);
+        process.on('SIGTERM', on);
+      }),
+    exit: (c) => {
+      process.exitCode = c;
+    },
+  };
+}
+
+function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
+  const program = new Command('rein')
+    .description('Rein: an event-sourced scheduler for DAGs of AI coding agents.')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => void io.stdout.write(s),
+      writeErr: (s) => void io.stderr.write(s),
+    })
+    .showHelpAfterError('(run `rein --help` or `rein <command> --help` for usage)')
+    .option('--server <url>', `the Rein API (env REIN_SERVER; default ${DEFAULT_SERVER})`)
+    .option('--token <token>', 'bearer token for the API (env REIN_TOKEN)')
+    .option('--json', "print the server's JSON as is")
+    .option('--no-color', 'no ANSI colours (also NO_COLOR; never used without a TTY)');
+
+  // Each action computes its exit code; commander only sees that it finished.
+  const act =
+    <A extends unknown[]>(fn: (g: GlobalOptions, ...args: A) => Promise<number>) =>
+    async (...args: A): Promise<void> => {
+      const cmd = args[args.length - 1] as Command;
+      setCode(await fn(cmd.optsWithGlobals<GlobalOptions>(), ...args));
+    };
+
+  program
+    .command('up')
+    .description('start the embedded server (all services, SQLite store) and keep it running until Ctrl-C')
+    .option('--port <port>', `HTTP port (env REIN_PORT; default ${DEFAULT_PORT})`)
+    .option('--host <host>', `address to listen on (env REIN_HOST; default ${DEFAULT_HOST})`)
+    .option(
+      '--data-dir <dir>',
+      `event store, workspaces, snapshots (env REIN_DATA_DIR; default ${DEFAULT_DATA_DIR})`,
+    )
+    .option(
+      '--unsafe-no-sandbox',
+      'run agents without a sandbox (the server refuses to start without one otherwise)',
+    )
+    .option('--transport <name>', 'message transport between the services (env REIN_TRANSPORT)')
+    .option('--store <name>', 'event store (env REIN_STORE)')
+    .option('--nats-url <url>', 'NATS server (env REIN_NATS_URL)')
+    .option('--redis-url <url>', 'Redis server (env REIN_REDIS_URL)')
+    .option('--services <list>', 'comma-separated services to run in this process (env REIN_SERVICES)')
+    .action(act((_g, opts: UpFlags) => up(io, upOptions(opts, io.env))));
+
+  program
+    .command('submit')
+    .description('submit a run spec (YAML or JSON; FILE "-" reads stdin) and print the run id')
+    .argument('<file>', 'the run spec: .yaml, .yml or .json, or - for stdin')
+    .option('--watch', 'follow the run live until it ends; exit 0 only if it succeeded')
+    .addOption(
+      new Option('--format <format>', 'the spec format when the file name does not say').choices([
+        'yaml',
+        'json',
+      ]),
+    )
+    .action(
+      act(async (g, file: string, opts: { watch?: boolean; format?: 'yaml' | 'json' }) => {
+        const body = await readSpec(file, io);
+        const contentType = contentTypeFor(file, opts.format, body);
+        const client = clientFor(g, io);
+        const { created, run } = await client.submit(body, contentType);
+        if (g.json && !opts.watch) return print(io, json(run));
+        if (!g.json) {
+          print(io, run.runId);
+          if (!created) {
+            io.stderr.write(
+              `run ${run.runId} already exists for this idempotencyKey and spec; this is the existing run\n`,
+            );
+          }
+        }
+        if (!opts.watch) return EXIT.ok;
+        const tty = io.stdout.isTTY === true;
+        const final = await watchRun(client, run, {
+          mode: g.json ? 'quiet' : tty ? 'tty' : 'plain',
+          color: useColor(g, io),
+          ...(io.stdout.columns ? { columns: io.stdout.columns } : {}),
+          write: (s) => void io.stdout.write(s),
+          now: () => io.now(),
+        });
+        if (g.json) print(io, json(final));
+        return final.status === 'succeeded' ? EXIT.ok : EXIT.runFailed;
+      }),
+    );
+
+  program
+    .command('status')
+    .description('show a run: its tasks, attempts, verdicts, usage and budget')
+    .argument('<run>', 'run id')
+    .action(
+      act(async (g, runId: string) => {
+        const view = await clientFor(g, io).getRun(runId);
+        return print(io, g.json ? json(view) : renderStatus(view, { color: useColor(g, io) }).join('\n'));
+      }),
+    );
+
+  program
+    .command('events')
+    .description("list a run's events (seq type task attempt summary); --follow keeps following live")
+    .argument('<run>', 'run id')
+    .option('--follow', 'follow new events until the run ends (Ctrl-C to stop earlier)')
+    .option('--after <seq>', 'only events after this seq', nonNegativeInt('--after'), 0)
+    .action(act((g, runId: string, opts: { follow?: boolean; after: number }) => events(io, g, runId, opts)));
+
+  program
+    .command('replay')
+    .description('show a run as it was after event N (default: the latest)')
+    .argument('<run>', 'run id')
+    .option('--at <seq>', 'the event to replay up to (1-based seq)', positiveInt('--at'))
+    .action(
+      act(async (g, runId: string, opts: { at?: number }) => {
+        const client = clientFor(g, io);
+        const at = opts.at ?? (await client.getRun(runId)).seq;
+        const view = await client.replay(runId, at);
+        return print(io, g.json ? json(view) : renderStatus(view, { color: useColor(g, io) }).join('\n'));
+      }),
+    );
+
+  program
+    .command('rollback')
+    .description(
+      'roll a run back to event N, or a task and everything downstream of it, and re-run from there',
+    )
+    .argument('<run>', 'run id')
+    .option('--to <seq>', 'the event to roll back to (1-based seq)', positiveInt('--to'))
+    .option('--task <id>', 'the task to roll back, with its dependents')
+    .action(
+      act(async (g, runId: string, opts: { to?: number; task?: string }) => {
+        const target = rollbackTarget(opts);
+        const view = await clientFor(g, io).rollback(runId, target);
+        if (g.json) return print(io, json(view));
+        const what =
+          'toEvent' in target ? `to event ${target.toEvent}` : `task ${target.task} and its dependents`;
+        print(io, `rolled back run ${view.runId} ${what}`);
+        return print(io, renderStatus(view, { color: useColor(g, io) }).join('\n'));
+      }),
+    );
+
+  program
+    .command('cancel')
+    .description('cancel a run: in-flight attempts are stopped, nothing new starts')
+    .argument('<run>', 'run id')
+    .action(
+      act(async (g, runId: string) => {
+        const view = await clientFor(g, io).cancel(runId);
+        return print(
+          io,
+          g.json ? json(view) : `cancel requested for run ${view.runId} (status: ${view.status})`,
+        );
+      }),
+    );
+
+  program
+    .command('approve')
+    .description("pass a task's pending approval gate")
+    .argument('<run>', 'run id')
+    .argument('<task>', 'task id')
+    .option('--comment <text>', 'recorded with the approval')
+    .action(
+      act(async (g, runId: string, taskId: string, opts: { comment?: string }) => {
+        const decision = opts.comment === undefined ? {} : { comment: opts.comment };
+        const answer = await clientFor(g, io).approve(runId, taskId, decision);
+        return print(io, g.json ? json(answer) : `approved task ${taskId} of run ${runId}`);
+      }),
+    );
+
+  program
+    .command('reject')
+    .description("fail a task's pending approval gate: retried with the comment as feedback, or --final")
+    .argument('<run>', 'run id')
+    .argument('<task>', 'task id')
+    .option('--comment <text>', 'feedback for the next attempt')
+    .option('--final', 'fail the task instead of retrying it')
+    .action(
+      act(async (g, runId: string, taskId: string, opts: { comment?: string; final?: boolean }) => {
+        const decision = {
+          ...(opts.comment === undefined ? {} : { comment: opts.comment }),
+          ...(opts.final ? { final: true } : {}),
+        };
+        const answer = await clientFor(g, io).reject(runId, taskId, decision);
+        const how = opts.final ? ' (final: the task fails)' : '';
+        return print(io, g.json ? json(answer) : `rejected task ${taskId} of run ${runId}${how}`);
+      }),
+    );
+
+  program
+    .command('pools')
+    .description('list executor pools: labels, capacity, running attempts')
+    .action(
+      act(async (g) => {
+        const page = await clientFor(g, io).pools();
+        return print(io, g.json ? json(page) : renderPools(page.pools).join('\n'));
+      }),
+    );
+
+  return program;
+}
+
+// ---------- commands with more than a few lines ----------
+
+interface UpFlags {
+  readonly port?: string;
+  readonly host?: string;
+  readonly dataDir?: string;
+  readonly unsafeNoSandbox?: boolean;
+  readonly transport?: string;
+  readonly store?: string;
+  readonly natsUrl?: string;
+  readonly redisUrl?: string;
+  readonly services?: string;
+}
+
+/** Flags win over the environment, the environment over the defaults. */
+export function upOptions(
+  flags: UpFlags,
+  env: Readonly<Record<string, string | undefined>>,
+): EmbeddedServerOptions {
+  const portText = flags.port ?? env.REIN_PORT;
+  const port = portText === undefined ? DEFAULT_PORT : Number(portText);
+  if (!/^[0-9]+$/.test(portText ?? '0') || port > 65535) {
+    const source = flags.port !== undefined ? '--port' : 'REIN_PORT';
+    throw new UsageError(
+      `${source} must be a port number from 0 to 65535, got "${portText}"`,
+      'e.g. --port 7700',
+    );
+  }
+  const pick = (flag: string | undefined, name: string): string | undefined =>
+    flag ?? (env[name] || undefined);
+  const transport = pick(flags.transport, 'REIN_TRANSPORT');
+  const store = pick(flags.store, 'REIN_STORE');
+  const natsUrl = pick(flags.natsUrl, 'REIN_NATS_URL');
+  const redisUrl = pick(flags.redisUrl, 'REIN_REDIS_URL');
+  const services = pick(flags.services, 'REIN_SERVICES');
+  return {
+    host: pick(flags.host, 'REIN_HOST') ?? DEFAULT_HOST,
+    port,
+    dataDir: pick(flags.dataDir, 'REIN_DATA_DIR') ?? DEFAULT_DATA_DIR,
+    unsafeNoSandbox: flags.unsafeNoSandbox === true,
+    ...(transport === undefined ? {} : { transport }),
+    ...(store === undefined ? {} : { store }),
+    ...(natsUrl === undefined ? {} : { natsUrl }),
+    ...(redisUrl === undefined ? {} : { redisUrl }),
+    ...(services === undefined
+      ? {}
+      : {
+          services: services
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        }),
+  };
+}
+
+async function up(io: CliIo, options: EmbeddedServerOptions): Promise<number> {
+  const { startEmbedded } = await loadServer();
+  const server = await startEmbedded(options);
+  const url = server.url ?? `http://${options.host}:${options.port}`;
+  io.stderr.write(`rein is up at ${url} (data in ${options.dataDir}); Ctrl-C stops it\n`);
+  const signal = await io.untilStopped();
+  io.stderr.write(`${signal}: stopping…\n`);
+  await server.close();
+  return EXIT.ok;
+}
+
+async function events(
+  io: CliIo,
+  g: GlobalOptions,
+  runId: string,
+  opts: { follow?: boolean; after: number },
+): Promise<number> {
+  const client = clientFor(g, io);
+  const show = (e: Parameters<typeof renderEvent>[0]): void =>
+    void print(io, g.json ? JSON.stringify(e) : renderEvent(e));
+  if (!opts.follow) {
+    // Pages until the server has nothing more, in case it caps a page.
+    const all = [];
+    for (let after = opts.after; ;) {
+      const page = await client.events(runId, { after });
+      const last = page.events[page.events.length - 1];
+      if (!last || last.seq <= after) break;
+      all.push(...page.events);
+      after = last.seq;
+    }
+    if (g.json) return print(io, json({ events: all }));
+    for (const e of all) show(e);
+    return EXIT.ok;
+  }
+  // Following ends once the run is over and every one of its events has been printed; `--json`
+  // prints one event per line, as it arrives.
+  const caughtUpAndOver = async (lastSeq: number): Promise<boolean> => {
+    const view = await client.getRun(runId);
+    return isTerminal(view.status) && view.seq <= lastSeq;
+  };
+  for await (const e of client.followEvents(runId, {
+    after: opts.after,
+    shouldReconnect: async (lastSeq) => !(await caughtUpAndOver(lastSeq)),
+  })) {
+    show(e);
+    if (e.type === 'RunCompleted' && (await caughtUpAndOver(e.seq))) break;
+  }
+  return EXIT.ok;
+}
+
+// ---------- input ----------
+
+async function readSpec(file: string, io: CliIo): Promise<string> {
+  let text: string;
+  if (file === '-') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of io.stdin)
+      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk));
+    text = Buffer.concat(chunks).toString('utf8');
+  } else {
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      const reason = (e as { code?: string }).code === 'ENOENT' ? 'no such file' : (e as Error).message;
+      throw new UsageError(
+        `cannot read the run spec ${file}: ${reason}`,
+        'pass the path of a .yaml or .json run spec, or - for stdin',
+      );
+    }
+  }
+  if (text.trim() === '') {
+    throw new UsageError(
+      `the run spec ${file === '-' ? 'on stdin' : file} is empty`,
+      'see DESIGN.md "Run spec" for its shape',
+    );
+  }
+  return text;
+}
+
+/**
+ * The media type POST /v1/runs is told: from `--format`, else the file's extension; stdin
+ * without `--format` is JSON if it starts like JSON, YAML otherwise (YAML being a superset).
+ */
+export function contentTypeFor(file: string, format?: 'yaml' | 'json', content = ''): string {
+  if (format) return format === 'json' ? 'application/json' : 'application/yaml';
+  if (file === '-') return /^\s*[{[]/.test(content) ? 'application/json' : 'application/yaml';
+  const ext = extname(file).toLowerCase();
+  if (ext === '.yaml' || ext === '.yml') return 'application/yaml';
+  if (ext === '.json') return 'application/json';
+  throw new UsageError(
+    `cannot tell whether ${file} is YAML or JSON from its extension ("${ext || 'none'}")`,
+    'name it .yaml, .yml or .json, or pass --format yaml|json',
+  );
+}
+
+export function rollbackTarget(opts: { to?: number; task?: string }): RollbackTarget {
+  if (opts.to !== undefined && opts.task !== undefined) {
+    throw new UsageError(
+      'rollback takes one target, got both --to and --task',
+      'pass either --to <seq> or --task <id>',
+    );
+  }
+  if (opts.to !== undefined) return { toEvent: opts.to };
+  if (opts.task !== undefined) return { task: opts.task };
+  throw new UsageError(
+    'rollback needs a target: --to <seq> or --task <id>',
+    'e.g. rein rollback RUN --to 12',
+  );
+}
+
+function nonNegativeInt(flag: string): (value: string) => number {
+  return (value) => {
+    if (!/^[0-9]+$/.test(value))
+      throw new InvalidArgumentError(`${flag} takes a whole number ≥ 0 (an event seq).`);
+    return Number(value);
+  };
+}
+
+function positiveInt(flag: string): (value: string) => number {
+  return (value) => {
+    if (!/^[0-9]+$/.test(value) || Number(value) < 1) {
+      throw new InvalidArgumentError(
+        `${flag} takes a whole number ≥ 1 (an event seq; the first event is 1).`,
+      );
+    }
+    return Number(value);
+  };
+}
+
+// ---------- output ----------
+
+function clientFor(g: GlobalOptions, io: CliIo): ReinClient {
+  const server = g.server ?? (io.env.REIN_SERVER || DEFAULT_SERVER);
+  if (!/^https?:\/\/[^/]/.test(server)) {
+    throw new UsageError(
+      `--server / REIN_SERVER must be an http(s) URL, got "${server}"`,
+      `e.g. ${DEFAULT_SERVER}`,
+    );
+  }
+  const token = g.token ?? (io.env.REIN_TOKEN || undefined);
+  return new ReinClient(token === undefined ? { server } : { server, token });
+}
+
+function useColor(g: GlobalOptions, io: CliIo): boolean {
+  return io.stdout.isTTY === true && g.color && !io.env.NO_COLOR;
+}
+
+function json(value: unknown): string {
+  return JSON.stringify(value, null, 2);
+}
+
+function print(io: CliIo, text: string): number {
+  io.stdout.write(text + '\n');
+  return EXIT.ok;
+}
+
+function reportError(e: unknown, io: CliIo, g: Partial<GlobalOptions>): number {
+  const err = (line: string): void => void io.stderr.write(line + '\n');
+  if (e instanceof CommanderError) {
+    // commander has already printed its message (and the usage hint); `--help` exits 0.
+    return e.exitCode === 0 ? EXIT.ok : EXIT.refused;
+  }
+  if (e instanceof UsageError) {
+    err(`error: ${e.message}`);
+    if (e.hint) err(`  hint: ${e.hint}`);
+  } else if (e instanceof ApiError) {
+    if (g.json && typeof e.body === 'object' && e.body !== null) print(io, json(e.body));
+    renderProblems(e.status, e.problems, e.body).forEach(err);
+  } else if (e instanceof ConnectionError) {
+    err(`error: ${e.message}`);
+    err('  hint: start a server with `rein up`, or point --server / REIN_SERVER at a running one');
+  } else if (e instanceof ServerUnavailableError) {
+    err(`error: ${e.message}`);
+  } else {
+    err(`error: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return EXIT.refused;
+}

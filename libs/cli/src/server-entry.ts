@@ -1,0 +1,65 @@
+/**
+ * The seam between `rein up` and the embedded server (`@rein/server`, libs/server). The CLI only
+ * depends on this small interface; the module is loaded when `up` runs, so every other command
+ * works without it.
+ */
+export interface EmbeddedServerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Event store, workspaces and snapshots live here. */
+  readonly dataDir: string;
+  /** Run agents without a sandbox; the server refuses to start without one otherwise. */
+  readonly unsafeNoSandbox: boolean;
+  /** Message transport between the services; the server's default is in-process. */
+  readonly transport?: string;
+  /** Event store; the server's default is SQLite in `dataDir`. */
+  readonly store?: string;
+  readonly natsUrl?: string;
+  readonly redisUrl?: string;
+  /** Which of the services this process runs; the server's default is all four. */
+  readonly services?: readonly string[];
+}
+
+export interface EmbeddedServer {
+  /** The URL the HTTP API listens on, if the server reports it. */
+  readonly url?: string;
+  close(): Promise<void>;
+}
+
+export interface ServerModule {
+  readonly startEmbedded: (options: EmbeddedServerOptions) => Promise<EmbeddedServer>;
+}
+
+export class ServerUnavailableError extends Error {
+  constructor(reason: string) {
+    super(
+      `cannot load the embedded server (@rein/server): ${reason}. ` +
+        'Run `npm run build:js` (or `npm install`, which builds) in the rein checkout, then `rein up` again.',
+    );
+    this.name = 'ServerUnavailableError';
+  }
+}
+
+export async function loadServer(): Promise<ServerModule> {
+  let mod: unknown;
+  try {
+    // `as string` keeps the type checker from resolving a module that may not be built, while the
+    // literal stays visible to swc, which rewrites the alias to a relative path in dist/.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+    mod = await import('@rein/server' as string);
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (
+      code === 'ERR_MODULE_NOT_FOUND' ||
+      code === 'ERR_UNKNOWN_FILE_EXTENSION' ||
+      code === 'MODULE_NOT_FOUND'
+    ) {
+      throw new ServerUnavailableError(e instanceof Error ? e.message : String(e));
+    }
+    throw e;
+  }
+  const start = (mod as { startEmbedded?: unknown } | null)?.startEmbedded;
+  if (typeof start !== 'function')
+    throw new ServerUnavailableError('the module does not export startEmbedded()');
+  return mod as ServerModule;
+}

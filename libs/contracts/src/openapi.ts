@@ -1,0 +1,917 @@
+import type { ErrorCode } from './errors.js';
+import type { EventType, PoolSettings, RunStatus, TimerKind } from './events.js';
+import type { TranscriptEvent } from './messages.js';
+import { runSpecSchema } from './run-spec.schema.js';
+import type { GateKind } from './run-spec.types.js';
+import { SUBJECTS } from './subjects.js';
+
+/**
+ * The OpenAPI 3.1 document of Rein's HTTP API (DESIGN.md, "HTTP, JSON, under /v1"), served at
+ * `GET /v1/openapi.json`. Schemas are JSON Schema 2020-12, which OpenAPI 3.1 embeds as is, so the
+ * run spec schema the parser validates with is the one published here (its `$defs` become
+ * components, because tools resolve `#/…` against the document, not against an embedded `$id`).
+ *
+ * Response shapes are closed (`additionalProperties: false`): openapi.spec.ts validates real
+ * projection output and a recorded run against them, so a field added to the API without being
+ * documented here fails a test instead of drifting silently.
+ */
+
+type Schema = Record<string, unknown>;
+
+/**
+ * A list naming every member of the union `T`: a member added to `T` but not here is a compile
+ * error, so the enums below cannot fall behind the types they document.
+ */
+function every<T extends string>() {
+  return <const L extends readonly T[]>(
+    list: L & ([T] extends [L[number]] ? unknown : { missing: Exclude<T, L[number]> }),
+  ): L => list;
+}
+
+const ERROR_CODES = every<ErrorCode>()([
+  'invalid_spec',
+  'cycle',
+  'too_large',
+  'unsupported_media_type',
+  'not_found',
+  'conflict',
+  'snapshot_gone',
+  'unauthorized',
+  'forbidden',
+]);
+const EVENT_TYPES = every<EventType>()([
+  'RunSubmitted',
+  'AttemptStarted',
+  'AttemptFinished',
+  'GateVerdictRecorded',
+  'ApprovalGiven',
+  'TimerFired',
+  'CancelRequested',
+  'RollbackRequested',
+  'TaskReady',
+  'TaskDispatched',
+  'TaskStarted',
+  'GateRequested',
+  'TaskRetryScheduled',
+  'TaskSucceeded',
+  'TaskFailed',
+  'TaskCancelled',
+  'TaskSkipped',
+  'RunCompleted',
+  'RunRolledBack',
+]);
+const RUN_STATUSES = every<RunStatus>()(['running', 'succeeded', 'failed', 'cancelled']);
+const GATE_KINDS = every<GateKind>()(['test', 'judge', 'approval', 'policy']);
+const TIMER_KINDS = every<TimerKind>()(['retry', 'scheduleToStart', 'startToClose']);
+const POOL_BACKENDS = every<PoolSettings['backend']>()(['local', 'kubernetes', 'noop']);
+const TRANSCRIPT_TYPES = every<TranscriptEvent['type']>()(['output', 'tool_call', 'usage', 'status', 'hook']);
+// Task and attempt states are @rein/domain types, which contracts may not import (domain imports
+// contracts); openapi.spec.ts checks these two lists against them.
+const TASK_STATES = [
+  'pending',
+  'ready',
+  'dispatched',
+  'running',
+  'verifying',
+  'succeeded',
+  'retrying',
+  'failed',
+  'cancelled',
+  'skipped',
+] as const;
+const ATTEMPT_STATES = ['dispatched', 'running', 'verifying', 'succeeded', 'failed', 'cancelled'] as const;
+
+const RUN_ID = '^[A-Za-z0-9_-]{1,64}$';
+const TASK_ID = '^[A-Za-z0-9._-]{1,64}$';
+
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const str = (description: string): Schema => ({ type: 'string', description });
+const int = (description: string, minimum = 0): Schema => ({ type: 'integer', minimum, description });
+const nullable = (type: string, description: string): Schema => ({ type: [type, 'null'], description });
+const time = (description: string): Schema => ({ type: 'string', format: 'date-time', description });
+const list = (items: Schema, description: string): Schema => ({ type: 'array', items, description });
+const labels: Schema = {
+  type: 'object',
+  additionalProperties: { type: 'string' },
+  description: 'String labels from the run spec, e.g. { team: platform }.',
+};
+
+/** An object schema; `closed` forbids fields not listed. Required = every property not in `optional`. */
+function obj(
+  description: string,
+  properties: Record<string, Schema>,
+  { optional = [], closed = true }: { optional?: readonly string[]; closed?: boolean } = {},
+): Schema {
+  return {
+    type: 'object',
+    description,
+    required: Object.keys(properties).filter((k) => !optional.includes(k)),
+    properties,
+    ...(closed ? { additionalProperties: false } : {}),
+  };
+}
+
+// ---------- the run spec, from the schema the parser validates with ----------
+
+const RUN_SPEC_PREFIX = 'RunSpec.';
+
+/** Deep copy of a run spec schema node with `#/$defs/x` rewritten to `#/components/schemas/RunSpec.x`. */
+function relocate(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(relocate);
+  if (node === null || typeof node !== 'object') return node;
+  const out: Schema = {};
+  for (const [k, v] of Object.entries(node)) {
+    out[k] =
+      k === '$ref' && typeof v === 'string' && v.startsWith('#/$defs/')
+        ? `#/components/schemas/${RUN_SPEC_PREFIX}${v.slice('#/$defs/'.length)}`
+        : relocate(v);
+  }
+  return out;
+}
+
+function runSpecComponents(): Record<string, Schema> {
+  // `$id` would make the copied refs resolve against the run spec resource instead of this
+  // document, and `$schema` is the document's `jsonSchemaDialect`: both stay behind.
+  const { $schema: _dialect, $id: _id, $defs, ...root } = runSpecSchema;
+  const out: Record<string, Schema> = { RunSpec: relocate(root) as Schema };
+  for (const [name, def] of Object.entries($defs)) out[RUN_SPEC_PREFIX + name] = relocate(def) as Schema;
+  return out;
+}
+
+// ---------- views ----------
+
+const usage = obj('Tokens and cost used.', {
+  tokens: int('Tokens used.'),
+  usd: { type: 'number', minimum: 0, description: 'Cost in USD.' },
+});
+
+const budget = obj(
+  "The run's caps, as in its spec.",
+  {
+    tokens: int('Total tokens the run may use.'),
+    usd: { type: 'number', minimum: 0, description: 'Total cost in USD the run may use.' },
+  },
+  { optional: ['tokens', 'usd'] },
+);
+
+const provenance = obj(
+  'Where a verdict came from; gates add fields of their own (e.g. the judge model, the policy rule).',
+  {
+    gate: ref('GateKind'),
+    source: str('The command run (test), the model asked (judge), who decided (approval), or the policy.'),
+    exitCode: { type: 'integer', description: "The test command's exit code." },
+    score: { type: 'number', description: "The judge's score." },
+    durationMs: int('How long the gate took, in ms.'),
+  },
+  { optional: ['exitCode', 'score'], closed: false },
+);
+
+const verdict = obj(
+  'The verdict of one gate on an attempt.',
+  {
+    gate: ref('GateKind'),
+    pass: { type: 'boolean' },
+    score: { type: 'number', description: 'The judge score, for judge gates.' },
+    reasons: list({ type: 'string' }, 'Why the gate passed or failed; fed back to the next attempt.'),
+    provenance: ref('Provenance'),
+  },
+  { optional: ['score'] },
+);
+
+const attempt = obj(
+  'One attempt of a task.',
+  {
+    n: int('Attempt number; only grows, across retries and rollbacks.', 1),
+    state: ref('AttemptState'),
+    startedAt: { type: ['string', 'null'], format: 'date-time', description: 'null until the attempt starts.' },
+    finishedAt: { type: ['string', 'null'], format: 'date-time', description: 'null until it finishes.' },
+    exitCode: nullable('integer', "The agent's exit code; null until it finishes."),
+    summary: nullable('string', "The agent's final message or the tail of its output."),
+    snapshot: nullable('string', 'The commit the workspace was snapshotted to after the attempt.'),
+    usage: ref('Usage'),
+    reason: str('Why the attempt failed or was cancelled.'),
+    verdicts: list(ref('Verdict'), 'Gate verdicts, in gate order.'),
+  },
+  { optional: ['reason'] },
+);
+
+const task = obj(
+  'A task of the run and its attempts.',
+  {
+    id: { type: 'string', pattern: TASK_ID },
+    state: ref('TaskState'),
+    dependsOn: list({ type: 'string' }, 'Ids of tasks that must succeed first.'),
+    reason: str('Why the task failed, was cancelled or skipped, or is waiting.'),
+    attempts: list(ref('Attempt'), 'Attempts, oldest first.'),
+  },
+  { optional: ['reason'] },
+);
+
+const runViewProperties: Record<string, Schema> = {
+  runId: { type: 'string', pattern: RUN_ID },
+  name: str('metadata.name of the spec.'),
+  status: ref('RunStatus'),
+  labels,
+  createdAt: time('When the run was submitted.'),
+  updatedAt: time('Time of its latest event.'),
+  seq: int('seq of the latest event folded into this view.', 1),
+  usage: ref('Usage'),
+  budget: ref('Budget'),
+  tasks: list(ref('Task'), 'The tasks, in spec order.'),
+};
+const runView = obj('The state of a run, folded from its events.', runViewProperties, { optional: ['budget'] });
+const replayView = obj(
+  'The run view as it was right after event `at`.',
+  { ...runViewProperties, at: int('The seq the view was folded up to.', 1) },
+  { optional: ['budget'] },
+);
+
+const runSummary = obj('A run in a list: its view without the tasks, plus task counts.', {
+  runId: { type: 'string', pattern: RUN_ID },
+  name: { type: 'string' },
+  status: ref('RunStatus'),
+  labels,
+  createdAt: time('When the run was submitted.'),
+  updatedAt: time('Time of its latest event.'),
+  seq: int('seq of its latest event.', 1),
+  usage: ref('Usage'),
+  tasks: {
+    type: 'object',
+    description: 'Task counts: `total`, and one entry per task state present.',
+    required: ['total'],
+    propertyNames: { enum: ['total', ...TASK_STATES] },
+    additionalProperties: { type: 'integer', minimum: 0 },
+  },
+});
+
+const poolProperties: Record<string, Schema> = {
+  name: { type: 'string' },
+  labels: list({ type: 'string' }, "Labels a task's `requires` must find here."),
+  capacity: int('Attempts the pool runs at once.', 1),
+  backend: { enum: POOL_BACKENDS },
+};
+const poolSettings = obj('An executor pool, as configured.', poolProperties);
+const pool = obj('An executor pool and its load.', {
+  ...poolProperties,
+  running: int('Attempts running now.'),
+  queued: int('Attempts waiting for a slot.'),
+});
+
+// ---------- events ----------
+
+const open = { closed: false } as const;
+const eventData: Record<EventType, Schema> = {
+  RunSubmitted: obj(
+    'The spec as parsed (defaults filled in) and the server settings in force.',
+    { spec: ref('RunSpec'), settings: ref('RunSettings') },
+    open,
+  ),
+  AttemptStarted: obj('An executor started the attempt.', { pool: { type: 'string' }, worker: { type: 'string' } }, open),
+  AttemptFinished: obj(
+    'The outcome of the agent process.',
+    {
+      exitCode: { type: 'integer' },
+      summary: { type: 'string' },
+      snapshot: nullable('string', 'The snapshot commit.'),
+      usage: ref('Usage'),
+      error: str('Set when the attempt did not run to an exit code of its own.'),
+      retryable: { type: 'boolean', description: 'false when retrying cannot help: the task fails now.' },
+      diff: obj('What the attempt changed.', {
+        files: int('Files changed.'),
+        insertions: int('Lines added.'),
+        deletions: int('Lines removed.'),
+      }),
+    },
+    { optional: ['error', 'retryable', 'diff'], closed: false },
+  ),
+  GateVerdictRecorded: obj(
+    'The verdict of gate `gate` (its index in the task).',
+    {
+      gate: int('Index of the gate in the task.'),
+      kind: ref('GateKind'),
+      pass: { type: 'boolean' },
+      score: { type: 'number' },
+      reasons: list({ type: 'string' }, 'Why.'),
+      provenance: ref('Provenance'),
+    },
+    { optional: ['score'], closed: false },
+  ),
+  ApprovalGiven: obj(
+    'A human approved or rejected an approval gate.',
+    {
+      gate: int('Index of the gate in the task.'),
+      approve: { type: 'boolean' },
+      comment: { type: 'string' },
+      final: { type: 'boolean', description: 'A final rejection fails the task.' },
+      by: str('Who decided.'),
+    },
+    { optional: ['comment', 'final', 'by'], closed: false },
+  ),
+  TimerFired: obj('A retry, schedule-to-start or start-to-close timer came due.', {
+    timer: { enum: TIMER_KINDS },
+    dueAt: int('Due time, ms since the epoch.'),
+  }, open),
+  CancelRequested: obj('Someone asked to cancel the run.', { reason: { type: 'string' } }, {
+    optional: ['reason'],
+    closed: false,
+  }),
+  RollbackRequested: obj(
+    'Someone asked to roll the run back.',
+    { toEvent: int('Target seq.', 1), task: { type: 'string' } },
+    { optional: ['toEvent', 'task'], closed: false },
+  ),
+  TaskReady: obj('Dependencies met; waiting for a pool.', { reason: { type: 'string' } }, {
+    optional: ['reason'],
+    closed: false,
+  }),
+  TaskDispatched: obj(
+    'The attempt was sent to a pool.',
+    {
+      pool: { type: 'string' },
+      priority: { type: 'integer' },
+      scheduleToStartDueAt: int('ms since the epoch; present when the task has scheduleToStartMs.'),
+      upstream: list(
+        obj('An accepted snapshot of a dependency.', { task: { type: 'string' }, snapshot: nullable('string', '') }),
+        'The workspace the attempt starts from: base plus these snapshots.',
+      ),
+      feedback: str("The previous attempt's gate reasons, for the prompt."),
+      restart: { type: 'boolean', description: 'The workspace restarts from its starting point.' },
+      agent: str('The agent profile.'),
+    },
+    { optional: ['scheduleToStartDueAt'], closed: false },
+  ),
+  TaskStarted: obj('The attempt is running.', { startToCloseDueAt: int('ms since the epoch.') }, open),
+  GateRequested: obj('Gate `gate` is being evaluated.', { gate: int('Index of the gate.'), kind: ref('GateKind') }, open),
+  TaskRetryScheduled: obj(
+    'The attempt failed and another one is due.',
+    {
+      nextAttempt: int('Number of the next attempt.', 1),
+      dueAt: int('ms since the epoch.'),
+      delayMs: int('Backoff delay.'),
+      reason: { type: 'string' },
+      feedback: { type: 'string' },
+    },
+    open,
+  ),
+  TaskSucceeded: obj('The task succeeded.', { snapshot: nullable('string', 'Its accepted snapshot.') }, open),
+  TaskFailed: obj('The task failed for good.', { reason: { type: 'string' } }, open),
+  TaskCancelled: obj(
+    'The task was cancelled.',
+    { reason: { type: 'string' }, inFlight: int('The attempt that was in flight and must be stopped.', 1) },
+    { optional: ['inFlight'], closed: false },
+  ),
+  TaskSkipped: obj('A dependency failed (failFast: false).', { reason: { type: 'string' } }, open),
+  RunCompleted: obj(
+    'The run finished.',
+    { status: { enum: RUN_STATUSES.filter((s) => s !== 'running') }, reason: { type: 'string' } },
+    { optional: ['reason'], closed: false },
+  ),
+  RunRolledBack: obj(
+    'Tasks returned to pending; in-flight attempts were cancelled.',
+    {
+      toEvent: int('Target seq.', 1),
+      task: { type: 'string' },
+      tasks: list({ type: 'string' }, 'The tasks that returned to pending, in spec order.'),
+      cancelled: list(obj('A cancelled attempt.', { task: { type: 'string' }, attempt: int('', 1) }), ''),
+    },
+    { optional: ['toEvent', 'task'], closed: false },
+  ),
+};
+
+const event: Schema = {
+  ...obj(
+    'An event of a run stream. `data` depends on `type`.',
+    {
+      seq: int('1-based position in the run stream.', 1),
+      id: str('Deterministic id (run, task, attempt, kind, ordinal): a retried append is a no-op.'),
+      type: ref('EventType'),
+      version: int('Schema version of this event type.', 1),
+      at: time('When it was decided or observed.'),
+      runId: { type: 'string', pattern: RUN_ID },
+      taskId: { type: 'string', pattern: TASK_ID },
+      attempt: int('Attempt number.', 1),
+      data: { type: 'object' },
+      meta: obj('The policy in force.', {
+        specHash: str('Hash of the run spec.'),
+        settingsHash: str('Hash of the server settings (defaults for retries, timeouts, limits).'),
+      }),
+    },
+    { optional: ['taskId', 'attempt'] },
+  ),
+  oneOf: EVENT_TYPES.map((t) => ref(`${t}Event`)),
+  discriminator: {
+    propertyName: 'type',
+    mapping: Object.fromEntries(EVENT_TYPES.map((t) => [t, `#/components/schemas/${t}Event`])),
+  },
+};
+
+function eventComponents(): Record<string, Schema> {
+  const out: Record<string, Schema> = {};
+  for (const t of EVENT_TYPES) {
+    out[`${t}Event`] = {
+      type: 'object',
+      description: `The ${t} variant of Event (the envelope's other fields are in Event).`,
+      required: ['type', 'data'],
+      properties: { type: { const: t }, data: ref(`${t}Data`) },
+    };
+    out[`${t}Data`] = eventData[t];
+  }
+  return out;
+}
+
+const transcriptEvent = obj("An entry of an attempt's transcript.", {
+  seq: int('1-based position in the attempt stream.', 1),
+  at: time('When it was observed.'),
+  type: { enum: TRANSCRIPT_TYPES },
+  data: { type: 'object', description: 'Agent output, a tool call, token usage, a status or hook line.' },
+});
+
+// ---------- errors, health ----------
+
+const problemSchema = obj('One problem with a request.', {
+  code: ref('ErrorCode'),
+  message: str('What is wrong; a cycle names it: `cycle: a → b → c → a`.'),
+  path: str('JSON Pointer into the request (e.g. `/spec/tasks/2/dependsOn/0`); empty for the whole of it.'),
+  hint: str('How to fix it.'),
+});
+const errorSchema = obj('The error envelope: the first problem, and every problem found.', {
+  error: ref('Problem'),
+  errors: { type: 'array', minItems: 1, items: ref('Problem') },
+});
+
+const readiness = obj(
+  'What the server runs on. 200 once the store and transport answer; 503 with `reason` otherwise.',
+  {
+    status: { enum: ['ready', 'unavailable'] },
+    sandbox: {
+      enum: ['bubblewrap', 'kubernetes', 'none'],
+      description: '`none` only when started with --unsafe-no-sandbox.',
+    },
+    store: str('The event store, e.g. `sqlite (synchronous=FULL)`.'),
+    transport: str('`in-process` or `nats`.'),
+    reason: str('Why the server is not ready.'),
+  },
+  { optional: ['reason'] },
+);
+
+// ---------- operations ----------
+
+const JSON_TYPE = 'application/json';
+const json = (schema: Schema) => ({ [JSON_TYPE]: { schema } });
+const answer = (description: string, schema: Schema) => ({ description, content: json(schema) });
+const viewAnswer = (description: string) => answer(description, ref('RunView'));
+const failure = (name: string) => ({ $ref: `#/components/responses/${name}` });
+const param = (name: string) => ({ $ref: `#/components/parameters/${name}` });
+
+function errorResponse(description: string, codes: readonly ErrorCode[]): Schema {
+  return {
+    description: `${description} Codes: ${codes.join(', ')}.`,
+    content: json({
+      allOf: [
+        ref('Error'),
+        { properties: { error: { properties: { code: { enum: codes } } } } },
+      ],
+    }),
+  };
+}
+
+/** A small JSON body; empty means `{}`. Other media types are 415, malformed JSON 400. */
+function smallBody(schema: Schema, description: string): Schema {
+  return { required: false, description: `${description} An empty body is \`{}\`.`, content: json(schema) };
+}
+
+const tags = { runs: ['runs'], tasks: ['tasks'], pools: ['pools'], ops: ['operations'] };
+
+const paths: Record<string, Record<string, unknown>> = {
+  '/v1/runs': {
+    post: {
+      operationId: 'submitRun',
+      tags: tags.runs,
+      summary: 'Submit a run',
+      description:
+        'The spec as JSON or YAML. A repeated `metadata.idempotencyKey` with the same spec (same parsed ' +
+        'spec with defaults) returns the same run (200); with another spec, 409.',
+      requestBody: {
+        required: true,
+        content: { [JSON_TYPE]: { schema: ref('RunSpec') }, 'application/yaml': { schema: ref('RunSpec') } },
+      },
+      responses: {
+        '200': viewAnswer('The run an earlier submission with the same idempotencyKey created.'),
+        '201': viewAnswer('The run was created.'),
+        '400': errorResponse(
+          'The spec is invalid, has a cycle, or more tasks or edges than allowed (`too_large`). `errors` lists every problem.',
+          ['invalid_spec', 'cycle', 'too_large'],
+        ),
+        '409': errorResponse('The idempotencyKey was used with another spec.', ['conflict']),
+        '413': failure('PayloadTooLarge'),
+        '415': errorResponse('Not application/json or application/yaml.', ['unsupported_media_type']),
+      },
+    },
+    get: {
+      operationId: 'listRuns',
+      tags: tags.runs,
+      summary: 'List runs, newest first',
+      parameters: [param('status'), param('label'), param('listLimit'), param('cursor')],
+      responses: {
+        '200': answer('A page of runs; `next` is the cursor of the next page, null on the last.', ref('RunList')),
+        '400': failure('BadQuery'),
+      },
+    },
+  },
+  '/v1/runs/{id}': {
+    parameters: [param('runId')],
+    get: {
+      operationId: 'getRun',
+      tags: tags.runs,
+      summary: 'The run view',
+      responses: { '200': viewAnswer('The run.'), '404': failure('NotFound') },
+    },
+  },
+  '/v1/runs/{id}/events': {
+    parameters: [param('runId')],
+    get: {
+      operationId: 'listRunEvents',
+      tags: tags.runs,
+      summary: "The run's events after `after`; with Accept: text/event-stream, follows live",
+      description:
+        'As JSON: the events with `seq > after`, at most `limit`. As Server-Sent Events: catches up ' +
+        'from `after` (or `Last-Event-ID`), then follows the run live; each message is one Event as ' +
+        'JSON and its SSE `id:` is the event `seq`, so a reconnecting client resumes where it stopped.',
+      parameters: [param('after'), param('limit'), param('accept'), param('lastEventId')],
+      responses: {
+        '200': {
+          description: 'The events.',
+          content: {
+            ...json(ref('EventPage')),
+            'text/event-stream': {
+              schema: {
+                type: 'string',
+                description: 'SSE: `id: <seq>` and `data: <Event as JSON>` per message.',
+              },
+              'x-rein-sse-data': ref('Event'),
+            },
+          },
+        },
+        '400': failure('BadQuery'),
+        '404': failure('NotFound'),
+      },
+    },
+  },
+  '/v1/runs/{id}/tasks/{task}/attempts/{n}/events': {
+    parameters: [param('runId'), param('taskId'), param('attemptN')],
+    get: {
+      operationId: 'listAttemptEvents',
+      tags: tags.tasks,
+      summary: "The attempt's transcript: agent output, tool calls, usage",
+      parameters: [param('after'), param('limit')],
+      responses: {
+        '200': answer('Transcript entries with `seq > after`.', ref('TranscriptPage')),
+        '400': failure('BadQuery'),
+        '404': errorResponse('No such run, task or attempt.', ['not_found']),
+      },
+    },
+  },
+  '/v1/runs/{id}/replay': {
+    parameters: [param('runId')],
+    get: {
+      operationId: 'replayRun',
+      tags: tags.runs,
+      summary: 'The run view as it was after event `at`',
+      parameters: [param('at')],
+      responses: {
+        '200': answer('The view folded from the first `at` events.', ref('ReplayView')),
+        '400': errorResponse('`at` is out of range (1 ≤ at ≤ the run’s last seq).', ['invalid_spec']),
+        '404': failure('NotFound'),
+      },
+    },
+  },
+  '/v1/runs/{id}/cancel': {
+    parameters: [param('runId')],
+    post: {
+      operationId: 'cancelRun',
+      tags: tags.runs,
+      summary: 'Cancel the run',
+      requestBody: smallBody(ref('CancelRequest'), 'An optional reason.'),
+      responses: {
+        '202': viewAnswer('Cancellation recorded; in-flight attempts are being stopped.'),
+        '400': failure('BadBody'),
+        '404': failure('NotFound'),
+        '409': errorResponse('The run already finished.', ['conflict']),
+        '415': failure('UnsupportedMediaType'),
+      },
+    },
+  },
+  '/v1/runs/{id}/rollback': {
+    parameters: [param('runId')],
+    post: {
+      operationId: 'rollbackRun',
+      tags: tags.runs,
+      summary: 'Roll the run back to an event, or roll back a task and everything downstream',
+      requestBody: { required: true, content: json(ref('RollbackRequest')) },
+      responses: {
+        '202': viewAnswer('Rollback recorded; the affected tasks return to pending.'),
+        '400': errorResponse('A bad target: not exactly one of toEvent and task, out of range, or unknown.', [
+          'invalid_spec',
+        ]),
+        '404': failure('NotFound'),
+        '409': errorResponse('The snapshots the rollback needs are gone.', ['snapshot_gone', 'conflict']),
+        '415': failure('UnsupportedMediaType'),
+      },
+    },
+  },
+  '/v1/runs/{id}/tasks/{task}/approve': {
+    parameters: [param('runId'), param('taskId')],
+    post: approvalOperation('approveTask', 'Pass the pending approval gate of the task'),
+  },
+  '/v1/runs/{id}/tasks/{task}/reject': {
+    parameters: [param('runId'), param('taskId')],
+    post: approvalOperation(
+      'rejectTask',
+      'Fail the pending approval gate: the attempt fails with the comment as feedback (retried while ' +
+        'retries remain); with `final: true` the task fails',
+    ),
+  },
+  '/v1/pools': {
+    get: {
+      operationId: 'listPools',
+      tags: tags.pools,
+      summary: 'Executor pools and their load',
+      responses: { '200': answer('The pools.', ref('PoolList')) },
+    },
+  },
+  '/v1/openapi.json': {
+    get: {
+      operationId: 'getOpenApi',
+      tags: tags.ops,
+      summary: 'This document',
+      security: [],
+      responses: { '200': answer('OpenAPI 3.1.', { type: 'object' }) },
+    },
+  },
+  '/healthz': {
+    get: {
+      operationId: 'healthz',
+      tags: tags.ops,
+      summary: 'Liveness',
+      security: [],
+      responses: { '200': answer('The process is alive.', obj('Alive.', { status: { const: 'ok' } })) },
+    },
+  },
+  '/readyz': {
+    get: {
+      operationId: 'readyz',
+      tags: tags.ops,
+      summary: 'Readiness: the store and transport answer',
+      security: [],
+      responses: {
+        '200': answer('Ready.', ref('Readiness')),
+        '503': answer('Not ready; `reason` says why.', ref('Readiness')),
+      },
+    },
+  },
+  '/metrics': {
+    get: {
+      operationId: 'metrics',
+      tags: tags.ops,
+      summary: 'Prometheus metrics',
+      security: [],
+      responses: {
+        '200': {
+          description: 'Prometheus text exposition format.',
+          content: { 'text/plain': { schema: { type: 'string' } } },
+        },
+      },
+    },
+  },
+};
+
+function approvalOperation(operationId: string, summary: string): Schema {
+  return {
+    operationId,
+    tags: tags.tasks,
+    summary,
+    requestBody: smallBody(ref('ApprovalDecision'), 'An optional comment; `final` only matters for reject.'),
+    responses: {
+      '202': viewAnswer('Decision recorded.'),
+      '400': failure('BadBody'),
+      '404': failure('NotFound'),
+      '409': errorResponse('No approval is pending for the task.', ['conflict']),
+      '415': failure('UnsupportedMediaType'),
+    },
+  };
+}
+
+const parameters: Record<string, Schema> = {
+  runId: { name: 'id', in: 'path', required: true, description: 'The run id.', schema: { type: 'string', pattern: RUN_ID } },
+  taskId: { name: 'task', in: 'path', required: true, description: 'A task id of the run.', schema: { type: 'string', pattern: TASK_ID } },
+  attemptN: { name: 'n', in: 'path', required: true, description: 'The attempt number.', schema: { type: 'integer', minimum: 1 } },
+  status: { name: 'status', in: 'query', description: 'Only runs in this state.', schema: ref('RunStatus') },
+  label: {
+    name: 'label',
+    in: 'query',
+    description: 'Only runs with this label, as `key=value` (e.g. `team=platform`).',
+    schema: { type: 'string', pattern: '^[^=]+=.*$' },
+  },
+  listLimit: {
+    name: 'limit',
+    in: 'query',
+    description: 'Page size.',
+    schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+  },
+  cursor: {
+    name: 'cursor',
+    in: 'query',
+    description: 'The `next` of the previous page.',
+    schema: { type: 'string' },
+  },
+  after: {
+    name: 'after',
+    in: 'query',
+    description: 'Return entries with `seq > after`.',
+    schema: { type: 'integer', minimum: 0, default: 0 },
+  },
+  limit: {
+    name: 'limit',
+    in: 'query',
+    description: 'At most this many entries.',
+    schema: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 },
+  },
+  at: {
+    name: 'at',
+    in: 'query',
+    description: 'Replay up to and including this seq; default: the latest event.',
+    schema: { type: 'integer', minimum: 1 },
+  },
+  // OpenAPI tools ignore an `Accept` header parameter (the response media types say the same);
+  // it is listed so a reader of this operation sees how to ask for the live stream.
+  accept: {
+    name: 'Accept',
+    in: 'header',
+    description: '`text/event-stream` to follow the run live over Server-Sent Events.',
+    schema: { type: 'string' },
+  },
+  lastEventId: {
+    name: 'Last-Event-ID',
+    in: 'header',
+    description: 'SSE resume point: the last `seq` received; takes the place of `after`.',
+    schema: { type: 'integer', minimum: 0 },
+  },
+};
+
+const responses: Record<string, Schema> = {
+  NotFound: errorResponse('No such run.', ['not_found']),
+  BadQuery: errorResponse('A query parameter is malformed or out of range; `path` names it.', ['invalid_spec']),
+  BadBody: errorResponse('The body is not a JSON object or a field has the wrong type.', ['invalid_spec']),
+  PayloadTooLarge: errorResponse('The body has more bytes than the server allows.', ['too_large']),
+  UnsupportedMediaType: errorResponse('The body is not application/json.', ['unsupported_media_type']),
+};
+
+const schemas: Record<string, Schema> = {
+  ...runSpecComponents(),
+  RunStatus: { enum: RUN_STATUSES },
+  TaskState: { enum: TASK_STATES },
+  AttemptState: { enum: ATTEMPT_STATES },
+  GateKind: { enum: GATE_KINDS },
+  EventType: { enum: EVENT_TYPES },
+  ErrorCode: { enum: ERROR_CODES },
+  Usage: usage,
+  Budget: budget,
+  Provenance: provenance,
+  Verdict: verdict,
+  Attempt: attempt,
+  Task: task,
+  RunView: runView,
+  ReplayView: replayView,
+  RunSummary: runSummary,
+  RunList: obj('A page of runs, newest first.', {
+    runs: list(ref('RunSummary'), ''),
+    next: nullable('string', 'Cursor of the next page; null on the last page.'),
+  }),
+  Event: event,
+  ...eventComponents(),
+  EventPage: obj('Events of a run.', { events: list(ref('Event'), 'In seq order.') }),
+  TranscriptEvent: transcriptEvent,
+  TranscriptPage: obj('Transcript entries of an attempt.', { events: list(ref('TranscriptEvent'), 'In seq order.') }),
+  RunSettings: obj('Server settings in force for a run; hashed into meta.settingsHash.', {
+    pools: list(ref('PoolSettings'), ''),
+    retryJitter: { type: 'number', description: 'Retry jitter as a fraction of the delay.' },
+  }, open),
+  PoolSettings: poolSettings,
+  Pool: pool,
+  PoolList: obj('The executor pools.', { pools: list(ref('Pool'), '') }),
+  CancelRequest: obj('Why the run is cancelled.', { reason: { type: 'string' } }, { optional: ['reason'] }),
+  RollbackRequest: {
+    description: '`{ toEvent: N }` rolls back to the state after event N; `{ task: id }` that task and everything downstream.',
+    oneOf: [
+      obj('Roll back to the state after event `toEvent`.', { toEvent: int('A seq of the run.', 1) }),
+      obj('Roll back a task and everything downstream.', { task: { type: 'string', pattern: TASK_ID } }),
+    ],
+  },
+  ApprovalDecision: obj(
+    'A decision on a pending approval gate.',
+    {
+      comment: str('Recorded with the decision; on reject, the feedback of the next attempt.'),
+      final: { type: 'boolean', description: 'Reject only: fail the task instead of retrying it.' },
+    },
+    { optional: ['comment', 'final'] },
+  ),
+  Problem: problemSchema,
+  Error: errorSchema,
+  Readiness: readiness,
+};
+
+/** Public subjects map to the HTTP operation with the same payload; internal ones are for reference. */
+function natsSubjects(): Schema {
+  const { runs, tasks, pools, internal } = SUBJECTS;
+  return {
+    description:
+      'The same operations over NATS request-reply, same payloads and error envelope (reply: ' +
+      '`{ status, body }`), and the subject each run publishes its events on.',
+    requestReply: [
+      { subject: runs.submit, operationId: 'submitRun' },
+      { subject: runs.list, operationId: 'listRuns' },
+      { subject: runs.get, operationId: 'getRun' },
+      { subject: runs.events, operationId: 'listRunEvents' },
+      { subject: runs.attemptEvents, operationId: 'listAttemptEvents' },
+      { subject: runs.replay, operationId: 'replayRun' },
+      { subject: runs.cancel, operationId: 'cancelRun' },
+      { subject: runs.rollback, operationId: 'rollbackRun' },
+      { subject: tasks.approve, operationId: 'approveTask' },
+      { subject: tasks.reject, operationId: 'rejectTask' },
+      { subject: pools.list, operationId: 'listPools' },
+    ],
+    publish: [
+      {
+        subject: SUBJECTS.events('{runId}'),
+        wildcard: SUBJECTS.eventsAll,
+        description: "A run's events as they are appended: a JSON array of Event.",
+      },
+    ],
+    internal: {
+      description: 'Traffic between the services; not a public API and may change.',
+      subjects: {
+        dispatch: internal.dispatch('{pool}'),
+        cancel: internal.cancel,
+        attemptStarted: internal.attemptStarted,
+        attemptFinished: internal.attemptFinished,
+        evaluateGate: internal.evaluateGate,
+        gateVerdict: internal.gateVerdict,
+        runTestGate: internal.runTestGate,
+        attemptChange: internal.attemptChange,
+        snapshotsExist: internal.snapshotsExist,
+        pools: internal.pools,
+      },
+    },
+  };
+}
+
+function build(): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
+    info: {
+      title: 'Rein',
+      version: 'v1',
+      summary: 'Event-sourced scheduler for fleets of AI coding agents.',
+      description:
+        'Submit runs (DAGs of agent tasks), follow their events, replay them to any point, roll ' +
+        'them back, and decide approval gates. Errors use one envelope: `{ error, errors }`.',
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+    },
+    servers: [{ url: '/', description: 'The Rein server this document was fetched from.' }],
+    // Bearer tokens and scopes arrive in a later issue; the empty requirement keeps them optional.
+    security: [{}, { bearer: [] }],
+    tags: [
+      { name: 'runs', description: 'Submit, read, replay, cancel and roll back runs.' },
+      { name: 'tasks', description: 'Approval gates and attempt transcripts.' },
+      { name: 'pools', description: 'Executor pools.' },
+      { name: 'operations', description: 'Health, readiness, metrics and this document.' },
+    ],
+    paths,
+    components: {
+      schemas,
+      parameters,
+      responses,
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'Optional for now; `--token` / REIN_TOKEN in the CLI.' },
+      },
+    },
+    'x-rein-nats': natsSubjects(),
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+let document: Record<string, unknown> | undefined;
+
+/** The OpenAPI 3.1 document, built once; the same deeply frozen object on every call. */
+export function openApiDocument(): Record<string, unknown> {
+  document ??= deepFreeze(build());
+  return document;
+}

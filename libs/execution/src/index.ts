@@ -1,0 +1,3 @@
+export * from './local.pool.js';
+export { toTranscriptEvent, DEFAULT_TRANSCRIPT_OUTPUT_BYTES } from './transcript.writer.js';
+export { USAGE_PREFIX, parseUsageLine } from './agent-output.js';
