@@ -5,7 +5,18 @@ import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescrip
 import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.rein/**', 'bin/**', 'examples/**', '*.config.js', 'eslint.config.js'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      '.rein/**',
+      'bin/**',
+      'examples/**',
+      '*.config.js',
+      'eslint.config.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -14,7 +25,10 @@ export default tseslint.config(
     settings: { 'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })] },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
-      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: true },
+      ],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'import-x/no-cycle': 'error',
@@ -34,13 +48,45 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['@nestjs/*', 'node:*', '@nats-io/*', 'nats', 'ioredis', '@kurrent/*', '@eventstore/*', 'pino', 'better-sqlite3', 'openai', '@kubernetes/*'], message: 'libs/domain is pure: no frameworks, SDKs or Node built-ins.' },
-            { group: ['fs', 'path', 'os', 'crypto', 'child_process', 'http', 'https', 'net'], message: 'libs/domain is pure: no Node built-ins.' },
+            {
+              group: [
+                '@nestjs/*',
+                'node:*',
+                '@nats-io/*',
+                'nats',
+                'ioredis',
+                '@kurrent/*',
+                '@eventstore/*',
+                'pino',
+                'better-sqlite3',
+                'openai',
+                '@kubernetes/*',
+              ],
+              message: 'libs/domain is pure: no frameworks, SDKs or Node built-ins.',
+            },
+            {
+              group: ['fs', 'path', 'os', 'crypto', 'child_process', 'http', 'https', 'net'],
+              message: 'libs/domain is pure: no Node built-ins.',
+            },
           ],
         },
       ],
-      'no-restricted-globals': ['error', { name: 'Date', message: 'Time arrives in the command (`now`); the domain never reads the clock.' }, { name: 'process', message: 'No I/O in the domain.' }, { name: 'setTimeout', message: 'Timers are TimerFired facts.' }],
-      'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'Randomness is derived from ids (deterministic jitter).' }, { object: 'Date', property: 'now', message: 'Time arrives in the command.' }, { object: 'performance', property: 'now', message: 'Time arrives in the command.' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'Date', message: 'Time arrives in the command (`now`); the domain never reads the clock.' },
+        { name: 'process', message: 'No I/O in the domain.' },
+        { name: 'setTimeout', message: 'Timers are TimerFired facts.' },
+      ],
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'Math',
+          property: 'random',
+          message: 'Randomness is derived from ids (deterministic jitter).',
+        },
+        { object: 'Date', property: 'now', message: 'Time arrives in the command.' },
+        { object: 'performance', property: 'now', message: 'Time arrives in the command.' },
+      ],
     },
   },
   {

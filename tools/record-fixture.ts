@@ -16,7 +16,7 @@ const events: RunEvent[] = [];
 type Input = RunCommand extends infer C ? (C extends unknown ? Omit<C, 'runId' | 'now'> : never) : never;
 const step = (cmd: Input, advanceMs = 1000): void => {
   now += advanceMs;
-  for (const e of decide({ runId: 'fixture-1', now, ...cmd } as RunCommand, state)) {
+  for (const e of decide({ runId: 'fixture-1', now, ...cmd }, state)) {
     state = evolve(state, e);
     events.push(e);
   }

@@ -25,7 +25,13 @@ const STATUS: Record<ErrorCode, number> = {
   forbidden: 403,
 };
 
-export function fail(code: ErrorCode, message: string, path = '', hint = '', status = STATUS[code]): ApiReply<never> {
+export function fail(
+  code: ErrorCode,
+  message: string,
+  path = '',
+  hint = '',
+  status = STATUS[code],
+): ApiReply<never> {
   return { status, body: errorEnvelope([problem(code, message, path, hint)]) };
 }
 

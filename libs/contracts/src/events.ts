@@ -212,7 +212,13 @@ export function runStream(runId: string): string {
 }
 
 /** Deterministic event id: run, task, attempt, kind and an ordinal, so a retried append is a no-op. */
-export function eventId(runId: string, type: EventType, taskId = '', attempt = 0, ordinal: number | string = 0): string {
+export function eventId(
+  runId: string,
+  type: EventType,
+  taskId = '',
+  attempt = 0,
+  ordinal: number | string = 0,
+): string {
   return `${runId}:${taskId}:${attempt}:${type}:${ordinal}`;
 }
 

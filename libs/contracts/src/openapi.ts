@@ -183,7 +183,11 @@ const attempt = obj(
   {
     n: int('Attempt number; only grows, across retries and rollbacks.', 1),
     state: ref('AttemptState'),
-    startedAt: { type: ['string', 'null'], format: 'date-time', description: 'null until the attempt starts.' },
+    startedAt: {
+      type: ['string', 'null'],
+      format: 'date-time',
+      description: 'null until the attempt starts.',
+    },
     finishedAt: { type: ['string', 'null'], format: 'date-time', description: 'null until it finishes.' },
     exitCode: nullable('integer', "The agent's exit code; null until it finishes."),
     summary: nullable('string', "The agent's final message or the tail of its output."),
@@ -219,7 +223,9 @@ const runViewProperties: Record<string, Schema> = {
   budget: ref('Budget'),
   tasks: list(ref('Task'), 'The tasks, in spec order.'),
 };
-const runView = obj('The state of a run, folded from its events.', runViewProperties, { optional: ['budget'] });
+const runView = obj('The state of a run, folded from its events.', runViewProperties, {
+  optional: ['budget'],
+});
 const replayView = obj(
   'The run view as it was right after event `at`.',
   { ...runViewProperties, at: int('The seq the view was folded up to.', 1) },
@@ -266,7 +272,11 @@ const eventData: Record<EventType, Schema> = {
     { spec: ref('RunSpec'), settings: ref('RunSettings') },
     open,
   ),
-  AttemptStarted: obj('An executor started the attempt.', { pool: { type: 'string' }, worker: { type: 'string' } }, open),
+  AttemptStarted: obj(
+    'An executor started the attempt.',
+    { pool: { type: 'string' }, worker: { type: 'string' } },
+    open,
+  ),
   AttemptFinished: obj(
     'The outcome of the agent process.',
     {
@@ -307,23 +317,35 @@ const eventData: Record<EventType, Schema> = {
     },
     { optional: ['comment', 'final', 'by'], closed: false },
   ),
-  TimerFired: obj('A retry, schedule-to-start or start-to-close timer came due.', {
-    timer: { enum: TIMER_KINDS },
-    dueAt: int('Due time, ms since the epoch.'),
-  }, open),
-  CancelRequested: obj('Someone asked to cancel the run.', { reason: { type: 'string' } }, {
-    optional: ['reason'],
-    closed: false,
-  }),
+  TimerFired: obj(
+    'A retry, schedule-to-start or start-to-close timer came due.',
+    {
+      timer: { enum: TIMER_KINDS },
+      dueAt: int('Due time, ms since the epoch.'),
+    },
+    open,
+  ),
+  CancelRequested: obj(
+    'Someone asked to cancel the run.',
+    { reason: { type: 'string' } },
+    {
+      optional: ['reason'],
+      closed: false,
+    },
+  ),
   RollbackRequested: obj(
     'Someone asked to roll the run back.',
     { toEvent: int('Target seq.', 1), task: { type: 'string' } },
     { optional: ['toEvent', 'task'], closed: false },
   ),
-  TaskReady: obj('Dependencies met; waiting for a pool.', { reason: { type: 'string' } }, {
-    optional: ['reason'],
-    closed: false,
-  }),
+  TaskReady: obj(
+    'Dependencies met; waiting for a pool.',
+    { reason: { type: 'string' } },
+    {
+      optional: ['reason'],
+      closed: false,
+    },
+  ),
   TaskDispatched: obj(
     'The attempt was sent to a pool.',
     {
@@ -331,7 +353,10 @@ const eventData: Record<EventType, Schema> = {
       priority: { type: 'integer' },
       scheduleToStartDueAt: int('ms since the epoch; present when the task has scheduleToStartMs.'),
       upstream: list(
-        obj('An accepted snapshot of a dependency.', { task: { type: 'string' }, snapshot: nullable('string', '') }),
+        obj('An accepted snapshot of a dependency.', {
+          task: { type: 'string' },
+          snapshot: nullable('string', ''),
+        }),
         'The workspace the attempt starts from: base plus these snapshots.',
       ),
       feedback: str("The previous attempt's gate reasons, for the prompt."),
@@ -341,7 +366,11 @@ const eventData: Record<EventType, Schema> = {
     { optional: ['scheduleToStartDueAt'], closed: false },
   ),
   TaskStarted: obj('The attempt is running.', { startToCloseDueAt: int('ms since the epoch.') }, open),
-  GateRequested: obj('Gate `gate` is being evaluated.', { gate: int('Index of the gate.'), kind: ref('GateKind') }, open),
+  GateRequested: obj(
+    'Gate `gate` is being evaluated.',
+    { gate: int('Index of the gate.'), kind: ref('GateKind') },
+    open,
+  ),
   TaskRetryScheduled: obj(
     'The attempt failed and another one is due.',
     {
@@ -469,7 +498,7 @@ function errorResponse(description: string, codes: readonly ErrorCode[]): Schema
     content: json({
       allOf: [
         ref('Error'),
-        { properties: { error: { properties: { code: { enum: codes } } } } },
+        { type: 'object', properties: { error: { type: 'object', properties: { code: { enum: codes } } } } },
       ],
     }),
   };
@@ -513,7 +542,10 @@ const paths: Record<string, Record<string, unknown>> = {
       summary: 'List runs, newest first',
       parameters: [param('status'), param('label'), param('listLimit'), param('cursor')],
       responses: {
-        '200': answer('A page of runs; `next` is the cursor of the next page, null on the last.', ref('RunList')),
+        '200': answer(
+          'A page of runs; `next` is the cursor of the next page, null on the last.',
+          ref('RunList'),
+        ),
         '400': failure('BadQuery'),
       },
     },
@@ -694,7 +726,7 @@ function approvalOperation(operationId: string, summary: string): Schema {
     responses: {
       '202': viewAnswer('Decision recorded.'),
       '400': failure('BadBody'),
-      '404': failure('NotFound'),
+      '404': errorResponse('No such run, or no such task in it.', ['not_found']),
       '409': errorResponse('No approval is pending for the task.', ['conflict']),
       '415': failure('UnsupportedMediaType'),
     },
@@ -702,9 +734,27 @@ function approvalOperation(operationId: string, summary: string): Schema {
 }
 
 const parameters: Record<string, Schema> = {
-  runId: { name: 'id', in: 'path', required: true, description: 'The run id.', schema: { type: 'string', pattern: RUN_ID } },
-  taskId: { name: 'task', in: 'path', required: true, description: 'A task id of the run.', schema: { type: 'string', pattern: TASK_ID } },
-  attemptN: { name: 'n', in: 'path', required: true, description: 'The attempt number.', schema: { type: 'integer', minimum: 1 } },
+  runId: {
+    name: 'id',
+    in: 'path',
+    required: true,
+    description: 'The run id.',
+    schema: { type: 'string', pattern: RUN_ID },
+  },
+  taskId: {
+    name: 'task',
+    in: 'path',
+    required: true,
+    description: 'A task id of the run.',
+    schema: { type: 'string', pattern: TASK_ID },
+  },
+  attemptN: {
+    name: 'n',
+    in: 'path',
+    required: true,
+    description: 'The attempt number.',
+    schema: { type: 'integer', minimum: 1 },
+  },
   status: { name: 'status', in: 'query', description: 'Only runs in this state.', schema: ref('RunStatus') },
   label: {
     name: 'label',
@@ -760,7 +810,9 @@ const parameters: Record<string, Schema> = {
 
 const responses: Record<string, Schema> = {
   NotFound: errorResponse('No such run.', ['not_found']),
-  BadQuery: errorResponse('A query parameter is malformed or out of range; `path` names it.', ['invalid_spec']),
+  BadQuery: errorResponse('A query parameter is malformed or out of range; `path` names it.', [
+    'invalid_spec',
+  ]),
   BadBody: errorResponse('The body is not a JSON object or a field has the wrong type.', ['invalid_spec']),
   PayloadTooLarge: errorResponse('The body has more bytes than the server allows.', ['too_large']),
   UnsupportedMediaType: errorResponse('The body is not application/json.', ['unsupported_media_type']),
@@ -791,17 +843,24 @@ const schemas: Record<string, Schema> = {
   ...eventComponents(),
   EventPage: obj('Events of a run.', { events: list(ref('Event'), 'In seq order.') }),
   TranscriptEvent: transcriptEvent,
-  TranscriptPage: obj('Transcript entries of an attempt.', { events: list(ref('TranscriptEvent'), 'In seq order.') }),
-  RunSettings: obj('Server settings in force for a run; hashed into meta.settingsHash.', {
-    pools: list(ref('PoolSettings'), ''),
-    retryJitter: { type: 'number', description: 'Retry jitter as a fraction of the delay.' },
-  }, open),
+  TranscriptPage: obj('Transcript entries of an attempt.', {
+    events: list(ref('TranscriptEvent'), 'In seq order.'),
+  }),
+  RunSettings: obj(
+    'Server settings in force for a run; hashed into meta.settingsHash.',
+    {
+      pools: list(ref('PoolSettings'), ''),
+      retryJitter: { type: 'number', description: 'Retry jitter as a fraction of the delay.' },
+    },
+    open,
+  ),
   PoolSettings: poolSettings,
   Pool: pool,
   PoolList: obj('The executor pools.', { pools: list(ref('Pool'), '') }),
   CancelRequest: obj('Why the run is cancelled.', { reason: { type: 'string' } }, { optional: ['reason'] }),
   RollbackRequest: {
-    description: '`{ toEvent: N }` rolls back to the state after event N; `{ task: id }` that task and everything downstream.',
+    description:
+      '`{ toEvent: N }` rolls back to the state after event N; `{ task: id }` that task and everything downstream.',
     oneOf: [
       obj('Roll back to the state after event `toEvent`.', { toEvent: int('A seq of the run.', 1) }),
       obj('Roll back a task and everything downstream.', { task: { type: 'string', pattern: TASK_ID } }),
@@ -893,7 +952,11 @@ function build(): Record<string, unknown> {
       parameters,
       responses,
       securitySchemes: {
-        bearer: { type: 'http', scheme: 'bearer', description: 'Optional for now; `--token` / REIN_TOKEN in the CLI.' },
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'Optional for now; `--token` / REIN_TOKEN in the CLI.',
+        },
       },
     },
     'x-rein-nats': natsSubjects(),

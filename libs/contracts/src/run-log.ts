@@ -31,7 +31,13 @@ export function toStoredRunEvent(e: RunEvent): StoredRunEventShape {
 /** The inverse of `toStoredRunEvent`, given the stream position. Upcasters hook in here. */
 export function fromStoredRunEvent(
   runId: string,
-  stored: { readonly streamPosition: number; readonly id: string; readonly type: string; readonly data: unknown; readonly meta: unknown },
+  stored: {
+    readonly streamPosition: number;
+    readonly id: string;
+    readonly type: string;
+    readonly data: unknown;
+    readonly meta: unknown;
+  },
 ): RunEvent {
   const env = stored.data as StoredEnvelope;
   return {

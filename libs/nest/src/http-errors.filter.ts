@@ -59,11 +59,9 @@ export class HttpErrorsFilter implements ExceptionFilter {
     }
     // Unexpected: do not leak internals.
     console.error('[rein] unhandled error', exception);
-    res
-      .status(500)
-      .json({
-        error: { code: 'internal', message: 'internal error', path: '', hint: 'see the server log' },
-        errors: [],
-      });
+    res.status(500).json({
+      error: { code: 'internal', message: 'internal error', path: '', hint: 'see the server log' },
+      errors: [],
+    });
   }
 }

@@ -82,7 +82,13 @@ interface Actor {
   draining: boolean;
 }
 
-type Timer = { runId: string; taskId: string; attempt: number; timer: 'retry' | 'scheduleToStart' | 'startToClose'; dueAt: number };
+type Timer = {
+  runId: string;
+  taskId: string;
+  attempt: number;
+  timer: 'retry' | 'scheduleToStart' | 'startToClose';
+  dueAt: number;
+};
 
 /**
  * The orchestrator's application core: one actor per run (the single writer of `run-<id>`),
@@ -134,7 +140,11 @@ export class RunEngine {
       } else {
         runId = this.o.newRunId();
         try {
-          await this.o.store.append(keyStream, [{ id: `${keyStream}:0`, type: 'IdempotencyKeyClaimed', data: { key, runId, specHash } }], 'no_stream');
+          await this.o.store.append(
+            keyStream,
+            [{ id: `${keyStream}:0`, type: 'IdempotencyKeyClaimed', data: { key, runId, specHash } }],
+            'no_stream',
+          );
         } catch (e) {
           if (!(e instanceof WrongExpectedVersionError)) throw e;
           return this.submit(body, contentType); // another submission claimed the key first
@@ -181,22 +191,32 @@ export class RunEngine {
       );
     }
     if (b.toEvent !== undefined && (typeof b.toEvent !== 'number' || !Number.isInteger(b.toEvent))) {
-      return fail('invalid_spec', 'toEvent must be an integer event seq', '/toEvent', 'send { "toEvent": N } with 1 ≤ N ≤ the run\'s last seq');
+      return fail(
+        'invalid_spec',
+        'toEvent must be an integer event seq',
+        '/toEvent',
+        'send { "toEvent": N } with 1 ≤ N ≤ the run\'s last seq',
+      );
     }
     if (b.task !== undefined && typeof b.task !== 'string') {
       return fail('invalid_spec', 'task must be a task id', '/task', 'send { "task": "<task id>" }');
     }
     const actor = await this.actor(runId);
     if (!actor) return fail('not_found', `run ${runId} does not exist`, '', 'list runs with GET /v1/runs');
-    const toEvent = b.toEvent as number | undefined;
+    const toEvent = b.toEvent;
     let target: RunState | undefined;
     if (toEvent !== undefined && toEvent >= 1 && toEvent <= actor.state.seq) {
       target = fold(runId, await this.readRun(runId, toEvent));
     }
     // The workspaces restart from the dependencies' accepted snapshots: they must still exist.
-    const gone = await this.o.effects.missingSnapshots(runId, this.snapshotsNeeded(actor.state, b.task as string | undefined));
+    const gone = await this.o.effects.missingSnapshots(runId, this.snapshotsNeeded(actor.state, b.task));
     if (gone.length > 0) {
-      return fail('snapshot_gone', `snapshots needed to roll back are gone: ${gone.join(', ')}`, '', 'roll back to a later point');
+      return fail(
+        'snapshot_gone',
+        `snapshots needed to roll back are gone: ${gone.join(', ')}`,
+        '',
+        'roll back to a later point',
+      );
     }
     return this.operate(runId, () => ({
       type: 'RequestRollback',
@@ -208,13 +228,24 @@ export class RunEngine {
     }));
   }
 
-  async approve(runId: string, taskId: string, body: unknown, approve: boolean, by?: string): Promise<ApiReply<RunView>> {
+  async approve(
+    runId: string,
+    taskId: string,
+    body: unknown,
+    approve: boolean,
+    by?: string,
+  ): Promise<ApiReply<RunView>> {
     const b = (body ?? {}) as { comment?: unknown; final?: unknown };
     if (b.comment !== undefined && typeof b.comment !== 'string') {
       return fail('invalid_spec', 'comment must be a string', '/comment', 'send { "comment": "…" }');
     }
     if (b.final !== undefined && typeof b.final !== 'boolean') {
-      return fail('invalid_spec', 'final must be a boolean', '/final', 'send { "final": true } to fail the task');
+      return fail(
+        'invalid_spec',
+        'final must be a boolean',
+        '/final',
+        'send { "final": true } to fail the task',
+      );
     }
     return this.operate(runId, () => ({
       type: 'GiveApproval',
@@ -276,7 +307,7 @@ export class RunEngine {
    */
   async recover(): Promise<{ runs: number; resumed: number }> {
     const byRun = new Map<string, RunEvent[]>();
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const page = await this.o.store.readAll({ after, limit: 10_000 });
       if (page.length === 0) break;
       for (const s of page) {
@@ -315,7 +346,14 @@ export class RunEngine {
       if (t.status === 'retrying' && t.dueAt !== null) {
         this.timers.add(t.dueAt, { runId, taskId: id, attempt: t.attempt, timer: 'retry', dueAt: t.dueAt });
       } else if (t.status === 'dispatched') {
-        if (t.dueAt !== null) this.timers.add(t.dueAt, { runId, taskId: id, attempt: t.attempt, timer: 'scheduleToStart', dueAt: t.dueAt });
+        if (t.dueAt !== null)
+          this.timers.add(t.dueAt, {
+            runId,
+            taskId: id,
+            attempt: t.attempt,
+            timer: 'scheduleToStart',
+            dueAt: t.dueAt,
+          });
         const last = t.attempts[t.attempts.length - 1];
         this.o.effects.dispatch(last?.pool ?? 'local', this.dispatchMessage(s, t.index));
       } else if (t.status === 'running') {
@@ -335,7 +373,13 @@ export class RunEngine {
             },
           }));
         } else if (t.dueAt !== null) {
-          this.timers.add(t.dueAt, { runId, taskId: id, attempt: t.attempt, timer: 'startToClose', dueAt: t.dueAt });
+          this.timers.add(t.dueAt, {
+            runId,
+            taskId: id,
+            attempt: t.attempt,
+            timer: 'startToClose',
+            dueAt: t.dueAt,
+          });
         }
       } else if (t.status === 'verifying' && t.gate >= 0) {
         const gate = taskSpec(s, t.index).gates[t.gate];
@@ -405,7 +449,11 @@ export class RunEngine {
         }
         if (events.length > 0) {
           try {
-            await this.o.store.append(runStream(runId), events.map(toStoredRunEvent), expected === 0 ? 'no_stream' : expected);
+            await this.o.store.append(
+              runStream(runId),
+              events.map(toStoredRunEvent),
+              expected === 0 ? 'no_stream' : expected,
+            );
           } catch (e) {
             // The state was evolved optimistically: rebuild it from the log, then re-decide.
             actor.state = fold(runId, await this.readRun(runId));
@@ -459,12 +507,19 @@ export class RunEngine {
           });
           break;
         case 'TaskRetryScheduled':
-          this.timers.add(e.data.dueAt, { runId, taskId: e.taskId!, attempt: e.attempt!, timer: 'retry', dueAt: e.data.dueAt });
+          this.timers.add(e.data.dueAt, {
+            runId,
+            taskId: e.taskId!,
+            attempt: e.attempt!,
+            timer: 'retry',
+            dueAt: e.data.dueAt,
+          });
           // A timed-out attempt may still run somewhere: stop it.
           fx.cancelAttempt({ runId, taskId: e.taskId!, attempt: e.attempt!, reason: e.data.reason });
           break;
         case 'TaskFailed':
-          if (e.attempt !== undefined) fx.cancelAttempt({ runId, taskId: e.taskId!, attempt: e.attempt, reason: e.data.reason });
+          if (e.attempt !== undefined)
+            fx.cancelAttempt({ runId, taskId: e.taskId!, attempt: e.attempt, reason: e.data.reason });
           break;
         case 'TaskCancelled':
           if (e.data.inFlight !== undefined) {
@@ -472,11 +527,14 @@ export class RunEngine {
           }
           break;
         case 'RunRolledBack':
-          for (const c of e.data.cancelled) fx.cancelAttempt({ runId, taskId: c.task, attempt: c.attempt, reason: 'rolled back' });
+          for (const c of e.data.cancelled)
+            fx.cancelAttempt({ runId, taskId: c.task, attempt: c.attempt, reason: 'rolled back' });
           break;
         case 'GateRequested':
           if (e.data.kind !== 'approval') {
-            fx.evaluateGate(this.gateMessage(state, state.dag!.indexOf.get(e.taskId!)!, e.data.gate, e.attempt));
+            fx.evaluateGate(
+              this.gateMessage(state, state.dag!.indexOf.get(e.taskId!)!, e.data.gate, e.attempt),
+            );
           }
           break;
         default:
@@ -595,7 +653,7 @@ export class RunEngine {
 
   private async readRun(runId: string, upTo?: number): Promise<RunEvent[]> {
     const out: RunEvent[] = [];
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const limit = upTo === undefined ? 10_000 : Math.min(10_000, upTo - after);
       if (limit <= 0) break;
       const page = await this.o.store.readStream(runStream(runId), { after, limit });

@@ -79,16 +79,27 @@ export class RunProjection {
     await this.catchUp();
     const limit = q.limit === undefined ? 50 : Number(q.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-      return fail('invalid_spec', `limit must be an integer from 1 to ${MAX_PAGE}`, '/limit', 'e.g. ?limit=50');
+      return fail(
+        'invalid_spec',
+        `limit must be an integer from 1 to ${MAX_PAGE}`,
+        '/limit',
+        'e.g. ?limit=50',
+      );
     }
     if (q.status !== undefined && !STATUSES.has(q.status)) {
-      return fail('invalid_spec', `unknown status ${q.status}`, '/status', 'one of running, succeeded, failed, cancelled');
+      return fail(
+        'invalid_spec',
+        `unknown status ${q.status}`,
+        '/status',
+        'one of running, succeeded, failed, cancelled',
+      );
     }
     let labelKey: string | undefined;
     let labelValue: string | undefined;
     if (q.label !== undefined) {
       const i = q.label.indexOf('=');
-      if (i <= 0) return fail('invalid_spec', 'label must be key=value', '/label', 'e.g. ?label=team=platform');
+      if (i <= 0)
+        return fail('invalid_spec', 'label must be key=value', '/label', 'e.g. ?label=team=platform');
       labelKey = q.label.slice(0, i);
       labelValue = q.label.slice(i + 1);
     }
@@ -99,7 +110,12 @@ export class RunProjection {
         cursor = JSON.parse(Buffer.from(q.cursor, 'base64url').toString('utf8')) as [string, string];
         if (!Array.isArray(cursor) || cursor.length !== 2) throw new Error('bad cursor');
       } catch {
-        return fail('invalid_spec', 'cursor is not one this server issued', '/cursor', 'pass the `next` value of the previous page');
+        return fail(
+          'invalid_spec',
+          'cursor is not one this server issued',
+          '/cursor',
+          'pass the `next` value of the previous page',
+        );
       }
     }
     const all = [...this.runs.values()]
@@ -107,25 +123,33 @@ export class RunProjection {
       .filter((s) => q.status === undefined || s.status === q.status)
       .filter((s) => labelKey === undefined || s.spec!.metadata.labels[labelKey] === labelValue)
       .sort((a, b) => compareKey(b, a));
-    const start = cursor ? all.findIndex((s) => compareKey(s, { createdAt: cursor[0], runId: cursor[1] }) < 0) : 0;
+    const start = cursor
+      ? all.findIndex((s) => compareKey(s, { createdAt: cursor[0], runId: cursor[1] }) < 0)
+      : 0;
     const page = start < 0 ? [] : all.slice(start, start + limit);
     const last = page[page.length - 1];
     const more = start >= 0 && start + limit < all.length;
     return ok({
       runs: page.map(summary),
-      next: more && last ? Buffer.from(JSON.stringify([last.createdAt, last.runId])).toString('base64url') : null,
+      next:
+        more && last ? Buffer.from(JSON.stringify([last.createdAt, last.runId])).toString('base64url') : null,
     });
   }
 
-  async events(runId: string, q: { after?: string | number; limit?: string | number }): Promise<ApiReply<{ events: RunEvent[] }>> {
+  async events(
+    runId: string,
+    q: { after?: string | number; limit?: string | number },
+  ): Promise<ApiReply<{ events: RunEvent[] }>> {
     const after = q.after === undefined ? 0 : Number(q.after);
     const limit = q.limit === undefined ? 1000 : Number(q.limit);
-    if (!Number.isInteger(after) || after < 0) return fail('invalid_spec', 'after must be an integer ≥ 0', '/after', 'e.g. ?after=0');
+    if (!Number.isInteger(after) || after < 0)
+      return fail('invalid_spec', 'after must be an integer ≥ 0', '/after', 'e.g. ?after=0');
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
       return fail('invalid_spec', 'limit must be an integer from 1 to 10000', '/limit', 'e.g. ?limit=1000');
     }
     const stored = await this.store.readStream(runStream(runId), { after, limit });
-    if (stored.length === 0 && (await this.store.streamVersion(runStream(runId))) === 0) return notFound(runId);
+    if (stored.length === 0 && (await this.store.streamVersion(runStream(runId))) === 0)
+      return notFound(runId);
     return ok({ events: stored.map((s) => fromStoredRunEvent(runId, s)) });
   }
 
@@ -134,11 +158,19 @@ export class RunProjection {
     if (version === 0) return notFound(runId);
     const n = at === undefined || at === '' ? version : Number(at);
     if (!Number.isInteger(n) || n < 1 || n > version) {
-      return fail('invalid_spec', `at=${String(at)} is out of range: the run has events 1..${version}`, '/at', `use 1 ≤ at ≤ ${version}`);
+      return fail(
+        'invalid_spec',
+        `at=${String(at)} is out of range: the run has events 1..${version}`,
+        '/at',
+        `use 1 ≤ at ≤ ${version}`,
+      );
     }
     const events: RunEvent[] = [];
-    for (let after = 0; after < n; ) {
-      const page = await this.store.readStream(runStream(runId), { after, limit: Math.min(10_000, n - after) });
+    for (let after = 0; after < n;) {
+      const page = await this.store.readStream(runStream(runId), {
+        after,
+        limit: Math.min(10_000, n - after),
+      });
       if (page.length === 0) break;
       for (const s of page) events.push(fromStoredRunEvent(runId, s));
       after = page[page.length - 1]!.streamPosition;
@@ -158,11 +190,17 @@ export class RunProjection {
     const index = s.dag!.indexOf.get(taskId);
     const task = index === undefined ? undefined : s.tasks[index];
     if (!task || !task.attempts.some((a) => a.n === attempt)) {
-      return fail('not_found', `task ${taskId} of run ${runId} has no attempt ${attempt}`, '', 'see the run view for its attempts');
+      return fail(
+        'not_found',
+        `task ${taskId} of run ${runId} has no attempt ${attempt}`,
+        '',
+        'see the run view for its attempts',
+      );
     }
     const after = q.after === undefined ? 0 : Number(q.after);
     const limit = q.limit === undefined ? 1000 : Number(q.limit);
-    if (!Number.isInteger(after) || after < 0) return fail('invalid_spec', 'after must be an integer ≥ 0', '/after', 'e.g. ?after=0');
+    if (!Number.isInteger(after) || after < 0)
+      return fail('invalid_spec', 'after must be an integer ≥ 0', '/after', 'e.g. ?after=0');
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
       return fail('invalid_spec', 'limit must be an integer from 1 to 10000', '/limit', 'e.g. ?limit=1000');
     }
@@ -186,7 +224,10 @@ export class RunProjection {
   }
 }
 
-function compareKey(a: { createdAt: string; runId: string }, b: { createdAt: string; runId: string }): number {
+function compareKey(
+  a: { createdAt: string; runId: string },
+  b: { createdAt: string; runId: string },
+): number {
   if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? -1 : 1;
   return a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0;
 }

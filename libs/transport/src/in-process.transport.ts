@@ -1,4 +1,11 @@
-import { ClientProxy, type CustomTransportStrategy, type ReadPacket, Server, type WritePacket, BaseRpcContext } from '@nestjs/microservices';
+import {
+  ClientProxy,
+  type CustomTransportStrategy,
+  type ReadPacket,
+  Server,
+  type WritePacket,
+  BaseRpcContext,
+} from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
 import type { InProcessBroker } from './in-process.broker.js';
 
@@ -32,9 +39,11 @@ export class InProcessServer extends Server implements CustomTransportStrategy {
         this.unsubscribe.push(
           this.broker.subscribe(pattern, (json, subject) => {
             const ctx = new InProcessContext([subject]);
-            void this.handleEvent(pattern, { pattern, data: JSON.parse(json) as unknown }, ctx).catch((e: unknown) =>
-              this.logger.error(`event handler for ${subject} failed: ${String(e)}`),
-            );
+            const data = JSON.parse(json) as unknown;
+            const handled = this.handleEvent(pattern, { pattern, data }, ctx) as Promise<unknown>;
+            handled.catch((e: unknown) => {
+              this.logger.error(`event handler for ${subject} failed: ${String(e)}`);
+            });
           }),
         );
       } else {
@@ -43,8 +52,12 @@ export class InProcessServer extends Server implements CustomTransportStrategy {
             const ctx = new InProcessContext([subject]);
             let reply: WireReply;
             try {
-              const result = await handler(JSON.parse(json) as unknown, ctx);
-              reply = { response: await lastValueFrom(this.transformToObservable(result), { defaultValue: undefined }) };
+              const result: unknown = await handler(JSON.parse(json) as unknown, ctx);
+              reply = {
+                response: await lastValueFrom(this.transformToObservable(result), {
+                  defaultValue: undefined,
+                }),
+              };
             } catch (e) {
               reply = { err: e instanceof Error ? { name: e.name, message: e.message } : e };
             }
@@ -90,7 +103,7 @@ export class InProcessClient extends ClientProxy {
   }
 
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
-    const subject = this.normalizePattern(packet.pattern);
+    const subject = this.normalizePattern(packet.pattern as string);
     this.broker.request(subject, JSON.stringify(packet.data ?? null)).then(
       (json) => {
         const reply = JSON.parse(json) as WireReply;
@@ -103,7 +116,7 @@ export class InProcessClient extends ClientProxy {
   }
 
   protected dispatchEvent<T = unknown>(packet: ReadPacket): Promise<T> {
-    this.broker.publish(this.normalizePattern(packet.pattern), JSON.stringify(packet.data ?? null));
+    this.broker.publish(this.normalizePattern(packet.pattern as string), JSON.stringify(packet.data ?? null));
     return Promise.resolve(undefined as T);
   }
 }

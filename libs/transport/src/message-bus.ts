@@ -11,7 +11,6 @@ export interface MessageBus {
   subscribe(subject: string, handler: (data: unknown, subject: string) => void): () => void;
 }
 
-
 export interface Subscribable {
   subscribe(subject: string, handler: (data: unknown, subject: string) => void): () => void;
 }
@@ -26,7 +25,10 @@ export class ClientProxyBus implements MessageBus {
   async request<T>(subject: string, payload: unknown, timeoutMs = this.defaultTimeoutMs): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`request to ${subject} timed out after ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`request to ${subject} timed out after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       timer.unref();
     });
     try {

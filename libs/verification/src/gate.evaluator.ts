@@ -65,7 +65,9 @@ export class GateEvaluator {
           gate: m.gate,
           kind: 'judge',
           pass: false,
-          reasons: ['no judge is configured: set REIN_JUDGE_BASE_URL, REIN_JUDGE_API_KEY and REIN_JUDGE_MODEL on the server'],
+          reasons: [
+            'no judge is configured: set REIN_JUDGE_BASE_URL, REIN_JUDGE_API_KEY and REIN_JUDGE_MODEL on the server',
+          ],
           provenance: { gate: 'judge', source: model, durationMs: this.o.now() - started },
         };
       }
@@ -82,7 +84,9 @@ export class GateEvaluator {
           task: { id: m.taskId, prompt: m.prompt },
           result: {
             summary: m.summary ?? '',
-            ...(change ? { files: change.paths, diff: change.addedLines.map((l) => `+${l}`).join('\n') } : {}),
+            ...(change
+              ? { files: change.paths, diff: change.addedLines.map((l) => `+${l}`).join('\n') }
+              : {}),
           },
           ...(g.judge.model === undefined ? {} : { model: g.judge.model }),
         });

@@ -24,7 +24,7 @@ export class RunsHttpController {
 
   @Post('runs')
   async submit(@Req() req: Request, @Res() res: Response): Promise<void> {
-    const body = Buffer.isBuffer(req.body) ? (req.body as Buffer) : Buffer.alloc(0);
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     send(res, await this.engine.submit(body, req.headers['content-type']));
   }
 
@@ -196,7 +196,7 @@ function pick(q: Record<string, string>, keys: readonly string[]): Record<string
 
 /** Small JSON bodies (cancel, rollback, approve): empty means `{}`. */
 function jsonBody(req: Request): { value: unknown } | ApiReply {
-  const raw = Buffer.isBuffer(req.body) ? (req.body as Buffer).toString('utf8').trim() : '';
+  const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8').trim() : '';
   if (raw === '') return { value: {} };
   const type = req.headers['content-type'] ?? 'application/json';
   if (!type.toLowerCase().startsWith('application/json')) {
