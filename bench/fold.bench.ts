@@ -1,6 +1,6 @@
 /**
  * Fold 1,000,000 events through `evolve` (issue 2: target ≥ 1,000,000 events/s).
- * The events are a real decided run: 80,000 tasks in a random tree (each depends on one earlier
+ * The events are a real decided run: 20,000 tasks (FOLD_TASKS) in a random tree (each depends on one earlier
  * task), each with a test gate; every fifth task fails its first attempt and is retried.
  * Prints one JSON line.
  */
@@ -8,7 +8,7 @@ import type { RunEvent, RunSettings } from '@rein/contracts';
 import { decide, evolve, fold, initialState, type RunCommand, type RunState } from '@rein/domain';
 import { specOf, type TaskInput } from '../libs/testing/src/run-spec.builder.js';
 
-const TASKS = Number(process.env.FOLD_TASKS ?? 80_000);
+const TASKS = Number(process.env.FOLD_TASKS ?? 20_000);
 const TARGET_EVENTS = Number(process.env.FOLD_EVENTS ?? 1_000_000);
 const settings: RunSettings = {
   pools: [{ name: 'local', labels: ['local'], capacity: 64, backend: 'local' }],
