@@ -475,6 +475,10 @@ export class RunEngine {
     } finally {
       actor.draining = false;
     }
+    // A finished run needs no actor until someone rolls it back: it reloads from the log then.
+    if (actor.state.status !== 'running' && actor.queue.length === 0 && this.actors.get(runId) === actor) {
+      this.actors.delete(runId);
+    }
   }
 
   /** Carries out what the new decisions ask of the world. */
