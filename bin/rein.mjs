@@ -10,4 +10,11 @@ try {
   );
   process.exit(2);
 }
+// A reader that stops early (`rein events RUN | head`) closes the pipe: end quietly, as Unix tools do.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e) => {
+    if (e?.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
 await cli.main(process.argv);

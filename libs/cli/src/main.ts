@@ -342,7 +342,9 @@ async function up(io: CliIo, options: EmbeddedServerOptions): Promise<number> {
   const { startEmbedded } = await loadServer();
   const server = await startEmbedded(options);
   const url = server.url ?? `http://${options.host}:${options.port}`;
-  io.stderr.write(`rein is up at ${url} (data in ${options.dataDir}); Ctrl-C stops it\n`);
+  io.stderr.write(
+    `rein is up at ${url} (data in ${server.config?.dataDir ?? options.dataDir}); Ctrl-C stops it\n`,
+  );
   const signal = await io.untilStopped();
   io.stderr.write(`${signal}: stopping…\n`);
   await server.close();

@@ -23,6 +23,7 @@ export interface EmbeddedServerOptions {
 export interface EmbeddedServer {
   /** The URL the HTTP API listens on, if the server reports it. */
   readonly url?: string;
+  readonly config?: { readonly dataDir: string };
   close(): Promise<void>;
 }
 

@@ -19,7 +19,13 @@ export interface ReinConfig {
   readonly pools: readonly PoolSettings[];
   readonly limits: SpecLimits;
   readonly retryJitter: number;
-  readonly judge?: { readonly baseURL: string; readonly apiKey: string; readonly model: string };
+  readonly judge?: {
+    readonly baseURL: string;
+    readonly apiKey: string;
+    readonly model: string;
+    readonly timeoutMs: number;
+    readonly maxRetries: number;
+  };
 }
 
 export function defaultConfig(overrides: Partial<ReinConfig> = {}): ReinConfig {

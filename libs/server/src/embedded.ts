@@ -7,6 +7,7 @@ import { OrchestratorModule } from '../../../services/orchestrator/src/orchestra
 import { VerifierModule } from '../../../services/verifier/src/verifier.module.js';
 import { type EventStore, InMemoryEventStore, SqliteEventStore } from '@rein/event-store';
 import { HttpErrorsFilter, type Logger, type ReinConfig, type ServiceDeps, defaultConfig } from '@rein/nest';
+import { judgeConfigFromEnv } from '@rein/judge';
 import { RunEngine } from '@rein/orchestration';
 import { BubblewrapSandbox, NoSandbox, type Sandbox, detectSandbox } from '@rein/sandbox';
 import { ClientProxyBus, InProcessBroker, InProcessClient, InProcessServer } from '@rein/transport';
@@ -50,7 +51,14 @@ export class StartupError extends Error {
  */
 export async function startEmbedded(options: EmbeddedOptions = {}): Promise<EmbeddedServer> {
   const say = options.say ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const judgeFromEnv = judgeConfigFromEnvironment();
+  let judgeFromEnv: ReinConfig['judge'];
+  if (!options.judge && process.env.REIN_JUDGE_BASE_URL) {
+    try {
+      judgeFromEnv = judgeConfigFromEnv(process.env);
+    } catch (e) {
+      throw new StartupError(`the judge is misconfigured: ${(e as Error).message}`);
+    }
+  }
   const config = defaultConfig({
     host: options.host ?? '127.0.0.1',
     port: options.port ?? 7700,
@@ -62,6 +70,12 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     ...(options.judge ? { judge: options.judge } : judgeFromEnv ? { judge: judgeFromEnv } : {}),
   });
   const services = new Set(options.services ?? ALL_SERVICES);
+  if (!isLoopback(config.host)) {
+    // The API runs agents' commands; until bearer tokens land (issue 4) it only listens on loopback.
+    throw new StartupError(
+      `refusing to listen on ${config.host}: the embedded server has no access control yet, so it listens on loopback only (127.0.0.1, ::1 or localhost)`,
+    );
+  }
   // Traversable (not listable) by others: the sandbox's unprivileged uid must reach workspaces
   // below it; the store and config inside are private (0600).
   mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
@@ -129,6 +143,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     return app;
   };
 
+  let listening: INestApplication | undefined;
   try {
     if (services.has('audit')) await start(AuditModule.register(deps()), false);
     if (services.has('executor')) await start(ExecutorModule.register(deps(), sandbox!, executorDir), false);
@@ -146,12 +161,15 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
       http = apps[0]!;
     }
     await http.listen(config.port, config.host);
+    listening = http;
   } catch (e) {
     for (const app of apps.reverse()) await app.close().catch(() => undefined);
     await store.close();
     throw e;
   }
-  const url = `http://${config.host}:${config.port}`;
+  const address = listening?.getHttpServer().address();
+  const port = address && typeof address === 'object' ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   say(`rein: listening on ${url} (services: ${[...services].join(', ')})`);
   say(
     `rein: data dir ${config.dataDir}; store ${config.store}${config.store === 'sqlite' ? ` (synchronous=${config.sqliteSynchronous})` : ''}; transport in-process; sandbox ${sandboxKind}`,
@@ -191,11 +209,4 @@ function executorDirFor(dataDir: string, say: (line: string) => void): string {
 
 function isLoopback(host: string): boolean {
   return host === '127.0.0.1' || host === '::1' || host === 'localhost';
-}
-
-function judgeConfigFromEnvironment(): ReinConfig['judge'] | undefined {
-  const baseURL = process.env.REIN_JUDGE_BASE_URL;
-  const model = process.env.REIN_JUDGE_MODEL;
-  if (!baseURL || !model) return undefined;
-  return { baseURL, model, apiKey: process.env.REIN_JUDGE_API_KEY ?? 'none' };
 }
