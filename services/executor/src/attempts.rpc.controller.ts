@@ -13,7 +13,7 @@ import {
   ok,
 } from '@rein/contracts';
 import { SERVICE_DEPS, type ServiceDeps, metrics } from '@rein/nest';
-import { POOLS, type Pools, causes } from './pools.js';
+import { POOLS, type Pools, attemptKey, inFlight } from './pools.js';
 
 /** The executor's handlers: dispatched attempts, cancellations, and the verifier's requests. */
 @Controller()
@@ -36,8 +36,11 @@ export class AttemptsRpcController {
     }
     if (m.causeAt !== undefined) {
       metrics.dispatchSeconds.observe({ pool: m.pool }, Math.max(0, this.deps.clock() - m.causeAt) / 1000);
-      causes.set(`${m.runId}/${m.taskId}/${m.attempt}`, m.causeAt);
     }
+    inFlight.set(attemptKey(m), {
+      runtime: m.agent.runtime,
+      ...(m.causeAt === undefined ? {} : { causeAt: m.causeAt }),
+    });
     pool.dispatch(m);
   }
 

@@ -5,7 +5,7 @@ import { HealthController, SERVICE_DEPS, type ServiceDeps, hopSamples, metrics }
 import type { Sandbox } from '@rein/sandbox';
 import { WorkspaceManager } from '@rein/workspace';
 import { AttemptsRpcController } from './attempts.rpc.controller.js';
-import { POOLS, type Pools, causes } from './pools.js';
+import { POOLS, type Pools, attemptKey, inFlight } from './pools.js';
 
 @Module({})
 export class ExecutorModule implements OnModuleDestroy {
@@ -46,18 +46,28 @@ export class ExecutorModule implements OnModuleDestroy {
                   reporter: {
                     started: async (m) => {
                       // Per-hop latency: from the outcome that readied the task to its start here.
-                      const key = `${m.runId}/${m.taskId}/${m.attempt}`;
-                      const cause = causes.get(key);
-                      causes.delete(key);
-                      if (cause !== undefined) {
-                        const ms = Math.max(0, m.at - cause);
-                        metrics.hopSeconds.observe({ pool: m.pool }, ms / 1000);
-                        hopSamples.add(ms);
+                      const info = inFlight.get(attemptKey(m));
+                      if (info) {
+                        info.startedAt = m.at;
+                        if (info.causeAt !== undefined) {
+                          const ms = Math.max(0, m.at - info.causeAt);
+                          metrics.hopSeconds.observe({ pool: m.pool }, ms / 1000);
+                          hopSamples.add(ms);
+                        }
                       }
                       await deps.bus.request(SUBJECTS.internal.attemptStarted, m);
                     },
                     finished: async (m) => {
-                      causes.delete(`${m.runId}/${m.taskId}/${m.attempt}`);
+                      const info = inFlight.get(attemptKey(m));
+                      inFlight.delete(attemptKey(m));
+                      if (info?.startedAt !== undefined) {
+                        const outcome =
+                          m.result.error !== undefined ? 'error' : m.result.exitCode === 0 ? 'ok' : 'failed';
+                        metrics.attemptSeconds.observe(
+                          { pool: p.name, runtime: info.runtime, outcome },
+                          Math.max(0, m.at - info.startedAt) / 1000,
+                        );
+                      }
                       await deps.bus.request(SUBJECTS.internal.attemptFinished, m);
                     },
                   },

@@ -3,5 +3,12 @@ import type { LocalPool } from '@rein/execution';
 export type Pools = Map<string, LocalPool>;
 export const POOLS = Symbol('POOLS');
 
-/** When each attempt's dispatch decision was appended (`causeAt`), until the attempt starts. */
-export const causes = new Map<string, number>();
+/** Per attempt in flight here: when its dispatch was appended, its runtime, when it started. */
+export interface AttemptInfo {
+  causeAt?: number;
+  runtime: string;
+  startedAt?: number;
+}
+export const inFlight = new Map<string, AttemptInfo>();
+export const attemptKey = (m: { runId: string; taskId: string; attempt: number }): string =>
+  `${m.runId}/${m.taskId}/${m.attempt}`;
