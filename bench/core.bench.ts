@@ -57,11 +57,27 @@ const normal = best('NORMAL');
 const readMs = num(store, 'sqlite.read_stream', 'ms');
 
 const lines: [string, string, string, boolean][] = [
-  ['validate+plan 100k tasks / 1M edges', `${specMs} ms, ${specRss} MB RSS`, '≤ 1000 ms, ≤ 500 MB', specMs <= 1000 && specRss <= 500],
-  ['fold 1M events', `${foldRate.toLocaleString('en')} events/s`, '≥ 1,000,000 events/s', foldRate >= 1_000_000],
+  [
+    'validate+plan 100k tasks / 1M edges',
+    `${specMs} ms, ${specRss} MB RSS`,
+    '≤ 1000 ms, ≤ 500 MB',
+    specMs <= 1000 && specRss <= 500,
+  ],
+  [
+    'fold 1M events',
+    `${foldRate.toLocaleString('en')} events/s`,
+    '≥ 1,000,000 events/s',
+    foldRate >= 1_000_000,
+  ],
   ['SQLite append, batches of 100 (FULL)', `${full.toLocaleString('en')} events/s`, '(printed)', true],
-  ['SQLite append, batches of 100 (NORMAL)', `${normal.toLocaleString('en')} events/s`, '≥ 100,000 events/s (faster)', Math.max(full, normal) >= 100_000],
+  [
+    'SQLite append, batches of 100 (NORMAL)',
+    `${normal.toLocaleString('en')} events/s`,
+    '≥ 100,000 events/s (faster)',
+    Math.max(full, normal) >= 100_000,
+  ],
   ['read a 100k-event stream', `${readMs} ms`, '≤ 500 ms', readMs <= 500],
 ];
 console.log('\nbench:core summary');
-for (const [what, got, target, ok] of lines) console.log(`${ok ? 'PASS' : 'MISS'}  ${what.padEnd(40)} ${got.padEnd(28)} target ${target}`);
+for (const [what, got, target, ok] of lines)
+  console.log(`${ok ? 'PASS' : 'MISS'}  ${what.padEnd(40)} ${got.padEnd(28)} target ${target}`);

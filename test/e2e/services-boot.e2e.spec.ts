@@ -29,7 +29,12 @@ describe('each service boots on its own and answers /healthz and /readyz', () =>
       const lines: string[] = [];
       let server: EmbeddedServer | undefined;
       try {
-        server = await startEmbedded({ services: [service], port: await freePort(), dataDir, say: (l) => lines.push(l) });
+        server = await startEmbedded({
+          services: [service],
+          port: await freePort(),
+          dataDir,
+          say: (l) => lines.push(l),
+        });
         const health = await fetch(`${server.url}/healthz`);
         expect(health.status).toBe(200);
         expect(await health.json()).toEqual({ status: 'ok' });
