@@ -165,7 +165,9 @@ export function renderStatus(view: RunView, o: RenderOptions): string[] {
       String(t.attempts.length),
       exit === null || exit === undefined ? '-' : String(exit),
       formatVerdicts(a, o) || '-',
-      t.reason ?? a?.reason ?? '',
+      t.gate?.kind === 'approval'
+        ? `awaiting approval (rein approve ${view.runId} ${t.id})`
+        : (t.reason ?? a?.reason ?? ''),
     ];
   });
   return [
@@ -291,6 +293,8 @@ function taskLine(t: TaskView, idWidth: number, o: RenderOptions): string {
   if (a) parts.push(`attempt ${a.n}`);
   const verdicts = formatVerdicts(a, o);
   if (verdicts) parts.push(verdicts);
+  if (t.gate?.kind === 'approval') parts.push(paint(o, 'dim', 'awaiting approval'));
+  else if (t.gate) parts.push(paint(o, 'dim', `${t.gate.kind} gate`));
   if (t.reason) parts.push(paint(o, 'dim', clip(t.reason, 80)));
   return parts.join('  ').trimEnd();
 }
@@ -331,7 +335,7 @@ export function fitWidth(line: string, columns: number | undefined): string {
 
 function taskKey(t: TaskView): string {
   const a = lastAttempt(t);
-  return `${t.state}|${a?.n ?? 0}|${a?.verdicts.length ?? 0}|${t.reason ?? ''}`;
+  return `${t.state}|${a?.n ?? 0}|${a?.verdicts.length ?? 0}|${t.gate?.index ?? ''}|${t.reason ?? ''}`;
 }
 
 /**
@@ -362,7 +366,9 @@ export function renderSummary(view: RunView, o: RenderOptions): string[] {
       String(t.attempts.length),
       a ? formatDuration(between(a.startedAt, a.finishedAt)) : '-',
       formatVerdicts(a, o) || '-',
-      t.reason ?? a?.reason ?? '',
+      t.gate?.kind === 'approval'
+        ? `awaiting approval (rein approve ${view.runId} ${t.id})`
+        : (t.reason ?? a?.reason ?? ''),
     ];
   });
   return [

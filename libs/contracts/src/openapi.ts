@@ -206,9 +206,13 @@ const task = obj(
     state: ref('TaskState'),
     dependsOn: list({ type: 'string' }, 'Ids of tasks that must succeed first.'),
     reason: str('Why the task failed, was cancelled or skipped, or is waiting.'),
+    gate: obj('While `verifying`: the gate being evaluated, or awaiting a person (`kind: approval`).', {
+      index: int('Position of the gate in the task spec.', 0),
+      kind: ref('GateKind'),
+    }),
     attempts: list(ref('Attempt'), 'Attempts, oldest first.'),
   },
-  { optional: ['reason'] },
+  { optional: ['reason', 'gate'] },
 );
 
 const runViewProperties: Record<string, Schema> = {

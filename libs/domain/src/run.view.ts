@@ -1,4 +1,4 @@
-import type { RunStatus, Usage, Budget } from '@rein/contracts';
+import { type Budget, type GateKind, type RunStatus, type Usage, gateKind } from '@rein/contracts';
 import type { AttemptStatus, RunState, TaskStatus } from './run.state.js';
 
 /** DESIGN.md's run view (`GET /v1/runs/{id}`; `replay?at=N` adds `at`). */
@@ -20,6 +20,8 @@ export interface TaskView {
   readonly state: TaskStatus;
   readonly dependsOn: readonly string[];
   readonly reason?: string;
+  /** While `verifying`: the gate being evaluated, or awaiting a person (`approval`). */
+  readonly gate?: { readonly index: number; readonly kind: GateKind };
   readonly attempts: readonly AttemptView[];
 }
 
@@ -62,6 +64,9 @@ export function runView(s: RunState): RunView {
         state: t.status,
         dependsOn: ts.dependsOn,
         ...(t.reason === null ? {} : { reason: t.reason }),
+        ...(t.status === 'verifying' && t.gate >= 0 && ts.gates[t.gate]
+          ? { gate: { index: t.gate, kind: gateKind(ts.gates[t.gate]!) } }
+          : {}),
         attempts: t.attempts.map((a) => ({
           n: a.n,
           state: a.state,
