@@ -120,3 +120,20 @@ export interface TranscriptEvent {
 export function attemptStream(runId: string, taskId: string, attempt: number): string {
   return `attempt-${runId}-${taskId}-${attempt}`;
 }
+
+/** A stored transcript event (as any event store returns it) in its wire shape. */
+export function toTranscriptEvent(stored: {
+  readonly streamPosition: number;
+  readonly type: string;
+  readonly data: unknown;
+  readonly meta: unknown;
+  readonly recordedAt: number;
+}): TranscriptEvent {
+  const meta = stored.meta as { at?: unknown } | undefined;
+  return {
+    seq: stored.streamPosition,
+    at: typeof meta?.at === 'string' ? meta.at : new Date(stored.recordedAt).toISOString(),
+    type: stored.type as TranscriptEvent['type'],
+    data: (stored.data ?? {}) as Readonly<Record<string, unknown>>,
+  };
+}

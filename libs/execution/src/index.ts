@@ -1,3 +1,4 @@
 export * from './local.pool.js';
 export { toTranscriptEvent, DEFAULT_TRANSCRIPT_OUTPUT_BYTES } from './transcript.writer.js';
 export { USAGE_PREFIX, parseUsageLine } from './agent-output.js';
+export * from './job.queue.js';

@@ -82,6 +82,7 @@ import {
 import { AgentOutput, Tail, utf8Prefix, ZERO_USAGE } from './agent-output.js';
 import { MAX_ADDED_LINES, readAttemptChange, START_LINE } from './attempt-change.js';
 import { DEFAULT_TRANSCRIPT_OUTPUT_BYTES, TranscriptWriter } from './transcript.writer.js';
+import { JobQueue } from './job.queue.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type PoolLog = (level: LogLevel, msg: string, fields: Readonly<Record<string, unknown>>) => void;
@@ -138,6 +139,7 @@ interface Stop {
 
 interface Job {
   readonly key: string;
+  readonly priority: number;
   readonly m: DispatchAttempt;
   readonly order: number;
   readonly abort: AbortController;
@@ -159,7 +161,7 @@ interface Outcome {
 }
 
 export class LocalPool {
-  private readonly queue: Job[] = [];
+  private readonly queue = new JobQueue<Job>();
   private readonly running = new Map<string, Job>();
   private readonly runs = new Set<Promise<void>>();
   private readonly background = new Set<Promise<unknown>>();
@@ -210,33 +212,27 @@ export class LocalPool {
       this.log('warn', 'dispatch ignored: the pool is closing', { pool: this.o.name, attempt: key });
       return;
     }
-    if (this.remembered.has(key) || this.running.has(key) || this.queue.some((j) => j.key === key)) {
+    if (this.remembered.has(key) || this.running.has(key) || this.queue.has(key)) {
       this.log('debug', 'duplicate dispatch ignored', { pool: this.o.name, attempt: key });
       return;
     }
-    const job: Job = { key, m, order: this.order++, abort: new AbortController() };
-    const at = this.queue.findIndex((j) => j.m.priority < m.priority);
-    if (at < 0) this.queue.push(job);
-    else this.queue.splice(at, 0, job);
+    const job: Job = { key, m, priority: m.priority, order: this.order++, abort: new AbortController() };
+    this.queue.push(job);
     this.pump();
   }
 
   cancel(c: CancelAttempt): void {
     const key = attemptKey(c);
-    const queued = this.queue.findIndex((j) => j.key === key);
-    if (queued >= 0) {
-      const [job] = this.queue.splice(queued, 1);
+    const job = this.queue.remove(key);
+    if (job) {
       this.remember(key);
-      if (job)
-        this.track(
-          this.reportFinished(job.m, stopped({ error: `cancelled: ${c.reason}`, retryable: false })),
-        );
+      this.track(this.reportFinished(job.m, stopped({ error: `cancelled: ${c.reason}`, retryable: false })));
       return;
     }
-    const job = this.running.get(key);
-    if (job) {
-      job.stop ??= { error: `cancelled: ${c.reason}`, retryable: false };
-      job.abort.abort();
+    const runningJob = this.running.get(key);
+    if (runningJob) {
+      runningJob.stop ??= { error: `cancelled: ${c.reason}`, retryable: false };
+      runningJob.abort.abort();
       return;
     }
     // Not seen yet: a dispatch delivered after its cancel must not run.
@@ -258,7 +254,7 @@ export class LocalPool {
   async close(): Promise<void> {
     this.closing = true;
     const stop: Stop = { error: `interrupted: pool ${this.o.name} is shutting down`, retryable: true };
-    for (const job of this.queue.splice(0)) {
+    for (const job of this.queue.drain()) {
       this.remember(job.key);
       this.track(this.reportFinished(job.m, stopped(stop)));
     }

@@ -1,5 +1,5 @@
 import { type TranscriptEvent } from '@rein/contracts';
-import { type EventStore, type NewEvent, type StoredEvent } from '@rein/event-store';
+import { type EventStore, type NewEvent } from '@rein/event-store';
 import { utf8Prefix } from './agent-output.js';
 
 /**
@@ -119,13 +119,4 @@ export class TranscriptWriter {
 }
 
 /** A stored transcript event as the API shows it. */
-export function toTranscriptEvent(event: StoredEvent): TranscriptEvent {
-  const meta = event.meta as { at?: unknown } | undefined;
-  const at = typeof meta?.at === 'string' ? meta.at : new Date(event.recordedAt).toISOString();
-  return {
-    seq: event.streamPosition,
-    at,
-    type: event.type as TranscriptType,
-    data: (event.data ?? {}) as Readonly<Record<string, unknown>>,
-  };
-}
+export { toTranscriptEvent } from '@rein/contracts';

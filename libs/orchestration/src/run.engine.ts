@@ -46,6 +46,8 @@ export interface EngineEffects {
   evaluateGate(msg: EvaluateGate): void;
   /** New events of a run, in order, after they were appended. */
   appended(runId: string, events: readonly RunEvent[], appendedAt: number): void;
+  /** How long an append of `events` events took (metrics). */
+  appendTook?(ms: number, events: number): void;
   /** Which of these snapshot commits are gone (rollback's `snapshot_gone` check). */
   missingSnapshots(runId: string, commits: readonly string[]): Promise<string[]>;
 }
@@ -423,7 +425,12 @@ export class RunEngine {
   private enqueue(actor: Actor, runId: string, build: Build): Promise<RunEvent[]> {
     return new Promise<RunEvent[]>((resolve, reject) => {
       actor.queue.push({ build, resolve, reject });
-      if (!actor.draining) void this.drain(actor, runId);
+      if (!actor.draining) {
+        // Drain on the next turn of the event loop, not now: facts that arrive meanwhile (an
+        // executor's reports, other commands) join the same batch and the same append (group commit).
+        actor.draining = true;
+        setImmediate(() => void this.drain(actor, runId));
+      }
     });
   }
 
@@ -432,7 +439,9 @@ export class RunEngine {
     const max = this.o.maxBatch ?? 256;
     let conflicts = 0;
     try {
-      while (actor.queue.length > 0) {
+      for (let round = 0; actor.queue.length > 0; round++) {
+        // Between batches, let the event loop deliver what is in flight so it joins the next one.
+        if (round > 0) await new Promise<void>((r) => setImmediate(r));
         const batch = actor.queue.splice(0, max);
         const expected = actor.state.seq;
         const events: RunEvent[] = [];
@@ -447,6 +456,7 @@ export class RunEngine {
             outcomes.push({ p, error: e });
           }
         }
+        const appendStarted = this.o.now();
         if (events.length > 0) {
           try {
             await this.o.store.append(
@@ -466,6 +476,7 @@ export class RunEngine {
           }
         }
         const appendedAt = this.o.now();
+        if (events.length > 0) this.o.effects.appendTook?.(appendedAt - appendStarted, events.length);
         for (const o of outcomes) {
           if (o.error !== undefined) o.p.reject(o.error);
           else o.p.resolve(o.events!);

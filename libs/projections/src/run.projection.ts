@@ -4,6 +4,7 @@ import {
   ok,
   type RunEvent,
   type TranscriptEvent,
+  toTranscriptEvent,
   attemptStream,
   fromStoredRunEvent,
   runIdOfStream,
@@ -205,9 +206,7 @@ export class RunProjection {
       return fail('invalid_spec', 'limit must be an integer from 1 to 10000', '/limit', 'e.g. ?limit=1000');
     }
     const stored = await this.store.readStream(attemptStream(runId, taskId, attempt), { after, limit });
-    return ok({
-      events: stored.map((e) => ({ ...(e.data as Omit<TranscriptEvent, 'seq'>), seq: e.streamPosition })),
-    });
+    return ok({ events: stored.map(toTranscriptEvent) });
   }
 
   /** Counts of runs and tasks by state, for /metrics. */

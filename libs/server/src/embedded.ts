@@ -14,6 +14,7 @@ import { ClientProxyBus, InProcessBroker, InProcessClient, InProcessServer } fro
 import express from 'express';
 import { createHash } from 'node:crypto';
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
 import { dirname, resolve } from 'node:path';
 
 export type ServiceName = 'orchestrator' | 'executor' | 'verifier' | 'audit';
@@ -85,21 +86,23 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   let sandbox: Sandbox | undefined;
   let sandboxKind: ServiceDeps['sandboxKind'] = 'none';
   if (services.has('executor')) {
-    const found = await detectSandbox();
-    if (found.available) {
-      sandbox = new BubblewrapSandbox();
-      sandboxKind = 'bubblewrap';
-    } else if (config.unsafeNoSandbox) {
+    if (config.unsafeNoSandbox) {
+      // Asked for explicitly: agents run unconfined (the control for containment tests, or a
+      // machine without user namespaces). Said loudly, and /readyz reports `sandbox: none`.
       sandbox = new NoSandbox();
       say(
         "!!! WARNING: --unsafe-no-sandbox: agents run WITHOUT a sandbox, with this server's user and access.",
       );
-      say(`!!! bubblewrap is unavailable: ${found.reason ?? 'unknown reason'}`);
     } else {
-      throw new StartupError(
-        `bubblewrap is not available (${found.reason ?? 'unknown reason'}), so agents cannot be sandboxed. ` +
-          'Install it (Debian/Ubuntu: apt-get install bubblewrap), or start with --unsafe-no-sandbox to run agents without isolation.',
-      );
+      const found = await detectSandbox();
+      if (!found.available) {
+        throw new StartupError(
+          `bubblewrap is not available (${found.reason ?? 'unknown reason'}), so agents cannot be sandboxed. ` +
+            'Install it (Debian/Ubuntu: apt-get install bubblewrap), or start with --unsafe-no-sandbox to run agents without isolation.',
+        );
+      }
+      sandbox = new BubblewrapSandbox();
+      sandboxKind = 'bubblewrap';
     }
   }
 
@@ -167,7 +170,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     await store.close();
     throw e;
   }
-  const address = listening?.getHttpServer().address();
+  const address = (listening?.getHttpServer() as HttpServer | undefined)?.address();
   const port = address && typeof address === 'object' ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   say(`rein: listening on ${url} (services: ${[...services].join(', ')})`);

@@ -47,6 +47,7 @@ export class OrchestratorModule {
                   for (const e of events) metrics.eventsAppended.inc({ type: e.type });
                   bus.publish(SUBJECTS.events(runId), events);
                 },
+                appendTook: (ms: number) => metrics.appendSeconds.observe(ms / 1000),
                 missingSnapshots: async (runId, commits) => {
                   if (commits.length === 0) return [];
                   const reply = await bus.request<{ missing: string[] }>(SUBJECTS.internal.snapshotsExist, {
