@@ -112,7 +112,9 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
 
   program
     .command('up')
-    .description('start the embedded server (all services, SQLite store) and keep it running until Ctrl-C')
+    .description(
+      'start Rein: by default all four services in one process on SQLite; with --transport nats any subset of them',
+    )
     .option('--port <port>', `HTTP port (env REIN_PORT; default ${DEFAULT_PORT})`)
     .option('--host <host>', `address to listen on (env REIN_HOST; default ${DEFAULT_HOST})`)
     .option(

@@ -40,6 +40,15 @@ export const SUBJECTS = {
     attemptChange: 'rein.internal.attempts.change',
     /** orchestrator → executor: restore a task's workspace / check snapshots (rollback). */
     snapshotsExist: 'rein.internal.snapshots.exist',
-    pools: 'rein.internal.pools.describe',
+    /** → executors: describe your pools. */
+    pools: 'rein.internal.pools.list',
+  },
+  /** Reads answered by the audit service's projections (the HTTP and NATS gateways ask these). */
+  query: {
+    get: 'rein.internal.query.get',
+    list: 'rein.internal.query.list',
+    events: 'rein.internal.query.events',
+    replay: 'rein.internal.query.replay',
+    attemptEvents: 'rein.internal.query.attempt-events',
   },
 } as const;

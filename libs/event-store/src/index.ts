@@ -2,3 +2,4 @@ export * from './event-store.port.js';
 export * from './event-store.errors.js';
 export * from './in-memory.event-store.js';
 export * from './sqlite.event-store.js';
+export * from './jetstream.event-store.js';

@@ -12,7 +12,8 @@ import {
 
 // No server here: these pin the mappings between the port and KurrentDB that the contract suite
 // (kurrentdb.event-store.int.spec.ts) exercises only when KURRENTDB_URL points at a real one.
-// Constructing a client does not connect, so construction and closing run here too.
+// Constructing a client does not connect, so construction and closing run here too, and a store
+// pointed at loopback port 1 (where nothing listens) shows what a caller sees when the server is down.
 
 const UUID_V5 = /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -116,5 +117,20 @@ describe('KurrentDbEventStore without a server', () => {
     await expect(store.append('run-a', [{ id: 'a', type: 'T', data: {} }], 'any')).rejects.toThrow(/closed/);
     await expect(store.readAll()).rejects.toThrow(/closed/);
     await expect(store.close()).resolves.toBeUndefined();
+  });
+
+  it('names the server when nothing answers there, for reads, appends and subscriptions alike', async () => {
+    const store = new KurrentDbEventStore({ url: 'kurrentdb://127.0.0.1:1?tls=false' });
+    try {
+      const unreachable = /KurrentDB at kurrentdb:\/\/127\.0\.0\.1:1\?tls=false is unreachable/;
+      await expect(store.append('run-a', [{ id: 'a', type: 'T', data: {} }], 'any')).rejects.toThrow(
+        unreachable,
+      );
+      await expect(store.readAll()).rejects.toThrow(unreachable);
+      const subscription = store.subscribeToAll()[Symbol.asyncIterator]();
+      await expect(subscription.next()).rejects.toThrow(unreachable);
+    } finally {
+      await store.close();
+    }
   });
 });

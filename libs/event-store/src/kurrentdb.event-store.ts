@@ -213,9 +213,11 @@ const isStreamNotFound = (error: unknown): boolean => errorType(error) === 'stre
 const isWrongExpectedVersion = (error: unknown): boolean => errorType(error) === 'wrong-expected-version';
 
 /** The client reports an unreachable server as a bare `UnavailableError`; say which server and call. */
-function explain(error: unknown, operation: string, url: string): unknown {
+function explain(error: unknown, operation: string, url: string): Error {
   const type = errorType(error);
-  if (type !== 'unavailable' && type !== 'deadline-exceeded') return error;
+  if (type !== 'unavailable' && type !== 'deadline-exceeded') {
+    return error instanceof Error ? error : new Error(String(error));
+  }
   const detail = error instanceof Error && error.message ? `: ${error.message}` : '';
   return new Error(
     `KurrentDbEventStore: ${operation} failed, KurrentDB at ${redact(url)} is ${type === 'unavailable' ? 'unreachable' : 'not answering in time'}${detail}; ` +
@@ -275,7 +277,7 @@ export class KurrentDbEventStore implements EventStore {
       });
       nextRevision = result.nextExpectedRevision;
     } catch (error) {
-      if (!isWrongExpectedVersion(error)) throw error;
+      if (!isWrongExpectedVersion(error)) throw explain(error, `append to ${name}`, this.#url);
       // Another writer got in first: decide again on the stream as it is now.
       const now = await this.#catchUp(name);
       const again = decide(input.streamId, input.events, input.expected, now);
@@ -326,7 +328,7 @@ export class KurrentDbEventStore implements EventStore {
         if (resolved.event) return revisionToPosition(resolved.event.revision);
       }
     } catch (error) {
-      if (!isStreamNotFound(error)) throw error;
+      if (!isStreamNotFound(error)) throw explain(error, `streamVersion of ${streamId}`, this.#url);
     }
     return 0;
   }
@@ -338,15 +340,19 @@ export class KurrentDbEventStore implements EventStore {
     // One more than asked in case the server includes the record at `after` itself.
     const maxCount = limit === Infinity ? Number.MAX_SAFE_INTEGER : after === 0 ? limit : limit + 1;
     const events: StoredEvent[] = [];
-    for await (const resolved of this.#client.readAll({
-      fromPosition: toReadPosition(after),
-      direction: FORWARDS,
-      maxCount,
-      filter: this.#filter,
-    })) {
-      const stored = this.#fromAll(resolved);
-      if (stored && stored.globalPosition > after) events.push(stored);
-      if (events.length >= limit) break;
+    try {
+      for await (const resolved of this.#client.readAll({
+        fromPosition: toReadPosition(after),
+        direction: FORWARDS,
+        maxCount,
+        filter: this.#filter,
+      })) {
+        const stored = this.#fromAll(resolved);
+        if (stored && stored.globalPosition > after) events.push(stored);
+        if (events.length >= limit) break;
+      }
+    } catch (error) {
+      throw explain(error, 'readAll', this.#url);
     }
     return events;
   }
@@ -415,7 +421,7 @@ export class KurrentDbEventStore implements EventStore {
           }
           continue;
         }
-        if (failure !== undefined) throw failure;
+        if (failure !== undefined) throw explain(failure, 'subscribeToAll', this.#url);
         if (ended) {
           throw new Error(
             `KurrentDbEventStore: the server ended the subscription to $all after position ${position}; subscribe again from there`,
@@ -477,7 +483,7 @@ export class KurrentDbEventStore implements EventStore {
         if (resolved.event) events.push(resolved.event);
       }
     } catch (error) {
-      if (!isStreamNotFound(error)) throw error;
+      if (!isStreamNotFound(error)) throw explain(error, `read of stream ${name}`, this.#url);
     }
     return events;
   }

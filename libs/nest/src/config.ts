@@ -14,7 +14,7 @@ export interface ReinConfig {
   readonly dataDir: string;
   readonly unsafeNoSandbox: boolean;
   readonly transport: 'inprocess' | 'nats';
-  readonly store: 'sqlite' | 'memory';
+  readonly store: 'sqlite' | 'memory' | 'jetstream' | 'kurrentdb';
   readonly sqliteSynchronous: 'FULL' | 'NORMAL';
   readonly pools: readonly PoolSettings[];
   readonly limits: SpecLimits;

@@ -1,4 +1,5 @@
 import type { EventStore } from '@rein/event-store';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { MessageBus } from '@rein/transport';
 import type { Clock, ReinConfig } from './config.js';
 
@@ -11,6 +12,8 @@ export interface ServiceDeps {
   readonly log: Logger;
   /** Which sandbox the executor uses, for /readyz (`bubblewrap`, `kubernetes` or `none`). */
   readonly sandboxKind: 'bubblewrap' | 'kubernetes' | 'none';
+  /** The process's NATS connection, in NATS mode (the public NATS API listens on it). */
+  readonly nats?: NatsConnection;
 }
 
 export type Logger = (

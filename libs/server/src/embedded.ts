@@ -5,12 +5,26 @@ import { AuditModule } from '../../../services/audit/src/audit.module.js';
 import { ExecutorModule } from '../../../services/executor/src/executor.module.js';
 import { OrchestratorModule } from '../../../services/orchestrator/src/orchestrator.module.js';
 import { VerifierModule } from '../../../services/verifier/src/verifier.module.js';
-import { type EventStore, InMemoryEventStore, SqliteEventStore } from '@rein/event-store';
+import {
+  type EventStore,
+  InMemoryEventStore,
+  JetStreamEventStore,
+  SqliteEventStore,
+} from '@rein/event-store';
 import { HttpErrorsFilter, type Logger, type ReinConfig, type ServiceDeps, defaultConfig } from '@rein/nest';
 import { judgeConfigFromEnv } from '@rein/judge';
 import { RunEngine } from '@rein/orchestration';
 import { BubblewrapSandbox, NoSandbox, type Sandbox, detectSandbox } from '@rein/sandbox';
-import { ClientProxyBus, InProcessBroker, InProcessClient, InProcessServer } from '@rein/transport';
+import { type MicroserviceOptions, Transport } from '@nestjs/microservices';
+import type { NatsConnection } from '@nats-io/transport-node';
+import {
+  ClientProxyBus,
+  InProcessBroker,
+  InProcessClient,
+  InProcessServer,
+  NatsBus,
+  connectNats,
+} from '@rein/transport';
 import express from 'express';
 import { createHash } from 'node:crypto';
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
@@ -25,8 +39,17 @@ export interface EmbeddedOptions {
   readonly port?: number;
   readonly dataDir?: string;
   readonly unsafeNoSandbox?: boolean;
-  readonly services?: readonly ServiceName[];
-  readonly store?: 'sqlite' | 'memory';
+  /** Any subset of the four; each can be its own process (with the NATS transport). */
+  readonly services?: readonly string[];
+  /** `inprocess` (default: one process, JSON on every hop) or `nats`. */
+  readonly transport?: string;
+  readonly natsUrl?: string;
+  readonly natsUser?: string;
+  readonly natsPass?: string;
+  readonly redisUrl?: string;
+  /** `sqlite` (default), `memory`, `jetstream` or `kurrentdb`. */
+  readonly store?: string;
+  readonly kurrentdbUrl?: string;
   readonly sqliteSynchronous?: 'FULL' | 'NORMAL';
   readonly pools?: ReinConfig['pools'];
   readonly judge?: ReinConfig['judge'];
@@ -65,12 +88,23 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     port: options.port ?? 7700,
     dataDir: resolve(options.dataDir ?? '.rein'),
     unsafeNoSandbox: options.unsafeNoSandbox ?? false,
-    store: options.store ?? 'sqlite',
+    store: storeKind(options.store),
+    transport: transportKind(options.transport),
     sqliteSynchronous: options.sqliteSynchronous ?? 'FULL',
     ...(options.pools ? { pools: options.pools } : {}),
     ...(options.judge ? { judge: options.judge } : judgeFromEnv ? { judge: judgeFromEnv } : {}),
   });
-  const services = new Set(options.services ?? ALL_SERVICES);
+  const services = new Set<ServiceName>();
+  for (const name of options.services ?? ALL_SERVICES) {
+    if (!(ALL_SERVICES as readonly string[]).includes(name)) {
+      throw new StartupError(
+        `unknown service "${name}": choose from ${ALL_SERVICES.join(', ')} (e.g. --services orchestrator,audit)`,
+      );
+    }
+    services.add(name as ServiceName);
+  }
+  if (services.size === 0)
+    throw new StartupError(`--services names no service: choose from ${ALL_SERVICES.join(', ')}`);
   if (!isLoopback(config.host)) {
     // The API runs agents' commands; until bearer tokens land (issue 4) it only listens on loopback.
     throw new StartupError(
@@ -106,11 +140,25 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     }
   }
 
+  const natsUrl = options.natsUrl ?? process.env.REIN_NATS_URL ?? 'nats://127.0.0.1:4222';
+  const natsUser = options.natsUser ?? process.env.REIN_NATS_USER;
+  const natsPass = options.natsPass ?? process.env.REIN_NATS_PASS;
+  const natsAuth = {
+    ...(natsUser ? { user: natsUser } : {}),
+    ...(natsPass ? { pass: natsPass } : {}),
+  };
+  let nc: NatsConnection | undefined;
+  if (config.transport === 'nats' || config.store === 'jetstream') {
+    try {
+      nc = await connectNats({ servers: natsUrl, name: `rein-${[...services].join('+')}`, ...natsAuth });
+    } catch (e) {
+      throw new StartupError(
+        `cannot connect to NATS at ${natsUrl}: ${(e as Error).message} (set --nats-url / REIN_NATS_URL)`,
+      );
+    }
+  }
   const dbPath = resolve(config.dataDir, 'events.db');
-  const store: EventStore =
-    config.store === 'memory'
-      ? new InMemoryEventStore()
-      : new SqliteEventStore({ path: dbPath, synchronous: config.sqliteSynchronous });
+  const store = await openStore(config, dbPath, nc, options.kurrentdbUrl ?? process.env.REIN_KURRENTDB_URL);
   for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   const broker = new InProcessBroker();
   const log: Logger =
@@ -119,6 +167,9 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
       if (level !== 'info') process.stderr.write(`${JSON.stringify({ level, msg, ...fields })}\n`);
     });
   const deps = (): ServiceDeps => {
+    if (nc && config.transport === 'nats') {
+      return { config, clock: Date.now, store, bus: new NatsBus(nc), log, sandboxKind, nats: nc };
+    }
     const client = new InProcessClient(broker);
     return { config, clock: Date.now, store, bus: new ClientProxyBus(client, client), log, sandboxKind };
   };
@@ -128,13 +179,30 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const start = async (
     module: Parameters<typeof NestFactory.create>[0],
     http: boolean,
+    service: ServiceName,
   ): Promise<INestApplication> => {
     const app = await NestFactory.create(module, {
       bodyParser: false,
       logger: nestLogger,
       abortOnError: false,
     });
-    app.connectMicroservice({ strategy: new InProcessServer(broker) }, { inheritAppConfig: true });
+    if (config.transport === 'nats') {
+      // Queue group per service: replicas of a service share its subjects.
+      app.connectMicroservice<MicroserviceOptions>(
+        {
+          transport: Transport.NATS,
+          options: {
+            servers: natsUrl.split(','),
+            queue: `rein-${service}`,
+            name: `rein-${service}`,
+            ...natsAuth,
+          },
+        },
+        { inheritAppConfig: true },
+      );
+    } else {
+      app.connectMicroservice({ strategy: new InProcessServer(broker) }, { inheritAppConfig: true });
+    }
     if (http) {
       // Bodies arrive raw: the spec may be YAML or JSON, and its size limit is the spec limit.
       app.use(express.raw({ type: () => true, limit: config.limits.maxBytes }));
@@ -148,26 +216,36 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
 
   let listening: INestApplication | undefined;
   try {
-    if (services.has('audit')) await start(AuditModule.register(deps()), false);
-    if (services.has('executor')) await start(ExecutorModule.register(deps(), sandbox!, executorDir), false);
-    if (services.has('verifier')) await start(VerifierModule.register(deps()), false);
+    if (services.has('audit')) await start(AuditModule.register(deps()), false, 'audit');
+    if (services.has('executor'))
+      await start(ExecutorModule.register(deps(), sandbox!, executorDir), false, 'executor');
+    if (services.has('verifier')) await start(VerifierModule.register(deps()), false, 'verifier');
     let http: INestApplication;
     if (services.has('orchestrator')) {
       http = await start(
-        OrchestratorModule.register(deps(), { http: true, reclaimRunningOnStart: true }),
+        OrchestratorModule.register(deps(), {
+          http: true,
+          // Only an all-in-one process knows its running attempts died with it; elsewhere the
+          // attempts' timeouts (and, with JetStream dispatch, redelivery) reclaim them.
+          reclaimRunningOnStart: services.has('executor') && config.transport === 'inprocess',
+        }),
         true,
+        'orchestrator',
       );
       const engine = http.get(RunEngine);
       const { resumed } = await engine.recover();
       if (resumed > 0) say(`rein: resumed ${resumed} unfinished run(s) from the log`);
     } else {
       http = apps[0]!;
+      // A process without the orchestrator still serves /healthz, /readyz and /metrics.
+      http.useGlobalFilters(new HttpErrorsFilter(config.limits.maxBytes));
     }
     await http.listen(config.port, config.host);
     listening = http;
   } catch (e) {
     for (const app of apps.reverse()) await app.close().catch(() => undefined);
     await store.close();
+    await nc?.close();
     throw e;
   }
   const address = (listening?.getHttpServer() as HttpServer | undefined)?.address();
@@ -175,7 +253,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   say(`rein: listening on ${url} (services: ${[...services].join(', ')})`);
   say(
-    `rein: data dir ${config.dataDir}; store ${config.store}${config.store === 'sqlite' ? ` (synchronous=${config.sqliteSynchronous})` : ''}; transport in-process; sandbox ${sandboxKind}`,
+    `rein: data dir ${config.dataDir}; store ${config.store}${config.store === 'sqlite' ? ` (synchronous=${config.sqliteSynchronous})` : ''}; transport ${config.transport === 'nats' ? `nats (${natsUrl})` : 'in-process'}; sandbox ${sandboxKind}`,
   );
   if (isLoopback(config.host)) say('rein: the API is open (no tokens) because it listens on loopback only');
   let closing: Promise<void> | undefined;
@@ -186,6 +264,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
       (closing ??= (async () => {
         for (const app of apps.slice().reverse()) await app.close().catch(() => undefined);
         await store.close();
+        await nc?.drain().catch(() => undefined);
       })()),
   };
 }
@@ -207,6 +286,49 @@ function executorDirFor(dataDir: string, say: (line: string) => void): string {
       return fallback;
     }
     if (dir === dirname(dir)) return wanted;
+  }
+}
+
+function storeKind(v: string | undefined): ReinConfig['store'] {
+  const kind = v ?? 'sqlite';
+  if (kind === 'sqlite' || kind === 'memory' || kind === 'jetstream' || kind === 'kurrentdb') return kind;
+  throw new StartupError(
+    `unknown store "${kind}": choose sqlite (default), jetstream, kurrentdb or memory (--store / REIN_STORE)`,
+  );
+}
+
+function transportKind(v: string | undefined): ReinConfig['transport'] {
+  const kind = v ?? 'inprocess';
+  if (kind === 'inprocess' || kind === 'in-process') return 'inprocess';
+  if (kind === 'nats') return 'nats';
+  throw new StartupError(
+    `unknown transport "${kind}": choose inprocess (default) or nats (--transport / REIN_TRANSPORT)`,
+  );
+}
+
+async function openStore(
+  config: ReinConfig,
+  dbPath: string,
+  nc: NatsConnection | undefined,
+  kurrentdbUrl: string | undefined,
+): Promise<EventStore> {
+  switch (config.store) {
+    case 'memory':
+      return new InMemoryEventStore();
+    case 'sqlite':
+      return new SqliteEventStore({ path: dbPath, synchronous: config.sqliteSynchronous });
+    case 'jetstream':
+      return JetStreamEventStore.open({ connection: nc! });
+    case 'kurrentdb':
+      if (!kurrentdbUrl)
+        throw new StartupError(
+          '--store kurrentdb needs REIN_KURRENTDB_URL (e.g. kurrentdb://host:2113?tls=false)',
+        );
+      {
+        // Loaded only when chosen: the client and its native bridge take a while to load.
+        const { KurrentDbEventStore } = await import('../../event-store/src/kurrentdb.event-store.js');
+        return new KurrentDbEventStore({ url: kurrentdbUrl });
+      }
   }
 }
 

@@ -1,3 +1,4 @@
 export * from './in-process.broker.js';
 export * from './in-process.transport.js';
 export * from './message-bus.js';
+export * from './nats.bus.js';

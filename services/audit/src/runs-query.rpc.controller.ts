@@ -14,29 +14,29 @@ interface Q {
 export class RunsQueryRpcController {
   constructor(@Inject(RunProjection) private readonly projection: RunProjection) {}
 
-  @MessagePattern(SUBJECTS.runs.get)
+  @MessagePattern(SUBJECTS.query.get)
   get(@Payload() q: Q): Promise<ApiReply> {
     return this.projection.get(q.runId);
   }
 
-  @MessagePattern(SUBJECTS.runs.list)
+  @MessagePattern(SUBJECTS.query.list)
   list(
     @Payload() q: { status?: string; label?: string; limit?: string | number; cursor?: string },
   ): Promise<ApiReply> {
     return this.projection.list(q ?? {});
   }
 
-  @MessagePattern(SUBJECTS.runs.events)
+  @MessagePattern(SUBJECTS.query.events)
   events(@Payload() q: Q): Promise<ApiReply> {
     return this.projection.events(q.runId, q);
   }
 
-  @MessagePattern(SUBJECTS.runs.replay)
+  @MessagePattern(SUBJECTS.query.replay)
   replay(@Payload() q: Q & { at?: string | number }): Promise<ApiReply> {
     return this.projection.replay(q.runId, q.at);
   }
 
-  @MessagePattern(SUBJECTS.runs.attemptEvents)
+  @MessagePattern(SUBJECTS.query.attemptEvents)
   attemptEvents(@Payload() q: Q & { taskId: string; attempt: number }): Promise<ApiReply> {
     return this.projection.attemptEvents(q.runId, q.taskId, q.attempt, q);
   }

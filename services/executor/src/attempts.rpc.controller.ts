@@ -44,10 +44,21 @@ export class AttemptsRpcController {
     pool.dispatch(m);
   }
 
-  @EventPattern(SUBJECTS.internal.cancel)
-  cancel(@Payload() c: CancelAttempt): void {
-    for (const pool of this.pools.values()) pool.cancel(c);
+  /**
+   * Cancels go to every executor (only the one running the attempt acts), so they arrive by a
+   * plain subscription rather than a queue-grouped handler.
+   */
+  onModuleInit(): void {
+    this.unsubscribe = this.deps.bus.subscribe(SUBJECTS.internal.cancel, (c) => {
+      for (const pool of this.pools.values()) pool.cancel(c as CancelAttempt);
+    });
   }
+
+  onModuleDestroy(): void {
+    this.unsubscribe?.();
+  }
+
+  private unsubscribe: (() => void) | undefined;
 
   @MessagePattern(SUBJECTS.internal.runTestGate)
   runTestGate(@Payload() r: RunTestGate): Promise<TestGateResult> {
@@ -64,7 +75,7 @@ export class AttemptsRpcController {
     return { missing: await this.anyPool().snapshotsExist(r.runId, r.commits) };
   }
 
-  @MessagePattern(SUBJECTS.pools.list)
+  @MessagePattern(SUBJECTS.internal.pools)
   list(): ApiReply {
     if (this.pools.size === 0)
       return fail('not_found', 'no executor pools are running', '', 'start an executor');

@@ -4,6 +4,7 @@ import { HealthController, SERVICE_DEPS, type ServiceDeps, metrics, runSettingsO
 import { RunEngine } from '@rein/orchestration';
 import { randomBytes } from 'node:crypto';
 import { RunsHttpController } from './runs.http.controller.js';
+import { RunsNatsController } from './runs.nats.controller.js';
 import { RunsRpcController } from './runs.rpc.controller.js';
 
 /** Time-ordered, unguessable run ids: `<ms base36>-<random>`, safe in a NATS subject. */
@@ -24,6 +25,7 @@ export class OrchestratorModule {
         : [RunsRpcController, HealthController],
       providers: [
         { provide: SERVICE_DEPS, useValue: deps },
+        RunsNatsController,
         {
           provide: RunEngine,
           useFactory: () => {

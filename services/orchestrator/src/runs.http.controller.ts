@@ -30,7 +30,7 @@ export class RunsHttpController {
 
   @Get('runs')
   async list(@Query() q: Record<string, string>, @Res() res: Response): Promise<void> {
-    send(res, await this.ask(SUBJECTS.runs.list, pick(q, ['status', 'label', 'limit', 'cursor'])));
+    send(res, await this.ask(SUBJECTS.query.list, pick(q, ['status', 'label', 'limit', 'cursor'])));
   }
 
   @Get('openapi.json')
@@ -40,12 +40,12 @@ export class RunsHttpController {
 
   @Get('pools')
   async pools(@Res() res: Response): Promise<void> {
-    send(res, await this.ask(SUBJECTS.pools.list, {}));
+    send(res, await this.ask(SUBJECTS.internal.pools, {}));
   }
 
   @Get('runs/:id')
   async get(@Param('id') runId: string, @Res() res: Response): Promise<void> {
-    send(res, await this.ask(SUBJECTS.runs.get, { runId }));
+    send(res, await this.ask(SUBJECTS.query.get, { runId }));
   }
 
   @Get('runs/:id/events')
@@ -61,7 +61,7 @@ export class RunsHttpController {
       await this.follow(runId, Number.isInteger(after) && after >= 0 ? after : 0, req, res);
       return;
     }
-    send(res, await this.ask(SUBJECTS.runs.events, { runId, ...pick(q, ['after', 'limit']) }));
+    send(res, await this.ask(SUBJECTS.query.events, { runId, ...pick(q, ['after', 'limit']) }));
   }
 
   @Get('runs/:id/tasks/:task/attempts/:n/events')
@@ -84,7 +84,12 @@ export class RunsHttpController {
     }
     send(
       res,
-      await this.ask(SUBJECTS.runs.attemptEvents, { runId, taskId, attempt, ...pick(q, ['after', 'limit']) }),
+      await this.ask(SUBJECTS.query.attemptEvents, {
+        runId,
+        taskId,
+        attempt,
+        ...pick(q, ['after', 'limit']),
+      }),
     );
   }
 
@@ -94,7 +99,7 @@ export class RunsHttpController {
     @Query('at') at: string | undefined,
     @Res() res: Response,
   ): Promise<void> {
-    send(res, await this.ask(SUBJECTS.runs.replay, { runId, ...(at === undefined ? {} : { at }) }));
+    send(res, await this.ask(SUBJECTS.query.replay, { runId, ...(at === undefined ? {} : { at }) }));
   }
 
   @Post('runs/:id/cancel')
@@ -142,7 +147,7 @@ export class RunsHttpController {
 
   /** SSE: catch up from `after`, then follow live; `id:` is the event's seq (resume with Last-Event-ID). */
   private async follow(runId: string, after: number, req: Request, res: Response): Promise<void> {
-    const first = await this.ask(SUBJECTS.runs.events, { runId, after: 0, limit: 1 });
+    const first = await this.ask(SUBJECTS.query.events, { runId, after: 0, limit: 1 });
     if (first.status !== 200) return send(res, first);
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -174,7 +179,7 @@ export class RunsHttpController {
       unsubscribe();
     });
     for (;;) {
-      const page = await this.ask(SUBJECTS.runs.events, { runId, after: last, limit: 1000 });
+      const page = await this.ask(SUBJECTS.query.events, { runId, after: last, limit: 1000 });
       const events = page.status === 200 ? (page.body as { events: RunEvent[] }).events : [];
       for (const e of events) write(e);
       if (events.length < 1000 || closed) break;

@@ -1,0 +1,2 @@
+export * from './redis.lease.js';
+export * from './fenced.event-store.js';

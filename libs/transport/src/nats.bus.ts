@@ -1,0 +1,82 @@
+import { connect, headers as natsHeaders, type NatsConnection, type MsgHdrs } from '@nats-io/transport-node';
+import { randomUUID } from 'node:crypto';
+import type { MessageBus } from './message-bus.js';
+
+export interface NatsOptions {
+  readonly servers: string | readonly string[];
+  readonly user?: string;
+  readonly pass?: string;
+  /** Connection name shown by the server (`rein-<service>`). */
+  readonly name: string;
+}
+
+/** An error a remote handler returned (Nest's `err` in its reply packet). */
+export class RemoteError extends Error {
+  override readonly name = 'RemoteError';
+  constructor(
+    readonly subject: string,
+    readonly remote: unknown,
+  ) {
+    super(
+      `${subject}: ${typeof remote === 'object' && remote && 'message' in remote ? String(remote.message) : JSON.stringify(remote)}`,
+    );
+  }
+}
+
+export async function connectNats(o: NatsOptions): Promise<NatsConnection> {
+  return connect({
+    servers: typeof o.servers === 'string' ? o.servers.split(',') : [...o.servers],
+    name: o.name,
+    ...(o.user === undefined ? {} : { user: o.user }),
+    ...(o.pass === undefined ? {} : { pass: o.pass }),
+    maxReconnectAttempts: -1,
+  });
+}
+
+/**
+ * The message bus over NATS. Requests speak Nest's packet format (`{ pattern, data, id }` →
+ * `{ response | err, isDisposed, id }`) because Nest's NATS transport serves the handlers;
+ * published events and subscriptions are plain JSON, which Nest's deserializer accepts as
+ * external events, so any NATS client can follow `rein.v1.events.<runId>`.
+ */
+export class NatsBus implements MessageBus {
+  constructor(
+    readonly nc: NatsConnection,
+    private readonly defaultTimeoutMs = 30_000,
+  ) {}
+
+  async request<T>(subject: string, payload: unknown, timeoutMs = this.defaultTimeoutMs): Promise<T> {
+    const id = randomUUID();
+    const msg = await this.nc.request(
+      subject,
+      JSON.stringify({ pattern: subject, data: payload ?? null, id }),
+      {
+        timeout: timeoutMs,
+      },
+    );
+    const reply = msg.json<{ response?: T; err?: unknown }>();
+    if (reply.err !== undefined && reply.err !== null) throw new RemoteError(subject, reply.err);
+    return reply.response as T;
+  }
+
+  publish(subject: string, payload: unknown): void {
+    this.nc.publish(subject, JSON.stringify(payload ?? null));
+  }
+
+  subscribe(subject: string, handler: (data: unknown, subject: string) => void): () => void {
+    const sub = this.nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err) return;
+        handler(msg.json<unknown>(), msg.subject);
+      },
+    });
+    return () => sub.unsubscribe();
+  }
+}
+
+/** Headers for a public API reply: the HTTP status the same call would have had. */
+export function statusHeaders(status: number): MsgHdrs {
+  const h = natsHeaders();
+  h.set('Rein-Status', String(status));
+  return h;
+}

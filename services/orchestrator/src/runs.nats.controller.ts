@@ -1,0 +1,123 @@
+import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import type { Msg, Subscription } from '@nats-io/transport-node';
+import { type ApiReply, SUBJECTS, errorEnvelope, problem } from '@rein/contracts';
+import { SERVICE_DEPS, type ServiceDeps } from '@rein/nest';
+import { RunEngine } from '@rein/orchestration';
+import { statusHeaders } from '@rein/transport';
+
+type Body = Record<string, unknown>;
+
+/**
+ * DESIGN.md's API over NATS request-reply: the same operations, payloads and error envelope as
+ * HTTP, on `rein.v1.*`. The reply is the HTTP body; its status travels in the `Rein-Status`
+ * header. Any NATS client can call it (see examples/nats-client). Queue group `rein-api`, so
+ * orchestrator replicas share the load.
+ */
+@Injectable()
+export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
+  private readonly subs: Subscription[] = [];
+
+  constructor(
+    @Inject(RunEngine) private readonly engine: RunEngine,
+    @Inject(SERVICE_DEPS) private readonly deps: ServiceDeps,
+  ) {}
+
+  onModuleInit(): void {
+    const nc = this.deps.nats;
+    if (!nc) return;
+    const routes: Record<string, (body: Body, raw: Msg) => Promise<ApiReply>> = {
+      [SUBJECTS.runs.submit]: (_b, raw) => {
+        const text = raw.string();
+        const type =
+          raw.headers?.get('Content-Type') ||
+          (text.trimStart().startsWith('{') ? 'application/json' : 'application/yaml');
+        return this.engine.submit(text, type);
+      },
+      [SUBJECTS.runs.list]: (b) => this.ask(SUBJECTS.query.list, b),
+      [SUBJECTS.runs.get]: (b) => this.ask(SUBJECTS.query.get, b),
+      [SUBJECTS.runs.events]: (b) => this.ask(SUBJECTS.query.events, b),
+      [SUBJECTS.runs.replay]: (b) => this.ask(SUBJECTS.query.replay, b),
+      [SUBJECTS.runs.attemptEvents]: (b) => this.ask(SUBJECTS.query.attemptEvents, b),
+      [SUBJECTS.runs.cancel]: (b) =>
+        this.engine.cancel(str(b.runId), typeof b.reason === 'string' ? b.reason : undefined),
+      [SUBJECTS.runs.rollback]: (b) => {
+        const { runId, ...target } = b;
+        return this.engine.rollback(str(runId), target);
+      },
+      [SUBJECTS.tasks.approve]: (b) => {
+        const { runId, taskId, ...rest } = b;
+        return this.engine.approve(str(runId), str(taskId), rest, true);
+      },
+      [SUBJECTS.tasks.reject]: (b) => {
+        const { runId, taskId, ...rest } = b;
+        return this.engine.approve(str(runId), str(taskId), rest, false);
+      },
+      [SUBJECTS.pools.list]: () => this.ask(SUBJECTS.internal.pools, {}),
+    };
+    for (const [subject, handle] of Object.entries(routes)) {
+      this.subs.push(
+        nc.subscribe(subject, {
+          queue: 'rein-api',
+          callback: (err, msg) => {
+            if (err) return;
+            void this.serve(msg, subject, handle);
+          },
+        }),
+      );
+    }
+  }
+
+  onModuleDestroy(): void {
+    for (const s of this.subs.splice(0)) s.unsubscribe();
+  }
+
+  private async serve(
+    msg: Msg,
+    subject: string,
+    handle: (body: Body, raw: Msg) => Promise<ApiReply>,
+  ): Promise<void> {
+    let reply: ApiReply;
+    try {
+      let body: Body = {};
+      if (subject !== SUBJECTS.runs.submit && msg.data.length > 0) {
+        const parsed = msg.json<unknown>();
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+          throw new SyntaxError('not a JSON object');
+        body = parsed as Body;
+      }
+      reply = await handle(body, msg);
+    } catch (e) {
+      reply =
+        e instanceof SyntaxError
+          ? {
+              status: 400,
+              body: errorEnvelope([
+                problem(
+                  'invalid_spec',
+                  `payload is not a JSON object: ${e.message}`,
+                  '',
+                  'send a JSON object',
+                ),
+              ]),
+            }
+          : {
+              status: 500,
+              body: {
+                error: { code: 'internal', message: 'internal error', path: '', hint: 'see the server log' },
+                errors: [],
+              },
+            };
+      if (!(e instanceof SyntaxError))
+        this.deps.log('error', 'NATS API call failed', { subject, error: String(e) });
+    }
+    if (msg.reply) msg.respond(JSON.stringify(reply.body), { headers: statusHeaders(reply.status) });
+  }
+
+  private ask(subject: string, payload: unknown): Promise<ApiReply> {
+    return this.deps.bus.request<ApiReply>(subject, payload);
+  }
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
