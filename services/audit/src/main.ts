@@ -1,15 +1,8 @@
 /**
- * The audit service's own entry point (one service per process, e.g. a container image).
- * Options as for `rein up`: REIN_PORT, REIN_HOST, REIN_DATA_DIR. Until the NATS transport lands
- * (issue 4) a lone service can only talk to services in its own process; `rein up` runs all four.
+ * The audit service's own entry point (one service per process, e.g. a container image): exactly
+ * `rein up --services audit`, so it takes the same flags and environment — REIN_PORT, REIN_HOST,
+ * REIN_DATA_DIR, REIN_TRANSPORT=nats, REIN_NATS_URL, REIN_STORE, … (see the README).
  */
-import { startEmbedded } from '@rein/server';
+import { main } from '@rein/cli';
 
-const server = await startEmbedded({
-  services: ['audit'],
-  port: Number(process.env.REIN_PORT ?? 7700),
-  host: process.env.REIN_HOST ?? '127.0.0.1',
-  dataDir: process.env.REIN_DATA_DIR ?? '.rein',
-  unsafeNoSandbox: process.env.REIN_UNSAFE_NO_SANDBOX === '1',
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void server.close());
+process.exitCode = await main([process.argv[0] ?? 'node', 'rein', 'up', '--services', 'audit', ...process.argv.slice(2)]);
