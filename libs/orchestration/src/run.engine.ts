@@ -68,6 +68,16 @@ export interface EngineOptions {
   readonly reclaimRunningOnStart: boolean;
   /** Commands folded into one append (group commit). */
   readonly maxBatch?: number;
+  /**
+   * Run ownership (Redis leases with fencing, in a cluster): every append to a run stream
+   * happens inside `withLock(runId)`. Absent on one machine, where this engine is the only writer.
+   */
+  readonly locks?: { withLock<T>(runId: string, fn: () => Promise<T>): Promise<T> };
+  /** A cache of idempotency keys (Redis); the log stays the only copy that counts. */
+  readonly keyCache?: {
+    get(stream: string): Promise<{ runId: string; specHash: string } | undefined>;
+    set(stream: string, value: { runId: string; specHash: string }): Promise<void>;
+  };
 }
 
 type Build = (state: RunState) => RunCommand;
@@ -147,6 +157,7 @@ export class RunEngine {
             [{ id: `${keyStream}:0`, type: 'IdempotencyKeyClaimed', data: { key, runId, specHash } }],
             'no_stream',
           );
+          await this.o.keyCache?.set(keyStream, { runId, specHash }).catch(() => undefined);
         } catch (e) {
           if (!(e instanceof WrongExpectedVersionError)) throw e;
           return this.submit(body, contentType); // another submission claimed the key first
@@ -459,15 +470,20 @@ export class RunEngine {
         const appendStarted = this.o.now();
         if (events.length > 0) {
           try {
-            await this.o.store.append(
-              runStream(runId),
-              events.map(toStoredRunEvent),
-              expected === 0 ? 'no_stream' : expected,
-            );
+            const append = (): Promise<unknown> =>
+              this.o.store.append(
+                runStream(runId),
+                events.map(toStoredRunEvent),
+                expected === 0 ? 'no_stream' : expected,
+              );
+            await (this.o.locks ? this.o.locks.withLock(runId, append) : append());
           } catch (e) {
             // The state was evolved optimistically: rebuild it from the log, then re-decide.
             actor.state = fold(runId, await this.readRun(runId));
-            if (e instanceof WrongExpectedVersionError && conflicts++ < 5) {
+            // Another writer got there first (or this one lost the run's lease): re-decide on the log.
+            const retryable =
+              e instanceof WrongExpectedVersionError || (e as Error).name === 'LeaseLostError';
+            if (retryable && conflicts++ < 5) {
               actor.queue.unshift(...batch);
               continue;
             }
@@ -680,7 +696,11 @@ export class RunEngine {
   }
 
   private async readKey(stream: string): Promise<{ runId: string; specHash: string } | undefined> {
+    const cached = await this.o.keyCache?.get(stream).catch(() => undefined);
+    if (cached) return cached;
     const [first] = await this.o.store.readStream(stream, { limit: 1 });
-    return first ? (first.data as { runId: string; specHash: string }) : undefined;
+    const found = first ? (first.data as { runId: string; specHash: string }) : undefined;
+    if (found) await this.o.keyCache?.set(stream, found).catch(() => undefined);
+    return found;
   }
 }

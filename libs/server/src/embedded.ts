@@ -13,7 +13,10 @@ import {
 } from '@rein/event-store';
 import { HttpErrorsFilter, type Logger, type ReinConfig, type ServiceDeps, defaultConfig } from '@rein/nest';
 import { judgeConfigFromEnv } from '@rein/judge';
-import { RunEngine } from '@rein/orchestration';
+import { type EngineOptions, RunEngine } from '@rein/orchestration';
+import { FencedEventStore, RedisLeases, RedisRunLocks } from '@rein/leases';
+import { Redis } from 'ioredis';
+import { hostname } from 'node:os';
 import { BubblewrapSandbox, NoSandbox, type Sandbox, detectSandbox } from '@rein/sandbox';
 import { type MicroserviceOptions, Transport } from '@nestjs/microservices';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -26,7 +29,7 @@ import {
   connectNats,
 } from '@rein/transport';
 import express from 'express';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { dirname, resolve } from 'node:path';
@@ -214,6 +217,8 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     return app;
   };
 
+  /** Things to close after the apps (Redis connections, leases). */
+  const closers: (() => Promise<void>)[] = [];
   let listening: INestApplication | undefined;
   try {
     if (services.has('audit')) await start(AuditModule.register(deps()), false, 'audit');
@@ -222,8 +227,11 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     if (services.has('verifier')) await start(VerifierModule.register(deps()), false, 'verifier');
     let http: INestApplication;
     if (services.has('orchestrator')) {
+      const ownership = await redisOwnership(options.redisUrl ?? process.env.REIN_REDIS_URL, store, closers);
+      const orchestratorDeps = ownership ? { ...deps(), store: ownership.store } : deps();
       http = await start(
-        OrchestratorModule.register(deps(), {
+        OrchestratorModule.register(orchestratorDeps, {
+          ...(ownership ? { ownership: { locks: ownership.locks, keyCache: ownership.keyCache } } : {}),
           http: true,
           // Only an all-in-one process knows its running attempts died with it; elsewhere the
           // attempts' timeouts (and, with JetStream dispatch, redelivery) reclaim them.
@@ -244,6 +252,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     listening = http;
   } catch (e) {
     for (const app of apps.reverse()) await app.close().catch(() => undefined);
+    for (const c of closers.reverse()) await c().catch(() => undefined);
     await store.close();
     await nc?.close();
     throw e;
@@ -263,6 +272,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     close: () =>
       (closing ??= (async () => {
         for (const app of apps.slice().reverse()) await app.close().catch(() => undefined);
+        for (const c of closers.reverse()) await c().catch(() => undefined);
         await store.close();
         await nc?.drain().catch(() => undefined);
       })()),
@@ -287,6 +297,48 @@ function executorDirFor(dataDir: string, say: (line: string) => void): string {
     }
     if (dir === dirname(dir)) return wanted;
   }
+}
+
+/**
+ * With a Redis URL, the orchestrator owns runs through Redis leases with fencing tokens and caches
+ * idempotency keys there (issue 4). Redis holds nothing the log does not: restart it empty and
+ * leases are re-acquired, keys re-read from the log.
+ */
+async function redisOwnership(
+  url: string | undefined,
+  store: EventStore,
+  closers: (() => Promise<void>)[],
+): Promise<
+  { store: EventStore; locks: RedisRunLocks; keyCache: NonNullable<EngineOptions['keyCache']> } | undefined
+> {
+  if (!url) return undefined;
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true });
+  try {
+    await redis.connect();
+  } catch (e) {
+    redis.disconnect();
+    throw new StartupError(
+      `cannot connect to Redis at ${url.replace(/\/\/[^@]*@/, '//***@')}: ${(e as Error).message} (set --redis-url / REIN_REDIS_URL)`,
+    );
+  }
+  const leases = new RedisLeases({ redis });
+  const fenced = new FencedEventStore(store, leases);
+  const owner = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const locks = new RedisRunLocks(leases, fenced, owner);
+  closers.push(async () => {
+    await locks.close();
+    redis.disconnect();
+  });
+  const keyCache: NonNullable<EngineOptions['keyCache']> = {
+    get: async (stream) => {
+      const v = await redis.get(`rein:idem:${stream}`);
+      return v ? (JSON.parse(v) as { runId: string; specHash: string }) : undefined;
+    },
+    set: async (stream, value) => {
+      await redis.set(`rein:idem:${stream}`, JSON.stringify(value), 'EX', 7 * 24 * 3600);
+    },
+  };
+  return { store: fenced, locks, keyCache };
 }
 
 function storeKind(v: string | undefined): ReinConfig['store'] {

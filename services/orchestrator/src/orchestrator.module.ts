@@ -1,7 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { SUBJECTS, type DispatchAttempt } from '@rein/contracts';
 import { HealthController, SERVICE_DEPS, type ServiceDeps, metrics, runSettingsOf } from '@rein/nest';
-import { RunEngine } from '@rein/orchestration';
+import { type EngineOptions, RunEngine } from '@rein/orchestration';
 import { randomBytes } from 'node:crypto';
 import { RunsHttpController } from './runs.http.controller.js';
 import { RunsNatsController } from './runs.nats.controller.js';
@@ -16,7 +16,12 @@ function newRunId(now: number): string {
 export class OrchestratorModule {
   static register(
     deps: ServiceDeps,
-    options: { http: boolean; reclaimRunningOnStart: boolean },
+    options: {
+      http: boolean;
+      reclaimRunningOnStart: boolean;
+      /** Cluster mode: run leases and the idempotency-key cache (Redis). */
+      ownership?: Pick<EngineOptions, 'locks' | 'keyCache'>;
+    },
   ): DynamicModule {
     return {
       module: OrchestratorModule,
@@ -40,6 +45,7 @@ export class OrchestratorModule {
               newRunId: () => newRunId(deps.clock()),
               log: deps.log,
               reclaimRunningOnStart: options.reclaimRunningOnStart,
+              ...options.ownership,
               effects: {
                 dispatch: (pool: string, msg: DispatchAttempt) =>
                   bus.publish(SUBJECTS.internal.dispatch(pool), msg),

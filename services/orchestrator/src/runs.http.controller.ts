@@ -1,4 +1,5 @@
-import { Controller, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
+import { AccessDeniedFilter, RequireScope, ScopeGuard } from '@rein/auth';
 import {
   type ApiReply,
   type RunEvent,
@@ -13,9 +14,12 @@ import type { Request, Response } from 'express';
 
 /**
  * DESIGN.md's HTTP API. Writes go to the run engine (this service owns runs); reads go over the
- * transport to the audit service's projections, and pools to the executors.
+ * transport to the audit service's projections, and pools to the executors. Every handler names
+ * the scope its bearer token needs (libs/auth/src/scopes.ts); one without needs `admin`.
  */
 @Controller('v1')
+@UseGuards(ScopeGuard)
+@UseFilters(AccessDeniedFilter)
 export class RunsHttpController {
   constructor(
     @Inject(RunEngine) private readonly engine: RunEngine,
@@ -23,32 +27,38 @@ export class RunsHttpController {
   ) {}
 
   @Post('runs')
+  @RequireScope('runs:submit')
   async submit(@Req() req: Request, @Res() res: Response): Promise<void> {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     send(res, await this.engine.submit(body, req.headers['content-type']));
   }
 
   @Get('runs')
+  @RequireScope('runs:read')
   async list(@Query() q: Record<string, string>, @Res() res: Response): Promise<void> {
     send(res, await this.ask(SUBJECTS.query.list, pick(q, ['status', 'label', 'limit', 'cursor'])));
   }
 
   @Get('openapi.json')
+  @RequireScope('runs:read')
   openapi(): unknown {
     return openApiDocument();
   }
 
   @Get('pools')
+  @RequireScope('runs:read')
   async pools(@Res() res: Response): Promise<void> {
     send(res, await this.ask(SUBJECTS.internal.pools, {}));
   }
 
   @Get('runs/:id')
+  @RequireScope('runs:read')
   async get(@Param('id') runId: string, @Res() res: Response): Promise<void> {
     send(res, await this.ask(SUBJECTS.query.get, { runId }));
   }
 
   @Get('runs/:id/events')
+  @RequireScope('runs:read')
   async events(
     @Param('id') runId: string,
     @Query() q: Record<string, string>,
@@ -65,6 +75,7 @@ export class RunsHttpController {
   }
 
   @Get('runs/:id/tasks/:task/attempts/:n/events')
+  @RequireScope('runs:read')
   async attemptEvents(
     @Param('id') runId: string,
     @Param('task') taskId: string,
@@ -94,6 +105,7 @@ export class RunsHttpController {
   }
 
   @Get('runs/:id/replay')
+  @RequireScope('runs:read')
   async replay(
     @Param('id') runId: string,
     @Query('at') at: string | undefined,
@@ -103,6 +115,7 @@ export class RunsHttpController {
   }
 
   @Post('runs/:id/cancel')
+  @RequireScope('runs:submit')
   async cancel(@Param('id') runId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const body = jsonBody(req);
     if ('status' in body) return send(res, body);
@@ -111,6 +124,7 @@ export class RunsHttpController {
   }
 
   @Post('runs/:id/rollback')
+  @RequireScope('runs:submit')
   async rollback(@Param('id') runId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const body = jsonBody(req);
     if ('status' in body) return send(res, body);
@@ -118,6 +132,7 @@ export class RunsHttpController {
   }
 
   @Post('runs/:id/tasks/:task/approve')
+  @RequireScope('runs:approve')
   async approve(
     @Param('id') runId: string,
     @Param('task') taskId: string,
@@ -130,6 +145,7 @@ export class RunsHttpController {
   }
 
   @Post('runs/:id/tasks/:task/reject')
+  @RequireScope('runs:approve')
   async reject(
     @Param('id') runId: string,
     @Param('task') taskId: string,

@@ -1,17 +1,20 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Msg, Subscription } from '@nats-io/transport-node';
+import { AUTHORIZER, type Authorizer, type Scope } from '@rein/auth';
 import { type ApiReply, SUBJECTS, errorEnvelope, problem } from '@rein/contracts';
 import { SERVICE_DEPS, type ServiceDeps } from '@rein/nest';
 import { RunEngine } from '@rein/orchestration';
 import { statusHeaders } from '@rein/transport';
 
 type Body = Record<string, unknown>;
+type Handler = (body: Body, raw: Msg) => Promise<ApiReply>;
 
 /**
  * DESIGN.md's API over NATS request-reply: the same operations, payloads and error envelope as
  * HTTP, on `rein.v1.*`. The reply is the HTTP body; its status travels in the `Rein-Status`
  * header. Any NATS client can call it (see examples/nats-client). Queue group `rein-api`, so
- * orchestrator replicas share the load.
+ * orchestrator replicas share the load. Each subject needs the scope its HTTP call needs; the
+ * bearer token travels in the request's `Authorization` header, as over HTTP.
  */
 @Injectable()
 export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
@@ -20,47 +23,62 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
   constructor(
     @Inject(RunEngine) private readonly engine: RunEngine,
     @Inject(SERVICE_DEPS) private readonly deps: ServiceDeps,
+    @Inject(AUTHORIZER) private readonly access: Authorizer,
   ) {}
 
   onModuleInit(): void {
     const nc = this.deps.nats;
     if (!nc) return;
-    const routes: Record<string, (body: Body, raw: Msg) => Promise<ApiReply>> = {
-      [SUBJECTS.runs.submit]: (_b, raw) => {
-        const text = raw.string();
-        const type =
-          raw.headers?.get('Content-Type') ||
-          (text.trimStart().startsWith('{') ? 'application/json' : 'application/yaml');
-        return this.engine.submit(text, type);
-      },
-      [SUBJECTS.runs.list]: (b) => this.ask(SUBJECTS.query.list, b),
-      [SUBJECTS.runs.get]: (b) => this.ask(SUBJECTS.query.get, b),
-      [SUBJECTS.runs.events]: (b) => this.ask(SUBJECTS.query.events, b),
-      [SUBJECTS.runs.replay]: (b) => this.ask(SUBJECTS.query.replay, b),
-      [SUBJECTS.runs.attemptEvents]: (b) => this.ask(SUBJECTS.query.attemptEvents, b),
-      [SUBJECTS.runs.cancel]: (b) =>
-        this.engine.cancel(str(b.runId), typeof b.reason === 'string' ? b.reason : undefined),
-      [SUBJECTS.runs.rollback]: (b) => {
-        const { runId, ...target } = b;
-        return this.engine.rollback(str(runId), target);
-      },
-      [SUBJECTS.tasks.approve]: (b) => {
-        const { runId, taskId, ...rest } = b;
-        return this.engine.approve(str(runId), str(taskId), rest, true);
-      },
-      [SUBJECTS.tasks.reject]: (b) => {
-        const { runId, taskId, ...rest } = b;
-        return this.engine.approve(str(runId), str(taskId), rest, false);
-      },
-      [SUBJECTS.pools.list]: () => this.ask(SUBJECTS.internal.pools, {}),
+    const routes: Record<string, [Scope, Handler]> = {
+      [SUBJECTS.runs.submit]: [
+        'runs:submit',
+        (_b, raw) => {
+          const text = raw.string();
+          const type =
+            raw.headers?.get('Content-Type') ||
+            (text.trimStart().startsWith('{') ? 'application/json' : 'application/yaml');
+          return this.engine.submit(text, type);
+        },
+      ],
+      [SUBJECTS.runs.list]: ['runs:read', (b) => this.ask(SUBJECTS.query.list, b)],
+      [SUBJECTS.runs.get]: ['runs:read', (b) => this.ask(SUBJECTS.query.get, b)],
+      [SUBJECTS.runs.events]: ['runs:read', (b) => this.ask(SUBJECTS.query.events, b)],
+      [SUBJECTS.runs.replay]: ['runs:read', (b) => this.ask(SUBJECTS.query.replay, b)],
+      [SUBJECTS.runs.attemptEvents]: ['runs:read', (b) => this.ask(SUBJECTS.query.attemptEvents, b)],
+      [SUBJECTS.runs.cancel]: [
+        'runs:submit',
+        (b) => this.engine.cancel(str(b.runId), typeof b.reason === 'string' ? b.reason : undefined),
+      ],
+      [SUBJECTS.runs.rollback]: [
+        'runs:submit',
+        (b) => {
+          const { runId, ...target } = b;
+          return this.engine.rollback(str(runId), target);
+        },
+      ],
+      [SUBJECTS.tasks.approve]: [
+        'runs:approve',
+        (b) => {
+          const { runId, taskId, ...rest } = b;
+          return this.engine.approve(str(runId), str(taskId), rest, true);
+        },
+      ],
+      [SUBJECTS.tasks.reject]: [
+        'runs:approve',
+        (b) => {
+          const { runId, taskId, ...rest } = b;
+          return this.engine.approve(str(runId), str(taskId), rest, false);
+        },
+      ],
+      [SUBJECTS.pools.list]: ['runs:read', () => this.ask(SUBJECTS.internal.pools, {})],
     };
-    for (const [subject, handle] of Object.entries(routes)) {
+    for (const [subject, [scope, handle]] of Object.entries(routes)) {
       this.subs.push(
         nc.subscribe(subject, {
           queue: 'rein-api',
           callback: (err, msg) => {
             if (err) return;
-            void this.serve(msg, subject, handle);
+            void this.serve(msg, subject, scope, handle);
           },
         }),
       );
@@ -71,12 +89,15 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
     for (const s of this.subs.splice(0)) s.unsubscribe();
   }
 
-  private async serve(
-    msg: Msg,
-    subject: string,
-    handle: (body: Body, raw: Msg) => Promise<ApiReply>,
-  ): Promise<void> {
+  private async serve(msg: Msg, subject: string, scope: Scope, handle: Handler): Promise<void> {
     let reply: ApiReply;
+    // Before the payload is parsed: a caller without the scope learns nothing about its request.
+    const decision = this.access.check(msg.headers?.get('Authorization', 'insensitive'), scope);
+    if (!decision.ok) {
+      if (msg.reply)
+        msg.respond(JSON.stringify(decision.reply.body), { headers: statusHeaders(decision.reply.status) });
+      return;
+    }
     try {
       let body: Body = {};
       if (subject !== SUBJECTS.runs.submit && msg.data.length > 0) {
