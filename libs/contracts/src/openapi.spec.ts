@@ -376,7 +376,8 @@ describe('the component schemas, compiled with ajv (JSON Schema 2020-12)', () =>
     const attempt = fixture.events.find((e) => e.type === 'AttemptStarted')!;
     await store.append(
       attemptStream(runId, attempt.taskId!, attempt.attempt!),
-      transcript.map((data, i) => ({ id: `t${i}`, type: 'Transcript', data })),
+      // Stored as the executor writes them: the transcript type as the event type, `at` in meta.
+      transcript.map((t, i) => ({ id: `t${i}`, type: t.type, data: t.data, meta: { at: t.at } })),
       'no_stream',
     );
     const projection = new RunProjection(store);
