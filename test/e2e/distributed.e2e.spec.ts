@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { join } from 'node:path';
 import {
   type NatsServer,
@@ -47,7 +47,7 @@ describe('distributed mode: one process per service over NATS', () => {
     await nc?.drain();
     for (const p of procs.reverse()) await p.stop();
     await nats?.stop();
-  });
+  }, 60_000);
 
   it('each process reports the NATS transport on /readyz', async () => {
     for (const p of procs) {
@@ -174,4 +174,47 @@ describe('distributed mode: one process per service over NATS', () => {
     expect(seen).toContain('TaskDispatched');
     expect(submitted.status).toBe(201);
   }, 30_000);
+
+  it('takes a spec larger than one NATS message: chunked over NATS, chunked in the log', async () => {
+    const big = {
+      apiVersion: 'rein/v1',
+      kind: 'Run',
+      metadata: { name: 'big-spec' },
+      spec: {
+        defaults: { agent: 'n' },
+        agents: { n: { runtime: 'noop' } },
+        tasks: Array.from({ length: 2500 }, (_, i) => ({
+          id: `t${i}`,
+          prompt: `${'context '.repeat(80)}#${i}`,
+        })),
+      },
+    };
+    const text = JSON.stringify(big);
+    expect(Buffer.byteLength(text)).toBeGreaterThan(1024 * 1024); // over nats-server's max_payload
+    const pieces: string[] = [];
+    for (let i = 0; i < text.length; i += 256 * 1024) pieces.push(text.slice(i, i + 256 * 1024));
+    const upload = `up-${Date.now()}`;
+    let last: { status: number; body: Api } | undefined;
+    for (const [i, piece] of pieces.entries()) {
+      const h = natsHeaders();
+      h.set('Rein-Upload-Id', upload);
+      h.set('Rein-Chunk', `${i + 1}/${pieces.length}`);
+      h.set('Content-Type', 'application/json');
+      const m = await nc.request('rein.v1.runs.submit', piece, { timeout: 30_000, headers: h });
+      last = { status: Number(m.headers?.get('Rein-Status')), body: m.json<Api>() };
+      if (i < pieces.length - 1) expect(last.status).toBe(202);
+    }
+    expect(last?.status).toBe(201);
+    const runId = last!.body.runId;
+    const done = await orchestrator.waitFor(runId, (r) => r.status !== 'running', 60_000);
+    expect(done.status).toBe('succeeded');
+    expect(done.tasks).toHaveLength(2500);
+    // The log keeps the spec by reference: RunSubmitted carries its hash, the chunks their own stream.
+    const first = await orchestrator.get(`/v1/runs/${runId}/events?limit=1`);
+    expect(first.body.events[0].type).toBe('RunSubmitted');
+    expect(first.body.events[0].data.specRef).toMatchObject({ hash: first.body.events[0].meta.specHash });
+    // Replaying the first event resolves the spec again.
+    const replay = await orchestrator.get(`/v1/runs/${runId}/replay?at=1`);
+    expect(replay.body.tasks).toHaveLength(2500);
+  }, 120_000);
 });

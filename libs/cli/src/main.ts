@@ -129,6 +129,10 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .option('--store <name>', 'event store (env REIN_STORE)')
     .option('--nats-url <url>', 'NATS server (env REIN_NATS_URL)')
     .option('--redis-url <url>', 'Redis server (env REIN_REDIS_URL)')
+    .option(
+      '--tokens-file <file>',
+      'bearer tokens with scopes, YAML or JSON (env REIN_TOKENS_FILE); needed to listen beyond loopback',
+    )
     .option('--services <list>', 'comma-separated services to run in this process (env REIN_SERVICES)')
     .action(act((_g, opts: UpFlags) => up(io, upOptions(opts, io.env))));
 
@@ -296,6 +300,7 @@ interface UpFlags {
   readonly store?: string;
   readonly natsUrl?: string;
   readonly redisUrl?: string;
+  readonly tokensFile?: string;
   readonly services?: string;
 }
 
@@ -319,6 +324,7 @@ export function upOptions(
   const store = pick(flags.store, 'REIN_STORE');
   const natsUrl = pick(flags.natsUrl, 'REIN_NATS_URL');
   const redisUrl = pick(flags.redisUrl, 'REIN_REDIS_URL');
+  const tokensFile = pick(flags.tokensFile, 'REIN_TOKENS_FILE');
   const services = pick(flags.services, 'REIN_SERVICES');
   return {
     host: pick(flags.host, 'REIN_HOST') ?? DEFAULT_HOST,
@@ -329,6 +335,7 @@ export function upOptions(
     ...(store === undefined ? {} : { store }),
     ...(natsUrl === undefined ? {} : { natsUrl }),
     ...(redisUrl === undefined ? {} : { redisUrl }),
+    ...(tokensFile === undefined ? {} : { tokensFile }),
     ...(services === undefined
       ? {}
       : {

@@ -16,6 +16,8 @@ export interface EmbeddedServerOptions {
   readonly store?: string;
   readonly natsUrl?: string;
   readonly redisUrl?: string;
+  /** Bearer tokens with scopes (YAML or JSON); the server requires one to listen beyond loopback. */
+  readonly tokensFile?: string;
   /** Which of the services this process runs; the server's default is all four. */
   readonly services?: readonly string[];
 }

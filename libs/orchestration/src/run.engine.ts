@@ -37,6 +37,7 @@ import {
 } from '@rein/domain';
 import { type EventStore, WrongExpectedVersionError } from '@rein/event-store';
 
+import { SpecResolver, externalizeSpec } from '@rein/run-log';
 import { TimerQueue } from './timer.queue.js';
 
 /** Side effects of decisions: messages to other services. */
@@ -111,10 +112,12 @@ export class RunEngine {
   private readonly actors = new Map<string, Actor>();
   private readonly loading = new Map<string, Promise<Actor | undefined>>();
   private readonly timers: TimerQueue<Timer>;
+  private readonly specs: SpecResolver;
   private closed = false;
 
   constructor(private readonly o: EngineOptions) {
     this.timers = new TimerQueue<Timer>((t) => this.fireTimer(t), o.now);
+    this.specs = new SpecResolver(o.store);
   }
 
   // ---- public operations (DESIGN.md's API) ----
@@ -328,7 +331,8 @@ export class RunEngine {
         if (runId === undefined) continue;
         let list = byRun.get(runId);
         if (!list) byRun.set(runId, (list = []));
-        list.push(fromStoredRunEvent(runId, s));
+        const e = fromStoredRunEvent(runId, s);
+        list.push(e.type === 'RunSubmitted' ? await this.specs.resolve(e) : e);
       }
       after = page[page.length - 1]!.globalPosition;
     }
@@ -468,14 +472,13 @@ export class RunEngine {
           }
         }
         const appendStarted = this.o.now();
+        let stored: RunEvent[] = events;
         if (events.length > 0) {
           try {
+            stored = await this.storedForm(events);
+            const batch = stored.map(toStoredRunEvent);
             const append = (): Promise<unknown> =>
-              this.o.store.append(
-                runStream(runId),
-                events.map(toStoredRunEvent),
-                expected === 0 ? 'no_stream' : expected,
-              );
+              this.o.store.append(runStream(runId), batch, expected === 0 ? 'no_stream' : expected);
             await (this.o.locks ? this.o.locks.withLock(runId, append) : append());
           } catch (e) {
             // The state was evolved optimistically: rebuild it from the log, then re-decide.
@@ -497,7 +500,7 @@ export class RunEngine {
           if (o.error !== undefined) o.p.reject(o.error);
           else o.p.resolve(o.events!);
         }
-        if (events.length > 0) this.react(actor.state, events, appendedAt);
+        if (events.length > 0) this.react(actor.state, events, stored, appendedAt);
       }
     } finally {
       actor.draining = false;
@@ -509,7 +512,12 @@ export class RunEngine {
   }
 
   /** Carries out what the new decisions ask of the world. */
-  private react(state: RunState, events: readonly RunEvent[], appendedAt: number): void {
+  private react(
+    state: RunState,
+    events: readonly RunEvent[],
+    stored: readonly RunEvent[],
+    appendedAt: number,
+  ): void {
     const runId = state.runId;
     const fx = this.o.effects;
     for (const e of events) {
@@ -572,7 +580,16 @@ export class RunEngine {
           break;
       }
     }
-    fx.appended(runId, events, appendedAt);
+    // Published as stored: a large spec travels by reference, like in the log.
+    fx.appended(runId, stored, appendedAt);
+  }
+
+  /** Events as the log keeps them: a large spec goes to its chunk stream first (spec-chunks.ts). */
+  private async storedForm(events: RunEvent[]): Promise<RunEvent[]> {
+    if (!events.some((e) => e.type === 'RunSubmitted')) return events;
+    const out: RunEvent[] = [];
+    for (const e of events) out.push(await externalizeSpec(this.o.store, e));
+    return out;
   }
 
   private dispatchMessage(
@@ -688,7 +705,10 @@ export class RunEngine {
       const limit = upTo === undefined ? 10_000 : Math.min(10_000, upTo - after);
       if (limit <= 0) break;
       const page = await this.o.store.readStream(runStream(runId), { after, limit });
-      for (const s of page) out.push(fromStoredRunEvent(runId, s));
+      for (const s of page) {
+        const e = fromStoredRunEvent(runId, s);
+        out.push(e.type === 'RunSubmitted' ? await this.specs.resolve(e) : e);
+      }
       if (page.length < limit) break;
       after = page[page.length - 1]!.streamPosition;
     }

@@ -12,6 +12,7 @@ import {
 } from '@rein/contracts';
 import { type RunState, type RunView, evolve, fold, initialState, runView } from '@rein/domain';
 import type { EventStore } from '@rein/event-store';
+import { SpecResolver } from '@rein/run-log';
 
 export interface RunSummary {
   readonly runId: string;
@@ -43,8 +44,11 @@ export class RunProjection {
   private readonly runs = new Map<string, RunState>();
   private position = 0;
   private catching: Promise<void> | undefined;
+  private readonly specs: SpecResolver;
 
-  constructor(private readonly store: EventStore) {}
+  constructor(private readonly store: EventStore) {
+    this.specs = new SpecResolver(store);
+  }
 
   /** Folds everything appended since the last catch-up. Concurrent callers share one pass. */
   catchUp(): Promise<void> {
@@ -56,7 +60,8 @@ export class RunProjection {
           for (const s of page) {
             const runId = runIdOfStream(s.streamId);
             if (runId !== undefined) {
-              const e = fromStoredRunEvent(runId, s);
+              let e = fromStoredRunEvent(runId, s);
+              if (e.type === 'RunSubmitted') e = await this.specs.resolve(e);
               this.runs.set(runId, evolve(this.runs.get(runId) ?? initialState(runId), e));
             }
             this.position = s.globalPosition;
@@ -173,7 +178,10 @@ export class RunProjection {
         limit: Math.min(10_000, n - after),
       });
       if (page.length === 0) break;
-      for (const s of page) events.push(fromStoredRunEvent(runId, s));
+      for (const s of page) {
+        const e = fromStoredRunEvent(runId, s);
+        events.push(e.type === 'RunSubmitted' ? await this.specs.resolve(e) : e);
+      }
       after = page[page.length - 1]!.streamPosition;
     }
     return ok({ ...runView(fold(runId, events)), at: n });

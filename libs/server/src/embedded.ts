@@ -13,6 +13,7 @@ import {
 } from '@rein/event-store';
 import { HttpErrorsFilter, type Logger, type ReinConfig, type ServiceDeps, defaultConfig } from '@rein/nest';
 import { judgeConfigFromEnv } from '@rein/judge';
+import { Authorizer, TokensFileError } from '@rein/auth';
 import { type EngineOptions, RunEngine } from '@rein/orchestration';
 import { FencedEventStore, RedisLeases, RedisRunLocks } from '@rein/leases';
 import { Redis } from 'ioredis';
@@ -56,6 +57,8 @@ export interface EmbeddedOptions {
   readonly sqliteSynchronous?: 'FULL' | 'NORMAL';
   readonly pools?: ReinConfig['pools'];
   readonly judge?: ReinConfig['judge'];
+  /** Bearer tokens with scopes (libs/auth; env REIN_TOKENS_FILE); required to listen beyond loopback. */
+  readonly tokensFile?: string;
   /** Where startup notices go (default: stderr). */
   readonly say?: (line: string) => void;
   readonly log?: Logger;
@@ -108,12 +111,39 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   }
   if (services.size === 0)
     throw new StartupError(`--services names no service: choose from ${ALL_SERVICES.join(', ')}`);
-  if (!isLoopback(config.host)) {
-    // The API runs agents' commands; until bearer tokens land (issue 4) it only listens on loopback.
-    throw new StartupError(
-      `refusing to listen on ${config.host}: the embedded server has no access control yet, so it listens on loopback only (127.0.0.1, ::1 or localhost)`,
-    );
+  // ---- access control (issue 4 item 7; libs/auth) ----
+  // The API runs agents' commands, so it may run open only where nobody else can reach it: HTTP on
+  // loopback and, with the NATS transport (the API also answers on rein.v1.*), NATS on loopback.
+  // A process without the orchestrator serves only /healthz, /readyz and /metrics, open by design.
+  const tokensFile = options.tokensFile ?? (process.env.REIN_TOKENS_FILE || undefined);
+  let access = Authorizer.open();
+  if (tokensFile !== undefined) {
+    try {
+      const loaded = Authorizer.fromFile(resolve(tokensFile));
+      access = loaded.authorizer;
+      for (const warning of loaded.warnings) say(`rein: warning: ${warning}`);
+    } catch (e) {
+      if (e instanceof TokensFileError) throw new StartupError(e.message);
+      throw e;
+    }
+  } else if (services.has('orchestrator')) {
+    const apiNats =
+      config.transport === 'nats'
+        ? (options.natsUrl ?? process.env.REIN_NATS_URL ?? 'nats://127.0.0.1:4222')
+        : undefined;
+    const exposed = !isLoopback(config.host)
+      ? `HTTP on ${config.host}`
+      : apiNats !== undefined && !natsUrlsAreLoopback(apiNats)
+        ? `NATS at ${apiNats.replace(/\/\/[^@/]*@/g, '//')}`
+        : undefined;
+    if (exposed) {
+      throw new StartupError(
+        `refusing to serve the API on ${exposed} without access control: give a tokens file ` +
+          '(--tokens-file / REIN_TOKENS_FILE; see README "Access control"), or listen on loopback only (127.0.0.1, ::1 or localhost)',
+      );
+    }
   }
+  // ---- end access control ----
   // Traversable (not listable) by others: the sandbox's unprivileged uid must reach workspaces
   // below it; the store and config inside are private (0600).
   mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
@@ -236,6 +266,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
           // Only an all-in-one process knows its running attempts died with it; elsewhere the
           // attempts' timeouts (and, with JetStream dispatch, redelivery) reclaim them.
           reclaimRunningOnStart: services.has('executor') && config.transport === 'inprocess',
+          access,
         }),
         true,
         'orchestrator',
@@ -262,9 +293,15 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   say(`rein: listening on ${url} (services: ${[...services].join(', ')})`);
   say(
-    `rein: data dir ${config.dataDir}; store ${config.store}${config.store === 'sqlite' ? ` (synchronous=${config.sqliteSynchronous})` : ''}; transport ${config.transport === 'nats' ? `nats (${natsUrl})` : 'in-process'}; sandbox ${sandboxKind}`,
+    `rein: data dir ${config.dataDir}; store ${config.store}${config.store === 'sqlite' ? ` (synchronous=${config.sqliteSynchronous})` : ''}; transport ${config.transport === 'nats' ? `nats (${natsUrl.replace(/\/\/[^@/]*@/g, '//***@')})` : 'in-process'}; sandbox ${sandboxKind}`,
   );
-  if (isLoopback(config.host)) say('rein: the API is open (no tokens) because it listens on loopback only');
+  if (services.has('orchestrator')) {
+    say(
+      access.isOpen
+        ? 'rein: the API is open (no tokens) because it listens on loopback only; --tokens-file requires bearer tokens'
+        : `rein: the API requires a bearer token (${access.size} token(s) from ${resolve(tokensFile ?? '')})`,
+    );
+  }
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -386,4 +423,15 @@ async function openStore(
 
 function isLoopback(host: string): boolean {
   return host === '127.0.0.1' || host === '::1' || host === 'localhost';
+}
+
+/** Every server of a NATS URL list (`nats://a:4222,nats://b:4222`) is on this machine's loopback. */
+function natsUrlsAreLoopback(urls: string): boolean {
+  return urls.split(',').every((u) => {
+    try {
+      return isLoopback(new URL(u.trim()).hostname.replace(/^\[(.*)\]$/, '$1'));
+    } catch {
+      return false;
+    }
+  });
 }

@@ -43,6 +43,10 @@ export class NatsBus implements MessageBus {
   constructor(
     readonly nc: NatsConnection,
     private readonly defaultTimeoutMs = 30_000,
+    private readonly onPublishError: (subject: string, error: unknown) => void = (subject, error) =>
+      process.stderr.write(
+        `${JSON.stringify({ level: 'error', msg: 'NATS publish failed', subject, error: String(error) })}\n`,
+      ),
   ) {}
 
   async request<T>(subject: string, payload: unknown, timeoutMs = this.defaultTimeoutMs): Promise<T> {
@@ -60,7 +64,13 @@ export class NatsBus implements MessageBus {
   }
 
   publish(subject: string, payload: unknown): void {
-    this.nc.publish(subject, JSON.stringify(payload ?? null));
+    try {
+      this.nc.publish(subject, JSON.stringify(payload ?? null));
+    } catch (e) {
+      // A publish that cannot be sent (too large, connection closed) must not take the caller down;
+      // what depends on delivery (dispatch) uses JetStream, not a plain publish.
+      this.onPublishError(subject, e);
+    }
   }
 
   subscribe(subject: string, handler: (data: unknown, subject: string) => void): () => void {

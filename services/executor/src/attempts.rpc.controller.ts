@@ -1,4 +1,10 @@
-import { Controller, Inject } from '@nestjs/common';
+import {
+  Controller,
+  Inject,
+  type OnApplicationShutdown,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import {
   type ApiReply,
@@ -12,16 +18,27 @@ import {
   fail,
   ok,
 } from '@rein/contracts';
+import {
+  ATTEMPT_SETTLEMENTS,
+  type AttemptDelivery,
+  type AttemptSettlements,
+  JetStreamAttemptConsumer,
+  dispatchSettingsFromEnv,
+} from '@rein/dispatch';
 import { SERVICE_DEPS, type ServiceDeps, metrics } from '@rein/nest';
 import { POOLS, type Pools, attemptKey, inFlight } from './pools.js';
 
 /** The executor's handlers: dispatched attempts, cancellations, and the verifier's requests. */
 @Controller()
-export class AttemptsRpcController {
+export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnApplicationShutdown {
   constructor(
     @Inject(POOLS) private readonly pools: Pools,
     @Inject(SERVICE_DEPS) private readonly deps: ServiceDeps,
+    /** Present over NATS, where attempts arrive through JetStream (see `deliver`). */
+    @Inject(ATTEMPT_SETTLEMENTS) private readonly settlements: AttemptSettlements | null,
   ) {}
+
+  private readonly consumers: JetStreamAttemptConsumer[] = [];
 
   // Any pool's subject; the handler checks the pool is one of ours (SUBJECTS.internal.dispatch).
   @EventPattern('rein.internal.attempts.dispatch.*')
@@ -45,17 +62,81 @@ export class AttemptsRpcController {
   }
 
   /**
-   * Cancels go to every executor (only the one running the attempt acts), so they arrive by a
-   * plain subscription rather than a queue-grouped handler.
+   * A JetStream delivery (NATS mode). Resolving acks it, so this resolves only once the attempt's
+   * finished fact has been accepted by the orchestrator. Deliveries the pool would ignore as
+   * duplicates are answered from the ledger: one it runs waits for the same outcome, one it ran
+   * re-sends its finished fact (the orchestrator ignores a repeat), one cancelled before it came
+   * needs nothing. A redelivery of an attempt this executor never saw simply runs: the executor
+   * that had it died, and the orchestrator's startToClose timer is the backstop.
    */
-  onModuleInit(): void {
-    this.unsubscribe = this.deps.bus.subscribe(SUBJECTS.internal.cancel, (c) => {
-      for (const pool of this.pools.values()) pool.cancel(c as CancelAttempt);
-    });
+  private async deliver(m: DispatchAttempt, delivery: AttemptDelivery): Promise<void> {
+    const settlements = this.settlements!;
+    const key = attemptKey(m);
+    const prior = settlements.prior(key);
+    switch (prior.kind) {
+      case 'pending':
+        return prior.settled;
+      case 'finished':
+        await this.deps.bus.request(SUBJECTS.internal.attemptFinished, prior.report);
+        settlements.accepted(key);
+        return;
+      case 'cancelled':
+        return;
+      case 'unknown': {
+        const settled = settlements.expect(key);
+        if (delivery.redelivered) {
+          this.deps.log('warn', 'running a redelivered attempt', {
+            attempt: key,
+            deliveryCount: delivery.deliveryCount,
+          });
+        }
+        this.dispatch(m);
+        return settled;
+      }
+    }
   }
 
-  onModuleDestroy(): void {
+  /**
+   * Cancels go to every executor (only the one running the attempt acts), so they arrive by a
+   * plain subscription rather than a queue-grouped handler. Over NATS, each local pool pulls its
+   * attempts from its durable JetStream consumer.
+   */
+  async onModuleInit(): Promise<void> {
+    this.unsubscribe = this.deps.bus.subscribe(SUBJECTS.internal.cancel, (c) => {
+      const cancel = c as CancelAttempt;
+      this.settlements?.cancel(attemptKey(cancel));
+      for (const pool of this.pools.values()) pool.cancel(cancel);
+    });
+    if (!this.settlements) return;
+    if (!this.deps.nats) {
+      throw new Error(
+        'the NATS transport needs the process NATS connection (ServiceDeps.nats) to take attempts',
+      );
+    }
+    const settings = dispatchSettingsFromEnv(process.env);
+    for (const name of this.pools.keys()) {
+      const pool = this.deps.config.pools.find((p) => p.name === name)!;
+      this.consumers.push(
+        await JetStreamAttemptConsumer.open({
+          connection: this.deps.nats,
+          pool,
+          ...settings,
+          handler: (m, delivery) => this.deliver(m, delivery),
+          log: (level, msg, fields) => this.deps.log(level, msg, { ...fields }),
+        }),
+      );
+    }
+  }
+
+  /** Stops taking attempts; those running keep their heartbeat until the pools report them. */
+  async onModuleDestroy(): Promise<void> {
     this.unsubscribe?.();
+    await Promise.all(this.consumers.map((c) => c.stop()));
+  }
+
+  /** After the pools closed (ExecutorModule.onModuleDestroy): give back anything still held. */
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(this.consumers.map((c) => c.close()));
   }
 
   private unsubscribe: (() => void) | undefined;

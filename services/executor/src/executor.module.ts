@@ -1,5 +1,6 @@
 import { type DynamicModule, Inject, Module, type OnModuleDestroy } from '@nestjs/common';
 import { SUBJECTS } from '@rein/contracts';
+import { ATTEMPT_SETTLEMENTS, AttemptSettlements } from '@rein/dispatch';
 import { LocalPool } from '@rein/execution';
 import { HealthController, SERVICE_DEPS, type ServiceDeps, hopSamples, metrics } from '@rein/nest';
 import type { Sandbox } from '@rein/sandbox';
@@ -10,11 +11,15 @@ import { POOLS, type Pools, attemptKey, inFlight } from './pools.js';
 @Module({})
 export class ExecutorModule implements OnModuleDestroy {
   static register(deps: ServiceDeps, sandbox: Sandbox, executorDir: string): DynamicModule {
+    // Over NATS, a JetStream delivery is acked once its attempt's finished fact is accepted; this
+    // ledger joins the pool's reports to the deliveries (see AttemptsRpcController.deliver).
+    const settlements = deps.config.transport === 'nats' ? new AttemptSettlements() : null;
     return {
       module: ExecutorModule,
       controllers: [AttemptsRpcController, HealthController],
       providers: [
         { provide: SERVICE_DEPS, useValue: deps },
+        { provide: ATTEMPT_SETTLEMENTS, useValue: settlements },
         {
           provide: POOLS,
           useFactory: (): Pools => {
@@ -68,7 +73,15 @@ export class ExecutorModule implements OnModuleDestroy {
                           Math.max(0, m.at - info.startedAt) / 1000,
                         );
                       }
-                      await deps.bus.request(SUBJECTS.internal.attemptFinished, m);
+                      const key = attemptKey(m);
+                      settlements?.reporting(key, m);
+                      try {
+                        await deps.bus.request(SUBJECTS.internal.attemptFinished, m);
+                      } catch (error) {
+                        settlements?.failed(key, error);
+                        throw error;
+                      }
+                      settlements?.accepted(key);
                     },
                   },
                 }),

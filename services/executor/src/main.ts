@@ -5,4 +5,11 @@
  */
 import { main } from '@rein/cli';
 
-process.exitCode = await main([process.argv[0] ?? 'node', 'rein', 'up', '--services', 'executor', ...process.argv.slice(2)]);
+process.exitCode = await main([
+  process.argv[0] ?? 'node',
+  'rein',
+  'up',
+  '--services',
+  'executor',
+  ...process.argv.slice(2),
+]);

@@ -1,5 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { AUTHORIZER, type Authorizer } from '@rein/auth';
 import { SUBJECTS, type DispatchAttempt } from '@rein/contracts';
+import { JetStreamDispatcher, dispatchSettingsFromEnv } from '@rein/dispatch';
 import { HealthController, SERVICE_DEPS, type ServiceDeps, metrics, runSettingsOf } from '@rein/nest';
 import { type EngineOptions, RunEngine } from '@rein/orchestration';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +21,8 @@ export class OrchestratorModule {
     options: {
       http: boolean;
       reclaimRunningOnStart: boolean;
+      /** Who may call the API, over HTTP and NATS (Authorizer.open() only on loopback). */
+      access: Authorizer;
       /** Cluster mode: run leases and the idempotency-key cache (Redis). */
       ownership?: Pick<EngineOptions, 'locks' | 'keyCache'>;
     },
@@ -30,12 +34,16 @@ export class OrchestratorModule {
         : [RunsRpcController, HealthController],
       providers: [
         { provide: SERVICE_DEPS, useValue: deps },
+        { provide: AUTHORIZER, useValue: options.access },
         RunsNatsController,
         {
           provide: RunEngine,
-          useFactory: () => {
+          useFactory: async () => {
             const { settings, settingsHash } = runSettingsOf(deps.config);
             const { bus } = deps;
+            // Over NATS, attempts go through a JetStream work queue (at least once, survives
+            // restarts); in one process the bus hands them over directly.
+            const jetStream = deps.config.transport === 'nats' ? await openDispatcher(deps) : undefined;
             return new RunEngine({
               store: deps.store,
               settings,
@@ -47,13 +55,38 @@ export class OrchestratorModule {
               reclaimRunningOnStart: options.reclaimRunningOnStart,
               ...options.ownership,
               effects: {
-                dispatch: (pool: string, msg: DispatchAttempt) =>
-                  bus.publish(SUBJECTS.internal.dispatch(pool), msg),
+                dispatch: jetStream
+                  ? (pool: string, msg: DispatchAttempt) =>
+                      void jetStream.dispatch(pool, msg).catch((error: unknown) =>
+                        // Still `dispatched` in the log: a restarted orchestrator dispatches it again.
+                        deps.log('error', 'dispatch failed; the attempt waits for a restart or its timeout', {
+                          runId: msg.runId,
+                          taskId: msg.taskId,
+                          attempt: msg.attempt,
+                          pool,
+                          error: error instanceof Error ? error.message : String(error),
+                        }),
+                      )
+                  : (pool: string, msg: DispatchAttempt) =>
+                      bus.publish(SUBJECTS.internal.dispatch(pool), msg),
                 cancelAttempt: (msg) => bus.publish(SUBJECTS.internal.cancel, msg),
                 evaluateGate: (msg) => bus.publish(SUBJECTS.internal.evaluateGate, msg),
                 appended: (runId, events) => {
                   for (const e of events) metrics.eventsAppended.inc({ type: e.type });
-                  bus.publish(SUBJECTS.events(runId), events);
+                  // In messages of at most ~256 KiB: one append can decide thousands of events.
+                  let batch: unknown[] = [];
+                  let bytes = 0;
+                  for (const e of events) {
+                    const size = JSON.stringify(e).length;
+                    if (batch.length > 0 && bytes + size > 256 * 1024) {
+                      bus.publish(SUBJECTS.events(runId), batch);
+                      batch = [];
+                      bytes = 0;
+                    }
+                    batch.push(e);
+                    bytes += size;
+                  }
+                  if (batch.length > 0) bus.publish(SUBJECTS.events(runId), batch);
                 },
                 appendTook: (ms: number) => metrics.appendSeconds.observe(ms / 1000),
                 missingSnapshots: async (runId, commits) => {
@@ -72,4 +105,18 @@ export class OrchestratorModule {
       exports: [RunEngine],
     };
   }
+}
+
+/** The JetStream work queue attempts are dispatched through (issue 4, item 4). */
+function openDispatcher(deps: ServiceDeps): Promise<JetStreamDispatcher> {
+  if (!deps.nats) {
+    throw new Error(
+      'the NATS transport needs the process NATS connection (ServiceDeps.nats) to dispatch attempts',
+    );
+  }
+  return JetStreamDispatcher.open({
+    connection: deps.nats,
+    pools: deps.config.pools,
+    ...dispatchSettingsFromEnv(process.env),
+  });
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Msg, Subscription } from '@nats-io/transport-node';
-import { AUTHORIZER, type Authorizer, type Scope } from '@rein/auth';
-import { type ApiReply, SUBJECTS, errorEnvelope, problem } from '@rein/contracts';
+import { AUTHORIZER, Authorizer, type Scope } from '@rein/auth';
+import { type ApiReply, SUBJECTS, errorEnvelope, fail, ok, problem } from '@rein/contracts';
 import { SERVICE_DEPS, type ServiceDeps } from '@rein/nest';
 import { RunEngine } from '@rein/orchestration';
 import { statusHeaders } from '@rein/transport';
@@ -30,16 +30,7 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
     const nc = this.deps.nats;
     if (!nc) return;
     const routes: Record<string, [Scope, Handler]> = {
-      [SUBJECTS.runs.submit]: [
-        'runs:submit',
-        (_b, raw) => {
-          const text = raw.string();
-          const type =
-            raw.headers?.get('Content-Type') ||
-            (text.trimStart().startsWith('{') ? 'application/json' : 'application/yaml');
-          return this.engine.submit(text, type);
-        },
-      ],
+      [SUBJECTS.runs.submit]: ['runs:submit', (_b, raw) => this.submit(raw)],
       [SUBJECTS.runs.list]: ['runs:read', (b) => this.ask(SUBJECTS.query.list, b)],
       [SUBJECTS.runs.get]: ['runs:read', (b) => this.ask(SUBJECTS.query.get, b)],
       [SUBJECTS.runs.events]: ['runs:read', (b) => this.ask(SUBJECTS.query.events, b)],
@@ -132,6 +123,61 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
         this.deps.log('error', 'NATS API call failed', { subject, error: String(e) });
     }
     if (msg.reply) msg.respond(JSON.stringify(reply.body), { headers: statusHeaders(reply.status) });
+  }
+
+  /**
+   * A spec larger than one NATS message arrives in chunks (DESIGN.md): every chunk carries
+   * `Rein-Upload-Id: <id>` and `Rein-Chunk: <i>/<n>` (1-based). Chunks are kept in the log
+   * (`upload-<id>`), so replicas behind the queue group can take any of them; chunk i < n is
+   * answered 202 `{ upload, received, of }`, the last one with the submission's reply.
+   */
+  private async submit(raw: Msg): Promise<ApiReply> {
+    const uploadId = raw.headers?.get('Rein-Upload-Id');
+    const text = raw.string();
+    const typeOf = (t: string): string =>
+      raw.headers?.get('Content-Type') ||
+      (t.trimStart().startsWith('{') ? 'application/json' : 'application/yaml');
+    if (!uploadId) return this.engine.submit(text, typeOf(text));
+    const m = /^(\d+)\/(\d+)$/.exec(raw.headers?.get('Rein-Chunk') ?? '');
+    const i = Number(m?.[1]);
+    const n = Number(m?.[2]);
+    const maxChunks = Math.ceil(this.deps.config.limits.maxBytes / (64 * 1024));
+    if (!/^[A-Za-z0-9_-]{8,64}$/.test(uploadId) || !m || i < 1 || i > n || n > maxChunks) {
+      return fail(
+        'invalid_spec',
+        'a chunked submission needs Rein-Upload-Id (8–64 of [A-Za-z0-9_-]) and Rein-Chunk: i/n',
+        '',
+        `send chunks 1/n … n/n of at least 64 KiB each (n ≤ ${maxChunks}) under one upload id`,
+      );
+    }
+    const stream = `upload-${uploadId}`;
+    await this.deps.store.append(
+      stream,
+      [{ id: `${stream}:${i}`, type: 'UploadChunk', data: { i, n, text } }],
+      'any',
+    );
+    if (i < n) return ok({ upload: uploadId, received: i, of: n }, 202);
+    const chunks = new Map<number, string>();
+    for (let after = 0; ;) {
+      const page = await this.deps.store.readStream(stream, { after, limit: 256 });
+      if (page.length === 0) break;
+      for (const c of page) {
+        const d = c.data as { i: number; text: string };
+        chunks.set(d.i, d.text);
+      }
+      after = page[page.length - 1]!.streamPosition;
+    }
+    const missing = Array.from({ length: n }, (_, k) => k + 1).filter((k) => !chunks.has(k));
+    if (missing.length > 0) {
+      return fail(
+        'invalid_spec',
+        `upload ${uploadId} lacks chunks ${missing.slice(0, 10).join(', ')}`,
+        '',
+        'send every chunk, then the last one again',
+      );
+    }
+    const whole = Array.from({ length: n }, (_, k) => chunks.get(k + 1)!).join('');
+    return this.engine.submit(whole, typeOf(whole));
   }
 
   private ask(subject: string, payload: unknown): Promise<ApiReply> {
