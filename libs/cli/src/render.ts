@@ -175,6 +175,7 @@ export function renderStatus(view: RunView, o: RenderOptions): string[] {
     `created ${view.createdAt}  updated ${view.updatedAt}  seq ${view.seq}`,
     `progress: ${formatProgress(progress(view))}`,
     formatUsage(view),
+    ...(view.reason ? [`reason: ${view.reason}`] : []),
     '',
     ...table(['TASK', 'STATE', 'ATTEMPTS', 'EXIT', 'VERDICTS', 'REASON'], rows),
   ];

@@ -74,6 +74,10 @@ export interface TimerFiredData {
 export interface CancelRequestedData {
   readonly reason?: string;
 }
+/** The running total of an attempt's usage, reported while it runs (budgets are checked on it). */
+export interface AttemptUsageReportedData {
+  readonly usage: Usage;
+}
 export interface RollbackRequestedData {
   readonly toEvent?: number;
   readonly task?: string;
@@ -129,6 +133,12 @@ export interface RunCompletedData {
   readonly status: Exclude<RunStatus, 'running'>;
   readonly reason?: string;
 }
+/** The run's budget was exhausted: the figures, and what was stopped. */
+export interface BudgetExceededData {
+  readonly usage: Usage;
+  readonly budget: { readonly tokens?: number; readonly usd?: number };
+  readonly reason: string;
+}
 export interface RunRolledBackData {
   readonly toEvent?: number;
   readonly task?: string;
@@ -147,6 +157,7 @@ export interface EventDataMap {
   TimerFired: TimerFiredData;
   CancelRequested: CancelRequestedData;
   RollbackRequested: RollbackRequestedData;
+  AttemptUsageReported: AttemptUsageReportedData;
   TaskReady: TaskReadyData;
   TaskDispatched: TaskDispatchedData;
   TaskStarted: TaskStartedData;
@@ -158,6 +169,7 @@ export interface EventDataMap {
   TaskSkipped: TaskSkippedData;
   RunCompleted: RunCompletedData;
   RunRolledBack: RunRolledBackData;
+  BudgetExceeded: BudgetExceededData;
 }
 
 export type EventType = keyof EventDataMap;
@@ -171,6 +183,7 @@ export const FACT_TYPES = [
   'TimerFired',
   'CancelRequested',
   'RollbackRequested',
+  'AttemptUsageReported',
 ] as const satisfies readonly EventType[];
 
 export type FactType = (typeof FACT_TYPES)[number];

@@ -1,4 +1,4 @@
-import type { AttemptFinishedData, GateVerdictRecordedData, PoolSettings } from './events.js';
+import type { AttemptFinishedData, GateVerdictRecordedData, PoolSettings, Usage } from './events.js';
 import type { AgentProfile, GateSpec, WorkspaceBase } from './run-spec.types.js';
 
 /** orchestrator → executor: everything an executor needs to run one attempt, without reading the log. */
@@ -52,6 +52,12 @@ export interface AttemptStartedMessage extends AttemptRef {
 export interface AttemptFinishedMessage extends AttemptRef {
   readonly at: number;
   readonly result: AttemptFinishedData;
+}
+
+/** executor → orchestrator: the attempt's usage so far (a running total). */
+export interface AttemptUsageMessage extends AttemptRef {
+  readonly at: number;
+  readonly usage: Usage;
 }
 
 export interface CancelAttempt extends AttemptRef {

@@ -344,7 +344,34 @@ describe('the component schemas, compiled with ajv (JSON Schema 2020-12)', () =>
         taskId: 'c',
         data: { reason: 'b failed' },
       },
-    ] satisfies RunEventOf<'CancelRequested' | 'TaskCancelled' | 'TaskFailed' | 'TaskSkipped'>[];
+      {
+        ...base,
+        seq: 6,
+        id: 'r1:a:1:AttemptUsageReported:120/0.01',
+        type: 'AttemptUsageReported',
+        taskId: 'a',
+        attempt: 1,
+        data: { usage: { tokens: 120, usd: 0.01 } },
+      },
+      {
+        ...base,
+        seq: 7,
+        id: 'r1::0:BudgetExceeded:7',
+        type: 'BudgetExceeded',
+        data: {
+          usage: { tokens: 120, usd: 0.01 },
+          budget: { tokens: 100 },
+          reason: 'budget exceeded: 120 tokens of 100',
+        },
+      },
+    ] satisfies RunEventOf<
+      | 'CancelRequested'
+      | 'TaskCancelled'
+      | 'TaskFailed'
+      | 'TaskSkipped'
+      | 'AttemptUsageReported'
+      | 'BudgetExceeded'
+    >[];
     const recorded = new Set(fixture.events.map((e) => e.type));
     const all = new Set([...recorded, ...samples.map((e) => e.type)]);
     expect(all.size).toBe(

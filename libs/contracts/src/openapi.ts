@@ -48,6 +48,7 @@ const EVENT_TYPES = every<EventType>()([
   'TimerFired',
   'CancelRequested',
   'RollbackRequested',
+  'AttemptUsageReported',
   'TaskReady',
   'TaskDispatched',
   'TaskStarted',
@@ -59,6 +60,7 @@ const EVENT_TYPES = every<EventType>()([
   'TaskSkipped',
   'RunCompleted',
   'RunRolledBack',
+  'BudgetExceeded',
 ]);
 const RUN_STATUSES = every<RunStatus>()(['running', 'succeeded', 'failed', 'cancelled']);
 const GATE_KINDS = every<GateKind>()(['test', 'judge', 'approval', 'policy']);
@@ -225,15 +227,16 @@ const runViewProperties: Record<string, Schema> = {
   seq: int('seq of the latest event folded into this view.', 1),
   usage: ref('Usage'),
   budget: ref('Budget'),
+  reason: str('Why the run ended failed or cancelled, when it says (e.g. `budget exceeded: …`).'),
   tasks: list(ref('Task'), 'The tasks, in spec order.'),
 };
 const runView = obj('The state of a run, folded from its events.', runViewProperties, {
-  optional: ['budget'],
+  optional: ['budget', 'reason'],
 });
 const replayView = obj(
   'The run view as it was right after event `at`.',
   { ...runViewProperties, at: int('The seq the view was folded up to.', 1) },
-  { optional: ['budget'] },
+  { optional: ['budget', 'reason'] },
 );
 
 const runSummary = obj('A run in a list: its view without the tasks, plus task counts.', {
@@ -272,9 +275,17 @@ const pool = obj('An executor pool and its load.', {
 const open = { closed: false } as const;
 const eventData: Record<EventType, Schema> = {
   RunSubmitted: obj(
-    'The spec as parsed (defaults filled in) and the server settings in force.',
-    { spec: ref('RunSpec'), settings: ref('RunSettings') },
-    open,
+    'The spec as parsed (defaults filled in) and the server settings in force. A spec larger than 512 KiB is stored in chunks in `spec-<hash>` and carried by reference (`specRef`).',
+    {
+      spec: ref('RunSpec'),
+      specRef: obj('A large spec, by reference.', {
+        hash: { type: 'string' },
+        bytes: int('Bytes of its canonical JSON.'),
+        chunks: int('Chunks in its stream.', 1),
+      }),
+      settings: ref('RunSettings'),
+    },
+    { optional: ['spec', 'specRef'], closed: false },
   ),
   AttemptStarted: obj(
     'An executor started the attempt.',
@@ -398,6 +409,24 @@ const eventData: Record<EventType, Schema> = {
     'The run finished.',
     { status: { enum: RUN_STATUSES.filter((s) => s !== 'running') }, reason: { type: 'string' } },
     { optional: ['reason'], closed: false },
+  ),
+  AttemptUsageReported: obj(
+    "The running total of an attempt's usage, reported while it runs.",
+    { usage: ref('Usage') },
+    open,
+  ),
+  BudgetExceeded: obj(
+    "The run's budget was exhausted: the figures; in-flight attempts were stopped and the rest cancelled.",
+    {
+      usage: ref('Usage'),
+      budget: obj(
+        "The run's budget.",
+        { tokens: { type: 'number' }, usd: { type: 'number' } },
+        { optional: ['tokens', 'usd'] },
+      ),
+      reason: { type: 'string' },
+    },
+    open,
   ),
   RunRolledBack: obj(
     'Tasks returned to pending; in-flight attempts were cancelled.',

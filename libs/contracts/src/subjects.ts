@@ -30,6 +30,7 @@ export const SUBJECTS = {
     /** executor → orchestrator: facts about attempts. */
     attemptStarted: 'rein.internal.attempts.started',
     attemptFinished: 'rein.internal.attempts.finished',
+    attemptUsage: 'rein.internal.attempts.usage',
     /** orchestrator → verifier: evaluate gate N of an attempt. */
     evaluateGate: 'rein.internal.gates.evaluate',
     /** verifier → orchestrator: a verdict. */

@@ -4,6 +4,7 @@ import type {
   RunSettings,
   RunSpec,
   TimerKind,
+  Usage,
 } from '@rein/contracts';
 import type { RunState } from './run.state.js';
 
@@ -32,6 +33,12 @@ export interface RecordAttemptFinished extends Base {
   readonly taskId: string;
   readonly attempt: number;
   readonly result: AttemptFinishedData;
+}
+export interface RecordAttemptUsage extends Base {
+  readonly type: 'RecordAttemptUsage';
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly usage: Usage;
 }
 export interface RecordGateVerdict extends Base {
   readonly type: 'RecordGateVerdict';
@@ -70,6 +77,7 @@ export type RunCommand =
   | SubmitRun
   | RecordAttemptStarted
   | RecordAttemptFinished
+  | RecordAttemptUsage
   | RecordGateVerdict
   | GiveApproval
   | FireTimer

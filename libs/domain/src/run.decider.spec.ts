@@ -640,3 +640,108 @@ describe('the run view', () => {
     });
   });
 });
+
+describe('budgets', () => {
+  const budgeted = (budget: { tokens?: number; usd?: number }) => {
+    const spec = specOf([{ id: 'a' }, { id: 'b' }, { id: 'c', dependsOn: ['a'] }]);
+    return { ...spec, spec: { ...spec.spec, budget } };
+  };
+  const submitBudgeted = (s: RunScenario, budget: { tokens?: number; usd?: number }): void =>
+    void s.apply({
+      type: 'SubmitRun',
+      now: T0,
+      spec: budgeted(budget),
+      specHash: 'h',
+      settings: TEST_SETTINGS,
+      settingsHash: 's',
+    });
+
+  it('counts usage reported while an attempt runs, and only its growth', () => {
+    const s = given((s) => {
+      submitBudgeted(s, { tokens: 1000 });
+      start(s, 'a');
+    });
+    s.when({
+      type: 'RecordAttemptUsage',
+      now: T0 + 5,
+      taskId: 'a',
+      attempt: 1,
+      usage: { tokens: 300, usd: 0.1 },
+    }).then([
+      { type: 'AttemptUsageReported', taskId: 'a', attempt: 1, data: { usage: { tokens: 300, usd: 0.1 } } },
+    ]);
+    s.when({
+      type: 'RecordAttemptUsage',
+      now: T0 + 6,
+      taskId: 'a',
+      attempt: 1,
+      usage: { tokens: 300, usd: 0.1 },
+    }).thenNothing();
+    expect(s.scenario.state.usage).toEqual({ tokens: 300, usd: 0.1 });
+    // The final figure replaces the running total rather than adding to it.
+    finish(s.scenario, 'a', 1, { ...ok, usage: { tokens: 350, usd: 0.12 } });
+    expect(s.scenario.state.usage.tokens).toBe(350);
+  });
+
+  it('stops in-flight attempts and cancels the rest when an attempt takes the run over its budget', () => {
+    const s = given((s) => {
+      submitBudgeted(s, { tokens: 1000 });
+      start(s, 'a');
+      start(s, 'b');
+    });
+    s.when({
+      type: 'RecordAttemptUsage',
+      now: T0 + 5,
+      taskId: 'a',
+      attempt: 1,
+      usage: { tokens: 1200, usd: 0 },
+    }).then([
+      { type: 'AttemptUsageReported' },
+      {
+        type: 'BudgetExceeded',
+        data: {
+          usage: { tokens: 1200, usd: 0 },
+          budget: { tokens: 1000 },
+          reason: 'budget exceeded: 1200 tokens of 1000',
+        },
+      },
+      { type: 'TaskCancelled', taskId: 'a', data: { inFlight: 1 } },
+      { type: 'TaskCancelled', taskId: 'b', data: { inFlight: 1 } },
+      { type: 'TaskCancelled', taskId: 'c' },
+      { type: 'RunCompleted', data: { status: 'failed', reason: 'budget exceeded: 1200 tokens of 1000' } },
+    ]);
+    expect(runView(s.scenario.state).reason).toBe('budget exceeded: 1200 tokens of 1000');
+  });
+
+  it('dispatches nothing more once finished attempts have spent the budget', () => {
+    const s = given((s) => {
+      submitBudgeted(s, { usd: 0.01 });
+      start(s, 'a');
+      start(s, 'b');
+    });
+    s.when({
+      type: 'RecordAttemptFinished',
+      now: T0 + 5,
+      taskId: 'a',
+      attempt: 1,
+      result: { ...ok, usage: { tokens: 1, usd: 0.02 } },
+    }).then([
+      { type: 'AttemptFinished' },
+      { type: 'TaskSucceeded', taskId: 'a' },
+      { type: 'BudgetExceeded' },
+      { type: 'TaskCancelled', taskId: 'b', data: { inFlight: 1 } },
+      { type: 'TaskCancelled', taskId: 'c' },
+      { type: 'RunCompleted', data: { status: 'failed' } },
+    ]);
+  });
+
+  it('lets a run whose last task used up the budget succeed: no work was left to stop', () => {
+    const s = given((s) => submitBudgeted(s, { tokens: 30 })).scenario;
+    run(s, 'b');
+    run(s, 'a');
+    run(s, 'c'); // each attempt uses 10 tokens: the third reaches the budget exactly, with nothing left
+    expect(s.state.usage.tokens).toBe(30);
+    expect(s.state.status).toBe('succeeded');
+    expect(s.history.some((e) => e.type === 'BudgetExceeded')).toBe(false);
+  });
+});

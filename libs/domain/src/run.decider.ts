@@ -93,6 +93,21 @@ class Decision {
         }
         break;
       }
+      case 'RecordAttemptUsage': {
+        const t = this.task(c.taskId);
+        if (t.attempt !== c.attempt || (t.status !== 'running' && t.status !== 'dispatched')) return;
+        const last = t.attempts[t.attempts.length - 1]?.usage;
+        // Only a growing total is news; a repeated or out-of-order report changes nothing.
+        if (last && c.usage.tokens <= last.tokens && c.usage.usd <= last.usd) return;
+        this.emit(
+          'AttemptUsageReported',
+          { usage: c.usage },
+          t,
+          c.attempt,
+          `${c.usage.tokens}/${c.usage.usd}`,
+        );
+        break;
+      }
       case 'RecordGateVerdict': {
         const t = this.task(c.taskId);
         const v = c.verdict;
@@ -348,6 +363,7 @@ class Decision {
   private react(): void {
     const s = this.s;
     if (s.status !== 'running') return;
+    this.checkBudget();
     for (const i of this.candidates) {
       const t = taskAt(s, i);
       if (t.status === 'pending' && t.waitingOn === 0) this.emit('TaskReady', {}, t, t.attempt || undefined);
@@ -360,9 +376,40 @@ class Decision {
       this.dispatch(t);
     }
     if (s.terminal === s.tasks.length) {
-      const status = s.cancelRequested ? 'cancelled' : s.failedTasks > 0 ? 'failed' : 'succeeded';
-      this.emit('RunCompleted', { status }, undefined, undefined);
+      const status = s.cancelRequested
+        ? 'cancelled'
+        : s.failedTasks > 0 || s.budgetExceeded
+          ? 'failed'
+          : 'succeeded';
+      const reason = s.budgetExceeded ? this.budgetReason() : undefined;
+      this.emit('RunCompleted', reason === undefined ? { status } : { status, reason }, undefined, undefined);
     }
+  }
+
+  /**
+   * Budgets (issue 5): when the run's usage reaches its budget while work remains, the cap hit is
+   * recorded with the figures, in-flight attempts are stopped and the rest cancelled.
+   */
+  private checkBudget(): void {
+    const s = this.s;
+    const budget = s.spec?.spec.budget;
+    if (!budget || s.budgetExceeded || s.terminal === s.tasks.length) return;
+    const over =
+      (budget.tokens !== undefined && s.usage.tokens >= budget.tokens) ||
+      (budget.usd !== undefined && s.usage.usd >= budget.usd);
+    if (!over) return;
+    const reason = this.budgetReason();
+    this.emit('BudgetExceeded', { usage: s.usage, budget, reason }, undefined, undefined);
+    this.cancelRest(reason);
+  }
+
+  private budgetReason(): string {
+    const s = this.s;
+    const b = s.spec?.spec.budget ?? {};
+    const parts: string[] = [];
+    if (b.tokens !== undefined) parts.push(`${s.usage.tokens} tokens of ${b.tokens}`);
+    if (b.usd !== undefined) parts.push(`$${s.usage.usd.toFixed(4)} of $${b.usd}`);
+    return `budget exceeded: ${parts.join(', ')}`;
   }
 
   private nextReady(): TaskState | undefined {

@@ -85,7 +85,12 @@ export function evolve(state: RunState, event: RunEvent): RunState {
       if (!t || (t.status !== 'running' && t.status !== 'dispatched')) return s;
       const d = event.data;
       const ok = d.exitCode === 0 && d.error === undefined;
-      s.usage = { tokens: s.usage.tokens + d.usage.tokens, usd: s.usage.usd + d.usage.usd };
+      // Usage reported while the attempt ran is already counted: add only the rest.
+      const before = lastAttempt(t)?.usage ?? { tokens: 0, usd: 0 };
+      s.usage = {
+        tokens: s.usage.tokens + d.usage.tokens - before.tokens,
+        usd: s.usage.usd + d.usage.usd - before.usd,
+      };
       setTask(s, t, ok ? { status: 'verifying', gate: -1, dueAt: null } : { dueAt: null }, {
         state: ok ? 'verifying' : 'failed',
         finishedAt: event.at,
@@ -214,10 +219,23 @@ export function evolve(state: RunState, event: RunEvent): RunState {
     case 'CancelRequested':
       s.cancelRequested = true;
       return s;
+    case 'AttemptUsageReported': {
+      const t = current(s, event);
+      if (!t || (t.status !== 'running' && t.status !== 'dispatched')) return s;
+      const before = lastAttempt(t)?.usage ?? { tokens: 0, usd: 0 };
+      const u = event.data.usage;
+      s.usage = { tokens: s.usage.tokens + u.tokens - before.tokens, usd: s.usage.usd + u.usd - before.usd };
+      setTask(s, t, {}, { usage: u });
+      return s;
+    }
+    case 'BudgetExceeded':
+      s.budgetExceeded = true;
+      return s;
     case 'RunRolledBack':
       return rolledBack(s, event);
     case 'RunCompleted':
       s.status = event.data.status;
+      s.reason = event.data.reason ?? null;
       return s;
     case 'TimerFired':
     case 'RollbackRequested':
@@ -315,6 +333,8 @@ function rolledBack(s: Draft, event: RunEventOf<'RunRolledBack'>): RunState {
   }
   s.status = 'running';
   s.cancelRequested = false;
+  s.budgetExceeded = false;
+  s.reason = null;
   return s;
 }
 

@@ -130,6 +130,8 @@ function commandOf(fact: RunEvent, produced: readonly RunEvent[], options: Redec
         pool: fact.data.pool,
         worker: fact.data.worker,
       };
+    case 'AttemptUsageReported':
+      return { ...base, type: 'RecordAttemptUsage', taskId, attempt, usage: fact.data.usage };
     case 'AttemptFinished':
       return { ...base, type: 'RecordAttemptFinished', taskId, attempt, result: fact.data };
     case 'GateVerdictRecorded':

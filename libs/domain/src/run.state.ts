@@ -88,6 +88,10 @@ export interface RunState {
   /** Tasks in `ready`. */
   readonly ready: number;
   readonly cancelRequested: boolean;
+  /** The run's budget was exhausted (BudgetExceeded): it can only end failed. */
+  readonly budgetExceeded: boolean;
+  /** Why the run ended, when it did not simply succeed (RunCompleted's reason). */
+  readonly reason: string | null;
   /** Ranks (positions in `order`) of ready tasks; may hold stale entries (see ReadyQueue). */
   readonly readyQueue: ReadyQueue;
   /** Task indexes in dispatch order: priority descending, then spec order. */
@@ -119,6 +123,8 @@ export function initialState(runId: string): RunState {
     failedTasks: 0,
     ready: 0,
     cancelRequested: false,
+    budgetExceeded: false,
+    reason: null,
     readyQueue: new ReadyQueue(),
     order: new Int32Array(0),
     rank: new Int32Array(0),

@@ -12,6 +12,8 @@ export interface RunView {
   readonly seq: number;
   readonly usage: Usage;
   readonly budget?: Budget;
+  /** Why the run ended failed or cancelled, when it says (e.g. the budget was exceeded). */
+  readonly reason?: string;
   readonly tasks: readonly TaskView[];
 }
 
@@ -57,6 +59,7 @@ export function runView(s: RunState): RunView {
     seq: s.seq,
     usage: s.usage,
     ...(spec.spec.budget === undefined ? {} : { budget: spec.spec.budget }),
+    ...(s.reason === null ? {} : { reason: s.reason }),
     tasks: s.tasks.map((t) => {
       const ts = spec.spec.tasks[t.index]!;
       return {

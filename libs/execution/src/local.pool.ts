@@ -28,7 +28,8 @@
  *   when the workspace was (re)checked out (failure fails the attempt for good), `beforeRun`
  *   (failure fails the attempt, retryable), `afterRun` (failure is logged and ignored). The
  *   workspace is snapshotted after every attempt that got one, failed or not.
- * - `claude-code`, `codex`: finished at once with a non-retryable error until issue 5.
+ * - `claude-code`, `codex`: run like `command`, with the command, extra env and binds, and the
+ *   stream parser that runtimes/ builds from the profile and {@link LocalPoolOptions.agentRuntimes}.
  *
  * Cancellation: a running attempt's process tree is killed; a queued one is dropped without ever
  * being reported started. Both are reported finished with `error: 'cancelled: <reason>'` and
@@ -55,6 +56,7 @@ import {
   type AttemptFinishedData,
   type AttemptFinishedMessage,
   type AttemptStartedMessage,
+  type AttemptUsageMessage,
   type CancelAttempt,
   type DispatchAttempt,
   type PoolView,
@@ -83,6 +85,9 @@ import { AgentOutput, Tail, utf8Prefix, ZERO_USAGE } from './agent-output.js';
 import { MAX_ADDED_LINES, readAttemptChange, START_LINE } from './attempt-change.js';
 import { DEFAULT_TRANSCRIPT_OUTPUT_BYTES, TranscriptWriter } from './transcript.writer.js';
 import { JobQueue } from './job.queue.js';
+import { agentLaunch, type AgentRuntimesConfig, type RuntimeLaunch } from './runtimes/index.js';
+
+export type { AgentRuntimesConfig } from './runtimes/index.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type PoolLog = (level: LogLevel, msg: string, fields: Readonly<Record<string, unknown>>) => void;
@@ -91,6 +96,8 @@ export type PoolLog = (level: LogLevel, msg: string, fields: Readonly<Record<str
 export interface AttemptReporter {
   started(m: AttemptStartedMessage): Promise<void>;
   finished(m: AttemptFinishedMessage): Promise<void>;
+  /** The attempt's usage so far (a running total), as the agent reports it: budgets are checked on it. */
+  usage?(m: AttemptUsageMessage): void;
 }
 
 export interface LocalPoolOptions {
@@ -113,6 +120,8 @@ export interface LocalPoolOptions {
   readonly log?: PoolLog;
   /** Tries of a report before giving up, and the first backoff delay (doubling); default 6 and 100 ms. */
   readonly reportRetry?: { readonly attempts: number; readonly initialMs: number };
+  /** Where the `claude-code` and `codex` CLIs are and which provider URLs they use. */
+  readonly agentRuntimes?: AgentRuntimesConfig;
 }
 
 /** Larger values make execve fail with E2BIG (Linux MAX_ARG_STRLEN is 128 KiB with the name). */
@@ -303,7 +312,7 @@ export class LocalPool {
     const { m } = job;
     const runtime = m.agent.runtime;
     let startedReport: Promise<void> = Promise.resolve();
-    if (runtime === 'noop' || runtime === 'command') {
+    if (runtime === 'noop' || runtime === 'command' || runtime === 'claude-code' || runtime === 'codex') {
       startedReport = this.report('started', () =>
         this.o.reporter.started({
           runId: m.runId,
@@ -332,10 +341,9 @@ export class LocalPool {
       case 'noop':
         return { exitCode: 0, summary: 'noop', snapshot: null, usage: ZERO_USAGE };
       case 'command':
-        return this.runCommand(job);
       case 'claude-code':
       case 'codex':
-        return failed(`runtime ${runtime} is not implemented yet (issue 5)`, false);
+        return this.runCommand(job);
       default:
         return failed(
           `runtime ${JSON.stringify(runtime)} is unknown: use command, claude-code, codex or noop`,
@@ -373,7 +381,9 @@ export class LocalPool {
 
   private async runCommandLocked(job: Job, transcript: TranscriptWriter): Promise<AttemptFinishedData> {
     const { m } = job;
-    const command = m.agent.command?.trim() ?? '';
+    const launch = agentLaunch(m.agentName, m.agent, this.o.agentRuntimes, this.o.sandbox.kind);
+    if (launch && 'error' in launch) return failed(launch.error, false);
+    const command = launch?.command ?? m.agent.command?.trim() ?? '';
     if (command === '') {
       return failed(
         `agent ${m.agentName} has runtime command but no command: set agents.${m.agentName}.command`,
@@ -417,6 +427,7 @@ export class LocalPool {
         REIN_TASK_ID: m.taskId,
         REIN_ATTEMPT: String(m.attempt),
         REIN_FEEDBACK: utf8Prefix(m.feedback, MAX_ENV_VALUE_BYTES),
+        ...launch?.env,
       };
       if (Buffer.byteLength(prompt) <= MAX_ENV_VALUE_BYTES) env.REIN_PROMPT = prompt;
       transcript.event('status', {
@@ -437,12 +448,12 @@ export class LocalPool {
             limits: { ...m.agent.limits, wallMs },
             network: m.agent.network,
             outputCapBytes: CAPTURE_BYTES,
-            extraReadOnlyBinds: [attemptDir],
+            extraReadOnlyBinds: [attemptDir, ...(launch?.binds ?? [])],
             signal: job.abort.signal,
           } satisfies SandboxRunSpec,
           io,
         );
-      outcome = await this.runAgent(job, command, prepared, run, transcript);
+      outcome = await this.runAgent(job, command, prepared, run, transcript, launch);
     } catch (error) {
       const stop = stopOf(job);
       outcome = stop
@@ -491,6 +502,7 @@ export class LocalPool {
     prepared: PreparedWorkspace,
     run: (cmd: string, wallMs: number, io?: SandboxIo) => Promise<SandboxResult>,
     transcript: TranscriptWriter,
+    launch: RuntimeLaunch | null,
   ): Promise<Outcome> {
     const { hooks } = job.m.agent;
     const hook = async (name: string, cmd: string | undefined): Promise<Outcome | null> => {
@@ -525,16 +537,27 @@ export class LocalPool {
     const beforeAgent = stoppedOutcomeOf(job);
     if (beforeAgent) return beforeAgent;
 
-    const output = new AgentOutput({
-      output: (stream, text) => transcript.output(stream, text),
-      usage: (line, total) => transcript.event('usage', { ...line, total }),
-      invalidUsage: (line) =>
-        transcript.event('status', {
-          status: 'invalid-usage-line',
-          line: utf8Prefix(line, 1024),
-          hint: 'print REIN_USAGE {"tokens":N,"usd":X} with non-negative numbers',
-        }),
-    });
+    const output =
+      launch?.output(transcript) ??
+      new AgentOutput({
+        output: (stream, text) => transcript.output(stream, text),
+        usage: (line, total) => {
+          transcript.event('usage', { ...line, total });
+          this.o.reporter.usage?.({
+            runId: job.m.runId,
+            taskId: job.m.taskId,
+            attempt: job.m.attempt,
+            at: this.o.now(),
+            usage: total,
+          });
+        },
+        invalidUsage: (line) =>
+          transcript.event('status', {
+            status: 'invalid-usage-line',
+            line: utf8Prefix(line, 1024),
+            hint: 'print REIN_USAGE {"tokens":N,"usd":X} with non-negative numbers',
+          }),
+      });
     const r = await run(command, job.m.timeoutMs, {
       onOutput: (stream, chunk) => output.push(stream, chunk),
     });
@@ -549,6 +572,7 @@ export class LocalPool {
       ...(r.reason === undefined ? {} : { reason: r.reason }),
     });
     const stop = stopOf(job);
+    const agentFailure = 'failure' in output ? output.failure() : undefined;
     const outcome: Outcome = {
       exitCode: exitCodeOf(r),
       summary: output.summary(),
@@ -557,7 +581,9 @@ export class LocalPool {
         ? { error: stop.error, retryable: stop.retryable }
         : killed(r)
           ? { error: r.reason ?? 'killed' }
-          : {}),
+          : agentFailure !== undefined
+            ? { error: agentFailure }
+            : {}),
     };
     if (!stop) {
       const after = await hook('afterRun', hooks.afterRun);

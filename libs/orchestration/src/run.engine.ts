@@ -11,6 +11,7 @@ import {
   failAll,
   ok,
   type AttemptStartedMessage,
+  type AttemptUsageMessage,
   type GateVerdictMessage,
   RUN_ID_PATTERN,
   fromStoredRunEvent,
@@ -297,6 +298,17 @@ export class RunEngine {
       taskId: m.taskId,
       attempt: m.attempt,
       result: m.result,
+    }));
+  }
+
+  async attemptUsage(m: AttemptUsageMessage): Promise<void> {
+    await this.fact(m.runId, () => ({
+      type: 'RecordAttemptUsage',
+      runId: m.runId,
+      now: m.at,
+      taskId: m.taskId,
+      attempt: m.attempt,
+      usage: m.usage,
     }));
   }
 

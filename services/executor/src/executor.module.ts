@@ -62,6 +62,10 @@ export class ExecutorModule implements OnModuleDestroy {
                       }
                       await deps.bus.request(SUBJECTS.internal.attemptStarted, m);
                     },
+                    // Fire and forget: the next report carries the newer total anyway.
+                    usage: (m) => {
+                      deps.bus.request(SUBJECTS.internal.attemptUsage, m).catch(() => undefined);
+                    },
                     finished: async (m) => {
                       const info = inFlight.get(attemptKey(m));
                       inFlight.delete(attemptKey(m));

@@ -3,6 +3,7 @@ import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
   type AttemptFinishedMessage,
   type AttemptStartedMessage,
+  type AttemptUsageMessage,
   type GateVerdictMessage,
   SUBJECTS,
 } from '@rein/contracts';
@@ -22,6 +23,12 @@ export class RunsRpcController {
   @MessagePattern(SUBJECTS.internal.attemptFinished)
   async attemptFinished(@Payload() m: AttemptFinishedMessage): Promise<{ ok: true }> {
     await this.engine.attemptFinished(m);
+    return { ok: true };
+  }
+
+  @MessagePattern(SUBJECTS.internal.attemptUsage)
+  async attemptUsage(@Payload() m: AttemptUsageMessage): Promise<{ ok: true }> {
+    await this.engine.attemptUsage(m);
     return { ok: true };
   }
 

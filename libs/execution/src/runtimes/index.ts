@@ -1,0 +1,69 @@
+import { existsSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { type AgentProfile } from '@rein/contracts';
+import { type SandboxKind } from '@rein/sandbox';
+import { type AgentRuntimesConfig, type LaunchResult } from './agent-runtime.js';
+import { claudeCodeLaunch } from './claude-code.runtime.js';
+import { codexLaunch } from './codex.runtime.js';
+
+export * from './agent-runtime.js';
+export { ClaudeCodeOutput } from './claude-code.parser.js';
+export { CodexOutput } from './codex.parser.js';
+export { claudeCodeLaunch, CLAUDE_CODE_KEY_SECRETS } from './claude-code.runtime.js';
+export { codexLaunch, CODEX_KEY_SECRET, CODEX_PROVIDER } from './codex.runtime.js';
+
+/** How to run an agent CLI runtime; `null` for the runtimes the pool runs itself (`command`, `noop`). */
+export function agentLaunch(
+  agentName: string,
+  agent: AgentProfile,
+  runtimes: AgentRuntimesConfig | undefined,
+  sandbox: SandboxKind,
+): LaunchResult | null {
+  switch (agent.runtime) {
+    case 'claude-code':
+      return claudeCodeLaunch({ agentName, agent, config: runtimes?.claudeCode, sandbox });
+    case 'codex':
+      return codexLaunch({ agentName, agent, config: runtimes?.codex, sandbox });
+    case 'command':
+    case 'noop':
+      return null;
+  }
+}
+
+/**
+ * The CLIs as `npm ci --prefix <toolsDir>` installs them (tools/agents: `@anthropic-ai/claude-code`
+ * and `@openai/codex`), with their `node_modules` bound into the sandbox. Throws when one is missing.
+ */
+export function agentRuntimesFromToolsDir(
+  toolsDir: string,
+  providers: {
+    readonly anthropicBaseUrl?: string;
+    readonly openaiBaseUrl?: string;
+    readonly maxRetries?: number;
+  } = {},
+): AgentRuntimesConfig {
+  const modules = path.resolve(toolsDir, 'node_modules');
+  const bin = (name: string): string => {
+    const link = path.join(modules, '.bin', name);
+    if (!existsSync(link)) {
+      throw new Error(`${link} is missing: install the agent CLIs with \`npm ci --prefix ${toolsDir}\``);
+    }
+    return realpathSync(link);
+  };
+  const common = {
+    binds: [realpathSync(modules)],
+    ...(providers.maxRetries === undefined ? {} : { maxRetries: providers.maxRetries }),
+  };
+  return {
+    claudeCode: {
+      bin: bin('claude'),
+      ...common,
+      ...(providers.anthropicBaseUrl === undefined ? {} : { baseUrl: providers.anthropicBaseUrl }),
+    },
+    codex: {
+      bin: bin('codex'),
+      ...common,
+      ...(providers.openaiBaseUrl === undefined ? {} : { baseUrl: providers.openaiBaseUrl }),
+    },
+  };
+}
