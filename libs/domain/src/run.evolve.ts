@@ -89,7 +89,7 @@ export function evolve(state: RunState, event: RunEvent): RunState {
       const before = lastAttempt(t)?.usage ?? { tokens: 0, usd: 0 };
       s.usage = {
         tokens: s.usage.tokens + d.usage.tokens - before.tokens,
-        usd: s.usage.usd + d.usage.usd - before.usd,
+        usd: usd(s.usage.usd + d.usage.usd - before.usd),
       };
       setTask(s, t, ok ? { status: 'verifying', gate: -1, dueAt: null } : { dueAt: null }, {
         state: ok ? 'verifying' : 'failed',
@@ -224,7 +224,10 @@ export function evolve(state: RunState, event: RunEvent): RunState {
       if (!t || (t.status !== 'running' && t.status !== 'dispatched')) return s;
       const before = lastAttempt(t)?.usage ?? { tokens: 0, usd: 0 };
       const u = event.data.usage;
-      s.usage = { tokens: s.usage.tokens + u.tokens - before.tokens, usd: s.usage.usd + u.usd - before.usd };
+      s.usage = {
+        tokens: s.usage.tokens + u.tokens - before.tokens,
+        usd: usd(s.usage.usd + u.usd - before.usd),
+      };
       setTask(s, t, {}, { usage: u });
       return s;
     }
@@ -420,6 +423,11 @@ function writable(s: Draft, t: TaskState): WritableTask {
   s.overlay.set(t.index, copy);
   (s.owned ??= new WeakSet()).add(copy);
   return copy;
+}
+
+/** Dollars kept to nano-dollar precision, so sums of cents do not drift (0.01 + 0.01 = 0.02). */
+function usd(x: number): number {
+  return Math.round(x * 1e9) / 1e9;
 }
 
 export type { TaskStatus };

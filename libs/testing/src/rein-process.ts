@@ -54,6 +54,7 @@ export interface RunViewBody {
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly usage: { readonly tokens: number; readonly usd: number };
+  readonly reason?: string;
   readonly tasks: readonly {
     readonly id: string;
     readonly state: string;
