@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Rein's tests need on a fresh Debian machine, then the npm packages.
-# System packages: nats-server (JetStream), redis-server, bubblewrap (the local sandbox), git.
+# System packages: nats-server (JetStream), redis-server, bubblewrap (the local sandbox), git, and
+# Go with sprig and yaml.v2 (the chart tests render the Helm chart with them when helm is absent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,7 @@ command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v git >/dev/null 2>&1 || need+=(git)
+command -v go >/dev/null 2>&1 || need+=(golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} with apt-get"
   SUDO=""
@@ -19,3 +21,7 @@ fi
 
 echo "setup: npm ci"
 npm ci --no-audit --no-fund
+
+# The real agent CLIs the runtime tests drive (a separate project, so the product stays lean).
+echo "setup: npm ci --prefix tools/agents"
+npm ci --prefix tools/agents --no-audit --no-fund

@@ -134,6 +134,10 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       'bearer tokens with scopes, YAML or JSON (env REIN_TOKENS_FILE); needed to listen beyond loopback',
     )
     .option('--services <list>', 'comma-separated services to run in this process (env REIN_SERVICES)')
+    .option(
+      '--pools <json|file>',
+      'executor pools: JSON list or YAML/JSON file of { name, labels, capacity, backend } (env REIN_POOLS)',
+    )
     .action(act((_g, opts: UpFlags) => up(io, upOptions(opts, io.env))));
 
   program
@@ -301,6 +305,7 @@ interface UpFlags {
   readonly natsUrl?: string;
   readonly redisUrl?: string;
   readonly tokensFile?: string;
+  readonly pools?: string;
   readonly services?: string;
 }
 
@@ -325,6 +330,7 @@ export function upOptions(
   const natsUrl = pick(flags.natsUrl, 'REIN_NATS_URL');
   const redisUrl = pick(flags.redisUrl, 'REIN_REDIS_URL');
   const tokensFile = pick(flags.tokensFile, 'REIN_TOKENS_FILE');
+  const pools = pick(flags.pools, 'REIN_POOLS');
   const services = pick(flags.services, 'REIN_SERVICES');
   return {
     host: pick(flags.host, 'REIN_HOST') ?? DEFAULT_HOST,
@@ -336,6 +342,7 @@ export function upOptions(
     ...(natsUrl === undefined ? {} : { natsUrl }),
     ...(redisUrl === undefined ? {} : { redisUrl }),
     ...(tokensFile === undefined ? {} : { tokensFile }),
+    ...(pools === undefined ? {} : { pools }),
     ...(services === undefined
       ? {}
       : {

@@ -18,6 +18,8 @@ export interface EmbeddedServerOptions {
   readonly redisUrl?: string;
   /** Bearer tokens with scopes (YAML or JSON); the server requires one to listen beyond loopback. */
   readonly tokensFile?: string;
+  /** Executor pools (JSON list or a YAML/JSON file); the server's default is one local pool. */
+  readonly pools?: string;
   /** Which of the services this process runs; the server's default is all four. */
   readonly services?: readonly string[];
 }

@@ -3,3 +3,4 @@ export * from './metrics.js';
 export * from './http-errors.filter.js';
 export * from './service-deps.js';
 export * from './health.controller.js';
+export * from './pools.config.js';

@@ -11,7 +11,14 @@ import {
   JetStreamEventStore,
   SqliteEventStore,
 } from '@rein/event-store';
-import { HttpErrorsFilter, type Logger, type ReinConfig, type ServiceDeps, defaultConfig } from '@rein/nest';
+import {
+  parsePools,
+  HttpErrorsFilter,
+  type Logger,
+  type ReinConfig,
+  type ServiceDeps,
+  defaultConfig,
+} from '@rein/nest';
 import { judgeConfigFromEnv } from '@rein/judge';
 import { Authorizer, TokensFileError } from '@rein/auth';
 import { type EngineOptions, RunEngine } from '@rein/orchestration';
@@ -55,7 +62,8 @@ export interface EmbeddedOptions {
   readonly store?: string;
   readonly kurrentdbUrl?: string;
   readonly sqliteSynchronous?: 'FULL' | 'NORMAL';
-  readonly pools?: ReinConfig['pools'];
+  /** Executor pools: settings, or `--pools` text (JSON list or a YAML/JSON file path). */
+  readonly pools?: ReinConfig['pools'] | string;
   readonly judge?: ReinConfig['judge'];
   /** Bearer tokens with scopes (libs/auth; env REIN_TOKENS_FILE); required to listen beyond loopback. */
   readonly tokensFile?: string;
@@ -97,7 +105,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     store: storeKind(options.store),
     transport: transportKind(options.transport),
     sqliteSynchronous: options.sqliteSynchronous ?? 'FULL',
-    ...(options.pools ? { pools: options.pools } : {}),
+    ...(options.pools ? { pools: poolsOf(options.pools) } : {}),
     ...(options.judge ? { judge: options.judge } : judgeFromEnv ? { judge: judgeFromEnv } : {}),
   });
   const services = new Set<ServiceName>();
@@ -376,6 +384,15 @@ async function redisOwnership(
     },
   };
   return { store: fenced, locks, keyCache };
+}
+
+function poolsOf(value: ReinConfig['pools'] | string): ReinConfig['pools'] {
+  if (typeof value !== 'string') return value;
+  try {
+    return parsePools(value);
+  } catch (e) {
+    throw new StartupError((e as Error).message);
+  }
 }
 
 function storeKind(v: string | undefined): ReinConfig['store'] {

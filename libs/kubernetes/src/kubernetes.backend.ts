@@ -1,0 +1,558 @@
+/**
+ * The executor's Kubernetes backend (issue 5 item 4): the LocalPool-like surface (`dispatch`,
+ * `cancel`, `describe`, `close`) running each attempt as a Job in the agents namespace.
+ *
+ * One attempt: report started → prepare the task's start commit in the run's repository
+ * (WorkspaceManager, on the executor's volume) → render the prompt → issue a git token scoped to
+ * the start ref (fetch) and the attempt ref (push) → create the Job, then the per-attempt Secret
+ * owned by the Job (garbage-collected with it), and the run's egress NetworkPolicy when the
+ * profile allows hosts → watch the Job and its Pod by the attempt's label → stream the agent
+ * container's log into the transcript → fold the watch events with {@link outcomeOf} → read the
+ * pushed snapshot from the run's repository → report finished → revoke the token.
+ *
+ * Cleanup: a finished Job stays for `ttlSecondsAfterFinished` (for `kubectl logs`), then
+ * Kubernetes deletes it and, through owner references, its Secret. A Job whose outcome is known
+ * while it still runs (image pull error, unschedulable, cancel, close) is deleted at once with
+ * `propagationPolicy: Foreground`. `cleanupRun(runId)` deletes the run's NetworkPolicy.
+ *
+ * Logs: `Log.log(…, { follow: true })` of @kubernetes/client-node, the streaming form of
+ * CoreV1Api.readNamespacedPodLog (which returns the whole log as one string).
+ *
+ * Not verified here (no API server): everything in this file talks to a cluster; the contract
+ * suite (kubernetes.backend.int.spec.ts) runs only with KUBECONFIG.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import {
+  BatchV1Api,
+  CoreV1Api,
+  Log,
+  NetworkingV1Api,
+  Watch,
+  type KubeConfig,
+  type V1Job,
+  type V1NetworkPolicy,
+  type V1Secret,
+} from '@kubernetes/client-node';
+import {
+  attemptStream,
+  type AttemptFinishedData,
+  type CancelAttempt,
+  type DispatchAttempt,
+  type PoolView,
+  type Usage,
+} from '@rein/contracts';
+import { type EventStore } from '@rein/event-store';
+import { parseUsageLine, type AttemptReporter, type PoolLog } from '@rein/execution';
+import { PromptError, renderPrompt } from '@rein/prompts';
+import { type WorkspaceManager } from '@rein/workspace';
+import { type GitTokenIssuer } from './git-token.js';
+import { attemptJob, attemptRefs, type KubernetesBackendSettings } from './job.manifest.js';
+import { outcomeOf, type Outcome, type WatchEvent } from './job.watcher.js';
+import { egressPolicyName, LABELS, labelValue } from './names.js';
+
+export interface KubernetesBackendOptions {
+  readonly name: string;
+  readonly labels: readonly string[];
+  /** Attempts this pool keeps in the cluster at once. */
+  readonly capacity: number;
+  readonly settings: KubernetesBackendSettings;
+  readonly kubeConfig: KubeConfig;
+  /** Absolute; the data dir of the WorkspaceManager and of the git endpoint. */
+  readonly dataDir: string;
+  readonly workspaces: WorkspaceManager;
+  readonly tokens: GitTokenIssuer;
+  readonly transcripts: EventStore;
+  readonly reporter: AttemptReporter;
+  readonly now: () => number;
+  /** How long a pod may wait for a node before the attempt fails (retryable); default 10 minutes. */
+  readonly unschedulableAfterMs?: number;
+  readonly log?: PoolLog;
+}
+
+interface Running {
+  readonly key: string;
+  readonly m: DispatchAttempt;
+  readonly abort: AbortController;
+  stop?: { readonly error: string; readonly retryable: boolean };
+}
+
+const SUMMARY_CHARS = 2000;
+const RECHECK_MS = 15_000;
+const ZERO: Usage = { tokens: 0, usd: 0 };
+
+export class KubernetesBackend {
+  private readonly batch: BatchV1Api;
+  private readonly core: CoreV1Api;
+  private readonly networking: NetworkingV1Api;
+  private readonly queue: Running[] = [];
+  private readonly running = new Map<string, Running>();
+  private readonly seen = new Set<string>();
+  private readonly tasks = new Set<Promise<void>>();
+  private readonly log: PoolLog;
+  private closing = false;
+
+  constructor(private readonly o: KubernetesBackendOptions) {
+    if (!Number.isSafeInteger(o.capacity) || o.capacity < 1) {
+      throw new TypeError(
+        `KubernetesBackendOptions.capacity must be a positive integer, got ${String(o.capacity)}`,
+      );
+    }
+    if (!path.isAbsolute(o.dataDir)) {
+      throw new TypeError(
+        `KubernetesBackendOptions.dataDir must be an absolute path, got ${JSON.stringify(o.dataDir)}`,
+      );
+    }
+    this.batch = o.kubeConfig.makeApiClient(BatchV1Api);
+    this.core = o.kubeConfig.makeApiClient(CoreV1Api);
+    this.networking = o.kubeConfig.makeApiClient(NetworkingV1Api);
+    this.log = o.log ?? (() => undefined);
+  }
+
+  dispatch(m: DispatchAttempt): void {
+    const key = `${m.runId}/${m.taskId}/${m.attempt}`;
+    if (this.closing || this.seen.has(key)) return;
+    this.seen.add(key);
+    this.queue.push({ key, m, abort: new AbortController() });
+    this.queue.sort((a, b) => b.m.priority - a.m.priority);
+    this.pump();
+  }
+
+  cancel(c: CancelAttempt): void {
+    const key = `${c.runId}/${c.taskId}/${c.attempt}`;
+    const stop = { error: `cancelled: ${c.reason}`, retryable: false };
+    const queued = this.queue.findIndex((r) => r.key === key);
+    if (queued >= 0) {
+      const [r] = this.queue.splice(queued, 1);
+      if (r) this.track(this.finish(r.m, failure(stop.error, stop.retryable)));
+      return;
+    }
+    const r = this.running.get(key);
+    if (r) {
+      r.stop ??= stop;
+      r.abort.abort();
+      return;
+    }
+    this.seen.add(key);
+  }
+
+  describe(): PoolView {
+    return {
+      name: this.o.name,
+      labels: [...this.o.labels],
+      capacity: this.o.capacity,
+      backend: 'kubernetes',
+      running: this.running.size,
+      queued: this.queue.length,
+    };
+  }
+
+  /** Deletes the run's egress NetworkPolicy (call when the run has ended). */
+  async cleanupRun(runId: string): Promise<void> {
+    await ignoreNotFound(
+      this.networking.deleteNamespacedNetworkPolicy({
+        name: egressPolicyName(runId),
+        namespace: this.o.settings.namespace,
+      }),
+    );
+  }
+
+  /** Stops every attempt (reported retryable, their Jobs deleted) and waits for the reports. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const stop = { error: `interrupted: pool ${this.o.name} is shutting down`, retryable: true };
+    for (const r of this.queue.splice(0)) this.track(this.finish(r.m, failure(stop.error, stop.retryable)));
+    for (const r of this.running.values()) {
+      r.stop ??= stop;
+      r.abort.abort();
+    }
+    while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
+  }
+
+  private pump(): void {
+    while (!this.closing && this.running.size < this.o.capacity) {
+      const r = this.queue.shift();
+      if (!r) return;
+      this.running.set(r.key, r);
+      this.track(
+        this.execute(r).finally(() => {
+          this.running.delete(r.key);
+          this.pump();
+        }),
+      );
+    }
+  }
+
+  private track(p: Promise<void>): void {
+    const t = p
+      .catch((error: unknown) =>
+        this.log('error', 'kubernetes attempt failed inside the pool', { error: String(error) }),
+      )
+      .finally(() => this.tasks.delete(t));
+    this.tasks.add(t);
+  }
+
+  private async execute(r: Running): Promise<void> {
+    const { m } = r;
+    await this.o.reporter.started({
+      runId: m.runId,
+      taskId: m.taskId,
+      attempt: m.attempt,
+      pool: this.o.name,
+      worker: `kubernetes/${this.o.settings.namespace}`,
+      at: this.o.now(),
+    });
+    let result: AttemptFinishedData;
+    try {
+      result = await this.runAttempt(r);
+    } catch (error) {
+      result = failure(`executor error: ${String(error)}`, true);
+    }
+    await this.finish(m, result);
+  }
+
+  private async runAttempt(r: Running): Promise<AttemptFinishedData> {
+    const { m } = r;
+    const s = this.o.settings;
+    let prompt: string;
+    try {
+      prompt = await renderPrompt(m.prompt, {
+        run: { id: m.runId, name: m.runName, labels: m.labels },
+        task: { id: m.taskId },
+        attempt: m.attempt,
+        feedback: m.feedback,
+        upstream: Object.fromEntries(
+          m.upstream.map((u) => [
+            u.task,
+            { summary: u.summary ?? '', snapshot: u.snapshot, exitCode: u.exitCode ?? -1 },
+          ]),
+        ),
+      });
+    } catch (error) {
+      return failure(`task ${m.taskId}: ${String(error)}`, !(error instanceof PromptError));
+    }
+    const prepared = await this.o.workspaces.prepare({
+      runId: m.runId,
+      taskId: m.taskId,
+      ...(m.base === undefined ? {} : { base: m.base }),
+      upstream: m.upstream.map((u) => ({ task: u.task, snapshot: u.snapshot })),
+      reset: m.restart,
+    });
+    const refs = attemptRefs(m.taskId, m.attempt);
+    const slackMs = (s.gitSlackSeconds ?? 300) * 1000;
+    const token = this.o.tokens.issue({
+      runId: m.runId,
+      taskId: m.taskId,
+      attempt: m.attempt,
+      fetchRefs: [refs.startRef],
+      pushRefs: [refs.pushRef],
+      // The Job's deadline plus time to be scheduled; an expired token only stops git, never the agent.
+      expiresAt: this.o.now() + m.timeoutMs + slackMs + (this.o.unschedulableAfterMs ?? 600_000),
+    });
+    try {
+      const objects = attemptJob({
+        attempt: m,
+        settings: s,
+        startCommit: prepared.startCommit,
+        prompt,
+        token,
+      });
+      const ns = s.namespace;
+      if (objects.networkPolicy) {
+        await ignoreConflict(
+          this.networking.createNamespacedNetworkPolicy({
+            namespace: ns,
+            body: objects.networkPolicy as unknown as V1NetworkPolicy,
+          }),
+        );
+      }
+      const job = await this.batch.createNamespacedJob({
+        namespace: ns,
+        body: objects.job as unknown as V1Job,
+      });
+      const jobName = job.metadata?.name ?? '';
+      const secret = {
+        ...objects.attemptSecret,
+        metadata: {
+          ...objects.attemptSecret.metadata,
+          ownerReferences: [
+            { apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid: job.metadata?.uid ?? '' },
+          ],
+        },
+      };
+      await this.core.createNamespacedSecret({ namespace: ns, body: secret as unknown as V1Secret });
+      const outcome = await this.follow(r, jobName, objects.selector);
+      const snapshot = await this.pushedSnapshot(m.runId, refs.pushRef);
+      return { ...this.resultOf(outcome.outcome, outcome.output), snapshot };
+    } finally {
+      this.o.tokens.revoke(token);
+    }
+  }
+
+  /** Watches until the outcome is final or the attempt is stopped; deletes the Job if it still runs. */
+  private async follow(
+    r: Running,
+    jobName: string,
+    selector: string,
+  ): Promise<{ outcome: Outcome; output: { tail: string; usage: Usage } }> {
+    const ns = this.o.settings.namespace;
+    const events: WatchEvent[] = [];
+    const output = new Output(
+      this.o.transcripts,
+      attemptStream(r.m.runId, r.m.taskId, r.m.attempt),
+      this.o.now,
+      this.log,
+    );
+    const watch = new Watch(this.o.kubeConfig);
+    const controllers: AbortController[] = [];
+    let logging = false;
+    let settle: (o: Outcome) => void = () => undefined;
+    const done = new Promise<Outcome>((resolve) => (settle = resolve));
+    const check = (): void => {
+      const o = outcomeOf(events, {
+        now: this.o.now(),
+        ...(this.o.unschedulableAfterMs === undefined
+          ? {}
+          : { unschedulableAfterMs: this.o.unschedulableAfterMs }),
+      });
+      if (o.status !== 'pending') settle(o);
+    };
+    const startLog = (podName: string): void => {
+      if (logging) return;
+      logging = true;
+      void new Log(this.o.kubeConfig)
+        .log(ns, podName, 'agent', output.sink(), { follow: true })
+        .then((c) => controllers.push(c))
+        .catch((error: unknown) =>
+          this.log('warn', 'agent log not streamed', { job: jobName, error: String(error) }),
+        );
+    };
+    const open = (apiPath: string): void => {
+      if (r.abort.signal.aborted) return;
+      void watch
+        .watch(
+          apiPath,
+          { labelSelector: selector },
+          (type, object: WatchEvent['object']) => {
+            events.push({ type: type as WatchEvent['type'], object } as WatchEvent);
+            if (object.kind === 'Pod') {
+              const started = (object.status?.containerStatuses ?? []).some(
+                (c) =>
+                  c.name === 'agent' && (c.state?.running !== undefined || c.state?.terminated !== undefined),
+              );
+              if (started && object.metadata?.name) startLog(object.metadata.name);
+            }
+            check();
+          },
+          // A watch ends after the server's timeout; the fold keeps the last state, so reopen.
+          () => setTimeout(() => open(apiPath), 1000).unref(),
+        )
+        .then((c) => controllers.push(c))
+        .catch((error: unknown) => {
+          this.log('warn', 'watch failed; retrying', { path: apiPath, error: String(error) });
+          setTimeout(() => open(apiPath), 5000).unref();
+        });
+    };
+    open(`/apis/batch/v1/namespaces/${ns}/jobs`);
+    open(`/api/v1/namespaces/${ns}/pods`);
+    const timer = setInterval(check, RECHECK_MS);
+    const stopped = new Promise<'stopped'>((resolve) =>
+      r.abort.signal.addEventListener('abort', () => resolve('stopped')),
+    );
+    try {
+      const first = await Promise.race([done, stopped]);
+      const finishedJob = first !== 'stopped' && isJobFinished(events);
+      if (!finishedJob) {
+        await ignoreNotFound(
+          this.batch.deleteNamespacedJob({ name: jobName, namespace: ns, propagationPolicy: 'Foreground' }),
+        );
+      }
+      await output.flush();
+      if (first === 'stopped') {
+        const stop = r.stop ?? { error: 'stopped', retryable: true };
+        return {
+          outcome: {
+            status: 'failed',
+            cause: 'deleted',
+            exitCode: null,
+            retryable: stop.retryable,
+            reason: stop.error,
+          },
+          output: output.result(),
+        };
+      }
+      return { outcome: first, output: output.result() };
+    } finally {
+      clearInterval(timer);
+      for (const c of controllers) c.abort();
+    }
+  }
+
+  private resultOf(
+    outcome: Outcome,
+    output: { tail: string; usage: Usage },
+  ): Omit<AttemptFinishedData, 'snapshot'> {
+    const base = { summary: output.tail, usage: output.usage };
+    switch (outcome.status) {
+      case 'succeeded':
+        return { ...base, exitCode: 0 };
+      case 'pending':
+        return {
+          ...base,
+          exitCode: -1,
+          error: 'executor error: the attempt ended without an outcome',
+          retryable: true,
+        };
+      case 'failed':
+        return outcome.cause === 'exit' && outcome.exitCode !== null
+          ? { ...base, exitCode: outcome.exitCode }
+          : {
+              ...base,
+              exitCode: outcome.exitCode ?? -1,
+              error: outcome.reason,
+              retryable: outcome.retryable,
+            };
+    }
+  }
+
+  /** The commit the pod pushed to the attempt ref, read from the run's repository. */
+  private pushedSnapshot(runId: string, ref: string): Promise<string | null> {
+    const gitDir = path.join(this.o.dataDir, 'runs', runId, 'repo.git');
+    return new Promise((resolve) => {
+      execFile(
+        'git',
+        ['--git-dir', gitDir, 'rev-parse', '--verify', '-q', `${ref}^{commit}`],
+        {
+          env: {
+            PATH: process.env.PATH ?? '/usr/bin:/bin',
+            GIT_CONFIG_GLOBAL: '/dev/null',
+            GIT_CONFIG_NOSYSTEM: '1',
+          },
+        },
+        (error, stdout) => resolve(error ? null : stdout.trim() || null),
+      );
+    });
+  }
+
+  private async finish(m: DispatchAttempt, result: AttemptFinishedData): Promise<void> {
+    try {
+      await this.o.reporter.finished({
+        runId: m.runId,
+        taskId: m.taskId,
+        attempt: m.attempt,
+        at: this.o.now(),
+        result,
+      });
+    } catch (error) {
+      this.log('error', 'finished report failed', {
+        attempt: `${m.runId}/${m.taskId}/${m.attempt}`,
+        error: String(error),
+      });
+    }
+  }
+}
+
+/** The agent's log: into the transcript (coalesced), its tail kept for the summary, usage lines summed. */
+class Output {
+  private tail = '';
+  private usage: Usage = ZERO;
+  private partial = '';
+  private ordinal: number | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly stream: string,
+    private readonly now: () => number,
+    private readonly log: PoolLog,
+  ) {}
+
+  sink(): Writable {
+    return new Writable({
+      write: (chunk: Buffer, _encoding, callback) => {
+        this.take(chunk.toString('utf8'));
+        callback();
+      },
+    });
+  }
+
+  result(): { tail: string; usage: Usage } {
+    return { tail: this.tail, usage: this.usage };
+  }
+
+  flush(): Promise<void> {
+    return this.chain;
+  }
+
+  private take(text: string): void {
+    const lines = (this.partial + text).split('\n');
+    this.partial = lines.pop() ?? '';
+    const kept: string[] = [];
+    for (const line of lines) {
+      const usage = parseUsageLine(line);
+      if (usage !== null && usage !== 'invalid') {
+        this.usage = { tokens: this.usage.tokens + usage.tokens, usd: this.usage.usd + usage.usd };
+      } else kept.push(line);
+    }
+    if (kept.length === 0) return;
+    const out = `${kept.join('\n')}\n`;
+    this.tail = (this.tail + out).slice(-SUMMARY_CHARS);
+    this.chain = this.chain.then(async () => {
+      try {
+        this.ordinal ??= await this.store.streamVersion(this.stream);
+        const id = `${this.stream}#${this.ordinal++}`;
+        await this.store.append(
+          this.stream,
+          [
+            {
+              id,
+              type: 'output',
+              data: { stream: 'stdout', text: out },
+              meta: { at: new Date(this.now()).toISOString() },
+            },
+          ],
+          'any',
+        );
+      } catch (error) {
+        this.log('warn', 'transcript write failed', { stream: this.stream, error: String(error) });
+      }
+    });
+  }
+}
+
+function isJobFinished(events: readonly WatchEvent[]): boolean {
+  const job = [...events].reverse().find((e) => e.object.kind === 'Job');
+  const conditions = job?.object.kind === 'Job' ? (job.object.status?.conditions ?? []) : [];
+  return conditions.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+}
+
+function failure(error: string, retryable: boolean): AttemptFinishedData {
+  return { exitCode: -1, summary: '', snapshot: null, usage: ZERO, error, retryable };
+}
+
+function statusCode(error: unknown): number | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+async function ignoreNotFound(p: Promise<unknown>): Promise<void> {
+  try {
+    await p;
+  } catch (error) {
+    if (statusCode(error) !== 404) throw error;
+  }
+}
+
+async function ignoreConflict(p: Promise<unknown>): Promise<void> {
+  try {
+    await p;
+  } catch (error) {
+    if (statusCode(error) !== 409) throw error;
+  }
+}
+
+/** The label selector of every attempt object of a run (for listing and cleanup). */
+export function runSelector(runId: string): string {
+  return `${LABELS.run}=${labelValue(runId)},${LABELS.managedBy}=rein-executor`;
+}
