@@ -2,3 +2,9 @@ export * from './local.pool.js';
 export { toTranscriptEvent, DEFAULT_TRANSCRIPT_OUTPUT_BYTES } from './transcript.writer.js';
 export { USAGE_PREFIX, parseUsageLine } from './agent-output.js';
 export * from './job.queue.js';
+export {
+  agentRuntimesFromToolsDir,
+  type AgentRuntimesConfig,
+  type AgentCliConfig,
+} from './runtimes/index.js';
+export * from './cleanup/index.js';

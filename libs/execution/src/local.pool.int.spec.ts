@@ -196,17 +196,17 @@ describe('LocalPool without a sandbox (noop, unimplemented runtimes, reporting)'
     expect(await transcripts.streamVersion(attemptStream(runId, 't', 1))).toBe(0);
   });
 
-  it('fails claude-code and codex attempts for good without reporting them started', async () => {
+  it('fails claude-code and codex attempts that declare no API key for good, naming the fix', async () => {
     const { pool: p, reporter } = pool();
     const runId = nextRun();
     p.dispatch(attempt(runId, agent('', { runtime: 'claude-code' })));
     p.dispatch(attempt(runId, agent('', { runtime: 'codex' }), { taskId: 'u' }));
     const f = await reporter.finishedOf(runId);
     const g = await reporter.finishedOf(runId, 'u');
-    expect(f.result.error).toBe('runtime claude-code is not implemented yet (issue 5)');
-    expect(g.result.error).toBe('runtime codex is not implemented yet (issue 5)');
+    expect(f.result.error).toMatch(/declares no API key: add ANTHROPIC_API_KEY to agents\.coder\.secrets/);
+    expect(g.result.error).toMatch(/declares no API key/);
     expect(f.result.retryable).toBe(false);
-    expect(reporter.starts).toEqual([]);
+    expect(g.result.retryable).toBe(false);
   });
 
   it('ignores a redelivered dispatch, whether the attempt is queued, running or finished', async () => {

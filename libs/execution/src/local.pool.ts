@@ -537,19 +537,21 @@ export class LocalPool {
     const beforeAgent = stoppedOutcomeOf(job);
     if (beforeAgent) return beforeAgent;
 
+    const reportUsage = (total: Usage): void =>
+      this.o.reporter.usage?.({
+        runId: job.m.runId,
+        taskId: job.m.taskId,
+        attempt: job.m.attempt,
+        at: this.o.now(),
+        usage: total,
+      });
     const output =
-      launch?.output(transcript) ??
+      launch?.output(transcript, reportUsage) ??
       new AgentOutput({
         output: (stream, text) => transcript.output(stream, text),
         usage: (line, total) => {
           transcript.event('usage', { ...line, total });
-          this.o.reporter.usage?.({
-            runId: job.m.runId,
-            taskId: job.m.taskId,
-            attempt: job.m.attempt,
-            at: this.o.now(),
-            usage: total,
-          });
+          reportUsage(total);
         },
         invalidUsage: (line) =>
           transcript.event('status', {

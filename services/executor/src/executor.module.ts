@@ -1,12 +1,36 @@
 import { type DynamicModule, Inject, Module, type OnModuleDestroy } from '@nestjs/common';
 import { SUBJECTS } from '@rein/contracts';
 import { ATTEMPT_SETTLEMENTS, AttemptSettlements } from '@rein/dispatch';
-import { LocalPool } from '@rein/execution';
+import { type AgentRuntimesConfig, LocalPool, agentRuntimesFromToolsDir } from '@rein/execution';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { HealthController, SERVICE_DEPS, type ServiceDeps, hopSamples, metrics } from '@rein/nest';
 import type { Sandbox } from '@rein/sandbox';
 import { WorkspaceManager } from '@rein/workspace';
 import { AttemptsRpcController } from './attempts.rpc.controller.js';
 import { POOLS, type Pools, attemptKey, inFlight } from './pools.js';
+
+/**
+ * The Claude Code and Codex CLIs, installed apart from the product by `npm ci --prefix tools/agents`
+ * (REIN_AGENT_TOOLS_DIR to use another place); providers' base URLs from REIN_ANTHROPIC_BASE_URL
+ * and REIN_OPENAI_BASE_URL. Absent CLIs are not an error until an agent uses one.
+ */
+function agentCliConfig(deps: ServiceDeps): AgentRuntimesConfig | undefined {
+  const dir =
+    process.env.REIN_AGENT_TOOLS_DIR ?? fileURLToPath(new URL('../../../../tools/agents', import.meta.url));
+  if (!existsSync(`${dir}/node_modules/.bin`)) return undefined;
+  try {
+    return agentRuntimesFromToolsDir(dir, {
+      ...(process.env.REIN_ANTHROPIC_BASE_URL
+        ? { anthropicBaseUrl: process.env.REIN_ANTHROPIC_BASE_URL }
+        : {}),
+      ...(process.env.REIN_OPENAI_BASE_URL ? { openaiBaseUrl: process.env.REIN_OPENAI_BASE_URL } : {}),
+    });
+  } catch (e) {
+    deps.log('warn', 'agent CLIs unavailable', { error: (e as Error).message });
+    return undefined;
+  }
+}
 
 @Module({})
 export class ExecutorModule implements OnModuleDestroy {
@@ -25,6 +49,7 @@ export class ExecutorModule implements OnModuleDestroy {
           useFactory: (): Pools => {
             const dataDir = executorDir;
             const workspaces = new WorkspaceManager({ dataDir });
+            const agentRuntimes = agentCliConfig(deps);
             const pools: Pools = new Map();
             for (const p of deps.config.pools.filter((x) => x.backend === 'local')) {
               pools.set(
@@ -36,6 +61,7 @@ export class ExecutorModule implements OnModuleDestroy {
                   dataDir,
                   sandbox,
                   workspaces,
+                  ...(agentRuntimes ? { agentRuntimes } : {}),
                   transcripts: deps.store,
                   now: deps.clock,
                   // Declared secrets are resolved from the server's own environment, by name.

@@ -56,7 +56,8 @@ export interface RuntimeLaunch {
   readonly env: Readonly<Record<string, string>>;
   /** Extra read-only binds for the sandbox. */
   readonly binds: readonly string[];
-  output(sink: RuntimeSink): RuntimeOutput;
+  /** `onUsage` gets the running total whenever it grows, so budgets are checked during the attempt. */
+  output(sink: RuntimeSink, onUsage?: (total: Usage) => void): RuntimeOutput;
 }
 
 export interface LaunchContext {
@@ -137,7 +138,10 @@ export abstract class JsonStreamOutput implements RuntimeOutput {
   private readonly lines: JsonLines;
   protected objects = 0;
 
-  constructor(protected readonly sink: RuntimeSink) {
+  constructor(
+    protected readonly sink: RuntimeSink,
+    private readonly onUsage: (total: Usage) => void = () => undefined,
+  ) {
     this.lines = new JsonLines({
       maxLineChars: MAX_JSON_LINE_CHARS,
       onObject: (value) => {
@@ -171,6 +175,11 @@ export abstract class JsonStreamOutput implements RuntimeOutput {
   abstract summary(): string;
   abstract failure(): string | undefined;
   protected abstract object(value: Readonly<Record<string, unknown>>): void;
+
+  /** Tells the pool the running total (budgets are checked on it). */
+  protected reportUsage(): void {
+    this.onUsage(this.usage);
+  }
 
   /** The last non-empty stderr line, for "it died and said why" failures. */
   protected lastStderrLine(): string | undefined {

@@ -97,11 +97,30 @@ describe('ClaudeCodeOutput', () => {
     ]);
     // Reported twice by the CLI (as it happens, and in the result), recorded once.
     expect(sink.statuses().filter((s) => s === 'permission-denied')).toHaveLength(1);
+    expect(sink.events.find((e) => e.data.status === 'permission-denied')?.data).toEqual({
+      status: 'permission-denied',
+      tool: 'Bash',
+      toolUseId: 'toolu_1',
+      message: 'touch in /workspace/denied.txt needs approval.',
+      input: { command: 'touch denied.txt' },
+    });
     expect(sink.out).toEqual([{ stream: 'stdout', text: 'Could not.\n' }]);
     expect(output.usage).toEqual({ tokens: 41, usd: 0.00027 });
     expect(sink.events.find((e) => e.type === 'usage')?.data).toMatchObject({ tokens: 41, usd: 0.00027 });
     expect(output.summary()).toBe('Could not.');
     expect(output.failure()).toBeUndefined();
+  });
+
+  it('reports the running usage as messages arrive, then the result with its cost', () => {
+    const totals: unknown[] = [];
+    const output = new ClaudeCodeOutput(new Sink(), (u) => totals.push(u));
+    for (const line of [INIT, TOOL_USE, TOOL_USE, TEXT, RESULT]) output.push('stdout', `${line}\n`);
+    output.end();
+    expect(totals).toEqual([
+      { tokens: 11, usd: 0 },
+      { tokens: 22, usd: 0 },
+      { tokens: 41, usd: 0.00027 },
+    ]);
   });
 
   it('makes an error result the failure, with the provider status', () => {

@@ -124,7 +124,11 @@ export class ClaudeCodeOutput extends JsonStreamOutput {
     const id = str(message.id);
     const usage = rec(message.usage);
     if (id !== undefined && usage) {
-      this.messageUsage.set(id, num(usage.input_tokens) + num(usage.output_tokens));
+      const tokens = num(usage.input_tokens) + num(usage.output_tokens);
+      if (this.messageUsage.get(id) !== tokens) {
+        this.messageUsage.set(id, tokens);
+        if (!this.result) this.reportUsage();
+      }
     }
     for (const block of Array.isArray(message.content) ? message.content : []) {
       const b = rec(block);
@@ -176,6 +180,7 @@ export class ClaudeCodeOutput extends JsonStreamOutput {
       cacheReadInputTokens: num(u.cache_read_input_tokens),
       total: usage,
     });
+    this.reportUsage();
     this.sink.event('status', {
       status: 'agent-result',
       subtype: str(o.subtype) ?? 'unknown',

@@ -75,5 +75,5 @@ export function claudeCodeLaunch(ctx: LaunchContext): LaunchResult {
   const command =
     'export CLAUDE_CONFIG_DIR="$HOME/.claude" && mkdir -p "$CLAUDE_CONFIG_DIR" && ' +
     `exec ${shellQuote(cli.bin)} ${args.map(shellQuote).join(' ')} < "$REIN_PROMPT_FILE"`;
-  return { command, env, binds: cli.binds, output: (sink) => new ClaudeCodeOutput(sink) };
+  return { command, env, binds: cli.binds, output: (sink, onUsage) => new ClaudeCodeOutput(sink, onUsage) };
 }

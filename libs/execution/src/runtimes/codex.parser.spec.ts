@@ -74,6 +74,17 @@ describe('CodexOutput', () => {
     expect(output.usage).toEqual({ tokens: 104, usd: 0 });
   });
 
+  it('reports the running usage after each turn', () => {
+    const totals: unknown[] = [];
+    const output = new CodexOutput(new Sink(), (u) => totals.push(u));
+    for (const line of [THREAD, TURN, MESSAGE, DONE, TURN, DONE]) output.push('stdout', `${line}\n`);
+    output.end();
+    expect(totals).toEqual([
+      { tokens: 52, usd: 0 },
+      { tokens: 104, usd: 0 },
+    ]);
+  });
+
   it('makes a failed turn the failure, after the reconnect notices', () => {
     const { sink, output } = feed([
       THREAD,
@@ -153,6 +164,31 @@ describe('CodexOutput', () => {
       },
     ]);
     expect(output.usage).toEqual({ tokens: 0, usd: 0 });
+    expect(output.failure()).toBeUndefined();
+  });
+});
+
+describe('CodexOutput on stderr', () => {
+  it('records a refused escalation, logged only on stderr, as a permission denial', () => {
+    const sink = new Sink();
+    const output = new CodexOutput(sink);
+    output.push('stdout', `${THREAD}\n${TURN}\n`);
+    output.push(
+      'stderr',
+      'Reading additional input from stdin...\n2026-11-22T12:06:23.416815Z ERROR codex_core::tools::router: error=approval policy is ',
+    );
+    output.push(
+      'stderr',
+      'Never; reject command\n2026-11-22T12:06:24Z ERROR codex_core::tools::router: error=unsupported call: frobnicate',
+    );
+    output.push('stdout', `${MESSAGE}\n${DONE}\n`);
+    output.end();
+    expect(sink.events.filter((e) => e.type === 'status').map((e) => e.data)).toEqual([
+      expect.objectContaining({ status: 'agent-init' }),
+      { status: 'permission-denied', message: 'approval policy is Never; reject command' },
+      { status: 'tool-error', message: 'unsupported call: frobnicate' },
+    ]);
+    expect(sink.out.map((o) => o.stream)).toEqual(['stderr', 'stderr', 'stdout']);
     expect(output.failure()).toBeUndefined();
   });
 });

@@ -13,10 +13,19 @@ import { clip, defined, JsonStreamOutput, num, rec, str } from './agent-runtime.
  *   completed); a `declined` command → `permission-denied`; an `error` item (a warning, e.g.
  *   unknown model metadata) → `status` `agent-warning`; reasoning and to-do lists are left out
  *
+ * - stderr is kept as output; a tool call Codex's router refused (an approval it may not ask for
+ *   under `approval_policy = "never"`) is only logged there, as
+ *   `ERROR codex_core::tools::router: error=…`, so such a line also becomes `permission-denied`
+ *   when it says the command was rejected, else `tool-error`
+ *
  * An attempt whose last turn did not complete (no `turn.completed` after the last `turn.started`)
  * failed, with the last error Codex gave.
  */
+const ROUTER_ERROR = /\bERROR codex_core::tools::router: error=(.*)$/;
+const MAX_STDERR_LINE = 64 * 1024;
+
 export class CodexOutput extends JsonStreamOutput {
+  private stderrLine = '';
   private total: Usage = ZERO_USAGE;
   private lastText = '';
   private turnOpen = false;
@@ -24,6 +33,21 @@ export class CodexOutput extends JsonStreamOutput {
   private failedWith: string | undefined;
   private lastError: string | undefined;
   private readonly called = new Set<string>();
+
+  override push(stream: 'stdout' | 'stderr', chunk: string): void {
+    super.push(stream, chunk);
+    if (stream !== 'stderr') return;
+    const lines = (this.stderrLine + chunk).split('\n');
+    const rest = lines.pop() ?? '';
+    this.stderrLine = rest.length > MAX_STDERR_LINE ? '' : rest;
+    for (const line of lines) this.stderrLog(line);
+  }
+
+  override end(): void {
+    super.end();
+    if (this.stderrLine !== '') this.stderrLog(this.stderrLine);
+    this.stderrLine = '';
+  }
 
   get usage(): Usage {
     return this.total;
@@ -75,6 +99,7 @@ export class CodexOutput extends JsonStreamOutput {
           reasoningOutputTokens: num(u.reasoning_output_tokens),
           total: this.total,
         });
+        this.reportUsage();
         return;
       }
       case 'turn.failed': {
@@ -99,6 +124,13 @@ export class CodexOutput extends JsonStreamOutput {
       default:
         return;
     }
+  }
+
+  private stderrLog(line: string): void {
+    const message = ROUTER_ERROR.exec(line)?.[1]?.trim();
+    if (message === undefined) return;
+    const refused = /\breject|\bdeclin|\bapproval\b/i.test(message);
+    this.sink.event('status', { status: refused ? 'permission-denied' : 'tool-error', message });
   }
 
   private item(item: Readonly<Record<string, unknown>>, completed: boolean): void {

@@ -84,5 +84,5 @@ export function codexLaunch(ctx: LaunchContext): LaunchResult {
   const command =
     'export CODEX_HOME="$HOME/.codex" TMPDIR="$HOME/.tmp" && mkdir -p "$CODEX_HOME" "$TMPDIR" && ' +
     `exec ${shellQuote(cli.bin)} ${args.map(shellQuote).join(' ')} < "$REIN_PROMPT_FILE"`;
-  return { command, env: {}, binds: cli.binds, output: (sink) => new CodexOutput(sink) };
+  return { command, env: {}, binds: cli.binds, output: (sink, onUsage) => new CodexOutput(sink, onUsage) };
 }

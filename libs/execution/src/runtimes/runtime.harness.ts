@@ -21,7 +21,10 @@ import { type AgentRuntimesConfig } from './agent-runtime.js';
  * A LocalPool with real workspaces, an in-memory transcript store and the agent CLIs installed in
  * tools/agents, for the runtimes' integration tests. Not a test itself.
  */
-export const TOOLS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../tools/agents');
+export const TOOLS_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../../tools/agents',
+);
 
 /** Why the CLIs cannot run here, or undefined when both are installed. */
 export function agentsMissing(): string | undefined {
@@ -74,7 +77,8 @@ export class RuntimeHarness {
       now: Date.now,
       resolveSecrets: (names) =>
         Object.fromEntries(names.flatMap((n) => (o.secrets[n] === undefined ? [] : [[n, o.secrets[n]]]))),
-      agentRuntimes: o.agentRuntimes ?? agentRuntimesFromToolsDir(TOOLS_DIR, { ...o.providers, maxRetries: 0 }),
+      agentRuntimes:
+        o.agentRuntimes ?? agentRuntimesFromToolsDir(TOOLS_DIR, { ...o.providers, maxRetries: 0 }),
     });
     this.pools.push(p);
     return p;
@@ -93,7 +97,8 @@ export class RuntimeHarness {
     for (;;) {
       const found = this.finishes.find((f) => f.runId === runId);
       if (found) return found;
-      if (Date.now() > until) throw new Error(`timed out after ${deadlineMs} ms waiting for ${runId} to finish`);
+      if (Date.now() > until)
+        throw new Error(`timed out after ${deadlineMs} ms waiting for ${runId} to finish`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -121,7 +126,11 @@ export function profile(extra: Partial<AgentProfile>): AgentProfile {
   };
 }
 
-export function dispatch(runId: string, agent: AgentProfile, extra: Partial<DispatchAttempt> = {}): DispatchAttempt {
+export function dispatch(
+  runId: string,
+  agent: AgentProfile,
+  extra: Partial<DispatchAttempt> = {},
+): DispatchAttempt {
   return {
     runId,
     runName: 'runtime-test',
@@ -139,6 +148,15 @@ export function dispatch(runId: string, agent: AgentProfile, extra: Partial<Disp
     timeoutMs: 20_000,
     ...extra,
   };
+}
+
+/** Polls `check` until it holds; throws naming `what` after the deadline. */
+export async function until(check: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** The `status` values of a transcript, in order. */

@@ -1,0 +1,3 @@
+export * from './cleanup.policy.js';
+export * from './workspace.janitor.js';
+export * from './run-log.lookup.js';
