@@ -61,6 +61,10 @@ describe('losing Redis loses nothing', () => {
     client.disconnect();
 
     await rein.waitFor(a.body.runId, (r) => r.tasks.some((t) => t.state === 'succeeded'), 30_000);
+    // The audit read model is cached too (run views by seq).
+    const viewCache = new Redis(redis.url);
+    expect(await viewCache.exists(`rein:view:${a.body.runId}`)).toBe(1);
+    viewCache.disconnect();
     await redis.restart(); // comes back EMPTY: no leases, no cached keys, token counter reset
 
     const b = await rein.submit(chain('after-loss', 'redis-loss-b'));

@@ -34,6 +34,16 @@ export interface ListQuery {
 }
 
 const STATUSES = new Set(['running', 'succeeded', 'failed', 'cancelled']);
+
+/**
+ * A shared cache of run views (Redis, in a cluster). A view is served from it only when its `seq`
+ * equals the run stream's version in the log — so it is never stale — and only while this
+ * projection has not yet folded the whole log (a replica that just started answers at once).
+ */
+export interface ViewCache {
+  get(runId: string): Promise<RunView | undefined>;
+  set(runId: string, view: RunView): Promise<void>;
+}
 const MAX_PAGE = 1000;
 
 /**
@@ -45,9 +55,20 @@ export class RunProjection {
   private position = 0;
   private catching: Promise<void> | undefined;
   private readonly specs: SpecResolver;
+  /** True once the projection has folded everything the log held (the first catch-up ended). */
+  private warm = false;
+  private readonly cachedSeq = new Map<string, number>();
 
-  constructor(private readonly store: EventStore) {
+  constructor(
+    private readonly store: EventStore,
+    private readonly cache?: ViewCache,
+  ) {
     this.specs = new SpecResolver(store);
+  }
+
+  /** Whether the first catch-up has finished (a cold replica serves consistent cached views meanwhile). */
+  get isWarm(): boolean {
+    return this.warm;
   }
 
   /** Folds everything appended since the last catch-up. Concurrent callers share one pass. */
@@ -56,7 +77,10 @@ export class RunProjection {
       try {
         for (;;) {
           const page = await this.store.readAll({ after: this.position, limit: 5000 });
-          if (page.length === 0) break;
+          if (page.length === 0) {
+            this.warm = true;
+            break;
+          }
           for (const s of page) {
             const runId = runIdOfStream(s.streamId);
             if (runId !== undefined) {
@@ -75,10 +99,22 @@ export class RunProjection {
   }
 
   async get(runId: string): Promise<ApiReply<RunView>> {
+    if (!this.warm && this.cache) {
+      const [cached, version] = await Promise.all([
+        this.cache.get(runId).catch(() => undefined),
+        this.store.streamVersion(runStream(runId)),
+      ]);
+      if (cached && cached.seq === version) return ok(cached);
+    }
     await this.catchUp();
     const s = this.runs.get(runId);
     if (!s || s.status === 'none') return notFound(runId);
-    return ok(runView(s));
+    const view = runView(s);
+    if (this.cache && this.cachedSeq.get(runId) !== view.seq) {
+      this.cachedSeq.set(runId, view.seq);
+      this.cache.set(runId, view).catch(() => this.cachedSeq.delete(runId));
+    }
+    return ok(view);
   }
 
   async list(q: ListQuery): Promise<ApiReply<{ runs: RunSummary[]; next: string | null }>> {

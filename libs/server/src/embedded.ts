@@ -19,9 +19,12 @@ import {
   type ServiceDeps,
   defaultConfig,
 } from '@rein/nest';
+import { cleanupSettingsOf } from '@rein/execution';
 import { judgeConfigFromEnv } from '@rein/judge';
 import { Authorizer, TokensFileError } from '@rein/auth';
 import { type EngineOptions, RunEngine } from '@rein/orchestration';
+import type { ViewCache } from '@rein/projections';
+import type { RunView } from '@rein/domain';
 import { FencedEventStore, RedisLeases, RedisRunLocks } from '@rein/leases';
 import { Redis } from 'ioredis';
 import { hostname } from 'node:os';
@@ -67,6 +70,12 @@ export interface EmbeddedOptions {
   readonly judge?: ReinConfig['judge'];
   /** Bearer tokens with scopes (libs/auth; env REIN_TOKENS_FILE); required to listen beyond loopback. */
   readonly tokensFile?: string;
+  /** Days an ended run's snapshots are kept (env REIN_RETENTION_DAYS; default 30; 0: removed at the end). */
+  readonly retentionDays?: number | string;
+  /** When working trees go: `on-terminal` (default), `on-success` or `never` (env REIN_WORKSPACE_CLEANUP). */
+  readonly workspaceCleanup?: string;
+  /** Cap in GiB on all working trees together (env REIN_MAX_WORKSPACE_GB; default none). */
+  readonly maxWorkspaceGb?: number | string;
   /** Where startup notices go (default: stderr). */
   readonly say?: (line: string) => void;
   readonly log?: Logger;
@@ -107,6 +116,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     sqliteSynchronous: options.sqliteSynchronous ?? 'FULL',
     ...(options.pools ? { pools: poolsOf(options.pools) } : {}),
     ...(options.judge ? { judge: options.judge } : judgeFromEnv ? { judge: judgeFromEnv } : {}),
+    cleanup: cleanupOf(options),
   });
   const services = new Set<ServiceName>();
   for (const name of options.services ?? ALL_SERVICES) {
@@ -259,7 +269,10 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const closers: (() => Promise<void>)[] = [];
   let listening: INestApplication | undefined;
   try {
-    if (services.has('audit')) await start(AuditModule.register(deps()), false, 'audit');
+    if (services.has('audit')) {
+      const cache = await redisViewCache(options.redisUrl ?? process.env.REIN_REDIS_URL, closers);
+      await start(AuditModule.register(deps(), cache ? { cache } : {}), false, 'audit');
+    }
     if (services.has('executor'))
       await start(ExecutorModule.register(deps(), sandbox!, executorDir), false, 'executor');
     if (services.has('verifier')) await start(VerifierModule.register(deps()), false, 'verifier');
@@ -393,6 +406,49 @@ function poolsOf(value: ReinConfig['pools'] | string): ReinConfig['pools'] {
   } catch (e) {
     throw new StartupError((e as Error).message);
   }
+}
+
+function cleanupOf(options: EmbeddedOptions): NonNullable<ReinConfig['cleanup']> {
+  const env = (name: string): string | undefined => process.env[name] || undefined;
+  const retentionDays = options.retentionDays ?? env('REIN_RETENTION_DAYS');
+  const workspaceCleanup = options.workspaceCleanup ?? env('REIN_WORKSPACE_CLEANUP');
+  const maxWorkspaceGb = options.maxWorkspaceGb ?? env('REIN_MAX_WORKSPACE_GB');
+  try {
+    return cleanupSettingsOf({
+      ...(retentionDays === undefined ? {} : { retentionDays }),
+      ...(workspaceCleanup === undefined ? {} : { workspaceCleanup }),
+      ...(maxWorkspaceGb === undefined ? {} : { maxWorkspaceGb }),
+    });
+  } catch (e) {
+    throw new StartupError((e as Error).message);
+  }
+}
+
+/** The audit read models cached in Redis (run views by seq), for replicas that just started. */
+async function redisViewCache(
+  url: string | undefined,
+  closers: (() => Promise<void>)[],
+): Promise<ViewCache | undefined> {
+  if (!url) return undefined;
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  try {
+    await redis.connect();
+  } catch (e) {
+    redis.disconnect();
+    throw new StartupError(
+      `cannot connect to Redis at ${url.replace(/\/\/[^@]*@/, '//***@')}: ${(e as Error).message}`,
+    );
+  }
+  closers.push(() => Promise.resolve(redis.disconnect()));
+  return {
+    get: async (runId) => {
+      const v = await redis.get(`rein:view:${runId}`);
+      return v ? (JSON.parse(v) as RunView) : undefined;
+    },
+    set: async (runId, view) => {
+      await redis.set(`rein:view:${runId}`, JSON.stringify(view), 'EX', 24 * 3600);
+    },
+  };
 }
 
 function storeKind(v: string | undefined): ReinConfig['store'] {

@@ -1,25 +1,33 @@
-import { type DynamicModule, Module, type OnModuleInit } from '@nestjs/common';
+import { type DynamicModule, Inject, Module, type OnModuleInit } from '@nestjs/common';
 import { HealthController, SERVICE_DEPS, type ServiceDeps, metrics } from '@rein/nest';
-import { RunProjection } from '@rein/projections';
+import { RunProjection, type ViewCache } from '@rein/projections';
+
+const VIEW_CACHE = Symbol('VIEW_CACHE');
 import { RunsQueryRpcController } from './runs-query.rpc.controller.js';
 
 @Module({})
 export class AuditModule implements OnModuleInit {
-  static register(deps: ServiceDeps): DynamicModule {
+  static register(deps: ServiceDeps, options: { cache?: ViewCache } = {}): DynamicModule {
     return {
       module: AuditModule,
       controllers: [RunsQueryRpcController, HealthController],
       providers: [
         { provide: SERVICE_DEPS, useValue: deps },
-        { provide: RunProjection, useFactory: () => new RunProjection(deps.store) },
+        { provide: RunProjection, useFactory: () => new RunProjection(deps.store, options.cache) },
+        { provide: VIEW_CACHE, useValue: options.cache ?? null },
       ],
     };
   }
 
-  constructor(private readonly projection: RunProjection) {}
+  constructor(
+    private readonly projection: RunProjection,
+    @Inject(VIEW_CACHE) private readonly cache: ViewCache | null,
+  ) {}
 
   async onModuleInit(): Promise<void> {
-    await this.projection.catchUp();
+    // With a shared view cache, a new replica is ready at once and folds the log in the background.
+    if (this.cache) void this.projection.catchUp().catch(() => undefined);
+    else await this.projection.catchUp();
     // Runs and tasks by state, computed from the projection when Prometheus scrapes.
     const collect = async (): Promise<void> => {
       const counts = await this.projection.stateCounts();
