@@ -138,6 +138,18 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       '--pools <json|file>',
       'executor pools: JSON list or YAML/JSON file of { name, labels, capacity, backend } (env REIN_POOLS)',
     )
+    .option(
+      '--retention-days <days>',
+      "days an ended run's snapshots are kept for rollback (env REIN_RETENTION_DAYS; default 30; 0: removed at the end)",
+    )
+    .option(
+      '--workspace-cleanup <when>',
+      'when working trees are removed: on-terminal, on-success or never (env REIN_WORKSPACE_CLEANUP; default on-terminal)',
+    )
+    .option(
+      '--max-workspace-gb <gib>',
+      "cap on all working trees; ended runs' trees go first (env REIN_MAX_WORKSPACE_GB; default none)",
+    )
     .action(act((_g, opts: UpFlags) => up(io, upOptions(opts, io.env))));
 
   program
@@ -307,6 +319,9 @@ interface UpFlags {
   readonly tokensFile?: string;
   readonly pools?: string;
   readonly services?: string;
+  readonly retentionDays?: string;
+  readonly workspaceCleanup?: string;
+  readonly maxWorkspaceGb?: string;
 }
 
 /** Flags win over the environment, the environment over the defaults. */
@@ -332,6 +347,9 @@ export function upOptions(
   const tokensFile = pick(flags.tokensFile, 'REIN_TOKENS_FILE');
   const pools = pick(flags.pools, 'REIN_POOLS');
   const services = pick(flags.services, 'REIN_SERVICES');
+  const retentionDays = pick(flags.retentionDays, 'REIN_RETENTION_DAYS');
+  const workspaceCleanup = pick(flags.workspaceCleanup, 'REIN_WORKSPACE_CLEANUP');
+  const maxWorkspaceGb = pick(flags.maxWorkspaceGb, 'REIN_MAX_WORKSPACE_GB');
   return {
     host: pick(flags.host, 'REIN_HOST') ?? DEFAULT_HOST,
     port,
@@ -342,6 +360,9 @@ export function upOptions(
     ...(natsUrl === undefined ? {} : { natsUrl }),
     ...(redisUrl === undefined ? {} : { redisUrl }),
     ...(tokensFile === undefined ? {} : { tokensFile }),
+    ...(retentionDays === undefined ? {} : { retentionDays }),
+    ...(workspaceCleanup === undefined ? {} : { workspaceCleanup }),
+    ...(maxWorkspaceGb === undefined ? {} : { maxWorkspaceGb }),
     ...(pools === undefined ? {} : { pools }),
     ...(services === undefined
       ? {}

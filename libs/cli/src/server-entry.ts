@@ -20,6 +20,10 @@ export interface EmbeddedServerOptions {
   readonly tokensFile?: string;
   /** Executor pools (JSON list or a YAML/JSON file); the server's default is one local pool. */
   readonly pools?: string;
+  /** Cleanup (README "Configuration"); the server checks them and applies its defaults. */
+  readonly retentionDays?: string;
+  readonly workspaceCleanup?: string;
+  readonly maxWorkspaceGb?: string;
   /** Which of the services this process runs; the server's default is all four. */
   readonly services?: readonly string[];
 }

@@ -26,6 +26,15 @@ export interface ReinConfig {
     readonly timeoutMs: number;
     readonly maxRetries: number;
   };
+  /**
+   * Workspace and snapshot cleanup (README "Configuration"; libs/execution/src/cleanup): absent
+   * means the defaults, 30 days of retention and working trees removed when the run ends.
+   */
+  readonly cleanup?: {
+    readonly retentionDays: number;
+    readonly workspaceCleanup: 'on-success' | 'on-terminal' | 'never';
+    readonly maxWorkspaceGb?: number;
+  };
 }
 
 export function defaultConfig(overrides: Partial<ReinConfig> = {}): ReinConfig {

@@ -7,6 +7,7 @@
  *   runs/<runId>/base.json              the run's base as given and the commit it resolved to
  *   runs/<runId>/workspaces/<taskId>/   the task's working tree, with no .git inside
  *   runs/<runId>/index/<taskId>         the task's own index file (GIT_INDEX_FILE)
+ *   runs/<runId>/ended-at               when the run ended (`markEnded`; the cleanup policy's clock)
  * Run ids match [A-Za-z0-9_-]{1,64}, task ids [A-Za-z0-9._-]{1,64} (not '.' or '..'), and
  * every computed path is checked to stay inside the data dir.
  *
@@ -40,9 +41,21 @@
  * the attempt's processes are gone.
  */
 import { constants } from 'node:fs';
-import { access, chmod, lstat, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  access,
+  chmod,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import path from 'node:path';
 import { git, REIN_IDENT, writeChunk, type GitOptions, type GitResult } from './git.js';
+import { diskBytes, newestMtime, type RunUsage, type WorkingTreeUsage } from './run-usage.js';
 import { chownTree, emptyDir, streamTree, type SkippedPath, type TreeLimits } from './tree-files.js';
 import { SnapshotNotFoundError, WorkspaceConflictError, WorkspaceError } from './workspace.errors.js';
 import {
@@ -148,6 +161,10 @@ const INFO_ATTRIBUTES =
   '* -text -eol -filter -ident -working-tree-encoding\n';
 
 const BASE_REF = 'refs/rein-run/base';
+/** `runs/<runId>/ended-at`: when the run ended (ISO-8601), written by `markEnded`. */
+const ENDED_AT = 'ended-at';
+const RUN_ID_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const TASK_ID_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const GIT_REF = /^[A-Za-z0-9._/-]+$/;
 const URL_LIKE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 const SCP_LIKE = /^[^/\s]+@[^/\s:]+:/;
@@ -300,6 +317,109 @@ export class WorkspaceManager {
     return splitZ(listed.stdout).map((line) => {
       const tab = line.indexOf('\t');
       return { mode: line.slice(0, line.indexOf(' ')), path: line.slice(tab + 1) };
+    });
+  }
+
+  // ---------- cleanup (libs/execution/src/cleanup/workspace.janitor.ts decides what goes) ----------
+
+  /**
+   * Every run directory under the data dir with its ages and, when `sizes` is set, the bytes its
+   * repository and working trees take. Directories that are not runs (bad ids) are left out.
+   */
+  async listRuns(options: { readonly sizes?: boolean; readonly runId?: string } = {}): Promise<RunUsage[]> {
+    const runsDir = path.join(this.dataDir, 'runs');
+    const names =
+      options.runId === undefined
+        ? await readdir(runsDir).catch(() => [] as string[])
+        : [checkRunId(options.runId)];
+    const out: RunUsage[] = [];
+    for (const runId of names.sort()) {
+      if (!RUN_ID_NAME.test(runId)) continue;
+      const paths = new RunPaths(this.dataDir, runId);
+      if (!(await isDirectory(paths.root))) continue;
+      const workingTrees: WorkingTreeUsage[] = [];
+      const treeNames = await readdir(path.join(paths.root, 'workspaces')).catch(() => [] as string[]);
+      for (const taskId of treeNames.sort()) {
+        if (!TASK_ID_NAME.test(taskId) || taskId === '.' || taskId === '..') continue;
+        const dir = paths.workspace(taskId);
+        if (!(await isDirectory(dir))) continue;
+        // Git's ref files and the task's index change on prepare, snapshot and restore; the
+        // tree's own mtimes are the agent's to set, so they are not trusted as activity.
+        const lastActivityAt = Math.max(
+          await newestMtime(path.join(paths.repo, 'refs', 'rein', refComponent(taskId))),
+          await newestMtime(paths.index(taskId)),
+        );
+        workingTrees.push({
+          taskId,
+          bytes: options.sizes === true ? await diskBytes(dir) : null,
+          lastActivityAt: lastActivityAt || (await newestMtime(paths.root)),
+        });
+      }
+      const hasRepository = await exists(path.join(paths.repo, 'HEAD'));
+      out.push({
+        runId,
+        hasRepository,
+        repoBytes: options.sizes === true ? await diskBytes(paths.repo) : null,
+        endedAt: await readEndedAt(path.join(paths.root, ENDED_AT)),
+        lastActivityAt: Math.max(
+          await newestMtime(paths.root),
+          await newestMtime(path.join(paths.repo, 'refs', 'rein-run')),
+          ...workingTrees.map((t) => t.lastActivityAt),
+        ),
+        workingTrees,
+      });
+    }
+    return out;
+  }
+
+  /** Where the task's working tree is (or would be): `runs/<runId>/workspaces/<taskId>`. */
+  workspaceDir(runId: string, taskId: string): string {
+    return new RunPaths(this.dataDir, checkRunId(runId)).workspace(checkTaskId(taskId));
+  }
+
+  /**
+   * Records when the run ended (`runs/<runId>/ended-at`), or with `null` that it runs again (a
+   * rollback reopened it). Nothing is recorded for a run this data dir holds no files of.
+   */
+  async markEnded(runId: string, at: number | null): Promise<void> {
+    const paths = new RunPaths(this.dataDir, checkRunId(runId));
+    const file = path.join(paths.root, ENDED_AT);
+    await this.exclusive(runId, async () => {
+      if (at === null) {
+        await rm(file, { force: true });
+        return;
+      }
+      if (!Number.isFinite(at)) throw new WorkspaceError(`ended-at ${String(at)} is not a time in ms`);
+      if (!(await isDirectory(paths.root))) return;
+      const tmp = `${file}.tmp`;
+      await writeFile(tmp, `${new Date(at).toISOString()}\n`);
+      await rename(tmp, file);
+    });
+  }
+
+  /**
+   * Deletes everything of the run: its repository (every snapshot: `has` answers false from now
+   * on, which the orchestrator reports as 409 `snapshot_gone`), working trees, indexes and marks.
+   * The caller makes sure no attempt of the run is in flight.
+   */
+  async removeRun(runId: string): Promise<void> {
+    const paths = new RunPaths(this.dataDir, checkRunId(runId));
+    await this.exclusive(runId, async () => {
+      if (!(await isDirectory(paths.root))) return;
+      // Renamed aside first: the run reads as gone at once, and a crash midway leaves only
+      // `<runId>.removing`, never a repository with half its objects.
+      const doomed = `${paths.root}.removing`;
+      await rm(doomed, { recursive: true, force: true });
+      await rename(paths.root, doomed);
+      const trees = path.join(doomed, 'workspaces');
+      for (const taskId of await readdir(trees).catch(() => [] as string[])) {
+        const dir = path.join(trees, taskId);
+        if (!(await isDirectory(dir))) continue;
+        // The agent may have locked its tree down (chmod 000); it is ours to delete.
+        await chmod(dir, 0o700);
+        await emptyDir(dir);
+      }
+      await rm(doomed, { recursive: true, force: true });
     });
   }
 
@@ -618,6 +738,13 @@ async function readBaseRecord(file: string): Promise<BaseRecord | null> {
   } catch {
     return null;
   }
+}
+
+async function readEndedAt(file: string): Promise<number | null> {
+  const text = await readFile(file, 'utf8').catch(() => null);
+  if (text === null) return null;
+  const at = Date.parse(text.trim());
+  return Number.isFinite(at) ? at : null;
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -1,7 +1,14 @@
-import { type DynamicModule, Inject, Module, type OnModuleDestroy } from '@nestjs/common';
+import { type DynamicModule, Inject, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { SUBJECTS } from '@rein/contracts';
 import { ATTEMPT_SETTLEMENTS, AttemptSettlements } from '@rein/dispatch';
-import { type AgentRuntimesConfig, LocalPool, agentRuntimesFromToolsDir } from '@rein/execution';
+import {
+  type AgentRuntimesConfig,
+  LocalPool,
+  RunLogLookup,
+  WorkspaceJanitor,
+  agentRuntimesFromToolsDir,
+  cleanupPolicyOf,
+} from '@rein/execution';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HealthController, SERVICE_DEPS, type ServiceDeps, hopSamples, metrics } from '@rein/nest';
@@ -32,23 +39,57 @@ function agentCliConfig(deps: ServiceDeps): AgentRuntimesConfig | undefined {
   }
 }
 
+/** The executor's workspace janitor (libs/execution/src/cleanup): what goes from its data dir, when. */
+const JANITOR = Symbol('JANITOR');
+
+/** Secrets are the server's own environment variables, named by the agent profile. */
+function resolveSecrets(names: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of names) {
+    const v = process.env[n];
+    if (v !== undefined) out[n] = v;
+  }
+  return out;
+}
+
+/** Whether an attempt of the task (or of any task of the run) was dispatched here and has not finished. */
+function inFlightHere(runId: string, taskId?: string): boolean {
+  const prefix = taskId === undefined ? `${runId}/` : `${runId}/${taskId}/`;
+  for (const key of inFlight.keys()) if (key.startsWith(prefix)) return true;
+  return false;
+}
+
 @Module({})
-export class ExecutorModule implements OnModuleDestroy {
+export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
   static register(deps: ServiceDeps, sandbox: Sandbox, executorDir: string): DynamicModule {
     // Over NATS, a JetStream delivery is acked once its attempt's finished fact is accepted; this
     // ledger joins the pool's reports to the deliveries (see AttemptsRpcController.deliver).
     const settlements = deps.config.transport === 'nats' ? new AttemptSettlements() : null;
+    // One manager for the pools and the janitor: its per-task locks order removals and prepares.
+    const workspaces = new WorkspaceManager({ dataDir: executorDir });
+    const lookup = new RunLogLookup(deps.store);
+    const janitor = new WorkspaceJanitor({
+      workspaces,
+      policy: cleanupPolicyOf(deps.config.cleanup),
+      now: deps.clock,
+      sandbox,
+      profileOf: lookup.profileOf,
+      runEndedAt: lookup.runEndedAt,
+      resolveSecrets,
+      isBusy: inFlightHere,
+      log: (level, msg, fields) => deps.log(level === 'debug' ? 'info' : level, msg, fields),
+    });
     return {
       module: ExecutorModule,
       controllers: [AttemptsRpcController, HealthController],
       providers: [
         { provide: SERVICE_DEPS, useValue: deps },
         { provide: ATTEMPT_SETTLEMENTS, useValue: settlements },
+        { provide: JANITOR, useValue: janitor },
         {
           provide: POOLS,
           useFactory: (): Pools => {
             const dataDir = executorDir;
-            const workspaces = new WorkspaceManager({ dataDir });
             const agentRuntimes = agentCliConfig(deps);
             const pools: Pools = new Map();
             for (const p of deps.config.pools.filter((x) => x.backend === 'local')) {
@@ -64,15 +105,7 @@ export class ExecutorModule implements OnModuleDestroy {
                   ...(agentRuntimes ? { agentRuntimes } : {}),
                   transcripts: deps.store,
                   now: deps.clock,
-                  // Declared secrets are resolved from the server's own environment, by name.
-                  resolveSecrets: (names) => {
-                    const out: Record<string, string> = {};
-                    for (const n of names) {
-                      const v = process.env[n];
-                      if (v !== undefined) out[n] = v;
-                    }
-                    return out;
-                  },
+                  resolveSecrets,
                   log: (level, msg, fields) => deps.log(level === 'debug' ? 'info' : level, msg, fields),
                   reporter: {
                     started: async (m) => {
@@ -124,9 +157,23 @@ export class ExecutorModule implements OnModuleDestroy {
     };
   }
 
-  constructor(@Inject(POOLS) private readonly pools: Pools) {}
+  constructor(
+    @Inject(POOLS) private readonly pools: Pools,
+    @Inject(JANITOR) private readonly janitor: WorkspaceJanitor,
+    @Inject(SERVICE_DEPS) private readonly deps: ServiceDeps,
+  ) {}
+
+  private unsubscribe: (() => void) | undefined;
+
+  onModuleInit(): void {
+    this.unsubscribe = this.deps.bus.subscribe(SUBJECTS.eventsAll, (events) => this.janitor.onEvents(events));
+    this.janitor.start();
+  }
 
   async onModuleDestroy(): Promise<void> {
+    this.unsubscribe?.();
+    // The janitor first: nothing is removed while the pools wind their attempts down.
+    await this.janitor.close();
     await Promise.all([...this.pools.values()].map((p) => p.close()));
   }
 }

@@ -16,7 +16,7 @@ export class RunLogLookup {
 
   constructor(
     private readonly store: EventStore,
-    /** Specs remembered, most recent first out last. */
+    /** How many runs' specs are kept in memory. */
     private readonly keep = 16,
   ) {
     this.resolver = new SpecResolver(store);

@@ -92,9 +92,9 @@ export class WorkspaceJanitor {
   /** Sweeps now and then every `sweepIntervalMs`; the timers never keep the process alive. */
   start(): void {
     if (this.closed || this.interval) return;
-    this.enqueue('sweep', () => this.sweepNow());
+    this.schedule('sweep', () => this.sweepNow());
     this.interval = setInterval(
-      () => this.enqueue('sweep', () => this.sweepNow()),
+      () => this.schedule('sweep', () => this.sweepNow()),
       this.o.sweepIntervalMs ?? 60 * 60 * 1000,
     );
     this.interval.unref();
@@ -109,18 +109,18 @@ export class WorkspaceJanitor {
         case 'none':
           break;
         case 'ended':
-          this.enqueue('run ended', async () => {
+          this.schedule('run ended', async () => {
             await this.o.workspaces.markEnded(d.runId, d.at);
             await this.sweepRunOrRetry(d.runId);
           });
           break;
         case 'reopened':
           this.cancelRetries(d.runId);
-          this.enqueue('run reopened', () => this.o.workspaces.markEnded(d.runId, null));
+          this.schedule('run reopened', () => this.o.workspaces.markEnded(d.runId, null));
           break;
         case 'taskSucceeded': {
           const step = (): Promise<boolean> => this.removeTree(d.runId, d.taskId, 'the task succeeded');
-          this.enqueue('task succeeded', async () => {
+          this.schedule('task succeeded', async () => {
             if (!(await step())) this.retryLater(`task:${d.runId}/${d.taskId}`, step);
           });
           break;
@@ -136,7 +136,7 @@ export class WorkspaceJanitor {
 
   /** Resolves once all work queued so far is done. */
   async settled(): Promise<void> {
-    for (let seen: Promise<unknown> | undefined; seen !== this.chain; ) {
+    for (let seen: Promise<unknown> | undefined; seen !== this.chain;) {
       seen = this.chain;
       await seen.catch(() => undefined);
     }
@@ -154,6 +154,11 @@ export class WorkspaceJanitor {
 
   // ---------- steps ----------
 
+  /** Queues a step whose failure only needs logging (enqueue logs it). */
+  private schedule(what: string, step: () => Promise<unknown>): void {
+    void this.enqueue(what, step);
+  }
+
   private enqueue<T>(what: string, step: () => Promise<T>): Promise<T> {
     const run = this.chain.then(step);
     this.chain = run.catch((error: unknown) => {
@@ -170,18 +175,27 @@ export class WorkspaceJanitor {
 
   private async sweepNow(runId?: string): Promise<SweepResult> {
     if (this.closed) return { removedRuns: [], removedTrees: [], waiting: [] };
+    // The cap is about all trees together: only a sweep of the whole data dir applies it.
+    const policy = runId === undefined ? this.o.policy : { ...this.o.policy, maxWorkspaceBytes: null };
     const listing = await this.o.workspaces.listRuns({
-      sizes: this.o.policy.maxWorkspaceBytes !== null,
+      sizes: policy.maxWorkspaceBytes !== null,
       ...(runId === undefined ? {} : { runId }),
     });
     const runs = await this.withLoggedEnds(listing);
-    const plan = planSweep(runs, this.o.now(), this.o.policy, this.busy);
+    const plan = planSweep(runs, this.o.now(), policy, this.busy);
     const removedRuns: string[] = [];
     const removedTrees: { runId: string; taskId: string }[] = [];
     const waiting = new Set(plan.waiting);
     for (const action of plan.actions) {
       if (this.closed) break;
-      const done = await this.apply(action, runs);
+      let done: boolean;
+      try {
+        done = await this.apply(action, runs);
+      } catch (error) {
+        // One tree that cannot go (a file system error) must not stop the rest of the sweep.
+        this.log('error', 'workspace cleanup step failed', { ...action, error: message(error) });
+        continue;
+      }
       if (!done) waiting.add(action.runId);
       else if (action.kind === 'removeRun') removedRuns.push(action.runId);
       else removedTrees.push({ runId: action.runId, taskId: action.taskId });
@@ -193,7 +207,8 @@ export class WorkspaceJanitor {
       });
     }
     if (runId === undefined) {
-      for (const id of waiting) this.retryLater(`run:${id}`, async () => (await this.sweepNow(id)).waiting.length === 0);
+      for (const id of waiting)
+        this.retryLater(`run:${id}`, async () => (await this.sweepNow(id)).waiting.length === 0);
     }
     return { removedRuns, removedTrees, waiting: [...waiting] };
   }
@@ -212,7 +227,10 @@ export class WorkspaceJanitor {
       try {
         at = await lookup(run.runId);
       } catch (error) {
-        this.log('warn', 'could not look up whether a run ended', { runId: run.runId, error: message(error) });
+        this.log('warn', 'could not look up whether a run ended', {
+          runId: run.runId,
+          error: message(error),
+        });
       }
       if (typeof at === 'number' && Number.isFinite(at)) {
         await this.o.workspaces.markEnded(run.runId, at);
@@ -297,7 +315,8 @@ export class WorkspaceJanitor {
     if (profile.secrets.length === 0) return { values: {} };
     const resolved = this.o.resolveSecrets?.(profile.secrets) ?? {};
     const missing = profile.secrets.filter((n) => typeof resolved[n] !== 'string');
-    if (missing.length > 0) return { error: `secrets ${missing.join(', ')} are not configured on the server` };
+    if (missing.length > 0)
+      return { error: `secrets ${missing.join(', ')} are not configured on the server` };
     return { values: Object.fromEntries(profile.secrets.map((n) => [n, resolved[n]!])) };
   }
 
@@ -315,7 +334,7 @@ export class WorkspaceJanitor {
       return;
     }
     const timer = setTimeout(() => {
-      this.enqueue('retry', async () => {
+      this.schedule('retry', async () => {
         if (this.retries.get(key)?.timer !== timer || this.closed) return;
         if (await step()) this.retries.delete(key);
         else this.retryLater(key, step);
