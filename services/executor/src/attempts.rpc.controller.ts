@@ -25,6 +25,7 @@ import {
   JetStreamAttemptConsumer,
   dispatchSettingsFromEnv,
 } from '@rein/dispatch';
+import { LocalPool } from '@rein/execution';
 import { SERVICE_DEPS, type ServiceDeps, metrics } from '@rein/nest';
 import { POOLS, type Pools, attemptKey, inFlight } from './pools.js';
 
@@ -163,10 +164,15 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
     return ok({ pools: [...this.pools.values()].map((p) => p.describe()) });
   }
 
-  /** Workspaces live in the executor's data dir, shared by its local pools. */
-  private anyPool(): Pools extends Map<string, infer P> ? P : never {
-    const first = this.pools.values().next();
-    if (first.done) throw new Error('this executor runs no pools');
-    return first.value;
+  /**
+   * Test gates, attempt changes and snapshot checks are answered from the executor's data dir
+   * through a local pool. (On Kubernetes, a test gate in a pod started from the snapshot is
+   * still to be built: such an executor refuses these requests with that reason.)
+   */
+  private anyPool(): LocalPool {
+    for (const p of this.pools.values()) if (p instanceof LocalPool) return p;
+    throw new Error(
+      'this executor runs no local pool, and test gates on kubernetes pools are not implemented yet',
+    );
   }
 }

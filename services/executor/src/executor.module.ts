@@ -1,7 +1,8 @@
 import { type DynamicModule, Inject, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { SUBJECTS } from '@rein/contracts';
+import { type PoolSettings, SUBJECTS } from '@rein/contracts';
 import { ATTEMPT_SETTLEMENTS, AttemptSettlements } from '@rein/dispatch';
 import {
+  type AttemptReporter,
   type AgentRuntimesConfig,
   LocalPool,
   RunLogLookup,
@@ -15,6 +16,7 @@ import { HealthController, SERVICE_DEPS, type ServiceDeps, hopSamples, metrics }
 import type { Sandbox } from '@rein/sandbox';
 import { WorkspaceManager } from '@rein/workspace';
 import { AttemptsRpcController } from './attempts.rpc.controller.js';
+import { kubernetesPools } from './kubernetes.pools.js';
 import { POOLS, type Pools, attemptKey, inFlight } from './pools.js';
 
 /**
@@ -38,6 +40,9 @@ function agentCliConfig(deps: ServiceDeps): AgentRuntimesConfig | undefined {
     return undefined;
   }
 }
+
+/** Stops the kubernetes backends and their git server (set when the pools are built). */
+let closeKubernetes: () => Promise<void> = () => Promise.resolve();
 
 /** The executor's workspace janitor (libs/execution/src/cleanup): what goes from its data dir, when. */
 const JANITOR = Symbol('JANITOR');
@@ -88,8 +93,48 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
         { provide: JANITOR, useValue: janitor },
         {
           provide: POOLS,
-          useFactory: (): Pools => {
+          useFactory: async (): Promise<Pools> => {
             const dataDir = executorDir;
+            const reporterFor = (p: PoolSettings): AttemptReporter => ({
+              started: async (m) => {
+                // Per-hop latency: from the outcome that readied the task to its start here.
+                const info = inFlight.get(attemptKey(m));
+                if (info) {
+                  info.startedAt = m.at;
+                  if (info.causeAt !== undefined) {
+                    const ms = Math.max(0, m.at - info.causeAt);
+                    metrics.hopSeconds.observe({ pool: m.pool }, ms / 1000);
+                    hopSamples.add(ms);
+                  }
+                }
+                await deps.bus.request(SUBJECTS.internal.attemptStarted, m);
+              },
+              // Fire and forget: the next report carries the newer total anyway.
+              usage: (m) => {
+                deps.bus.request(SUBJECTS.internal.attemptUsage, m).catch(() => undefined);
+              },
+              finished: async (m) => {
+                const info = inFlight.get(attemptKey(m));
+                inFlight.delete(attemptKey(m));
+                if (info?.startedAt !== undefined) {
+                  const outcome =
+                    m.result.error !== undefined ? 'error' : m.result.exitCode === 0 ? 'ok' : 'failed';
+                  metrics.attemptSeconds.observe(
+                    { pool: p.name, runtime: info.runtime, outcome },
+                    Math.max(0, m.at - info.startedAt) / 1000,
+                  );
+                }
+                const key = attemptKey(m);
+                settlements?.reporting(key, m);
+                try {
+                  await deps.bus.request(SUBJECTS.internal.attemptFinished, m);
+                } catch (error) {
+                  settlements?.failed(key, error);
+                  throw error;
+                }
+                settlements?.accepted(key);
+              },
+            });
             const agentRuntimes = agentCliConfig(deps);
             const pools: Pools = new Map();
             for (const p of deps.config.pools.filter((x) => x.backend === 'local')) {
@@ -107,49 +152,22 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
                   now: deps.clock,
                   resolveSecrets,
                   log: (level, msg, fields) => deps.log(level === 'debug' ? 'info' : level, msg, fields),
-                  reporter: {
-                    started: async (m) => {
-                      // Per-hop latency: from the outcome that readied the task to its start here.
-                      const info = inFlight.get(attemptKey(m));
-                      if (info) {
-                        info.startedAt = m.at;
-                        if (info.causeAt !== undefined) {
-                          const ms = Math.max(0, m.at - info.causeAt);
-                          metrics.hopSeconds.observe({ pool: m.pool }, ms / 1000);
-                          hopSamples.add(ms);
-                        }
-                      }
-                      await deps.bus.request(SUBJECTS.internal.attemptStarted, m);
-                    },
-                    // Fire and forget: the next report carries the newer total anyway.
-                    usage: (m) => {
-                      deps.bus.request(SUBJECTS.internal.attemptUsage, m).catch(() => undefined);
-                    },
-                    finished: async (m) => {
-                      const info = inFlight.get(attemptKey(m));
-                      inFlight.delete(attemptKey(m));
-                      if (info?.startedAt !== undefined) {
-                        const outcome =
-                          m.result.error !== undefined ? 'error' : m.result.exitCode === 0 ? 'ok' : 'failed';
-                        metrics.attemptSeconds.observe(
-                          { pool: p.name, runtime: info.runtime, outcome },
-                          Math.max(0, m.at - info.startedAt) / 1000,
-                        );
-                      }
-                      const key = attemptKey(m);
-                      settlements?.reporting(key, m);
-                      try {
-                        await deps.bus.request(SUBJECTS.internal.attemptFinished, m);
-                      } catch (error) {
-                        settlements?.failed(key, error);
-                        throw error;
-                      }
-                      settlements?.accepted(key);
-                    },
-                  },
+                  reporter: reporterFor(p),
                 }),
               );
             }
+            const k8s = await kubernetesPools(
+              deps,
+              deps.config.pools.filter((x) => x.backend === 'kubernetes'),
+              {
+                dataDir,
+                workspaces,
+                reporter: reporterFor,
+                log: (level, msg, fields) => deps.log(level === 'debug' ? 'info' : level, msg, fields),
+              },
+            );
+            for (const [name, backend] of k8s.backends) pools.set(name, backend);
+            closeKubernetes = () => k8s.close();
             return pools;
           },
         },
@@ -175,5 +193,6 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
     // The janitor first: nothing is removed while the pools wind their attempts down.
     await this.janitor.close();
     await Promise.all([...this.pools.values()].map((p) => p.close()));
+    await closeKubernetes();
   }
 }

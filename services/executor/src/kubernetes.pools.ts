@@ -16,7 +16,12 @@ import type { WorkspaceManager } from '@rein/workspace';
 export async function kubernetesPools(
   deps: ServiceDeps,
   pools: readonly PoolSettings[],
-  shared: { dataDir: string; workspaces: WorkspaceManager; reporter: (pool: PoolSettings) => AttemptReporter; log: PoolLog },
+  shared: {
+    dataDir: string;
+    workspaces: WorkspaceManager;
+    reporter: (pool: PoolSettings) => AttemptReporter;
+    log: PoolLog;
+  },
 ): Promise<{ backends: Map<string, KubernetesBackend>; close(): Promise<void> }> {
   const backends = new Map<string, KubernetesBackend>();
   if (pools.length === 0) return { backends, close: () => Promise.resolve() };
@@ -32,7 +37,9 @@ export async function kubernetesPools(
   try {
     kubeConfig.loadFromDefault();
   } catch (e) {
-    throw new Error(`the kubernetes backend cannot load a cluster configuration (KUBECONFIG or in-cluster): ${(e as Error).message}`);
+    throw new Error(
+      `the kubernetes backend cannot load a cluster configuration (KUBECONFIG or in-cluster): ${(e as Error).message}`,
+    );
   }
   const tokens = new GitTokenIssuer(deps.clock);
   const git = new GitHttpServer({ dataDir: shared.dataDir, tokens });

@@ -1,6 +1,8 @@
 import type { LocalPool } from '@rein/execution';
+import type { KubernetesBackend } from '@rein/kubernetes';
 
-export type Pools = Map<string, LocalPool>;
+/** This executor's pools by name: local (bubblewrap) pools and Kubernetes backends. */
+export type Pools = Map<string, LocalPool | KubernetesBackend>;
 export const POOLS = Symbol('POOLS');
 
 /** Per attempt in flight here: when its dispatch was appended, its runtime, when it started. */
