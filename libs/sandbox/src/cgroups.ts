@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 
@@ -193,4 +193,55 @@ function removeDir(path: string): boolean {
 
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Kills what is left in the run cgroups of sandbox processes whose server died (kill -9 of the
+ * service): a crashed server must not leave agents running that could still write to workspaces
+ * a restarted server hands to new attempts. A cgroup is reaped when the pid in its name
+ * (`rein-sbx-<server pid>-<random>`) no longer runs. Returns the processes it killed.
+ */
+export async function reapOrphanCgroups(root = CGROUP_ROOT): Promise<number> {
+  const own = ownCgroups();
+  const parents = existsSync(`${root}/cgroup.controllers`)
+    ? [join(root, own.get('') ?? '/')]
+    : ['pids', 'memory'].map((c) => join(root, c, own.get(c) ?? '/'));
+  let killed = 0;
+  for (const parent of parents) {
+    let names: string[];
+    try {
+      names = readdirSync(parent);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const m = /^rein-sbx-(\d+)-[0-9a-f]+$/.exec(name);
+      if (!m || alive(Number(m[1]))) continue;
+      const dir = join(parent, name);
+      for (let round = 0; round < 50; round++) {
+        const pids = readPids(`${dir}/cgroup.procs`);
+        if (pids.length === 0) break;
+        for (const pid of pids) {
+          try {
+            process.kill(pid, 'SIGKILL');
+            killed++;
+          } catch {
+            // Already gone.
+          }
+        }
+        await pause(20);
+      }
+      removeDir(dir);
+    }
+  }
+  return killed;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -2,3 +2,4 @@ export * from './sandbox.port.js';
 export * from './redactor.js';
 export { BubblewrapSandbox, DEFAULT_ETC_ENTRIES, type BubblewrapOptions } from './bubblewrap.sandbox.js';
 export { NoSandbox, detectSandbox } from './unsafe.sandbox.js';
+export { reapOrphanCgroups } from './cgroups.js';

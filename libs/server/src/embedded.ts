@@ -28,7 +28,7 @@ import type { RunView } from '@rein/domain';
 import { FencedEventStore, RedisLeases, RedisRunLocks } from '@rein/leases';
 import { Redis } from 'ioredis';
 import { hostname } from 'node:os';
-import { BubblewrapSandbox, NoSandbox, type Sandbox, detectSandbox } from '@rein/sandbox';
+import { BubblewrapSandbox, NoSandbox, type Sandbox, detectSandbox, reapOrphanCgroups } from '@rein/sandbox';
 import { type MicroserviceOptions, Transport } from '@nestjs/microservices';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
@@ -189,6 +189,9 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
       sandbox = new BubblewrapSandbox();
       sandboxKind = 'bubblewrap';
     }
+    // Agents a crashed server left running (kill -9) must not keep writing to workspaces.
+    const reaped = await reapOrphanCgroups();
+    if (reaped > 0) say(`rein: stopped ${reaped} process(es) left running by a server that died`);
   }
 
   const natsUrl = options.natsUrl ?? process.env.REIN_NATS_URL ?? 'nats://127.0.0.1:4222';
