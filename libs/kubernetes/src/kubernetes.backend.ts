@@ -114,6 +114,28 @@ export class KubernetesBackend {
     const key = `${m.runId}/${m.taskId}/${m.attempt}`;
     if (this.closing || this.seen.has(key)) return;
     this.seen.add(key);
+    if (m.agent.runtime === 'noop') {
+      // Like the local pool: noop skips workspace, sandbox and git — here, the Job too.
+      const ref = { runId: m.runId, taskId: m.taskId, attempt: m.attempt };
+      const noop = (async () => {
+        await this.o.reporter.started({
+          ...ref,
+          pool: this.o.name,
+          worker: `kubernetes/${this.o.settings.namespace}`,
+          at: this.o.now(),
+        });
+        await this.o.reporter.finished({
+          ...ref,
+          at: this.o.now(),
+          result: { exitCode: 0, summary: 'noop', snapshot: null, usage: ZERO },
+        });
+      })().catch((e: unknown) =>
+        this.log('error', 'noop attempt could not be reported', { attempt: key, error: String(e) }),
+      );
+      this.tasks.add(noop);
+      void noop.finally(() => this.tasks.delete(noop));
+      return;
+    }
     this.queue.push({ key, m, abort: new AbortController() });
     this.queue.sort((a, b) => b.m.priority - a.m.priority);
     this.pump();
