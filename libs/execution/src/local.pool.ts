@@ -74,6 +74,7 @@ import {
   type SandboxRunSpec,
 } from '@rein/sandbox';
 import {
+  KeyedMutex,
   SnapshotNotFoundError,
   WorkspaceConflictError,
   WorkspaceError,
@@ -178,7 +179,7 @@ export class LocalPool {
   /** Finished, dropped or cancelled-before-seen attempts, oldest first. */
   private readonly remembered = new Set<string>();
   private readonly workspaceStates = new Map<string, WorkspaceState>();
-  private readonly locks = new Map<string, Promise<void>>();
+  private readonly mutex = new KeyedMutex();
   private readonly worker: string;
   private readonly dataDir: string;
   private readonly log: PoolLog;
@@ -787,19 +788,9 @@ export class LocalPool {
     return path.join(this.dataDir, 'attempts', m.runId, m.taskId, String(m.attempt));
   }
 
-  private async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => (release = resolve));
-    const tail = previous.then(() => mine);
-    this.locks.set(key, tail);
-    await previous;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.locks.get(key) === tail) this.locks.delete(key);
-    }
+  /** Runs `fn` after every earlier call with the same key has finished. */
+  private exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.mutex.run(key, fn);
   }
 }
 

@@ -56,6 +56,7 @@ import {
 import path from 'node:path';
 import { git, REIN_IDENT, writeChunk, type GitOptions, type GitResult } from './git.js';
 import { diskBytes, newestMtime, type RunUsage, type WorkingTreeUsage } from './run-usage.js';
+import { KeyedMutex } from './keyed-mutex.js';
 import { chownTree, emptyDir, streamTree, type SkippedPath, type TreeLimits } from './tree-files.js';
 import { SnapshotNotFoundError, WorkspaceConflictError, WorkspaceError } from './workspace.errors.js';
 import {
@@ -178,7 +179,7 @@ interface BaseRecord {
 export class WorkspaceManager {
   private readonly dataDir: string;
   private readonly limits: TreeLimits;
-  private readonly locks = new Map<string, Promise<void>>();
+  private readonly mutex = new KeyedMutex();
 
   constructor(private readonly options: WorkspaceManagerOptions) {
     const dir = options.dataDir;
@@ -694,19 +695,8 @@ export class WorkspaceManager {
   }
 
   /** Runs `fn` after every earlier call with the same key has finished. */
-  private async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => (release = resolve));
-    const tail = previous.then(() => mine);
-    this.locks.set(key, tail);
-    await previous;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.locks.get(key) === tail) this.locks.delete(key);
-    }
+  private exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.mutex.run(key, fn);
   }
 }
 
