@@ -3,6 +3,8 @@ import { existsSync, lstatSync, readlinkSync, realpathSync, statSync } from 'nod
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { createRunCgroup, type RunCgroup } from './cgroups.js';
+import { startEgressProxy, type EgressProxy } from './egress/egress.proxy.js';
+import { EGRESS_DIR_INSIDE, EGRESS_PRELUDE, proxyEnv } from './egress/forwarder.js';
 import { runLaunch } from './run-process.js';
 import { buildEnv, prlimitArgs, validateRunSpec } from './run-spec.js';
 import {
@@ -111,20 +113,41 @@ export class BubblewrapSandbox implements Sandbox {
         await exec('chown', ['-R', '-h', '-P', `${this.uid}:${this.gid}`, workspace]);
       }
     }
-    const cgroup = spec.signal?.aborted
-      ? null
-      : createRunCgroup(
-          { pids: spec.limits.pids, memoryBytes: spec.limits.memoryMb * 1024 * 1024 },
-          this.options.cgroupRoot,
-        );
-    return runLaunch(spec, io, {
-      file: '/bin/sh',
-      args: this.argv(spec, workspace, binds, cgroup),
-      cwd: '/',
-      env: buildEnv(spec, HOME_INSIDE),
-      cgroup,
-      statusFd: true,
+    const egress = await this.startEgress(spec, io);
+    try {
+      const cgroup = spec.signal?.aborted
+        ? null
+        : createRunCgroup(
+            { pids: spec.limits.pids, memoryBytes: spec.limits.memoryMb * 1024 * 1024 },
+            this.options.cgroupRoot,
+          );
+      return await runLaunch(spec, io, {
+        file: '/bin/sh',
+        args: this.argv(spec, workspace, binds, cgroup, egress),
+        cwd: '/',
+        env: egress ? { ...buildEnv(spec, HOME_INSIDE), ...proxyEnv() } : buildEnv(spec, HOME_INSIDE),
+        cgroup,
+        statusFd: true,
+      });
+    } finally {
+      await egress?.proxy.close();
+    }
+  }
+
+  /**
+   * With hosts to allow, the run gets its own egress proxy on the host and a forwarder inside
+   * (see egress/forwarder.ts); with none, the sandbox keeps only its own loopback.
+   */
+  private async startEgress(spec: SandboxRunSpec, io: SandboxIo | undefined): Promise<Egress | null> {
+    if (spec.network.allow.length === 0) return null;
+    const node = nodeForSandbox();
+    if (this.dropPrivileges && node.bind) this.assertReachable(node.bind);
+    const proxy = await startEgressProxy({
+      allow: spec.network.allow,
+      ...(this.dropPrivileges ? { owner: { uid: this.uid, gid: this.gid } } : {}),
+      ...(io?.onEgress ? { onDecision: (d) => io.onEgress?.(d) } : {}),
     });
+    return { proxy, node };
   }
 
   private argv(
@@ -132,6 +155,7 @@ export class BubblewrapSandbox implements Sandbox {
     workspace: string,
     binds: readonly string[],
     cgroup: RunCgroup | null,
+    egress: Egress | null,
   ): string[] {
     const drop = this.dropPrivileges
       ? [
@@ -166,6 +190,8 @@ export class BubblewrapSandbox implements Sandbox {
       '--dir',
       HOME_INSIDE,
       ...binds.flatMap((path) => ['--ro-bind', path, path]),
+      ...(egress ? ['--ro-bind', egress.proxy.dir, EGRESS_DIR_INSIDE] : []),
+      ...(egress?.node.bind ? ['--ro-bind', egress.node.bind, egress.node.inside] : []),
       '--bind',
       workspace,
       SANDBOX_WORKSPACE_DIR,
@@ -180,7 +206,10 @@ export class BubblewrapSandbox implements Sandbox {
     // Per-sandbox RLIMIT_NPROC: since Linux 5.14 the count is kept per user namespace, and the
     // limit is set inside bwrap's, so concurrent sandboxes sharing the uid do not share it.
     const limits = prlimitArgs(spec.limits, { nproc: true, addressSpace: !cgroup?.memoryLimited });
-    const command = ['/usr/bin/prlimit', ...limits, '--', '/bin/sh', '-c', spec.command];
+    const shell = egress
+      ? ['/bin/sh', '-c', EGRESS_PRELUDE, 'rein-egress', egress.node.inside, spec.command]
+      : ['/bin/sh', '-c', spec.command];
+    const command = ['/usr/bin/prlimit', ...limits, '--', ...shell];
     return [
       '-c',
       JOIN_CGROUPS_THEN_EXEC,
@@ -216,6 +245,21 @@ export class BubblewrapSandbox implements Sandbox {
  */
 export const JOIN_CGROUPS_THEN_EXEC =
   'for f in $1; do echo $$ > "$f" || { echo "rein-sandbox: cannot join cgroup $f" >&2; exit 125; }; done; shift; exec "$@"';
+
+interface Egress {
+  readonly proxy: EgressProxy;
+  readonly node: { readonly inside: string; readonly bind?: string };
+}
+
+/**
+ * The forwarder runs on the node that runs this service: already visible inside when it lives
+ * under the read-only system dirs, else its binary alone is bound in (node needs only libc & co).
+ */
+function nodeForSandbox(): { inside: string; bind?: string } {
+  const node = realpathSync(process.execPath);
+  if (SYSTEM_DIRS.some((dir) => node.startsWith(`${dir}/`))) return { inside: node };
+  return { inside: `${EGRESS_DIR_INSIDE}-node`, bind: node };
+}
 
 /** The same path inside: a symlink stays a symlink, anything else is bound read-only. */
 function mirror(path: string): string[] {

@@ -3,3 +3,4 @@ export * from './redactor.js';
 export { BubblewrapSandbox, DEFAULT_ETC_ENTRIES, type BubblewrapOptions } from './bubblewrap.sandbox.js';
 export { NoSandbox, detectSandbox } from './unsafe.sandbox.js';
 export { reapOrphanCgroups } from './cgroups.js';
+export * from './egress/index.js';

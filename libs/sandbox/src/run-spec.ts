@@ -1,4 +1,5 @@
 import { isAbsolute } from 'node:path';
+import { parseAllowlist } from './egress/allowlist.js';
 import {
   DEFAULT_OUTPUT_CAP_BYTES,
   SandboxError,
@@ -18,11 +19,7 @@ export function validateRunSpec(spec: SandboxRunSpec): void {
   if (!isAbsolute(spec.cwd)) {
     throw new SandboxError(`spec.cwd must be an absolute path to the workspace, got "${spec.cwd}"`);
   }
-  if (spec.network.allow.length > 0) {
-    throw new SandboxError(
-      `spec.network.allow lists ${spec.network.allow.join(', ')}: network allowlists need the egress proxy (issue 5); use [] for no network`,
-    );
-  }
+  parseAllowlist(spec.network.allow);
   const limits: (keyof SandboxLimits)[] = ['cpuSeconds', 'memoryMb', 'pids', 'fileSizeMb', 'wallMs'];
   for (const key of limits) {
     const value = spec.limits[key];

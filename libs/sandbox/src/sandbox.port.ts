@@ -26,7 +26,10 @@ export interface SandboxRunSpec {
   /** Name → value; passed as environment variables and redacted from everything captured. */
   readonly secrets?: Readonly<Record<string, string>>;
   readonly limits: SandboxLimits;
-  /** Only `[]` is supported until the egress proxy exists (issue 5). */
+  /**
+   * Hosts the command may reach through the egress proxy (`host`, `host:port`, `*.example.com`);
+   * `[]`: no network at all. Without a sandbox the host's network is not restricted.
+   */
   readonly network: { readonly allow: readonly string[] };
   /** Per stream; default {@link DEFAULT_OUTPUT_CAP_BYTES}. Output beyond it is dropped. */
   readonly outputCapBytes?: number;
@@ -39,6 +42,20 @@ export interface SandboxRunSpec {
 export interface SandboxIo {
   /** Redacted output as it arrives, up to the cap. */
   onOutput?(stream: 'stdout' | 'stderr', chunk: string): void;
+  /** Each request the egress proxy allowed or refused (only when `network.allow` is non-empty). */
+  onEgress?(decision: EgressDecision): void;
+}
+
+/** One request through the egress proxy: CONNECT host:port, or a plain http:// request. */
+export interface EgressDecision {
+  readonly kind: 'connect' | 'http';
+  readonly host: string;
+  readonly port: number;
+  readonly allowed: boolean;
+  /** The `network.allow` entry that allowed it. */
+  readonly rule?: string;
+  /** Why it was refused, or why an allowed request failed upstream. */
+  readonly reason?: string;
 }
 
 export interface SandboxResult {
