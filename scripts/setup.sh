@@ -10,6 +10,7 @@ command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v git >/dev/null 2>&1 || need+=(git)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 # The chart tests render with a small Go renderer when `helm` is absent (Go text/template + sprig).
 for pkg in golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")

@@ -563,6 +563,8 @@ export class LocalPool {
       });
     const r = await run(command, job.m.timeoutMs, {
       onOutput: (stream, chunk) => output.push(stream, chunk),
+      // Every egress decision of the profile's allowlist proxy goes into the transcript.
+      onEgress: (d) => transcript.event('status', { status: 'egress', ...d }),
     });
     output.end();
     transcript.event('status', {
