@@ -88,6 +88,8 @@ export interface RunTestGate extends AttemptRef {
   readonly timeoutMs: number;
   readonly agent: AgentProfile;
   readonly snapshot: string | null;
+  /** The pool that ran the attempt: a kubernetes pool runs the gate as a Job; absent, a local pool. */
+  readonly pool?: string;
 }
 
 export interface TestGateResult {

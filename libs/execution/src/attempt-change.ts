@@ -1,6 +1,8 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { type AttemptChange } from '@rein/contracts';
+import path from 'node:path';
+import { type AttemptChange, type AttemptChangeRequest } from '@rein/contracts';
+import { SnapshotNotFoundError, type WorkspaceManager } from '@rein/workspace';
 
 /**
  * What an attempt changed, read from the run's repository with git plumbing (for the policy
@@ -132,4 +134,44 @@ function addedLines(q: ChangeQuery, start: string): Promise<{ lines: string[]; t
       }
     });
   });
+}
+
+/**
+ * What an attempt changed, read from the run's repository in the executor's data dir: any pool
+ * kind (local or kubernetes) keeps its runs' repositories there.
+ */
+export async function attemptChangeIn(
+  workspaces: WorkspaceManager,
+  dataDir: string,
+  r: AttemptChangeRequest,
+  onTruncated?: (kept: number) => void,
+): Promise<AttemptChange> {
+  if (r.snapshot === null) return { paths: [], insertions: 0, deletions: 0, addedLines: [] };
+  if (!(await workspaces.has(r.runId, r.snapshot))) {
+    throw new SnapshotNotFoundError(r.runId, r.snapshot, `attempt ${r.attempt} of task ${r.taskId}`);
+  }
+  const runDir = path.join(dataDir, 'runs', r.runId);
+  const change = await readAttemptChange({
+    repo: path.join(runDir, 'repo.git'),
+    cwd: runDir,
+    snapshot: r.snapshot,
+  });
+  if (change.truncated) onTruncated?.(change.addedLines.length);
+  return {
+    paths: change.paths,
+    insertions: change.insertions,
+    deletions: change.deletions,
+    addedLines: change.addedLines,
+  };
+}
+
+/** The commits the run's repository lacks (for rollback's `snapshot_gone`). */
+export async function missingSnapshots(
+  workspaces: WorkspaceManager,
+  runId: string,
+  commits: readonly string[],
+): Promise<string[]> {
+  const missing: string[] = [];
+  for (const commit of commits) if (!(await workspaces.has(runId, commit))) missing.push(commit);
+  return missing;
 }

@@ -8,3 +8,4 @@ export {
   type AgentCliConfig,
 } from './runtimes/index.js';
 export * from './cleanup/index.js';
+export { attemptChangeIn, missingSnapshots } from './attempt-change.js';

@@ -83,7 +83,7 @@ import {
   type WorkspaceManager,
 } from '@rein/workspace';
 import { AgentOutput, Tail, utf8Prefix, ZERO_USAGE } from './agent-output.js';
-import { MAX_ADDED_LINES, readAttemptChange, START_LINE } from './attempt-change.js';
+import { MAX_ADDED_LINES, START_LINE, attemptChangeIn, missingSnapshots } from './attempt-change.js';
 import { DEFAULT_TRANSCRIPT_OUTPUT_BYTES, TranscriptWriter } from './transcript.writer.js';
 import { JobQueue } from './job.queue.js';
 import { agentLaunch, type AgentRuntimesConfig, type RuntimeLaunch } from './runtimes/index.js';
@@ -676,39 +676,19 @@ export class LocalPool {
   }
 
   /** Paths, line counts and added lines between the task's start and the attempt's snapshot. */
-  async attemptChange(r: AttemptChangeRequest): Promise<AttemptChange> {
-    if (r.snapshot === null) return { paths: [], insertions: 0, deletions: 0, addedLines: [] };
-    if (!(await this.o.workspaces.has(r.runId, r.snapshot))) {
-      throw new SnapshotNotFoundError(r.runId, r.snapshot, `attempt ${r.attempt} of task ${r.taskId}`);
-    }
-    const runDir = path.join(this.dataDir, 'runs', r.runId);
-    const change = await readAttemptChange({
-      repo: path.join(runDir, 'repo.git'),
-      cwd: runDir,
-      snapshot: r.snapshot,
-    });
-    if (change.truncated) {
+  attemptChange(r: AttemptChangeRequest): Promise<AttemptChange> {
+    return attemptChangeIn(this.o.workspaces, this.dataDir, r, (kept) =>
       this.log('warn', 'attempt change truncated', {
         attempt: attemptKey(r),
-        kept: change.addedLines.length,
+        kept,
         maxLines: MAX_ADDED_LINES,
-      });
-    }
-    return {
-      paths: change.paths,
-      insertions: change.insertions,
-      deletions: change.deletions,
-      addedLines: change.addedLines,
-    };
+      }),
+    );
   }
 
   /** The commits the run's repository lacks (for rollback's `snapshot_gone`). */
-  async snapshotsExist(runId: string, commits: readonly string[]): Promise<string[]> {
-    const missing: string[] = [];
-    for (const commit of commits) {
-      if (!(await this.o.workspaces.has(runId, commit))) missing.push(commit);
-    }
-    return missing;
+  snapshotsExist(runId: string, commits: readonly string[]): Promise<string[]> {
+    return missingSnapshots(this.o.workspaces, runId, commits);
   }
 
   // ---------- helpers ----------

@@ -11,8 +11,9 @@ import path from 'node:path';
 import { WorkspaceManager } from '@rein/workspace';
 import { GitHttpServer, parseCommands } from './git-http.server.js';
 import { GitTokenIssuer, type GitTokenScope } from './git-token.js';
-import { attemptRefs } from './job.manifest.js';
-import { AGENT_WRAPPER, WORKSPACE_IN, WORKSPACE_OUT } from './pod-scripts.js';
+import { agentProfile } from './fixtures/dispatch.js';
+import { attemptRefs, gateTokenScope } from './job.manifest.js';
+import { AGENT_WRAPPER, GATE_RUN, GATE_WORKSPACE_IN, WORKSPACE_IN, WORKSPACE_OUT } from './pod-scripts.js';
 
 interface Exec {
   code: number;
@@ -334,6 +335,86 @@ describe('the attempt pod scripts against the endpoint (no cluster)', () => {
     );
     expect(r.code).toBe(3);
     expect(r.stderr).toContain('the workspace moved');
+  });
+});
+
+describe('the test gate pod scripts against the endpoint (no cluster)', () => {
+  const snapshotRef = 'refs/rein/other/attempt-1';
+  const gateToken = (): string =>
+    issuer.issue(
+      gateTokenScope(
+        {
+          runId: RUN,
+          taskId: 'other',
+          attempt: 1,
+          command: 'true',
+          timeoutMs: 60_000,
+          agent: agentProfile(),
+          snapshot: otherCommit,
+        },
+        clock + 60_000,
+      ),
+    );
+
+  function gatePod(token: string, snapshot: string): { env: NodeJS.ProcessEnv; workspace: string } {
+    const pod = mkdtempSync(path.join(root, 'gate-'));
+    for (const d of ['workspace', 'git', 'token', 'home']) mkdirSync(path.join(pod, d));
+    writeFileSync(
+      path.join(pod, 'token', 'gitconfig'),
+      `[http "${repoUrl()}"]\n\textraHeader = Authorization: Bearer ${token}\n`,
+    );
+    const env: NodeJS.ProcessEnv = {
+      PATH,
+      HOME: path.join(pod, 'home'),
+      REIN_WORKSPACE: path.join(pod, 'workspace'),
+      REIN_GIT_DIR: path.join(pod, 'git'),
+      REIN_TOKEN_DIR: path.join(pod, 'token'),
+      REIN_GIT_URL: repoUrl(),
+      REIN_SNAPSHOT_REF: snapshotRef,
+      REIN_SNAPSHOT: snapshot,
+      REIN_CPU_SECONDS: '30',
+    };
+    return { env, workspace: path.join(pod, 'workspace') };
+  }
+
+  it("clones the attempt's snapshot with the fetch-only token and runs the command there", async () => {
+    const { env, workspace } = gatePod(gateToken(), otherCommit);
+    const clone = await run('/bin/sh', ['-c', GATE_WORKSPACE_IN], env, workspace);
+    expect(clone).toMatchObject({ code: 0 });
+    expect(readFileSync(path.join(workspace, 'secret.txt'), 'utf8')).toBe('other task work\n');
+    const gate = await run(
+      '/bin/sh',
+      ['-c', GATE_RUN, 'rein-gate', 'cat secret.txt; pwd; exit 5'],
+      env,
+      root,
+    );
+    expect(gate.code).toBe(5);
+    expect(gate.stdout).toBe(`other task work\n${workspace}\n`);
+  });
+
+  it('stops when the attempt ref holds another commit than the snapshot under test', async () => {
+    const { env, workspace } = gatePod(gateToken(), startCommit);
+    const clone = await run('/bin/sh', ['-c', GATE_WORKSPACE_IN], env, workspace);
+    expect(clone.code).toBe(3);
+    expect(clone.stderr).toContain(`not the snapshot under test ${startCommit}`);
+  });
+
+  it("refuses a push with the gate's fetch-only token, even to the ref it may fetch", async () => {
+    const token = gateToken();
+    const { dir, fetch } = await freshClone(token, snapshotRef);
+    expect(fetch).toMatchObject({ code: 0 });
+    const env = gitEnvWith(token);
+    await run('git', ['checkout', '-q', 'refs/got'], env, dir);
+    writeFileSync(path.join(dir, 'tampered.txt'), 'a gate must not write\n');
+    await run('git', ['add', 'tampered.txt'], env, dir);
+    await run('git', ['commit', '-q', '-m', 'tamper'], env, dir);
+    for (const target of [snapshotRef, 'refs/rein/other/attempt-2']) {
+      const push = await run('git', ['push', '-f', repoUrl(), `HEAD:${target}`], env, dir);
+      expect(push.code).not.toBe(0);
+      expect(push.stderr).toMatch(/403/);
+    }
+    expect((await repoGit('rev-parse', snapshotRef)).stdout.trim()).toBe(otherCommit);
+    expect((await repoGit('rev-parse', '--verify', '-q', 'refs/rein/other/attempt-2')).code).not.toBe(0);
   });
 });
 

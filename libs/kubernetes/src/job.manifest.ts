@@ -25,27 +25,34 @@
  * pod field either; the workspace emptyDir's `sizeLimit` bounds the total instead.
  * `backoffLimit: 0`: Rein decides retries (with feedback and backoff), never Kubernetes.
  *
+ * A test gate is a Job of its own ({@link gateJob}): the same pod security, env, secrets and
+ * limits, a clone of the attempt's snapshot instead of the start, the gate's command instead of
+ * the agent, and no push.
+ *
  * Network: the default-deny policy and the allowance to reach the executor come from the Helm
  * chart. When the profile allows hosts, the pod gets the proxy in HTTP(S)_PROXY, the label
  * `rein.dev/egress: proxy`, the allowed hosts in an annotation for the proxy, and the run gets a
  * NetworkPolicy letting such pods reach the proxy (NetworkPolicy cannot name hosts; the proxy
  * enforces the list).
  */
-import type { DispatchAttempt } from '@rein/contracts';
+import type { DispatchAttempt, RunTestGate } from '@rein/contracts';
 import type { IJob } from 'kubernetes-models/batch/v1';
-import type { IContainer, IEnvVar, ISecret, IVolumeMount } from 'kubernetes-models/v1';
+import type { IContainer, IEnvVar, IPodSpec, ISecret, IVolumeMount } from 'kubernetes-models/v1';
 import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import {
   ANNOTATIONS,
   attemptId,
   attemptSecretName,
   egressPolicyName,
+  gateJobName,
+  gateSecretName,
   jobName,
   labelValue,
   LABELS,
   taskRefPrefix,
 } from './names.js';
-import { AGENT_WRAPPER, WORKSPACE_IN, WORKSPACE_OUT } from './pod-scripts.js';
+import type { GitTokenScope } from './git-token.js';
+import { AGENT_WRAPPER, GATE_RUN, GATE_WORKSPACE_IN, WORKSPACE_IN, WORKSPACE_OUT } from './pod-scripts.js';
 
 export const AGENT_UID = 10001;
 
@@ -167,11 +174,7 @@ export function attemptJob(input: AttemptJobInput): AttemptJob {
   const repoUrl = runRepoUrl(s.executorGitUrl, m.runId);
   const allowHosts = profile.network.allow;
   const proxied = allowHosts.length > 0;
-  if (proxied && !s.egressProxy) {
-    throw new ManifestError(
-      `agent ${m.agentName} allows hosts (${allowHosts.join(', ')}) but settings.egressProxy is not set: configure the egress proxy or remove network.allow`,
-    );
-  }
+  checkEgress(`agent ${m.agentName}`, allowHosts, s);
 
   const labels: Record<string, string> = {
     [LABELS.name]: 'rein-agent',
@@ -197,17 +200,7 @@ export function attemptJob(input: AttemptJobInput): AttemptJob {
     : annotations;
 
   const secretName = attemptSecretName(m.runId, m.taskId, m.attempt);
-  const secretRefs = profile.secrets.map((name, i): SecretRef => {
-    if (!ENV_NAME.test(name) || RESERVED_ENV.test(name)) {
-      throw new ManifestError(
-        `agent ${m.agentName} secrets[${i}] ${JSON.stringify(name)} is not usable as an environment variable name here: use [A-Za-z_][A-Za-z0-9_]* and not REIN_*, HOME, TMPDIR or *_PROXY`,
-      );
-    }
-    const mapped = s.secretKeys?.[name];
-    return mapped
-      ? { env: name, secret: mapped.secret, key: mapped.key }
-      : { env: name, secret: s.agentSecretName ?? 'rein-agent-secrets', key: name };
-  });
+  const secretRefs = secretRefsOf(`agent ${m.agentName}`, profile.secrets, s);
 
   const common: IEnvVar[] = [
     { name: 'REIN_RUN_ID', value: m.runId },
@@ -227,22 +220,8 @@ export function attemptJob(input: AttemptJobInput): AttemptJob {
     { name: 'REIN_START_COMMIT', value: input.startCommit },
     { name: 'REIN_PUSH_REF', value: refs.pushRef },
   ];
-  const profileEnv = Object.entries(profile.env).map(([name, value]): IEnvVar => {
-    if (!ENV_NAME.test(name) || RESERVED_ENV.test(name)) {
-      throw new ManifestError(
-        `agent ${m.agentName} env ${JSON.stringify(name)} is not allowed: use [A-Za-z_][A-Za-z0-9_]* and not REIN_*, HOME, TMPDIR or *_PROXY`,
-      );
-    }
-    return { name, value };
-  });
-  const proxyEnv: IEnvVar[] = [];
-  if (proxied && s.egressProxy) {
-    const executorHost = new URL(s.executorGitUrl).hostname;
-    for (const name of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy']) {
-      proxyEnv.push({ name, value: s.egressProxy.url });
-    }
-    proxyEnv.push({ name: 'NO_PROXY', value: executorHost }, { name: 'no_proxy', value: executorHost });
-  }
+  const profileEnv = profileEnvOf(`agent ${m.agentName}`, profile.env);
+  const proxyEnv = proxied ? proxyEnvOf(s) : [];
   const agentEnv: IEnvVar[] = [
     ...common,
     { name: 'REIN_INPUT_DIR', value: PATHS.input },
@@ -250,10 +229,7 @@ export function attemptJob(input: AttemptJobInput): AttemptJob {
     { name: 'REIN_PUSH_WAIT_SECONDS', value: String(pushWaitSeconds(s)) },
     ...profileEnv,
     ...proxyEnv,
-    ...secretRefs.map((r): IEnvVar => ({
-      name: r.env,
-      valueFrom: { secretKeyRef: { name: r.secret, key: r.key, optional: false } },
-    })),
+    ...secretEnv(secretRefs),
   ];
 
   const mount = (name: keyof typeof PATHS, readOnly = false): IVolumeMount =>
@@ -332,13 +308,7 @@ export function attemptJob(input: AttemptJobInput): AttemptJob {
           serviceAccountName: s.serviceAccount,
           automountServiceAccountToken: false,
           enableServiceLinks: false,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: AGENT_UID,
-            runAsGroup: AGENT_UID,
-            fsGroup: AGENT_UID,
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
+          securityContext: podSecurity(),
           ...(s.imagePullSecrets && s.imagePullSecrets.length > 0
             ? { imagePullSecrets: s.imagePullSecrets.map((name) => ({ name })) }
             : {}),
@@ -391,12 +361,216 @@ export function attemptJob(input: AttemptJobInput): AttemptJob {
     selector: `${LABELS.attemptId}=${id}`,
     refs,
   };
-  return proxied && s.egressProxy ? { ...result, networkPolicy: egressPolicy(m, s, s.egressProxy) } : result;
+  return proxied && s.egressProxy
+    ? { ...result, networkPolicy: egressPolicy(m.runId, s, s.egressProxy) }
+    : result;
+}
+
+export interface GateJobInput {
+  /** The verifier's request; its `snapshot` must be set. */
+  readonly gate: RunTestGate;
+  readonly settings: KubernetesBackendSettings;
+  /** A fetch-only token for the attempt ref ({@link gateTokenScope}). */
+  readonly token: string;
+  /** Tells apart gates of one attempt (several test gates, a gate asked again): [a-z0-9]{1,32}. */
+  readonly gateId: string;
+}
+
+export interface GateJob {
+  readonly job: IJob;
+  /** Holds only the git token's config; owned by the Job once created. */
+  readonly gateSecret: ISecret;
+  readonly secretRefs: readonly SecretRef[];
+  readonly networkPolicy?: INetworkPolicy;
+  /** Label selector matching exactly this gate's Job and Pod. */
+  readonly selector: string;
+  /** The one ref the pod fetches: the attempt's snapshot ref. */
+  readonly ref: string;
+}
+
+/** The container running a test gate's command (for {@link outcomeOf}'s `agentContainer`). */
+export const GATE_CONTAINER = 'gate';
+
+/**
+ * The token of a gate pod: it may fetch the attempt's snapshot ref and push nothing (the git
+ * endpoint refuses receive-pack outright for such a token).
+ */
+export function gateTokenScope(r: RunTestGate, expiresAt: number): GitTokenScope {
+  return {
+    runId: r.runId,
+    taskId: r.taskId,
+    attempt: r.attempt,
+    fetchRefs: [attemptRefs(r.taskId, r.attempt).pushRef],
+    pushRefs: [],
+    expiresAt,
+  };
+}
+
+/**
+ * A test gate as a Job (DESIGN.md "Workspaces": "a test gate runs in a pod started from that
+ * snapshot"). The pod clones the attempt's snapshot with a fetch-only token (init
+ * `workspace-in`, {@link GATE_WORKSPACE_IN}) and runs `sh -c <command>` in the workspace
+ * (container `gate`, {@link GATE_RUN}) with the agent profile's env, secrets (by reference),
+ * network and limits — what the local pool gives a gate — under the same restricted Pod Security
+ * as an attempt. No sidecar: nothing is pushed. The Job's deadline is the gate's timeout, so a
+ * gate that waits for a node or an image counts that wait against its timeout, as the verifier's
+ * request does.
+ */
+export function gateJob(input: GateJobInput): GateJob {
+  const { gate: r, settings: s } = input;
+  const who = `the test gate of task ${r.taskId}`;
+  checkSettings(s);
+  checkGateInput(input);
+  const snapshot = r.snapshot as string;
+  const profile = r.agent;
+  const ref = attemptRefs(r.taskId, r.attempt).pushRef;
+  const repoUrl = runRepoUrl(s.executorGitUrl, r.runId);
+  const allowHosts = profile.network.allow;
+  const proxied = allowHosts.length > 0;
+  checkEgress(who, allowHosts, s);
+
+  const labels: Record<string, string> = {
+    [LABELS.name]: 'rein-agent',
+    [LABELS.component]: 'gate',
+    [LABELS.partOf]: 'rein',
+    [LABELS.managedBy]: 'rein-executor',
+    [LABELS.run]: labelValue(r.runId),
+    [LABELS.task]: labelValue(r.taskId),
+    [LABELS.attempt]: String(r.attempt),
+    [LABELS.gate]: 'test',
+    [LABELS.gateId]: input.gateId,
+  };
+  const podLabels = proxied ? { ...labels, [LABELS.egress]: 'proxy' } : { ...labels };
+  const annotations: Record<string, string> = {
+    [ANNOTATIONS.runId]: r.runId,
+    [ANNOTATIONS.taskId]: r.taskId,
+    [ANNOTATIONS.attempt]: String(r.attempt),
+    ...(r.pool === undefined ? {} : { [ANNOTATIONS.pool]: r.pool }),
+    [ANNOTATIONS.snapshot]: snapshot,
+  };
+  const podAnnotations = proxied
+    ? { ...annotations, [ANNOTATIONS.egressAllow]: allowHosts.join(',') }
+    : annotations;
+
+  const secretName = gateSecretName(r.runId, r.taskId, r.attempt, input.gateId);
+  const secretRefs = secretRefsOf(who, profile.secrets, s);
+  const common: IEnvVar[] = [
+    { name: 'REIN_RUN_ID', value: r.runId },
+    { name: 'REIN_TASK_ID', value: r.taskId },
+    { name: 'REIN_ATTEMPT', value: String(r.attempt) },
+    { name: 'REIN_WORKSPACE', value: PATHS.workspace },
+    { name: 'HOME', value: PATHS.home },
+    { name: 'TMPDIR', value: PATHS.tmp },
+  ];
+  const cloneEnv: IEnvVar[] = [
+    ...common,
+    { name: 'REIN_GIT_DIR', value: PATHS.git },
+    { name: 'REIN_TOKEN_DIR', value: PATHS.token },
+    { name: 'REIN_GIT_URL', value: repoUrl },
+    { name: 'REIN_SNAPSHOT_REF', value: ref },
+    { name: 'REIN_SNAPSHOT', value: snapshot },
+  ];
+  const gateEnv: IEnvVar[] = [
+    ...common,
+    { name: 'REIN_CPU_SECONDS', value: String(profile.limits.cpuSeconds) },
+    ...profileEnvOf(who, profile.env),
+    ...(proxied ? proxyEnvOf(s) : []),
+    ...secretEnv(secretRefs),
+  ];
+  const mount = (name: keyof typeof PATHS, readOnly = false): IVolumeMount =>
+    readOnly ? { name, mountPath: PATHS[name], readOnly: true } : { name, mountPath: PATHS[name] };
+  const memory = `${profile.limits.memoryMb}Mi`;
+
+  const workspaceIn: IContainer = {
+    name: 'workspace-in',
+    image: s.gitImage ?? s.image,
+    imagePullPolicy: 'IfNotPresent',
+    command: ['/bin/sh', '-c', GATE_WORKSPACE_IN],
+    env: cloneEnv,
+    volumeMounts: [mount('workspace'), mount('git'), mount('token', true), mount('tmp'), mount('home')],
+    resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+    securityContext: containerSecurity(),
+  };
+  const gate: IContainer = {
+    name: GATE_CONTAINER,
+    image: s.image,
+    imagePullPolicy: 'IfNotPresent',
+    command: ['/bin/sh', '-c', GATE_RUN, 'rein-gate', r.command],
+    workingDir: PATHS.workspace,
+    env: gateEnv,
+    volumeMounts: [mount('workspace'), mount('tmp'), mount('home')],
+    resources: {
+      requests: { cpu: s.resources?.cpuRequest ?? '250m', memory },
+      limits: { cpu: s.resources?.cpuLimit ?? '2', memory },
+    },
+    securityContext: containerSecurity(),
+  };
+  const job: IJob = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name: gateJobName(r.runId, r.taskId, r.attempt, input.gateId),
+      namespace: s.namespace,
+      labels,
+      annotations,
+    },
+    spec: {
+      backoffLimit: 0,
+      activeDeadlineSeconds: Math.ceil(r.timeoutMs / 1000),
+      // The backend deletes the Job once it has read the log; the TTL covers an executor that died.
+      ttlSecondsAfterFinished: s.ttlSecondsAfterFinished,
+      template: {
+        metadata: { labels: podLabels, annotations: podAnnotations },
+        spec: {
+          restartPolicy: 'Never',
+          serviceAccountName: s.serviceAccount,
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: podSecurity(),
+          ...(s.imagePullSecrets && s.imagePullSecrets.length > 0
+            ? { imagePullSecrets: s.imagePullSecrets.map((name) => ({ name })) }
+            : {}),
+          initContainers: [workspaceIn],
+          containers: [gate],
+          volumes: [
+            { name: 'workspace', emptyDir: { sizeLimit: `${s.resources?.ephemeralStorageMb ?? 10_240}Mi` } },
+            { name: 'git', emptyDir: {} },
+            { name: 'tmp', emptyDir: {} },
+            { name: 'home', emptyDir: {} },
+            {
+              name: 'token',
+              secret: { secretName, defaultMode: 0o440, items: [{ key: 'gitconfig', path: 'gitconfig' }] },
+            },
+          ],
+        },
+      },
+    },
+  };
+  const gateSecret: ISecret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: secretName, namespace: s.namespace, labels, annotations },
+    type: 'Opaque',
+    immutable: true,
+    stringData: {
+      gitconfig: `[http "${repoUrl}"]\n\textraHeader = Authorization: Bearer ${input.token}\n`,
+    },
+  };
+  const result: GateJob = {
+    job,
+    gateSecret,
+    secretRefs,
+    selector: `${LABELS.gateId}=${input.gateId}`,
+    ref,
+  };
+  return proxied && s.egressProxy
+    ? { ...result, networkPolicy: egressPolicy(r.runId, s, s.egressProxy) }
+    : result;
 }
 
 /** The run's NetworkPolicy: pods of the run labelled `rein.dev/egress: proxy` may reach the proxy. */
 function egressPolicy(
-  m: DispatchAttempt,
+  runId: string,
   s: KubernetesBackendSettings,
   proxy: EgressProxySettings,
 ): INetworkPolicy {
@@ -410,19 +584,19 @@ function egressPolicy(
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
     metadata: {
-      name: egressPolicyName(m.runId),
+      name: egressPolicyName(runId),
       namespace: s.namespace,
       labels: {
         [LABELS.name]: 'rein-agent',
         [LABELS.component]: 'egress',
         [LABELS.partOf]: 'rein',
         [LABELS.managedBy]: 'rein-executor',
-        [LABELS.run]: labelValue(m.runId),
+        [LABELS.run]: labelValue(runId),
       },
-      annotations: { [ANNOTATIONS.runId]: m.runId },
+      annotations: { [ANNOTATIONS.runId]: runId },
     },
     spec: {
-      podSelector: { matchLabels: { [LABELS.run]: labelValue(m.runId), [LABELS.egress]: 'proxy' } },
+      podSelector: { matchLabels: { [LABELS.run]: labelValue(runId), [LABELS.egress]: 'proxy' } },
       policyTypes: ['Egress'],
       egress: [{ to: [peer], ports: [{ protocol: 'TCP', port: proxy.port }] }],
     },
@@ -440,6 +614,71 @@ function containerSecurity(): NonNullable<IContainer['securityContext']> {
     capabilities: { drop: ['ALL'] },
     seccompProfile: { type: 'RuntimeDefault' },
   };
+}
+
+function podSecurity(): NonNullable<IPodSpec['securityContext']> {
+  return {
+    runAsNonRoot: true,
+    runAsUser: AGENT_UID,
+    runAsGroup: AGENT_UID,
+    fsGroup: AGENT_UID,
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+function checkEgress(who: string, allowHosts: readonly string[], s: KubernetesBackendSettings): void {
+  if (allowHosts.length > 0 && !s.egressProxy) {
+    throw new ManifestError(
+      `${who} allows hosts (${allowHosts.join(', ')}) but settings.egressProxy is not set: configure the egress proxy or remove network.allow`,
+    );
+  }
+}
+
+/** Declared secrets as references to Kubernetes Secrets by name and key (never values). */
+function secretRefsOf(who: string, secrets: readonly string[], s: KubernetesBackendSettings): SecretRef[] {
+  return secrets.map((name, i): SecretRef => {
+    if (!ENV_NAME.test(name) || RESERVED_ENV.test(name)) {
+      throw new ManifestError(
+        `${who} secrets[${i}] ${JSON.stringify(name)} is not usable as an environment variable name here: use [A-Za-z_][A-Za-z0-9_]* and not REIN_*, HOME, TMPDIR or *_PROXY`,
+      );
+    }
+    const mapped = s.secretKeys?.[name];
+    return mapped
+      ? { env: name, secret: mapped.secret, key: mapped.key }
+      : { env: name, secret: s.agentSecretName ?? 'rein-agent-secrets', key: name };
+  });
+}
+
+function secretEnv(refs: readonly SecretRef[]): IEnvVar[] {
+  return refs.map((r): IEnvVar => ({
+    name: r.env,
+    valueFrom: { secretKeyRef: { name: r.secret, key: r.key, optional: false } },
+  }));
+}
+
+function profileEnvOf(who: string, env: Readonly<Record<string, string>>): IEnvVar[] {
+  return Object.entries(env).map(([name, value]): IEnvVar => {
+    if (!ENV_NAME.test(name) || RESERVED_ENV.test(name)) {
+      throw new ManifestError(
+        `${who} env ${JSON.stringify(name)} is not allowed: use [A-Za-z_][A-Za-z0-9_]* and not REIN_*, HOME, TMPDIR or *_PROXY`,
+      );
+    }
+    return { name, value };
+  });
+}
+
+/** The proxy for allowed hosts; the executor (git endpoint) is reached directly. */
+function proxyEnvOf(s: KubernetesBackendSettings): IEnvVar[] {
+  if (!s.egressProxy) return [];
+  const executorHost = new URL(s.executorGitUrl).hostname;
+  return [
+    ...['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'].map((name) => ({
+      name,
+      value: s.egressProxy?.url ?? '',
+    })),
+    { name: 'NO_PROXY', value: executorHost },
+    { name: 'no_proxy', value: executorHost },
+  ];
 }
 
 function agentCommand(m: DispatchAttempt): string {
@@ -535,32 +774,62 @@ function checkSettings(s: KubernetesBackendSettings): void {
     throw new ManifestError(`invalid Kubernetes backend settings: ${problems.join('; ')}`);
 }
 
-function checkInput(input: AttemptJobInput): void {
-  const m = input.attempt;
+function checkIds(
+  field: string,
+  m: { runId: string; taskId: string; attempt: number; timeoutMs: number },
+): void {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(m.runId))
-    throw new ManifestError(`attempt.runId ${JSON.stringify(m.runId)} is invalid`);
+    throw new ManifestError(`${field}.runId ${JSON.stringify(m.runId)} is invalid`);
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(m.taskId) || m.taskId === '.' || m.taskId === '..') {
-    throw new ManifestError(`attempt.taskId ${JSON.stringify(m.taskId)} is invalid`);
+    throw new ManifestError(`${field}.taskId ${JSON.stringify(m.taskId)} is invalid`);
   }
   if (!Number.isSafeInteger(m.attempt) || m.attempt < 1)
-    throw new ManifestError('attempt.attempt must be a positive integer');
+    throw new ManifestError(`${field}.attempt must be a positive integer`);
   if (!Number.isFinite(m.timeoutMs) || m.timeoutMs <= 0)
-    throw new ManifestError('attempt.timeoutMs must be a positive number of milliseconds');
+    throw new ManifestError(`${field}.timeoutMs must be a positive number of milliseconds`);
+}
+
+function checkToken(token: string): void {
+  if (!/^[A-Za-z0-9._~+/=-]+$/.test(token)) {
+    throw new ManifestError(
+      'token must be a bearer token (URL-safe characters only): it is written into a git config file',
+    );
+  }
+}
+
+function checkLimits(who: string, l: DispatchAttempt['agent']['limits']): void {
+  if (!Number.isSafeInteger(l.memoryMb) || l.memoryMb < 16)
+    throw new ManifestError(`${who} limits.memoryMb must be an integer of at least 16`);
+  if (!Number.isSafeInteger(l.cpuSeconds) || l.cpuSeconds < 1)
+    throw new ManifestError(`${who} limits.cpuSeconds must be a positive integer`);
+}
+
+function checkGateInput(input: GateJobInput): void {
+  const r = input.gate;
+  checkIds('gate', r);
+  if (typeof r.command !== 'string' || r.command.trim() === '')
+    throw new ManifestError('gate.command is empty: set gates[].test.run');
+  if (r.snapshot === null || !/^[0-9a-f]{40}$/.test(r.snapshot)) {
+    throw new ManifestError(
+      `gate.snapshot ${JSON.stringify(r.snapshot)} must be the attempt's full 40-character snapshot commit`,
+    );
+  }
+  if (!/^[a-z0-9]{1,32}$/.test(input.gateId))
+    throw new ManifestError(`gateId ${JSON.stringify(input.gateId)} must match [a-z0-9]{1,32}`);
+  checkToken(input.token);
+  checkLimits(`the test gate of task ${r.taskId}`, r.agent.limits);
+}
+
+function checkInput(input: AttemptJobInput): void {
+  const m = input.attempt;
+  checkIds('attempt', m);
   if (!/^[0-9a-f]{40}$/.test(input.startCommit)) {
     throw new ManifestError(
       `startCommit ${JSON.stringify(input.startCommit)} must be a full 40-character commit id`,
     );
   }
-  if (!/^[A-Za-z0-9._~+/=-]+$/.test(input.token)) {
-    throw new ManifestError(
-      'token must be a bearer token (URL-safe characters only): it is written into a git config file',
-    );
-  }
-  const l = m.agent.limits;
-  if (!Number.isSafeInteger(l.memoryMb) || l.memoryMb < 16)
-    throw new ManifestError(`agent ${m.agentName} limits.memoryMb must be an integer of at least 16`);
-  if (!Number.isSafeInteger(l.cpuSeconds) || l.cpuSeconds < 1)
-    throw new ManifestError(`agent ${m.agentName} limits.cpuSeconds must be a positive integer`);
+  checkToken(input.token);
+  checkLimits(`agent ${m.agentName}`, m.agent.limits);
   const inputBytes = Buffer.byteLength(input.prompt) + Buffer.byteLength(m.feedback);
   if (inputBytes > MAX_INPUT_BYTES) {
     throw new ManifestError(

@@ -18,6 +18,7 @@
  * An outcome may be final before the Job is: an image pull error or a long unschedulable wait
  * leaves the pod Pending forever, so the backend deletes the Job once it has the outcome.
  */
+import type { TestGateResult } from '@rein/contracts';
 import type { IJob } from 'kubernetes-models/batch/v1';
 import type { IContainerStatus, IPod } from 'kubernetes-models/v1';
 
@@ -250,4 +251,99 @@ function deadlineText(job: IJob | undefined): string {
 
 function failed(cause: FailureCause, exitCode: number | null, retryable: boolean, reason: string): Outcome {
   return { status: 'failed', cause, exitCode, retryable, reason };
+}
+
+/** The watch options of a test gate's pod: its command runs in container `gate`. */
+export const GATE_WATCH = { agentContainer: 'gate', workspaceContainer: 'workspace-in' } as const;
+
+/** What a test gate keeps of its pod's log: the last 64 KiB, as the local pool does. */
+export const GATE_OUTPUT_BYTES = 64 * 1024;
+
+export interface GateResultOptions {
+  readonly durationMs: number;
+  readonly now?: number;
+  readonly unschedulableAfterMs?: number;
+}
+
+/**
+ * A test gate's result from its Job's watch events and its `gate` container's log: the exit code
+ * from the container's terminated state, `timedOut` when the Job ran past its deadline (the gate's
+ * timeout), anything else that kept the command from finishing (image, Secret, clone, eviction,
+ * memory) as `reason`, which the verifier shows as the gate's failure.
+ *
+ * Not redacted: the pod reads declared secrets from Kubernetes Secrets by reference, so the
+ * executor knows their names, never their values, and cannot mask them in the log as the local
+ * sandbox does. A gate command that prints a secret puts it in the verdict.
+ */
+export function testGateResultOf(
+  events: readonly WatchEvent[],
+  log: string,
+  o: GateResultOptions,
+): TestGateResult {
+  const outcome = outcomeOf(events, {
+    ...GATE_WATCH,
+    ...(o.now === undefined ? {} : { now: o.now }),
+    ...(o.unschedulableAfterMs === undefined ? {} : { unschedulableAfterMs: o.unschedulableAfterMs }),
+  });
+  const base = { output: gateOutput(log), durationMs: Math.max(0, Math.round(o.durationMs)) };
+  switch (outcome.status) {
+    case 'succeeded':
+      return { ...base, exitCode: 0, timedOut: false };
+    case 'pending':
+      return {
+        ...base,
+        exitCode: null,
+        timedOut: false,
+        reason: `the gate Job ended without an outcome (pod ${outcome.phase})`,
+      };
+    case 'failed':
+      switch (outcome.cause) {
+        case 'exit':
+          return { ...base, exitCode: outcome.exitCode, timedOut: false };
+        case 'deadline':
+          return { ...base, exitCode: null, timedOut: true, reason: outcome.reason };
+        case 'workspace':
+          return {
+            ...base,
+            exitCode: null,
+            timedOut: false,
+            reason:
+              cloneExit(events) === 3
+                ? 'the attempt ref no longer points at the snapshot under test; the gate did not run'
+                : "the gate pod could not fetch the attempt's snapshot from the executor's git endpoint (see its workspace-in log); the gate did not run",
+          };
+        default:
+          return { ...base, exitCode: outcome.exitCode, timedOut: false, reason: outcome.reason };
+      }
+  }
+}
+
+/** The last {@link GATE_OUTPUT_BYTES} of the log, marked when cut (the local pool's form). */
+export function gateOutput(log: string): string {
+  const bytes = Buffer.from(log, 'utf8');
+  if (bytes.length <= GATE_OUTPUT_BYTES) return log;
+  return `[output truncated: the last ${GATE_OUTPUT_BYTES} bytes follow]\n${bytes.subarray(-GATE_OUTPUT_BYTES).toString('utf8')}`;
+}
+
+/** The name of the newest pod in the events (whose log is the gate's output). */
+export function latestPodName(events: readonly WatchEvent[]): string | undefined {
+  let newest: IPod | undefined;
+  for (const e of events) {
+    if (e.object.kind !== 'Pod') continue;
+    const p = e.object;
+    if (!newest || (p.metadata?.creationTimestamp ?? '') >= (newest.metadata?.creationTimestamp ?? ''))
+      newest = p;
+  }
+  return newest?.metadata?.name;
+}
+
+function cloneExit(events: readonly WatchEvent[]): number | undefined {
+  for (const e of [...events].reverse()) {
+    if (e.object.kind !== 'Pod') continue;
+    const c = (e.object.status?.initContainerStatuses ?? []).find(
+      (x) => x.name === GATE_WATCH.workspaceContainer,
+    );
+    if (c?.state?.terminated) return c.state.terminated.exitCode;
+  }
+  return undefined;
 }

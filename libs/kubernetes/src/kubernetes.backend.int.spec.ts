@@ -128,6 +128,50 @@ if (kubeconfig === undefined || kubeconfig === '') {
       expect(f.result.summary).toContain('hello from the pod');
     }, 300_000);
 
+    it("runs test gates as Jobs on the attempt's snapshot: pass, exit code, timeout; then deletes them", async () => {
+      const m = attempt('gated', 'echo tested > result.txt');
+      backend.dispatch(m);
+      const f = await outcome(m);
+      expect(f.result).toMatchObject({ exitCode: 0 });
+      const snapshot = f.result.snapshot;
+      expect(snapshot).toMatch(/^[0-9a-f]{40}$/);
+      const gate = {
+        runId,
+        taskId: 'gated',
+        attempt: 1,
+        agent: m.agent,
+        snapshot,
+        pool: 'cluster',
+      };
+      const [pass, fail, slow] = await Promise.all([
+        backend.runTestGate({ ...gate, command: 'cat result.txt', timeoutMs: 120_000 }),
+        backend.runTestGate({ ...gate, command: 'echo failing >&2; exit 4', timeoutMs: 120_000 }),
+        backend.runTestGate({ ...gate, command: 'sleep 600', timeoutMs: 15_000 }),
+      ]);
+      expect(pass).toMatchObject({ exitCode: 0, timedOut: false, output: 'tested\n' });
+      expect(fail).toMatchObject({ exitCode: 4, timedOut: false });
+      expect(fail.output).toContain('failing');
+      expect(slow).toMatchObject({ exitCode: null, timedOut: true });
+      const missing = await backend.runTestGate({
+        ...gate,
+        snapshot: 'f'.repeat(40),
+        command: 'true',
+        timeoutMs: 5_000,
+      });
+      expect(missing.reason).toMatch(/not the snapshot/);
+      const batch = kc.makeApiClient(BatchV1Api);
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const left = await batch.listNamespacedJob({
+          namespace,
+          labelSelector: `rein.dev/gate=test,rein.dev/run=${runId}`,
+        });
+        if (left.items.length === 0) break;
+        if (Date.now() > deadline) throw new Error('the gate Jobs were not deleted');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }, 300_000);
+
     it('reports the exit code of a failing agent', async () => {
       const m = attempt('fail', 'exit 3');
       backend.dispatch(m);

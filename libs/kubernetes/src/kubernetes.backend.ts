@@ -15,6 +15,11 @@
  * while it still runs (image pull error, unschedulable, cancel, close) is deleted at once with
  * `propagationPolicy: Foreground`. `cleanupRun(runId)` deletes the run's NetworkPolicy.
  *
+ * Test gates (`runTestGate`): a Job from the attempt's snapshot (gateJob in job.manifest.ts)
+ * with a fetch-only token for the attempt ref; watched to an outcome like an attempt, its `gate`
+ * container's log read once it has ended (the last 64 KiB become the output), then the Job and
+ * its Secret deleted at once. The verifier routes a gate here by `RunTestGate.pool`.
+ *
  * Logs: `Log.log(…, { follow: true })` of @kubernetes/client-node, the streaming form of
  * CoreV1Api.readNamespacedPodLog (which returns the whole log as one string).
  *
@@ -22,6 +27,7 @@
  * suite (kubernetes.backend.int.spec.ts) runs only with KUBECONFIG.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import {
@@ -41,6 +47,8 @@ import {
   type CancelAttempt,
   type DispatchAttempt,
   type PoolView,
+  type RunTestGate,
+  type TestGateResult,
   type Usage,
 } from '@rein/contracts';
 import { type EventStore } from '@rein/event-store';
@@ -48,8 +56,24 @@ import { parseUsageLine, type AttemptReporter, type PoolLog } from '@rein/execut
 import { PromptError, renderPrompt } from '@rein/prompts';
 import { type WorkspaceManager } from '@rein/workspace';
 import { type GitTokenIssuer } from './git-token.js';
-import { attemptJob, attemptRefs, type KubernetesBackendSettings } from './job.manifest.js';
-import { outcomeOf, type Outcome, type WatchEvent } from './job.watcher.js';
+import {
+  attemptJob,
+  attemptRefs,
+  gateJob,
+  gateTokenScope,
+  GATE_CONTAINER,
+  type KubernetesBackendSettings,
+} from './job.manifest.js';
+import {
+  gateOutput,
+  GATE_WATCH,
+  latestPodName,
+  outcomeOf,
+  testGateResultOf,
+  type Outcome,
+  type OutcomeOptions,
+  type WatchEvent,
+} from './job.watcher.js';
 import { egressPolicyName, LABELS, labelValue } from './names.js';
 
 export interface KubernetesBackendOptions {
@@ -79,6 +103,11 @@ interface Running {
 }
 
 const SUMMARY_CHARS = 2000;
+/**
+ * How long past a gate's timeout the backend waits for the Job's own DeadlineExceeded before it
+ * gives up on the watch; under the verifier's 30 s margin on its request.
+ */
+const GATE_BACKSTOP_MS = 20_000;
 const RECHECK_MS = 15_000;
 const ZERO: Usage = { tokens: 0, usd: 0 };
 
@@ -90,6 +119,7 @@ export class KubernetesBackend {
   private readonly running = new Map<string, Running>();
   private readonly seen = new Set<string>();
   private readonly tasks = new Set<Promise<void>>();
+  private readonly gates = new Set<{ readonly abort: AbortController; readonly done: Promise<unknown> }>();
   private readonly log: PoolLog;
   private closing = false;
 
@@ -189,7 +219,207 @@ export class KubernetesBackend {
       r.stop ??= stop;
       r.abort.abort();
     }
+    for (const g of this.gates) g.abort.abort();
     while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
+    await Promise.allSettled([...this.gates].map((g) => g.done));
+  }
+
+  /**
+   * Runs a test gate as a Job started from the attempt's snapshot (gateJob): a fetch-only token
+   * for the attempt ref, the Secret and the Job, a watch to an outcome, the `gate` container's
+   * log, then the Job and Secret deleted. Takes no pool slot, like the local pool's gates. Never
+   * rejects: anything that keeps the command from running (an API error, a bad profile, a
+   * missing snapshot) resolves with `exitCode: null` and the reason, so the gate fails saying why.
+   */
+  runTestGate(r: RunTestGate): Promise<TestGateResult> {
+    const abort = new AbortController();
+    const done = this.gate(r, abort.signal);
+    const entry = { abort, done };
+    this.gates.add(entry);
+    void done.finally(() => this.gates.delete(entry));
+    return done;
+  }
+
+  private async gate(r: RunTestGate, signal: AbortSignal): Promise<TestGateResult> {
+    const startedAt = this.o.now();
+    const refuse = (reason: string, output = ''): TestGateResult => ({
+      exitCode: null,
+      timedOut: false,
+      output,
+      durationMs: Math.max(0, this.o.now() - startedAt),
+      reason,
+    });
+    if (this.closing) return refuse(`pool ${this.o.name} is shutting down`);
+    if (typeof r.command !== 'string' || r.command.trim() === '') {
+      return refuse('the test gate has no command: set gates[].test.run');
+    }
+    if (r.snapshot === null) {
+      return refuse(
+        `attempt ${r.attempt} of task ${r.taskId} has no snapshot to test (its pod pushed none, or the runtime keeps none)`,
+      );
+    }
+    const ns = this.o.settings.namespace;
+    const ref = attemptRefs(r.taskId, r.attempt).pushRef;
+    // The pod fetches the ref (a token cannot grant an object id); it must hold the snapshot.
+    const atRef = await this.pushedSnapshot(r.runId, ref);
+    if (atRef !== r.snapshot) {
+      return refuse(
+        `the attempt ref ${ref} holds ${atRef ?? 'nothing'}, not the snapshot ${r.snapshot} under test`,
+      );
+    }
+    let token: string | undefined;
+    let created: { job: string; secret: string } | undefined;
+    try {
+      token = this.o.tokens.issue(gateTokenScope(r, this.o.now() + r.timeoutMs + 2 * GATE_BACKSTOP_MS));
+      const objects = gateJob({
+        gate: r,
+        settings: this.o.settings,
+        token,
+        gateId: randomBytes(8).toString('hex'),
+      });
+      if (objects.networkPolicy) {
+        await ignoreConflict(
+          this.networking.createNamespacedNetworkPolicy({
+            namespace: ns,
+            body: objects.networkPolicy as unknown as V1NetworkPolicy,
+          }),
+        );
+      }
+      const job = await this.batch.createNamespacedJob({
+        namespace: ns,
+        body: objects.job as unknown as V1Job,
+      });
+      created = { job: job.metadata?.name ?? '', secret: objects.gateSecret.metadata?.name ?? '' };
+      await this.core.createNamespacedSecret({
+        namespace: ns,
+        body: {
+          ...objects.gateSecret,
+          metadata: {
+            ...objects.gateSecret.metadata,
+            ownerReferences: [
+              { apiVersion: 'batch/v1', kind: 'Job', name: created.job, uid: job.metadata?.uid ?? '' },
+            ],
+          },
+        } as unknown as V1Secret,
+      });
+      const watched = await this.watchOutcome(
+        objects.selector,
+        GATE_WATCH,
+        signal,
+        r.timeoutMs + GATE_BACKSTOP_MS,
+      );
+      const pod = latestPodName(watched.events);
+      const log = pod === undefined ? '' : await this.gateLog(pod);
+      const durationMs = this.o.now() - startedAt;
+      if (watched.end === 'stopped') {
+        return refuse(`pool ${this.o.name} is shutting down; the gate was stopped`, gateOutput(log));
+      }
+      if (watched.end === 'backstop') {
+        return {
+          exitCode: null,
+          timedOut: true,
+          output: gateOutput(log),
+          durationMs,
+          reason: `timed out: the gate Job had no outcome ${GATE_BACKSTOP_MS / 1000} s after its ${r.timeoutMs} ms timeout`,
+        };
+      }
+      return testGateResultOf(watched.events, log, { durationMs, now: this.o.now() });
+    } catch (error) {
+      return refuse(`test gate could not run on kubernetes pool ${this.o.name}: ${errorText(error)}`);
+    } finally {
+      if (token !== undefined) this.o.tokens.revoke(token);
+      if (created) await this.deleteGate(created.job, created.secret);
+    }
+  }
+
+  /** The `gate` container's log (the caller keeps its tail); a failed read becomes a note. */
+  private async gateLog(pod: string): Promise<string> {
+    try {
+      // The kubelet rotates container logs (containerLogMaxSize, 10 MiB by default): this is bounded.
+      return await this.core.readNamespacedPodLog({
+        name: pod,
+        namespace: this.o.settings.namespace,
+        container: GATE_CONTAINER,
+      });
+    } catch (error) {
+      return `[rein: the gate pod's log could not be read: ${errorText(error)}]\n`;
+    }
+  }
+
+  private async deleteGate(job: string, secret: string): Promise<void> {
+    const namespace = this.o.settings.namespace;
+    try {
+      await ignoreNotFound(
+        this.batch.deleteNamespacedJob({ name: job, namespace, propagationPolicy: 'Foreground' }),
+      );
+      // Owned by the Job, so collected with it; deleted here too in case the owner reference was not set.
+      if (secret !== '') await ignoreNotFound(this.core.deleteNamespacedSecret({ name: secret, namespace }));
+    } catch (error) {
+      this.log('warn', 'test gate Job not deleted; its TTL will remove it', { job, error: String(error) });
+    }
+  }
+
+  /**
+   * Watches a Job and its Pods by label until {@link outcomeOf} is final, the signal aborts, or
+   * `limitMs` passes (a backstop: the Job's own deadline should end it first).
+   */
+  private async watchOutcome(
+    selector: string,
+    options: Omit<OutcomeOptions, 'now'>,
+    signal: AbortSignal,
+    limitMs: number,
+  ): Promise<{ end: 'outcome' | 'stopped' | 'backstop'; events: WatchEvent[] }> {
+    const ns = this.o.settings.namespace;
+    const events: WatchEvent[] = [];
+    const watch = new Watch(this.o.kubeConfig);
+    const controllers: AbortController[] = [];
+    let finished = false;
+    let settle: (end: 'outcome' | 'stopped' | 'backstop') => void = () => undefined;
+    const done = new Promise<'outcome' | 'stopped' | 'backstop'>((resolve) => (settle = resolve));
+    const check = (): void => {
+      const o = outcomeOf(events, {
+        ...options,
+        now: this.o.now(),
+        ...(this.o.unschedulableAfterMs === undefined
+          ? {}
+          : { unschedulableAfterMs: this.o.unschedulableAfterMs }),
+      });
+      if (o.status !== 'pending') settle('outcome');
+    };
+    const open = (apiPath: string): void => {
+      if (finished) return;
+      void watch
+        .watch(
+          apiPath,
+          { labelSelector: selector },
+          (type, object: WatchEvent['object']) => {
+            events.push({ type: type as WatchEvent['type'], object } as WatchEvent);
+            check();
+          },
+          () => setTimeout(() => open(apiPath), 1000).unref(),
+        )
+        .then((c) => (finished ? c.abort() : controllers.push(c)))
+        .catch((error: unknown) => {
+          this.log('warn', 'watch failed; retrying', { path: apiPath, error: String(error) });
+          setTimeout(() => open(apiPath), 5000).unref();
+        });
+    };
+    open(`/apis/batch/v1/namespaces/${ns}/jobs`);
+    open(`/api/v1/namespaces/${ns}/pods`);
+    const timer = setInterval(check, RECHECK_MS);
+    const backstop = setTimeout(() => settle('backstop'), limitMs);
+    const onAbort = (): void => settle('stopped');
+    signal.addEventListener('abort', onAbort);
+    if (signal.aborted) settle('stopped');
+    try {
+      return { end: await done, events };
+    } finally {
+      finished = true;
+      clearInterval(timer);
+      clearTimeout(backstop);
+      signal.removeEventListener('abort', onAbort);
+      for (const c of controllers) c.abort();
+    }
   }
 
   private pump(): void {
@@ -547,6 +777,13 @@ function isJobFinished(events: readonly WatchEvent[]): boolean {
   const job = [...events].reverse().find((e) => e.object.kind === 'Job');
   const conditions = job?.object.kind === 'Job' ? (job.object.status?.conditions ?? []) : [];
   return conditions.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+}
+
+/** An API error's message with its HTTP status, for a gate's reason. */
+function errorText(error: unknown): string {
+  const code = statusCode(error);
+  const text = error instanceof Error ? error.message : String(error);
+  return code === undefined ? text : `HTTP ${code}: ${text.slice(0, 500)}`;
 }
 
 function failure(error: string, retryable: boolean): AttemptFinishedData {

@@ -25,6 +25,9 @@ export const LABELS = {
   attempt: 'rein.dev/attempt',
   attemptId: 'rein.dev/attempt-id',
   egress: 'rein.dev/egress',
+  /** `test` on a test gate's Job and Pod (they carry no attempt-id, so an attempt's watch never sees them). */
+  gate: 'rein.dev/gate',
+  gateId: 'rein.dev/gate-id',
 } as const;
 
 export const ANNOTATIONS = {
@@ -34,6 +37,7 @@ export const ANNOTATIONS = {
   pool: 'rein.dev/pool',
   startCommit: 'rein.dev/start-commit',
   egressAllow: 'rein.dev/egress-allow',
+  snapshot: 'rein.dev/snapshot',
 } as const;
 
 export function shortHash(text: string, length = 10): string {
@@ -84,6 +88,23 @@ export function jobName(runId: string, taskId: string, attempt: number): string 
 
 export function attemptSecretName(runId: string, taskId: string, attempt: number): string {
   return resourceName('rein-att', `${taskId}-${attempt}`, `${runId}\u0000${taskId}\u0000${attempt}`);
+}
+
+/** A test gate's Job; `gateId` tells apart several gates (or a re-asked gate) of one attempt. */
+export function gateJobName(runId: string, taskId: string, attempt: number, gateId: string): string {
+  return resourceName(
+    'rein-gate',
+    `${taskId}-${attempt}`,
+    `${runId}\u0000${taskId}\u0000${attempt}\u0000${gateId}`,
+  );
+}
+
+export function gateSecretName(runId: string, taskId: string, attempt: number, gateId: string): string {
+  return resourceName(
+    'rein-gate-git',
+    `${taskId}-${attempt}`,
+    `${runId}\u0000${taskId}\u0000${attempt}\u0000${gateId}`,
+  );
 }
 
 export function egressPolicyName(runId: string): string {

@@ -88,3 +88,36 @@ elif [ -e "$s/push-failed" ]; then echo "rein: snapshot push failed: $(cat "$s/p
 else echo "rein: snapshot push did not finish in $REIN_PUSH_WAIT_SECONDS s" >&2; fi
 exit "$code"
 `;
+
+/**
+ * A test gate pod's clone step (init `workspace-in` of the gate Job): fetches the attempt's
+ * snapshot ref — the only ref its fetch-only token may see — checks it is the snapshot under test
+ * and checks it out. Exit 3: the ref holds another commit.
+ */
+export const GATE_WORKSPACE_IN = `set -eu
+export GIT_CONFIG_GLOBAL="$REIN_TOKEN_DIR/gitconfig" GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
+export GIT_ALLOW_PROTOCOL=http:https
+g() { git --git-dir="$REIN_GIT_DIR" -c core.bare=false -c core.hooksPath=/dev/null -c gc.auto=0 -c core.symlinks=true -c core.autocrlf=false -c core.protectNTFS=false "$@"; }
+git init -q --bare "$REIN_GIT_DIR"
+g fetch -q --no-tags "$REIN_GIT_URL" "+$REIN_SNAPSHOT_REF:refs/rein/snapshot"
+got=$(g rev-parse --verify -q 'refs/rein/snapshot^{commit}')
+if [ "$got" != "$REIN_SNAPSHOT" ]; then
+  echo "rein: $REIN_SNAPSHOT_REF is $got, not the snapshot under test $REIN_SNAPSHOT" >&2
+  exit 3
+fi
+g read-tree "$REIN_SNAPSHOT"
+cd "$REIN_WORKSPACE"
+g --work-tree=. checkout-index -a -f
+echo "rein: workspace at snapshot $REIN_SNAPSHOT" >&2
+`;
+
+/**
+ * A test gate pod's container: the gate's command ("$1") in the workspace, CPU time limited like
+ * the agent's. `exec`, so the container's exit code is the command's and the deadline's SIGTERM
+ * reaches it. Nothing here pushes: a gate only reads the snapshot.
+ */
+export const GATE_RUN = `set -u
+cd "$REIN_WORKSPACE" || exit 125
+ulimit -t "$REIN_CPU_SECONDS" || exit 125
+exec /bin/sh -c "$1" < /dev/null
+`;

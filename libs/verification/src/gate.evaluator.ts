@@ -38,6 +38,7 @@ export class GateEvaluator {
         timeoutMs: g.test.timeoutMs,
         agent: m.agent,
         snapshot: m.snapshot,
+        pool: m.pool,
       });
       const pass = r.exitCode === 0 && !r.timedOut;
       const why = r.timedOut

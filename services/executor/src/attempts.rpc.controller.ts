@@ -25,9 +25,10 @@ import {
   JetStreamAttemptConsumer,
   dispatchSettingsFromEnv,
 } from '@rein/dispatch';
-import { LocalPool } from '@rein/execution';
+import { LocalPool, attemptChangeIn, missingSnapshots } from '@rein/execution';
+import { KubernetesBackend } from '@rein/kubernetes';
 import { SERVICE_DEPS, type ServiceDeps, metrics } from '@rein/nest';
-import { POOLS, type Pools, attemptKey, inFlight } from './pools.js';
+import { type ExecutorWorkspaces, POOLS, type Pools, WORKSPACES, attemptKey, inFlight } from './pools.js';
 
 /** The executor's handlers: dispatched attempts, cancellations, and the verifier's requests. */
 @Controller()
@@ -37,6 +38,7 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
     @Inject(SERVICE_DEPS) private readonly deps: ServiceDeps,
     /** Present over NATS, where attempts arrive through JetStream (see `deliver`). */
     @Inject(ATTEMPT_SETTLEMENTS) private readonly settlements: AttemptSettlements | null,
+    @Inject(WORKSPACES) private readonly ws: ExecutorWorkspaces,
   ) {}
 
   private readonly consumers: JetStreamAttemptConsumer[] = [];
@@ -144,17 +146,17 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
 
   @MessagePattern(SUBJECTS.internal.runTestGate)
   runTestGate(@Payload() r: RunTestGate): Promise<TestGateResult> {
-    return this.anyPool().runTestGate(r);
+    return this.gatePool(r.pool).runTestGate(r);
   }
 
   @MessagePattern(SUBJECTS.internal.attemptChange)
   attemptChange(@Payload() r: AttemptChangeRequest): Promise<AttemptChange> {
-    return this.anyPool().attemptChange(r);
+    return attemptChangeIn(this.ws.workspaces, this.ws.dataDir, r);
   }
 
   @MessagePattern(SUBJECTS.internal.snapshotsExist)
   async snapshotsExist(@Payload() r: { runId: string; commits: string[] }): Promise<{ missing: string[] }> {
-    return { missing: await this.anyPool().snapshotsExist(r.runId, r.commits) };
+    return { missing: await missingSnapshots(this.ws.workspaces, r.runId, r.commits) };
   }
 
   @MessagePattern(SUBJECTS.internal.pools)
@@ -165,14 +167,20 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
   }
 
   /**
-   * Test gates, attempt changes and snapshot checks are answered from the executor's data dir
-   * through a local pool. (On Kubernetes, a test gate in a pod started from the snapshot is
-   * still to be built: such an executor refuses these requests with that reason.)
+   * Where a test gate runs: on the kubernetes pool that ran the attempt, as a Job started from its
+   * snapshot (DESIGN.md "Workspaces"); otherwise in a local pool's sandbox, as before. A request
+   * without `pool` (from an older verifier) on an executor with only kubernetes pools goes to the
+   * first of them: every pool of an executor shares its data dir, so any of them can serve it.
    */
-  private anyPool(): LocalPool {
+  private gatePool(name: string | undefined): LocalPool | KubernetesBackend {
+    const named = name === undefined ? undefined : this.pools.get(name);
+    if (named) return named;
     for (const p of this.pools.values()) if (p instanceof LocalPool) return p;
+    if (name === undefined) {
+      for (const p of this.pools.values()) if (p instanceof KubernetesBackend) return p;
+    }
     throw new Error(
-      'this executor runs no local pool, and test gates on kubernetes pools are not implemented yet',
+      `this executor runs neither pool ${name ?? '(none named)'} nor a local pool, so it cannot run the test gate`,
     );
   }
 }

@@ -17,7 +17,7 @@ import type { Sandbox } from '@rein/sandbox';
 import { WorkspaceManager } from '@rein/workspace';
 import { AttemptsRpcController } from './attempts.rpc.controller.js';
 import { kubernetesPools } from './kubernetes.pools.js';
-import { POOLS, type Pools, attemptKey, inFlight } from './pools.js';
+import { POOLS, type Pools, WORKSPACES, attemptKey, inFlight } from './pools.js';
 
 /**
  * The Claude Code and Codex CLIs, installed apart from the product by `npm ci --prefix tools/agents`
@@ -91,6 +91,7 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
         { provide: SERVICE_DEPS, useValue: deps },
         { provide: ATTEMPT_SETTLEMENTS, useValue: settlements },
         { provide: JANITOR, useValue: janitor },
+        { provide: WORKSPACES, useValue: { dataDir: executorDir, workspaces } },
         {
           provide: POOLS,
           useFactory: async (): Promise<Pools> => {

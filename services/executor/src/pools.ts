@@ -1,5 +1,6 @@
 import type { LocalPool } from '@rein/execution';
 import type { KubernetesBackend } from '@rein/kubernetes';
+import type { WorkspaceManager } from '@rein/workspace';
 
 /** This executor's pools by name: local (bubblewrap) pools and Kubernetes backends. */
 export type Pools = Map<string, LocalPool | KubernetesBackend>;
@@ -14,3 +15,10 @@ export interface AttemptInfo {
 export const inFlight = new Map<string, AttemptInfo>();
 export const attemptKey = (m: { runId: string; taskId: string; attempt: number }): string =>
   `${m.runId}/${m.taskId}/${m.attempt}`;
+
+/** The executor's data dir and its workspace manager, shared by every pool kind. */
+export interface ExecutorWorkspaces {
+  readonly dataDir: string;
+  readonly workspaces: WorkspaceManager;
+}
+export const WORKSPACES = Symbol('WORKSPACES');
