@@ -368,6 +368,10 @@ describe.each([
     // Attempt pods reach the replica that owns their attempt by its stable name.
     const gitUrl = env.find((e) => e.name === 'REIN_K8S_GIT_URL')?.value as string;
     expect(gitUrl).toBe(`http://$(POD_NAME).${RELEASE}-executor-pods.${NAMESPACE}.svc:7701`);
+    const egressUrl = env.find((e) => e.name === 'REIN_K8S_EGRESS_URL')?.value as string;
+    expect(egressUrl).toBe(`http://$(POD_NAME).${RELEASE}-executor-pods.${NAMESPACE}.svc:3128`);
+    const pods = find(objects(), 'Service', `${RELEASE}-executor-pods`).spec?.ports as Json[];
+    expect(pods.map((p) => `${p.name as string}:${p.port as number}`)).toEqual(['git:7701', 'egress:3128']);
     expect(find(objects(), 'Service', `${RELEASE}-executor-pods`).spec?.clusterIP).toBe('None');
   });
 
@@ -413,7 +417,11 @@ describe.each([
           },
         },
       ],
-      ports: [{ port: 7701, protocol: 'TCP' }],
+      // git, and the executor's egress proxy (allowed hosts, per-attempt credentials).
+      ports: [
+        { port: 7701, protocol: 'TCP' },
+        { port: 3128, protocol: 'TCP' },
+      ],
     });
     expect((toDns!.ports as Json[]).map((p) => `${p.port}/${p.protocol}`)).toEqual(['53/UDP', '53/TCP']);
   });

@@ -265,7 +265,9 @@ describe('gateJob manifests', () => {
     expect(() => gateJob(input({ token: 'has space' }))).toThrow(ManifestError);
     expect(() =>
       gateJob(input({ gate: gate({ agent: agentProfile({ network: { allow: ['example.com'] } }) }) })),
-    ).toThrow(/the test gate of task api allows hosts .* settings\.egressProxy is not set/);
+    ).toThrow(
+      /the test gate of task api allows hosts .* neither settings\.egressProxyUrl nor settings\.egressProxy is set/,
+    );
     expect(() => gateJob(input({ gate: gate({ agent: agentProfile({ secrets: ['HOME'] }) }) }))).toThrow(
       /secrets\[0\] "HOME"/,
     );

@@ -2,11 +2,19 @@ import { describe, expect, it } from '@jest/globals';
 import { Job } from 'kubernetes-models/batch/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { Secret, type IContainer, type IPodSpec } from 'kubernetes-models/v1';
-import { dispatch, agentProfile, PROXY_SETTINGS, SETTINGS, START_COMMIT } from './fixtures/dispatch.js';
-import { attemptJob, ManifestError, type AttemptJobInput } from './job.manifest.js';
+import {
+  dispatch,
+  agentProfile,
+  EXECUTOR_PROXY_SETTINGS,
+  PROXY_SETTINGS,
+  SETTINGS,
+  START_COMMIT,
+} from './fixtures/dispatch.js';
+import { attemptJob, ManifestError, PROXY_URL_KEY, type AttemptJobInput } from './job.manifest.js';
 import { isDnsLabel, isLabelValue } from './names.js';
 import { restrictedViolations } from './pod-security.js';
 
+const PROXY_TOKEN = '9f8e7d6c5b4a39281706f5e4d3c2b1a0';
 const TOKEN = 'rein-git.v1.eyJydW5JZCI6InJ1bi0wMSJ9.c2VjcmV0LXNpZ25hdHVyZS1ub3QtaW4tdGhlLXBvZA';
 
 function input(overrides: Partial<AttemptJobInput> = {}): AttemptJobInput {
@@ -39,6 +47,14 @@ const VARIANTS: [string, AttemptJobInput][] = [
     input({
       settings: PROXY_SETTINGS,
       attempt: dispatch({ agent: agentProfile({ network: { allow: ['api.github.com'] } }) }),
+    }),
+  ],
+  [
+    'agent allowed hosts through the executor as the proxy',
+    input({
+      settings: EXECUTOR_PROXY_SETTINGS,
+      attempt: dispatch({ agent: agentProfile({ network: { allow: ['api.github.com'] } }) }),
+      egress: { user: 'a1b2c3', token: PROXY_TOKEN },
     }),
   ],
   [
@@ -256,6 +272,53 @@ describe('attemptJob manifests', () => {
     });
   });
 
+  it('with the executor as the proxy: the credentials reach the agent only as Secret refs', () => {
+    const out = attemptJob(
+      input({
+        settings: EXECUTOR_PROXY_SETTINGS,
+        attempt: dispatch({ agent: agentProfile({ network: { allow: ['api.github.com'] } }) }),
+        egress: { user: 'a1b2c3', token: PROXY_TOKEN },
+      }),
+    );
+    const secretName = out.attemptSecret.metadata?.name;
+    expect(out.attemptSecret.stringData?.[PROXY_URL_KEY]).toBe(
+      `http://a1b2c3:${PROXY_TOKEN}@rein-executor-0.rein-executor.rein.svc:3128`,
+    );
+    const env = container(podOf(out.job), 'agent').env ?? [];
+    for (const name of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy']) {
+      expect(env.find((e) => e.name === name)).toEqual({
+        name,
+        valueFrom: { secretKeyRef: { name: secretName, key: PROXY_URL_KEY, optional: false } },
+      });
+    }
+    expect(env.find((e) => e.name === 'NO_PROXY')?.value).toBe('rein-executor.rein.svc');
+    // Nowhere in the Job (any container, any field) does the token appear literally.
+    expect(JSON.stringify(out.job)).not.toContain(PROXY_TOKEN);
+    // The chart's agents policy admits the executor's proxy port: no per-run policy.
+    expect(out.networkPolicy).toBeUndefined();
+    expect(out.job.spec?.template.metadata?.labels?.['rein.dev/egress']).toBe('proxy');
+    // Without allowed hosts: no proxy env and no credentials in the Secret.
+    const plain = attemptJob(input({ settings: EXECUTOR_PROXY_SETTINGS }));
+    expect(plain.attemptSecret.stringData?.[PROXY_URL_KEY]).toBeUndefined();
+    expect((container(podOf(plain.job), 'agent').env ?? []).map((e) => e.name)).not.toContain('HTTP_PROXY');
+  });
+
+  it('with the executor as the proxy: refuses missing credentials and a bad proxy URL', () => {
+    const allowing = dispatch({ agent: agentProfile({ network: { allow: ['api.github.com'] } }) });
+    expect(() => attemptJob(input({ settings: EXECUTOR_PROXY_SETTINGS, attempt: allowing }))).toThrow(
+      /agent .* has no valid proxy credentials: register the attempt with the proxy/,
+    );
+    expect(() =>
+      attemptJob(
+        input({
+          settings: { ...SETTINGS, egressProxyUrl: 'http://u:p@rein-executor:3128' },
+          attempt: allowing,
+          egress: { user: 'a1b2c3', token: PROXY_TOKEN },
+        }),
+      ),
+    ).toThrow(/settings\.egressProxyUrl .* must be an http URL of host and port only/);
+  });
+
   it('refuses bad settings and input with the field and the fix', () => {
     expect(() => attemptJob(input({ settings: { ...SETTINGS, namespace: 'Agents!' } }))).toThrow(
       /settings\.namespace "Agents!" must be a DNS label/,
@@ -267,7 +330,7 @@ describe('attemptJob manifests', () => {
       attemptJob(
         input({ attempt: dispatch({ agent: agentProfile({ network: { allow: ['example.com'] } }) }) }),
       ),
-    ).toThrow(/settings\.egressProxy is not set/);
+    ).toThrow(/neither settings\.egressProxyUrl nor settings\.egressProxy is set/);
     expect(() =>
       attemptJob(input({ attempt: dispatch({ agent: agentProfile({ secrets: ['REIN_X'] }) }) })),
     ).toThrow(/secrets\[0\] "REIN_X"/);

@@ -31,9 +31,15 @@
  *
  * Network: the default-deny policy and the allowance to reach the executor come from the Helm
  * chart. When the profile allows hosts, the pod gets the proxy in HTTP(S)_PROXY, the label
- * `rein.dev/egress: proxy`, the allowed hosts in an annotation for the proxy, and the run gets a
- * NetworkPolicy letting such pods reach the proxy (NetworkPolicy cannot name hosts; the proxy
- * enforces the list).
+ * `rein.dev/egress: proxy` and the allowed hosts in an annotation. NetworkPolicy cannot name
+ * hosts, so a proxy enforces the list. Two ways:
+ *   - `egressProxyUrl`: the executor itself is the proxy (libs/sandbox startTenantEgressProxy),
+ *     on a port the chart's agents policy already admits. Each attempt has its own credentials
+ *     (`http://<user>:<token>@host:port`), kept in the per-attempt Secret and given to the pod
+ *     only as `secretKeyRef`s, so the pod spec never holds them and the proxy holds each pod to
+ *     its own profile's list. No per-run NetworkPolicy.
+ *   - `egressProxy` (a separate proxy deployment): a plain proxy URL, and a per-run
+ *     NetworkPolicy letting such pods reach its pods.
  */
 import type { DispatchAttempt, RunTestGate } from '@rein/contracts';
 import type { IJob } from 'kubernetes-models/batch/v1';
@@ -88,6 +94,12 @@ export interface KubernetesBackendSettings {
   readonly gitSlackSeconds?: number;
   readonly egressProxy?: EgressProxySettings;
   /**
+   * The executor's tenant egress proxy as pods reach it, e.g.
+   * `http://rein-executor-0.rein-executor.rein.svc:3128`; takes precedence over `egressProxy`.
+   * Attempts that allow hosts then need {@link AttemptEgress} credentials.
+   */
+  readonly egressProxyUrl?: string;
+  /**
    * The Kubernetes Secret holding declared secrets, one key per secret name; default
    * `rein-agent-secrets`. `secretKeys` maps a name to another Secret and key.
    */
@@ -104,7 +116,19 @@ export interface AttemptJobInput {
   readonly prompt: string;
   /** The per-attempt git token (see {@link attemptRefs} for its scope). */
   readonly token: string;
+  /** Credentials at the executor's egress proxy; needed when it allows hosts and `egressProxyUrl` is set. */
+  readonly egress?: AttemptEgress;
 }
+
+/** One pod's credentials at the executor's tenant egress proxy (its `register` result). */
+export interface AttemptEgress {
+  /** The proxy user name: the attempt id, or a gate's own id. */
+  readonly user: string;
+  readonly token: string;
+}
+
+/** The key of the attempt (or gate) Secret holding the full proxy URL with credentials. */
+export const PROXY_URL_KEY = 'proxy-url';
 
 export interface SecretRef {
   /** The environment variable the agent sees (the declared secret name). */
@@ -199,7 +223,6 @@ export function attemptJob(input: AttemptJobInput): AttemptJob {
     ? { ...annotations, [ANNOTATIONS.egressAllow]: allowHosts.join(',') }
     : annotations;
 
-  const secretName = attemptSecretName(m.runId, m.taskId, m.attempt);
   const secretRefs = secretRefsOf(`agent ${m.agentName}`, profile.secrets, s);
 
   const common: IEnvVar[] = [
@@ -221,7 +244,9 @@ export function attemptJob(input: AttemptJobInput): AttemptJob {
     { name: 'REIN_PUSH_REF', value: refs.pushRef },
   ];
   const profileEnv = profileEnvOf(`agent ${m.agentName}`, profile.env);
-  const proxyEnv = proxied ? proxyEnvOf(s) : [];
+  const proxyUrl = proxied ? tenantProxyUrl(`agent ${m.agentName}`, s, input.egress) : undefined;
+  const secretName = attemptSecretName(m.runId, m.taskId, m.attempt);
+  const proxyEnv = proxied ? proxyEnvOf(s, proxyUrl === undefined ? undefined : secretName) : [];
   const agentEnv: IEnvVar[] = [
     ...common,
     { name: 'REIN_INPUT_DIR', value: PATHS.input },
@@ -351,6 +376,7 @@ export function attemptJob(input: AttemptJobInput): AttemptJob {
       gitconfig: `[http "${repoUrl}"]\n\textraHeader = Authorization: Bearer ${input.token}\n`,
       prompt: input.prompt,
       feedback: m.feedback,
+      ...(proxyUrl === undefined ? {} : { [PROXY_URL_KEY]: proxyUrl }),
     },
   };
 
@@ -361,7 +387,7 @@ export function attemptJob(input: AttemptJobInput): AttemptJob {
     selector: `${LABELS.attemptId}=${id}`,
     refs,
   };
-  return proxied && s.egressProxy
+  return proxied && proxyUrl === undefined && s.egressProxy
     ? { ...result, networkPolicy: egressPolicy(m.runId, s, s.egressProxy) }
     : result;
 }
@@ -372,6 +398,8 @@ export interface GateJobInput {
   readonly settings: KubernetesBackendSettings;
   /** A fetch-only token for the attempt ref ({@link gateTokenScope}). */
   readonly token: string;
+  /** Credentials at the executor's egress proxy; needed when it allows hosts and `egressProxyUrl` is set. */
+  readonly egress?: AttemptEgress;
   /** Tells apart gates of one attempt (several test gates, a gate asked again): [a-z0-9]{1,32}. */
   readonly gateId: string;
 }
@@ -454,6 +482,7 @@ export function gateJob(input: GateJobInput): GateJob {
 
   const secretName = gateSecretName(r.runId, r.taskId, r.attempt, input.gateId);
   const secretRefs = secretRefsOf(who, profile.secrets, s);
+  const proxyUrl = proxied ? tenantProxyUrl(who, s, input.egress) : undefined;
   const common: IEnvVar[] = [
     { name: 'REIN_RUN_ID', value: r.runId },
     { name: 'REIN_TASK_ID', value: r.taskId },
@@ -474,7 +503,7 @@ export function gateJob(input: GateJobInput): GateJob {
     ...common,
     { name: 'REIN_CPU_SECONDS', value: String(profile.limits.cpuSeconds) },
     ...profileEnvOf(who, profile.env),
-    ...(proxied ? proxyEnvOf(s) : []),
+    ...(proxied ? proxyEnvOf(s, proxyUrl === undefined ? undefined : secretName) : []),
     ...secretEnv(secretRefs),
   ];
   const mount = (name: keyof typeof PATHS, readOnly = false): IVolumeMount =>
@@ -554,6 +583,7 @@ export function gateJob(input: GateJobInput): GateJob {
     immutable: true,
     stringData: {
       gitconfig: `[http "${repoUrl}"]\n\textraHeader = Authorization: Bearer ${input.token}\n`,
+      ...(proxyUrl === undefined ? {} : { [PROXY_URL_KEY]: proxyUrl }),
     },
   };
   const result: GateJob = {
@@ -563,7 +593,7 @@ export function gateJob(input: GateJobInput): GateJob {
     selector: `${LABELS.gateId}=${input.gateId}`,
     ref,
   };
-  return proxied && s.egressProxy
+  return proxied && proxyUrl === undefined && s.egressProxy
     ? { ...result, networkPolicy: egressPolicy(r.runId, s, s.egressProxy) }
     : result;
 }
@@ -627,11 +657,36 @@ function podSecurity(): NonNullable<IPodSpec['securityContext']> {
 }
 
 function checkEgress(who: string, allowHosts: readonly string[], s: KubernetesBackendSettings): void {
-  if (allowHosts.length > 0 && !s.egressProxy) {
+  if (allowHosts.length > 0 && !s.egressProxy && s.egressProxyUrl === undefined) {
     throw new ManifestError(
-      `${who} allows hosts (${allowHosts.join(', ')}) but settings.egressProxy is not set: configure the egress proxy or remove network.allow`,
+      `${who} allows hosts (${allowHosts.join(', ')}) but neither settings.egressProxyUrl nor settings.egressProxy is set: configure the egress proxy or remove network.allow`,
     );
   }
+}
+
+/**
+ * The full proxy URL with the pod's credentials when the executor is the proxy, else undefined.
+ * It goes into the pod's Secret only: a pod spec is readable by anyone who may list pods.
+ */
+function tenantProxyUrl(
+  who: string,
+  s: KubernetesBackendSettings,
+  egress: AttemptEgress | undefined,
+): string | undefined {
+  if (s.egressProxyUrl === undefined) return undefined;
+  if (
+    !egress ||
+    !/^[A-Za-z0-9._-]{1,128}$/.test(egress.user) ||
+    !/^[A-Za-z0-9._~-]{1,256}$/.test(egress.token)
+  ) {
+    throw new ManifestError(
+      `${who} allows hosts through the executor's egress proxy but has no valid proxy credentials: register the attempt with the proxy and pass egress { user, token } (URL-safe characters)`,
+    );
+  }
+  const url = new URL(s.egressProxyUrl);
+  url.username = egress.user;
+  url.password = egress.token;
+  return url.toString().replace(/\/$/, '');
 }
 
 /** Declared secrets as references to Kubernetes Secrets by name and key (never values). */
@@ -667,15 +722,23 @@ function profileEnvOf(who: string, env: Readonly<Record<string, string>>): IEnvV
   });
 }
 
-/** The proxy for allowed hosts; the executor (git endpoint) is reached directly. */
-function proxyEnvOf(s: KubernetesBackendSettings): IEnvVar[] {
-  if (!s.egressProxy) return [];
+/**
+ * The proxy for allowed hosts; the executor (git endpoint) is reached directly. With
+ * `credentialsSecret` the URL (credentials included) comes from that Secret's
+ * {@link PROXY_URL_KEY}, never as a literal.
+ */
+function proxyEnvOf(s: KubernetesBackendSettings, credentialsSecret: string | undefined): IEnvVar[] {
+  if (credentialsSecret === undefined && !s.egressProxy) return [];
   const executorHost = new URL(s.executorGitUrl).hostname;
   return [
-    ...['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'].map((name) => ({
-      name,
-      value: s.egressProxy?.url ?? '',
-    })),
+    ...['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'].map((name): IEnvVar =>
+      credentialsSecret === undefined
+        ? { name, value: s.egressProxy?.url ?? '' }
+        : {
+            name,
+            valueFrom: { secretKeyRef: { name: credentialsSecret, key: PROXY_URL_KEY, optional: false } },
+          },
+    ),
     { name: 'NO_PROXY', value: executorHost },
     { name: 'no_proxy', value: executorHost },
   ];
@@ -749,6 +812,18 @@ function checkSettings(s: KubernetesBackendSettings): void {
   const eph = s.resources?.ephemeralStorageMb;
   if (eph !== undefined && (!Number.isSafeInteger(eph) || eph < 64)) {
     problems.push('settings.resources.ephemeralStorageMb must be an integer of at least 64');
+  }
+  if (s.egressProxyUrl !== undefined) {
+    try {
+      const u = new URL(s.egressProxyUrl);
+      if (u.protocol !== 'http:') throw new Error('scheme');
+      if (u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '' || u.pathname !== '/')
+        throw new Error('extras');
+    } catch {
+      problems.push(
+        `settings.egressProxyUrl ${JSON.stringify(s.egressProxyUrl)} must be an http URL of host and port only, e.g. "http://rein-executor-0.rein-executor.rein.svc:3128"`,
+      );
+    }
   }
   if (s.egressProxy) {
     const p = s.egressProxy;

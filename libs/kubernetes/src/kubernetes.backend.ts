@@ -62,6 +62,7 @@ import {
   gateJob,
   gateTokenScope,
   GATE_CONTAINER,
+  type AttemptEgress,
   type KubernetesBackendSettings,
 } from './job.manifest.js';
 import {
@@ -74,7 +75,7 @@ import {
   type OutcomeOptions,
   type WatchEvent,
 } from './job.watcher.js';
-import { egressPolicyName, LABELS, labelValue } from './names.js';
+import { attemptId, egressPolicyName, LABELS, labelValue } from './names.js';
 
 export interface KubernetesBackendOptions {
   readonly name: string;
@@ -93,6 +94,20 @@ export interface KubernetesBackendOptions {
   /** How long a pod may wait for a node before the attempt fails (retryable); default 10 minutes. */
   readonly unschedulableAfterMs?: number;
   readonly log?: PoolLog;
+  /**
+   * The executor's tenant egress proxy (`startTenantEgressProxy` of @rein/sandbox), needed when
+   * `settings.egressProxyUrl` is set: a pod that may reach hosts is registered with its profile's
+   * `network.allow` when it starts and unregistered when it ends.
+   */
+  readonly egress?: EgressRegistry;
+}
+
+/** The part of the tenant egress proxy the backend uses (structurally @rein/sandbox's). */
+export interface EgressRegistry {
+  register(
+    user: string,
+    allow: readonly string[],
+  ): { readonly token: string; readonly unregister: () => void };
 }
 
 interface Running {
@@ -269,13 +284,19 @@ export class KubernetesBackend {
     }
     let token: string | undefined;
     let created: { job: string; secret: string } | undefined;
+    const gateId = randomBytes(8).toString('hex');
+    const egress = this.registerEgress(
+      `${attemptId(r.runId, r.taskId, r.attempt)}-gate-${gateId}`,
+      r.agent.network.allow,
+    );
     try {
       token = this.o.tokens.issue(gateTokenScope(r, this.o.now() + r.timeoutMs + 2 * GATE_BACKSTOP_MS));
       const objects = gateJob({
         gate: r,
         settings: this.o.settings,
         token,
-        gateId: randomBytes(8).toString('hex'),
+        gateId,
+        ...(egress ? { egress: egress.credentials } : {}),
       });
       if (objects.networkPolicy) {
         await ignoreConflict(
@@ -327,6 +348,7 @@ export class KubernetesBackend {
     } catch (error) {
       return refuse(`test gate could not run on kubernetes pool ${this.o.name}: ${errorText(error)}`);
     } finally {
+      egress?.unregister();
       if (token !== undefined) this.o.tokens.revoke(token);
       if (created) await this.deleteGate(created.job, created.secret);
     }
@@ -502,13 +524,16 @@ export class KubernetesBackend {
       // The Job's deadline plus time to be scheduled; an expired token only stops git, never the agent.
       expiresAt: this.o.now() + m.timeoutMs + slackMs + (this.o.unschedulableAfterMs ?? 600_000),
     });
+    let egress: ReturnType<KubernetesBackend['registerEgress']>;
     try {
+      egress = this.registerEgress(attemptId(m.runId, m.taskId, m.attempt), m.agent.network.allow);
       const objects = attemptJob({
         attempt: m,
         settings: s,
         startCommit: prepared.startCommit,
         prompt,
         token,
+        ...(egress ? { egress: egress.credentials } : {}),
       });
       const ns = s.namespace;
       if (objects.networkPolicy) {
@@ -538,8 +563,23 @@ export class KubernetesBackend {
       const snapshot = await this.pushedSnapshot(m.runId, refs.pushRef);
       return { ...this.resultOf(outcome.outcome, outcome.output), snapshot };
     } finally {
+      egress?.unregister();
       this.o.tokens.revoke(token);
     }
+  }
+
+  /**
+   * Proxy credentials for a pod whose profile allows hosts, when the executor is the proxy;
+   * undefined when it needs none. Without the registry the manifest refuses such a pod by name.
+   */
+  private registerEgress(
+    user: string,
+    allow: readonly string[],
+  ): { readonly credentials: AttemptEgress; readonly unregister: () => void } | undefined {
+    if (allow.length === 0 || this.o.settings.egressProxyUrl === undefined || !this.o.egress)
+      return undefined;
+    const reg = this.o.egress.register(user, allow);
+    return { credentials: { user, token: reg.token }, unregister: reg.unregister };
   }
 
   /** Watches until the outcome is final or the attempt is stopped; deletes the Job if it still runs. */

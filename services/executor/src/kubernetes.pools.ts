@@ -3,6 +3,7 @@ import type { PoolSettings } from '@rein/contracts';
 import type { AttemptReporter, PoolLog } from '@rein/execution';
 import { GitHttpServer, GitTokenIssuer, KubernetesBackend } from '@rein/kubernetes';
 import type { ServiceDeps } from '@rein/nest';
+import { startTenantEgressProxy, type TenantEgressProxy } from '@rein/sandbox';
 import type { WorkspaceManager } from '@rein/workspace';
 
 /**
@@ -12,6 +13,11 @@ import type { WorkspaceManager } from '@rein/workspace';
  * REIN_K8S_NAMESPACE, REIN_K8S_AGENT_IMAGE, REIN_K8S_AGENT_IMAGE_PULL_POLICY (unused by the Job
  * builder yet), REIN_K8S_SERVICE_ACCOUNT, REIN_K8S_GIT_URL (how attempt pods reach this replica),
  * REIN_GIT_PORT; the cluster from KUBECONFIG or the in-cluster service account.
+ *
+ * Egress: this executor is also the proxy of attempt pods whose profile allows hosts (NetworkPolicy
+ * cannot name hosts): one listener on REIN_EGRESS_PORT (default 3128) holds each pod to its own
+ * `network.allow` by per-attempt proxy credentials. Pods reach it at REIN_K8S_EGRESS_URL, by
+ * default this replica's git host on that port.
  */
 export async function kubernetesPools(
   deps: ServiceDeps,
@@ -44,6 +50,24 @@ export async function kubernetesPools(
   const tokens = new GitTokenIssuer(deps.clock);
   const git = new GitHttpServer({ dataDir: shared.dataDir, tokens });
   await git.listen(Number(env.REIN_GIT_PORT ?? 7701), env.REIN_GIT_HOST ?? '0.0.0.0');
+  const egressPort = Number(env.REIN_EGRESS_PORT ?? 3128);
+  let egress: TenantEgressProxy;
+  try {
+    egress = await startTenantEgressProxy({
+      port: egressPort,
+      host: env.REIN_EGRESS_HOST ?? '0.0.0.0',
+      onDecision: (attempt, d) => {
+        // Refusals only: an allowed request is the normal case and would flood the log.
+        if (!d.allowed) shared.log('warn', 'egress refused', { attempt, ...d });
+      },
+    });
+  } catch (e) {
+    await git.close();
+    throw new Error(`REIN_EGRESS_PORT ${String(env.REIN_EGRESS_PORT ?? 3128)}: ${(e as Error).message}`);
+  }
+  const gitUrl = new URL(env.REIN_K8S_GIT_URL!);
+  const egressProxyUrl =
+    env.REIN_K8S_EGRESS_URL ?? `http://${gitUrl.host.replace(/:\d+$/, '')}:${egress.port}`;
   for (const p of pools) {
     backends.set(
       p.name,
@@ -57,7 +81,9 @@ export async function kubernetesPools(
           executorGitUrl: env.REIN_K8S_GIT_URL!,
           serviceAccount: env.REIN_K8S_SERVICE_ACCOUNT ?? 'default',
           ttlSecondsAfterFinished: Number(env.REIN_K8S_TTL_SECONDS ?? 600),
+          egressProxyUrl,
         },
+        egress,
         kubeConfig,
         dataDir: shared.dataDir,
         workspaces: shared.workspaces,
@@ -73,7 +99,7 @@ export async function kubernetesPools(
     backends,
     close: async () => {
       await Promise.all([...backends.values()].map((b) => b.close()));
-      await git.close();
+      await Promise.all([git.close(), egress.close()]);
     },
   };
 }

@@ -8,3 +8,9 @@ export {
   FORWARDER_PORT,
   proxyEnv,
 } from './forwarder.js';
+export {
+  type EgressRegistration,
+  type TenantEgressProxy,
+  type TenantEgressProxyOptions,
+  startTenantEgressProxy,
+} from './tenant-egress.proxy.js';
