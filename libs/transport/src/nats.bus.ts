@@ -63,12 +63,28 @@ export class NatsBus implements MessageBus {
     return reply.response as T;
   }
 
+  /**
+   * Publishes as plain JSON. An array too large for one message (one append can decide thousands
+   * of events) goes out in halves, in order; anything else that cannot be sent is reported, not
+   * thrown: what depends on delivery (dispatch) uses JetStream, not a plain publish.
+   */
   publish(subject: string, payload: unknown): void {
+    const json = JSON.stringify(payload ?? null);
+    const max = (this.nc.info?.max_payload ?? 1024 * 1024) - 1024;
+    if (
+      Array.isArray(payload) &&
+      payload.length > 1 &&
+      json.length * 3 > max &&
+      Buffer.byteLength(json) > max
+    ) {
+      const half = Math.ceil(payload.length / 2);
+      this.publish(subject, payload.slice(0, half));
+      this.publish(subject, payload.slice(half));
+      return;
+    }
     try {
-      this.nc.publish(subject, JSON.stringify(payload ?? null));
+      this.nc.publish(subject, json);
     } catch (e) {
-      // A publish that cannot be sent (too large, connection closed) must not take the caller down;
-      // what depends on delivery (dispatch) uses JetStream, not a plain publish.
       this.onPublishError(subject, e);
     }
   }

@@ -73,20 +73,8 @@ export class OrchestratorModule {
                 evaluateGate: (msg) => bus.publish(SUBJECTS.internal.evaluateGate, msg),
                 appended: (runId, events) => {
                   for (const e of events) metrics.eventsAppended.inc({ type: e.type });
-                  // In messages of at most ~256 KiB: one append can decide thousands of events.
-                  let batch: unknown[] = [];
-                  let bytes = 0;
-                  for (const e of events) {
-                    const size = JSON.stringify(e).length;
-                    if (batch.length > 0 && bytes + size > 256 * 1024) {
-                      bus.publish(SUBJECTS.events(runId), batch);
-                      batch = [];
-                      bytes = 0;
-                    }
-                    batch.push(e);
-                    bytes += size;
-                  }
-                  if (batch.length > 0) bus.publish(SUBJECTS.events(runId), batch);
+                  // The transport splits a batch too large for one of its messages.
+                  bus.publish(SUBJECTS.events(runId), events);
                 },
                 appendTook: (ms: number) => metrics.appendSeconds.observe(ms / 1000),
                 missingSnapshots: async (runId, commits) => {
