@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import { startScriptedServer } from './scripted-server.js';
 
 /**
  * A real HTTP server on 127.0.0.1 that speaks Anthropic's Messages API, streaming with SSE, so the
@@ -85,86 +85,53 @@ export function anthropicToolResults(request: AnthropicRequest): { content: stri
 export async function startAnthropicStandin(
   options: { readonly fallback?: AnthropicScript } = {},
 ): Promise<AnthropicStandin> {
-  const queue: AnthropicScript[] = [];
-  const requests: AnthropicRequest[] = [];
-  let fallback: AnthropicScript = options.fallback ?? {
-    status: 500,
-    type: 'api_error',
-    message: 'anthropic stand-in: no reply was scripted for this request',
-  };
-  const held = new Set<ServerResponse>();
-  let served = 0;
-
-  const server = createServer((req, res) => {
-    void handle(req, res);
+  const server = await startScriptedServer<AnthropicRequest, AnthropicReply>({
+    fallback: options.fallback ?? {
+      status: 500,
+      type: 'api_error',
+      message: 'anthropic stand-in: no reply was scripted for this request',
+    },
+    route: (request, res) => {
+      if (request.method === 'POST' && request.path === '/v1/messages/count_tokens') {
+        json(res, 200, { input_tokens: 100 });
+        return true;
+      }
+      if (request.method !== 'POST' || request.path !== '/v1/messages') {
+        error(res, 404, 'not_found_error', `anthropic stand-in: no route ${request.method} ${request.path}`);
+        return true;
+      }
+      const b = request.body as { model?: unknown; messages?: unknown } | undefined;
+      if (typeof b?.model !== 'string' || !Array.isArray(b.messages)) {
+        error(res, 400, 'invalid_request_error', "anthropic stand-in: the body needs 'model' and 'messages'");
+        return true;
+      }
+      return false;
+    },
+    answer: (request, reply, res, served) => {
+      if ('status' in reply) {
+        error(
+          res,
+          reply.status,
+          reply.type ?? 'api_error',
+          reply.message ?? `stand-in error ${reply.status}`,
+        );
+        return;
+      }
+      const b = request.body as { model: string; stream?: unknown };
+      const id = `msg_standin_${served}`;
+      if (b.stream === true) stream(res, id, b.model, reply);
+      else json(res, 200, message(id, b.model, reply));
+    },
   });
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    let body: unknown;
-    try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    } catch {
-      body = undefined;
-    }
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const request: AnthropicRequest = { method: req.method ?? 'GET', path, headers: req.headers, body };
-    requests.push(request);
-    served++;
-    if (request.method === 'POST' && path === '/v1/messages/count_tokens') {
-      json(res, 200, { input_tokens: 100 });
-      return;
-    }
-    if (request.method !== 'POST' || path !== '/v1/messages') {
-      error(res, 404, 'not_found_error', `anthropic stand-in: no route ${request.method} ${path}`);
-      return;
-    }
-    const b = body as { model?: unknown; messages?: unknown; stream?: unknown } | undefined;
-    if (typeof b?.model !== 'string' || !Array.isArray(b.messages)) {
-      error(res, 400, 'invalid_request_error', "anthropic stand-in: the body needs 'model' and 'messages'");
-      return;
-    }
-    const script = queue.shift() ?? fallback;
-    const reply = typeof script === 'function' ? script(request) : script;
-    for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
-    if ('hang' in reply) {
-      held.add(res);
-      res.once('close', () => held.delete(res));
-      return;
-    }
-    if ('status' in reply) {
-      error(res, reply.status, reply.type ?? 'api_error', reply.message ?? `stand-in error ${reply.status}`);
-      return;
-    }
-    const id = `msg_standin_${served}`;
-    if (b.stream === true) stream(res, id, b.model, reply);
-    else json(res, 200, message(id, b.model, reply));
-  }
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-
   return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
+    url: `http://127.0.0.1:${server.port}`,
+    requests: server.requests,
     get hanging() {
-      return held.size;
+      return server.hanging;
     },
-    enqueue: (...replies) => {
-      queue.push(...replies);
-    },
-    setFallback: (reply) => {
-      fallback = reply;
-    },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
+    enqueue: (...replies) => server.enqueue(...replies),
+    setFallback: (reply) => server.setFallback(reply),
+    close: () => server.close(),
   };
 }
 

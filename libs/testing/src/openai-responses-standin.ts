@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import { startScriptedServer } from './scripted-server.js';
 
 /**
  * A real HTTP server on 127.0.0.1 that speaks OpenAI's Responses API, streaming with SSE, so the
@@ -71,86 +71,52 @@ export function functionCallOutputs(request: ResponsesRequest): string[] {
 export async function startResponsesStandin(
   options: { readonly fallback?: ResponsesScript } = {},
 ): Promise<ResponsesStandin> {
-  const queue: ResponsesScript[] = [];
-  const requests: ResponsesRequest[] = [];
-  let fallback: ResponsesScript = options.fallback ?? {
-    status: 500,
-    type: 'server_error',
-    message: 'responses stand-in: no reply was scripted for this request',
-  };
-  const held = new Set<ServerResponse>();
-  let served = 0;
-
-  const server = createServer((req, res) => {
-    void handle(req, res);
+  const server = await startScriptedServer<ResponsesRequest, ResponsesReply>({
+    fallback: options.fallback ?? {
+      status: 500,
+      type: 'server_error',
+      message: 'responses stand-in: no reply was scripted for this request',
+    },
+    route: (request, res) => {
+      if (request.method !== 'POST' || request.path !== '/v1/responses') {
+        error(
+          res,
+          404,
+          'invalid_request_error',
+          `responses stand-in: no route ${request.method} ${request.path}`,
+        );
+        return true;
+      }
+      const b = request.body as { model?: unknown; input?: unknown } | undefined;
+      if (typeof b?.model !== 'string' || !Array.isArray(b.input)) {
+        error(res, 400, 'invalid_request_error', "responses stand-in: the body needs 'model' and 'input'");
+        return true;
+      }
+      return false;
+    },
+    answer: (request, reply, res, served) => {
+      if ('status' in reply) {
+        error(
+          res,
+          reply.status,
+          reply.type ?? 'server_error',
+          reply.message ?? `stand-in error ${reply.status}`,
+          reply.code,
+        );
+        return;
+      }
+      stream(res, `resp_standin_${served}`, (request.body as { model: string }).model, reply);
+    },
   });
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    let body: unknown;
-    try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    } catch {
-      body = undefined;
-    }
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const request: ResponsesRequest = { method: req.method ?? 'GET', path, headers: req.headers, body };
-    requests.push(request);
-    served++;
-    if (request.method !== 'POST' || path !== '/v1/responses') {
-      error(res, 404, 'invalid_request_error', `responses stand-in: no route ${request.method} ${path}`);
-      return;
-    }
-    const b = body as { model?: unknown; input?: unknown } | undefined;
-    if (typeof b?.model !== 'string' || !Array.isArray(b.input)) {
-      error(res, 400, 'invalid_request_error', "responses stand-in: the body needs 'model' and 'input'");
-      return;
-    }
-    const script = queue.shift() ?? fallback;
-    const reply = typeof script === 'function' ? script(request) : script;
-    for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
-    if ('hang' in reply) {
-      held.add(res);
-      res.once('close', () => held.delete(res));
-      return;
-    }
-    if ('status' in reply) {
-      error(
-        res,
-        reply.status,
-        reply.type ?? 'server_error',
-        reply.message ?? `stand-in error ${reply.status}`,
-        reply.code,
-      );
-      return;
-    }
-    stream(res, `resp_standin_${served}`, b.model, reply);
-  }
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-
   return {
-    url: `http://127.0.0.1:${port}/v1`,
-    requests,
+    url: `http://127.0.0.1:${server.port}/v1`,
+    requests: server.requests,
     get hanging() {
-      return held.size;
+      return server.hanging;
     },
-    enqueue: (...replies) => {
-      queue.push(...replies);
-    },
-    setFallback: (reply) => {
-      fallback = reply;
-    },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
+    enqueue: (...replies) => server.enqueue(...replies),
+    setFallback: (reply) => server.setFallback(reply),
+    close: () => server.close(),
   };
 }
 
