@@ -23,7 +23,9 @@ import { LocalPool, toTranscriptEvent, type AttemptReporter, type LocalPoolOptio
  */
 const detected = await detectSandbox();
 if (!detected.available) {
-  console.warn(`local pool tests skipped: bubblewrap unavailable: ${detected.reason ?? 'unknown reason'}`);
+  process.stderr.write(
+    `local pool tests skipped: bubblewrap unavailable: ${detected.reason ?? 'unknown reason'}\n`,
+  );
 }
 const describeBwrap = detected.available ? describe : describe.skip;
 

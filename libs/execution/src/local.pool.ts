@@ -65,7 +65,7 @@ import {
   type Usage,
 } from '@rein/contracts';
 import { type EventStore } from '@rein/event-store';
-import { PromptError, renderPrompt, type PromptContext } from '@rein/prompts';
+import { PromptError, promptContextOf, renderPrompt } from '@rein/prompts';
 import {
   SandboxError,
   type Sandbox,
@@ -395,7 +395,7 @@ export class LocalPool {
     if ('error' in secrets) return failed(secrets.error, false);
     let prompt: string;
     try {
-      prompt = await renderPrompt(m.prompt, promptContext(m));
+      prompt = await renderPrompt(m.prompt, promptContextOf(m));
     } catch (error) {
       return failed(`task ${m.taskId}: ${message(error)}`, !(error instanceof PromptError));
     }
@@ -795,22 +795,6 @@ function checkIds(runId: string, taskId: string): void {
       `run ${JSON.stringify(runId)} / task ${JSON.stringify(taskId)}: ids must match [A-Za-z0-9_-]{1,64} / [A-Za-z0-9._-]{1,64}`,
     );
   }
-}
-
-function promptContext(m: DispatchAttempt): PromptContext {
-  return {
-    run: { id: m.runId, name: m.runName, labels: m.labels },
-    task: { id: m.taskId },
-    attempt: m.attempt,
-    feedback: m.feedback,
-    upstream: Object.fromEntries(
-      m.upstream.map((u) => [
-        u.task,
-        // Unknown values read as "nothing recorded": an empty summary, and -1, never a fake success.
-        { summary: u.summary ?? '', snapshot: u.snapshot, exitCode: u.exitCode ?? -1 },
-      ]),
-    ),
-  };
 }
 
 function failed(error: string, retryable: boolean): AttemptFinishedData {

@@ -53,7 +53,7 @@ import {
 } from '@rein/contracts';
 import { type EventStore } from '@rein/event-store';
 import { parseUsageLine, type AttemptReporter, type PoolLog } from '@rein/execution';
-import { PromptError, renderPrompt } from '@rein/prompts';
+import { PromptError, promptContextOf, renderPrompt } from '@rein/prompts';
 import { type WorkspaceManager } from '@rein/workspace';
 import { type GitTokenIssuer } from './git-token.js';
 import {
@@ -491,18 +491,7 @@ export class KubernetesBackend {
     const s = this.o.settings;
     let prompt: string;
     try {
-      prompt = await renderPrompt(m.prompt, {
-        run: { id: m.runId, name: m.runName, labels: m.labels },
-        task: { id: m.taskId },
-        attempt: m.attempt,
-        feedback: m.feedback,
-        upstream: Object.fromEntries(
-          m.upstream.map((u) => [
-            u.task,
-            { summary: u.summary ?? '', snapshot: u.snapshot, exitCode: u.exitCode ?? -1 },
-          ]),
-        ),
-      });
+      prompt = await renderPrompt(m.prompt, promptContextOf(m));
     } catch (error) {
       return failure(`task ${m.taskId}: ${String(error)}`, !(error instanceof PromptError));
     }

@@ -1,3 +1,4 @@
+import type { DispatchAttempt } from '@rein/contracts';
 import { Liquid } from 'liquidjs';
 
 /** What a task's prompt template can see (DESIGN.md: "downstream prompts can use their upstream results"). */
@@ -105,4 +106,21 @@ function toPromptError(err: unknown): PromptError {
   const line = Number(position[1]);
   const col = Number(position[2]);
   return new PromptError(`prompt template ${kind} at line ${line}, col ${col}: ${detail}`, line, col);
+}
+
+/** What a dispatched attempt's prompt template sees, whichever backend runs it. */
+export function promptContextOf(m: DispatchAttempt): PromptContext {
+  return {
+    run: { id: m.runId, name: m.runName, labels: m.labels },
+    task: { id: m.taskId },
+    attempt: m.attempt,
+    feedback: m.feedback,
+    upstream: Object.fromEntries(
+      m.upstream.map((u) => [
+        u.task,
+        // Unknown values read as "nothing recorded": an empty summary, and -1, never a fake success.
+        { summary: u.summary ?? '', snapshot: u.snapshot, exitCode: u.exitCode ?? -1 },
+      ]),
+    ),
+  };
 }

@@ -17,7 +17,7 @@ import {
 /** Real bubblewrap against a real host: every containment claim is checked against a control. */
 const detected = await detectSandbox();
 if (!detected.available) {
-  console.warn(`bubblewrap sandbox tests skipped: ${detected.reason ?? 'unknown reason'}`);
+  process.stderr.write(`bubblewrap sandbox tests skipped: ${detected.reason ?? 'unknown reason'}\n`);
 }
 const describeBwrap = detected.available ? describe : describe.skip;
 

@@ -20,7 +20,7 @@ import { agentsMissing, dispatch, profile, RuntimeHarness, statuses, until } fro
  * provider on the host is out of its reach.
  */
 const missing = agentsMissing();
-if (missing !== undefined) console.warn(`claude-code runtime tests skipped: ${missing}`);
+if (missing !== undefined) process.stderr.write(`claude-code runtime tests skipped: ${missing}\n`);
 const describeCli = missing === undefined ? describe : describe.skip;
 
 const KEY = 'sk-ant-standin-key-0123456789';
@@ -157,7 +157,8 @@ describeCli('claude-code runtime, real CLI, without a sandbox (the stand-in is o
 });
 
 const bwrap = missing === undefined ? await detectSandbox() : { available: false, reason: missing };
-if (!bwrap.available) console.warn(`claude-code under bubblewrap skipped: ${bwrap.reason ?? 'unknown'}`);
+if (!bwrap.available)
+  process.stderr.write(`claude-code under bubblewrap skipped: ${bwrap.reason ?? 'unknown'}\n`);
 const describeBwrap = bwrap.available ? describe : describe.skip;
 
 describeBwrap('claude-code runtime, real CLI, under bubblewrap', () => {

@@ -20,7 +20,7 @@ import { agentsMissing, dispatch, profile, RuntimeHarness, statuses, until } fro
  * default, `read-only` when the profile asks.
  */
 const missing = agentsMissing();
-if (missing !== undefined) console.warn(`codex runtime tests skipped: ${missing}`);
+if (missing !== undefined) process.stderr.write(`codex runtime tests skipped: ${missing}\n`);
 const describeCli = missing === undefined ? describe : describe.skip;
 
 const KEY = 'sk-openai-standin-key-0123456789';
@@ -167,7 +167,7 @@ describeCli('codex runtime, real CLI, without a sandbox (the stand-in is on the 
 });
 
 const bwrap = missing === undefined ? await detectSandbox() : { available: false, reason: missing };
-if (!bwrap.available) console.warn(`codex under bubblewrap skipped: ${bwrap.reason ?? 'unknown'}`);
+if (!bwrap.available) process.stderr.write(`codex under bubblewrap skipped: ${bwrap.reason ?? 'unknown'}\n`);
 const describeBwrap = bwrap.available ? describe : describe.skip;
 
 describeBwrap('codex runtime, real CLI, under bubblewrap', () => {

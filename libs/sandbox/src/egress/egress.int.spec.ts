@@ -12,7 +12,7 @@ import { BubblewrapSandbox, detectSandbox, type EgressDecision, type SandboxRunS
  */
 const detected = await detectSandbox();
 if (!detected.available) {
-  console.warn(`egress sandbox tests skipped: ${detected.reason ?? 'unknown reason'}`);
+  process.stderr.write(`egress sandbox tests skipped: ${detected.reason ?? 'unknown reason'}\n`);
 }
 const describeBwrap = detected.available ? describe : describe.skip;
 
