@@ -166,12 +166,10 @@ export async function attemptChangeIn(
 }
 
 /** The commits the run's repository lacks (for rollback's `snapshot_gone`). */
-export async function missingSnapshots(
+export function missingSnapshots(
   workspaces: WorkspaceManager,
   runId: string,
   commits: readonly string[],
 ): Promise<string[]> {
-  const missing: string[] = [];
-  for (const commit of commits) if (!(await workspaces.has(runId, commit))) missing.push(commit);
-  return missing;
+  return workspaces.missing(runId, commits);
 }

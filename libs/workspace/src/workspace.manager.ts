@@ -282,6 +282,19 @@ export class WorkspaceManager {
     return this.hasCommit(paths, commit);
   }
 
+  /** Which of `commits` the run's repository lacks — one git process however many are asked. */
+  async missing(runId: string, commits: readonly string[]): Promise<string[]> {
+    const paths = new RunPaths(this.dataDir, checkRunId(runId));
+    for (const c of commits) checkCommit(c);
+    if (commits.length === 0) return [];
+    if (!(await exists(paths.repo))) return [...commits];
+    const out = await this.run(paths, ['cat-file', '--batch-check=%(objecttype)'], {
+      input: commits.map((c) => `${c}^{commit}`).join('\n') + '\n',
+    });
+    const answers = out.stdout.toString('utf8').split('\n');
+    return commits.filter((_, i) => answers[i] !== 'commit');
+  }
+
   /** Deletes the task's workspace and index; its commits and refs stay (history is kept). */
   async remove(runId: string, taskId: string): Promise<void> {
     const paths = new RunPaths(this.dataDir, checkRunId(runId));
