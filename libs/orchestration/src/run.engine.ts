@@ -673,7 +673,8 @@ export class RunEngine {
     };
   }
 
-  private snapshotsNeeded(state: RunState, _task: string | undefined): string[] {
+  /** The accepted snapshots a rolled-back task's workspace may be rebuilt from. */
+  private snapshotsNeeded(state: RunState): string[] {
     const out = new Set<string>();
     for (const t of allTasks(state)) if (t.accepted) out.add(t.accepted);
     return [...out];
