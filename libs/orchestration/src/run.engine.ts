@@ -226,7 +226,7 @@ export class RunEngine {
       target = fold(runId, await this.readRun(runId, toEvent));
     }
     // The workspaces restart from the dependencies' accepted snapshots: they must still exist.
-    const gone = await this.o.effects.missingSnapshots(runId, this.snapshotsNeeded(actor.state, b.task));
+    const gone = await this.o.effects.missingSnapshots(runId, this.snapshotsNeeded(actor.state));
     if (gone.length > 0) {
       return fail(
         'snapshot_gone',
