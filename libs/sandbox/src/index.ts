@@ -4,3 +4,4 @@ export { BubblewrapSandbox, DEFAULT_ETC_ENTRIES, type BubblewrapOptions } from '
 export { NoSandbox, detectSandbox } from './unsafe.sandbox.js';
 export { reapOrphanCgroups } from './cgroups.js';
 export * from './egress/index.js';
+export { sandboxReachable, traversableByOthers } from './reachable.js';

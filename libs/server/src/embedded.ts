@@ -28,7 +28,14 @@ import type { RunView } from '@rein/domain';
 import { FencedEventStore, RedisLeases, RedisRunLocks } from '@rein/leases';
 import { Redis } from 'ioredis';
 import { hostname } from 'node:os';
-import { BubblewrapSandbox, NoSandbox, type Sandbox, detectSandbox, reapOrphanCgroups } from '@rein/sandbox';
+import {
+  BubblewrapSandbox,
+  NoSandbox,
+  type Sandbox,
+  detectSandbox,
+  reapOrphanCgroups,
+  traversableByOthers,
+} from '@rein/sandbox';
 import { type MicroserviceOptions, Transport } from '@nestjs/microservices';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
@@ -41,9 +48,9 @@ import {
 } from '@rein/transport';
 import express from 'express';
 import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 
 export type ServiceName = 'orchestrator' | 'executor' | 'verifier' | 'audit';
 export const ALL_SERVICES: readonly ServiceName[] = ['orchestrator', 'executor', 'verifier', 'audit'];
@@ -347,17 +354,12 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
  */
 function executorDirFor(dataDir: string, say: (line: string) => void): string {
   const wanted = resolve(dataDir, 'executor');
-  for (let dir = dataDir; ; dir = dirname(dir)) {
-    const mode = statSync(dir).mode;
-    if ((mode & 0o001) === 0) {
-      const fallback = `/var/tmp/rein-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`;
-      mkdirSync(fallback, { recursive: true, mode: 0o711 });
-      accessSync(fallback, constants.W_OK);
-      say(`rein: ${dir} is not traversable by the sandbox user, so workspaces live in ${fallback}`);
-      return fallback;
-    }
-    if (dir === dirname(dir)) return wanted;
-  }
+  if (traversableByOthers(wanted)) return wanted;
+  const fallback = `/var/tmp/rein-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`;
+  mkdirSync(fallback, { recursive: true, mode: 0o711 });
+  accessSync(fallback, constants.W_OK);
+  say(`rein: ${dataDir} is not traversable by the sandbox user, so workspaces live in ${fallback}`);
+  return fallback;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { type AgentProfile } from '@rein/contracts';
-import { type SandboxKind } from '@rein/sandbox';
+import { type SandboxKind, sandboxReachable } from '@rein/sandbox';
 import { type AgentRuntimesConfig, type LaunchResult } from './agent-runtime.js';
 import { claudeCodeLaunch } from './claude-code.runtime.js';
 import { codexLaunch } from './codex.runtime.js';
@@ -42,11 +42,15 @@ export function agentRuntimesFromToolsDir(
     readonly maxRetries?: number;
   } = {},
 ): AgentRuntimesConfig {
-  const modules = path.resolve(toolsDir, 'node_modules');
+  // The sandbox must reach the CLIs it binds: a checkout it cannot walk to gets a hard-link mirror.
+  const installed = path.resolve(toolsDir, 'node_modules');
+  const modules = existsSync(installed) ? sandboxReachable(installed) : installed;
   const bin = (name: string): string => {
     const link = path.join(modules, '.bin', name);
     if (!existsSync(link)) {
-      throw new Error(`${link} is missing: install the agent CLIs with \`npm ci --prefix ${toolsDir}\``);
+      throw new Error(
+        `${path.join(installed, '.bin', name)} is missing: install the agent CLIs with \`npm ci --prefix ${toolsDir}\``,
+      );
     }
     return realpathSync(link);
   };
