@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 /**
  * Whether every directory above `path` lets others traverse it (o+x): the sandbox runs bwrap as an
@@ -29,17 +29,20 @@ export function sandboxReachable(dir: string, stamp = '.package-lock.json', root
     : Buffer.from(String(statSync(real).mtimeMs));
   const key = createHash('sha256').update(real).update(version).digest('hex').slice(0, 16);
   const mirror = join(root, `rein-mirror-${key}`);
+  // The same base name as the source: a `node_modules` mirror must still be called node_modules,
+  // or module resolution inside it (`require.resolve` walking up) finds nothing.
+  const target = join(mirror, basename(real));
   const done = join(mirror, '.rein-mirror-complete');
-  if (existsSync(done)) return join(mirror, 'dir');
+  if (existsSync(done)) return target;
   rmSync(mirror, { recursive: true, force: true });
   mkdirSync(mirror, { recursive: true, mode: 0o755 });
   try {
-    execFileSync('cp', ['-al', real, join(mirror, 'dir')], { stdio: 'pipe' });
+    execFileSync('cp', ['-al', real, target], { stdio: 'pipe' });
   } catch {
-    rmSync(join(mirror, 'dir'), { recursive: true, force: true });
-    execFileSync('cp', ['-a', real, join(mirror, 'dir')], { stdio: 'pipe' });
+    rmSync(target, { recursive: true, force: true });
+    execFileSync('cp', ['-a', real, target], { stdio: 'pipe' });
   }
-  execFileSync('chmod', ['-R', 'o+rX', join(mirror, 'dir')], { stdio: 'pipe' });
+  execFileSync('chmod', ['-R', 'o+rX', target], { stdio: 'pipe' });
   writeFileSync(done, real);
-  return join(mirror, 'dir');
+  return target;
 }
