@@ -66,25 +66,26 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 const ACQUIRE = `${NOW_MS}
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local token = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'NX', 'PX', ARGV[2])
-return {token, now + tonumber(ARGV[2])}`;
+local at = now + tonumber(ARGV[2])
+redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'NX', 'PXAT', at)
+return {token, at}`;
 
 // KEYS[1] lease; ARGV[1] "<token>:<owner>", ARGV[2] ttl ms → expiresAt | nil
 const RENEW = `${NOW_MS}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return now + tonumber(ARGV[2])`;
+local at = now + tonumber(ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], at)
+return at`;
 
 // KEYS[1] lease; ARGV[1] "<token>:<owner>" → 1 released | 0 not held
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
-// KEYS[1] lease → {"<token>:<owner>", expiresAt} | nil
-const CURRENT = `${NOW_MS}
-local value = redis.call('GET', KEYS[1])
+// KEYS[1] lease → {"<token>:<owner>", expiresAt} | nil. Expiry times are set absolute (PXAT,
+// PEXPIREAT) and read back as such (PEXPIRETIME, Redis ≥ 7.0), so every call reports the same one.
+const CURRENT = `local value = redis.call('GET', KEYS[1])
 if not value then return false end
-local ttl = redis.call('PTTL', KEYS[1])
-return {value, now + ttl}`;
+return {value, redis.call('PEXPIRETIME', KEYS[1])}`;
 
 // KEYS[1] lease; ARGV[1] "<token>:<owner>" → 1 | 0
 const IS_CURRENT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
