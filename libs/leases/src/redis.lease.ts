@@ -58,6 +58,25 @@ export class LeaseLostError extends Error {
   }
 }
 
+/**
+ * The lease could not be had in time: another owner kept it. Nothing was decided or written; the
+ * caller (or whoever sent it the request) tries again later.
+ */
+export class LeaseBusyError extends Error {
+  override readonly name = 'LeaseBusyError';
+  constructor(
+    readonly resource: string,
+    readonly owner: string,
+    readonly holder: string | undefined,
+    waitedMs: number,
+  ) {
+    super(
+      `lease on ${resource} is held by ${holder ?? 'another owner'}: ${owner} waited ${waitedMs} ms for it; ` +
+        'nothing was written, try again',
+    );
+  }
+}
+
 // Milliseconds since the epoch from Redis's own clock.
 const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
@@ -70,6 +89,24 @@ local at = now + tonumber(ARGV[2])
 redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'NX', 'PXAT', at)
 return {token, at}`;
 
+// As ACQUIRE, but when the lease is held, records in KEYS[3] that ARGV[1] waits for it (for ARGV[3]
+// ms), so the holder hands it over (HAND_OVER) instead of keeping it while it lingers or stays busy.
+const ACQUIRE_OR_ASK = `${NOW_MS}
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('SET', KEYS[3], ARGV[1], 'PX', tonumber(ARGV[3]))
+  return false
+end
+local token = redis.call('INCR', KEYS[2])
+local at = now + tonumber(ARGV[2])
+redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'NX', 'PXAT', at)
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+return {token, at}`;
+// KEYS[1] lease, KEYS[2] waiter; ARGV[1] "<token>:<owner>", ARGV[2] owner → 1 released | 0 kept
+const HAND_OVER = `local waiter = redis.call('GET', KEYS[2])
+if not waiter or waiter == ARGV[2] then return 0 end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1`;
 // KEYS[1] lease; ARGV[1] "<token>:<owner>", ARGV[2] ttl ms → expiresAt | nil
 const RENEW = `${NOW_MS}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
@@ -124,6 +161,46 @@ export class RedisLeases {
     return { resource, owner, token: reply[0], expiresAt: reply[1] };
   }
 
+  /**
+   * Takes the lease if nobody holds it; otherwise records (for `askMs`) that `owner` waits for it,
+   * so its holder gives it up at its next `handOver` instead of keeping it, and returns `null`.
+   */
+  async acquireOrAsk(resource: string, owner: string, ttlMs: number, askMs: number): Promise<Lease | null> {
+    checkResource('acquireOrAsk', resource);
+    checkOwner('acquireOrAsk', owner);
+    checkTtl('acquireOrAsk', ttlMs);
+    checkTtl('acquireOrAsk', askMs);
+    const reply = (await this.#redis.eval(
+      ACQUIRE_OR_ASK,
+      3,
+      this.#key(resource),
+      `${this.#prefix}fencing-token`,
+      this.#waiterKey(resource),
+      owner,
+      ttlMs,
+      askMs,
+    )) as [number, number] | null;
+    if (reply === null) return null;
+    return { resource, owner, token: reply[0], expiresAt: reply[1] };
+  }
+
+  /**
+   * Gives `lease` up if another owner asked for it (`acquireOrAsk`) and it is still this lease;
+   * true when it was released. Nobody waiting, or the lease already gone: false, nothing changes.
+   */
+  async handOver(lease: Lease): Promise<boolean> {
+    checkLease('handOver', lease);
+    const released = await this.#redis.eval(
+      HAND_OVER,
+      2,
+      this.#key(lease.resource),
+      this.#waiterKey(lease.resource),
+      valueOf(lease),
+      lease.owner,
+    );
+    return released === 1;
+  }
+
   /** Extends a lease still held; throws LeaseLostError when it expired or another owner has it. */
   async renew(lease: Lease, ttlMs: number): Promise<Lease> {
     checkLease('renew', lease);
@@ -159,6 +236,10 @@ export class RedisLeases {
 
   #key(resource: string): string {
     return this.#prefix + resource;
+  }
+
+  #waiterKey(resource: string): string {
+    return `${this.#prefix}${resource}:waiter`;
   }
 }
 

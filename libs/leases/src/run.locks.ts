@@ -1,22 +1,33 @@
 import type { FencedEventStore } from './fenced.event-store.js';
-import { type Lease, LeaseLostError, type RedisLeases } from './redis.lease.js';
+import { type Lease, LeaseBusyError, LeaseLostError, type RedisLeases } from './redis.lease.js';
 
 export interface RunLocksOptions {
   /** Lease lifetime; renewed while the run is busy here. Default 15 s. */
   readonly ttlMs?: number;
   /** How long to wait for another orchestrator to let go of a run. Default 10 s. */
   readonly waitMs?: number;
-  /** Keep the lease this long after the last append, so a busy run is not re-acquired per batch. Default 2 s. */
+  /**
+   * Keep the lease this long after the last call, so a busy run is not re-acquired (and caught up)
+   * per batch. Short, because another replica that receives a fact of the run waits for it. Default 250 ms.
+   */
   readonly lingerMs?: number;
 }
 
 /**
- * Run ownership for the run engine (issue 4): an orchestrator appends to `run-<id>` only while it
- * holds the run's Redis lease, and the fenced store checks that lease's token on every append —
- * so an orchestrator that lost its lease (paused, partitioned, expired) cannot write. A run is
- * owned by whichever orchestrator is deciding for it; an idle run's lease is let go after
- * `lingerMs`, so a command that reaches another replica can take the run over without
- * forwarding. The store's expected version still guards every append: a stale state re-decides.
+ * Run ownership for the run engine (issue 4, issue 10 item 2): an orchestrator decides and appends
+ * for `run-<id>` only inside `withLock`, while it holds the run's Redis lease, and the fenced store
+ * checks that lease's token on every append — so an orchestrator that lost its lease (paused,
+ * partitioned, expired) cannot write. `fn` is told whether the lease was acquired for this call
+ * (`acquired`): then another orchestrator may have written since this one last held it, and the
+ * caller must catch up from the log before deciding; while the lease is held without a break, its
+ * cached state is the log's.
+ *
+ * A run is owned by whichever orchestrator is deciding for it. One that waits for a run asks for it
+ * (`acquireOrAsk`), and the holder hands the lease over at the end of its current call instead of
+ * keeping it busy or lingering; an idle run's lease is let go after `lingerMs`. So facts of one run
+ * that reach different replicas (NATS queue groups spread them) are each decided by the replica they
+ * reach, in turn, without forwarding. A replica that cannot get the lease within `waitMs` gets
+ * LeaseBusyError and must refuse the request so its sender retries.
  */
 export class RedisRunLocks {
   private readonly held = new Map<string, { lease: Lease; renewedAt: number; idle?: NodeJS.Timeout }>();
@@ -32,10 +43,10 @@ export class RedisRunLocks {
   ) {
     this.ttlMs = options.ttlMs ?? 15_000;
     this.waitMs = options.waitMs ?? 10_000;
-    this.lingerMs = options.lingerMs ?? 2_000;
+    this.lingerMs = options.lingerMs ?? 250;
   }
 
-  async withLock<T>(runId: string, fn: () => Promise<T>): Promise<T> {
+  async withLock<T>(runId: string, fn: (acquired: boolean) => Promise<T>): Promise<T> {
     const resource = `run-${runId}`;
     let h = this.held.get(resource);
     if (h) {
@@ -53,6 +64,7 @@ export class RedisRunLocks {
         }
       }
     }
+    const acquired = !h;
     if (!h) {
       const lease = await this.acquire(resource);
       this.fenced.hold(lease);
@@ -60,15 +72,21 @@ export class RedisRunLocks {
       this.held.set(resource, h);
     }
     try {
-      return await fn();
+      return await fn(acquired);
     } catch (e) {
       if (e instanceof LeaseLostError) this.forget(resource);
       throw e;
     } finally {
       const mine = this.held.get(resource);
       if (mine) {
-        mine.idle = setTimeout(() => void this.let(resource), this.lingerMs);
-        mine.idle.unref();
+        // Another orchestrator waits for this run: let it have the run now, between two batches.
+        if (await this.leases.handOver(mine.lease).catch(() => false)) {
+          this.forget(resource);
+        } else if (this.held.get(resource) === mine) {
+          clearTimeout(mine.idle);
+          mine.idle = setTimeout(() => void this.let(resource), this.lingerMs);
+          mine.idle.unref();
+        }
       }
     }
   }
@@ -79,18 +97,15 @@ export class RedisRunLocks {
   }
 
   private async acquire(resource: string): Promise<Lease> {
-    const deadline = Date.now() + this.waitMs;
-    for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-      const lease = await this.leases.acquire(resource, this.owner, this.ttlMs);
+    const started = Date.now();
+    const deadline = started + this.waitMs;
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      // The ask outlives a few polls, so the holder sees it at its next hand-over check.
+      const lease = await this.leases.acquireOrAsk(resource, this.owner, this.ttlMs, 1_000);
       if (lease) return lease;
       if (Date.now() >= deadline) {
         const other = await this.leases.current(resource);
-        throw new LeaseLostError(
-          resource,
-          this.owner,
-          undefined,
-          `held by ${other?.owner ?? 'another orchestrator'} for longer than ${this.waitMs} ms`,
-        );
+        throw new LeaseBusyError(resource, this.owner, other?.owner, Date.now() - started);
       }
       await new Promise((r) => setTimeout(r, delay));
     }
