@@ -1,3 +1,31 @@
+/*
+ * Ownership with N orchestrator replicas (issue 10 item 2; DESIGN.md, Guarantees).
+ *
+ * A replica decides a run only on state it loaded or refreshed while holding the run's lease. In a
+ * cluster every batch of a run's commands is decided inside `locks.withLock(runId)`: when the lease
+ * was acquired for that batch (another replica may have written since this one last held it), the
+ * actor first catches up by reading the run stream after its known version; after a fencing or
+ * version conflict it rebuilds from the log, under the lease, and decides again. Deciding — not only
+ * appending — happens under the lease, because a fact that looks stale to an outdated state produces
+ * no event, and so no append whose expected version could catch the mistake.
+ *
+ * A fact or command that reaches a replica not owning the run is taken over there, not forwarded:
+ * the replica asks for the lease, the holder hands it over at the end of its current batch (or when
+ * it lingers idle, after `lingerMs`), and the replica catches up and decides. Why take over:
+ * - every replica reads the whole log, and leases, fencing and the expected version already make
+ *   any replica a safe writer; catching up costs one read of the events after the known version;
+ * - forwarding needs the owner's identity per message (a Redis read anyway), a subject per replica
+ *   with its own NATS permissions, and a take-over path all the same for when the owner died or
+ *   stalled (its lease lapses), so it would be an optimisation on top of this, not a replacement;
+ * - facts already arrive at any replica (queue groups); with take-over no message makes a second
+ *   hop, and a run's facts that arrive together at one replica share one batch and one append.
+ * The price is a lease hand-over each time a run's facts switch replicas; the waiter's ask makes the
+ * holder let go between two batches instead of after a long linger.
+ *
+ * A fact is never dropped silently: it is applied; or found stale on the caught-up state and logged
+ * with its reason ('fact found stale'); or refused with an error (lease not had within its wait,
+ * store failure), which the NATS handler returns to its sender, who retries.
+ */
 import {
   type CancelAttempt,
   type DispatchAttempt,
@@ -34,6 +62,7 @@ import {
   initialState,
   runView,
   taskAt,
+  taskIndex,
   taskSpec,
 } from '@rein/domain';
 import { type EventStore, WrongExpectedVersionError } from '@rein/event-store';
@@ -71,10 +100,12 @@ export interface EngineOptions {
   /** Commands folded into one append (group commit). */
   readonly maxBatch?: number;
   /**
-   * Run ownership (Redis leases with fencing, in a cluster): every append to a run stream
-   * happens inside `withLock(runId)`. Absent on one machine, where this engine is the only writer.
+   * Run ownership (Redis leases with fencing, in a cluster): every batch of a run is decided and
+   * appended inside `withLock(runId)`; `acquired` says the lease was taken for this call, so others
+   * may have written since (the engine catches up first). Absent on one machine, where this engine
+   * is the only writer.
    */
-  readonly locks?: { withLock<T>(runId: string, fn: () => Promise<T>): Promise<T> };
+  readonly locks?: { withLock<T>(runId: string, fn: (acquired: boolean) => Promise<T>): Promise<T> };
   /** A cache of idempotency keys (Redis); the log stays the only copy that counts. */
   readonly keyCache?: {
     get(stream: string): Promise<{ runId: string; specHash: string } | undefined>;
@@ -94,6 +125,23 @@ interface Actor {
   state: RunState;
   readonly queue: Pending[];
   draining: boolean;
+  /** The state may differ from the log (a failed append evolved it): rebuild before deciding. */
+  reload?: boolean;
+}
+
+/** What one batch decided: per command its events (or error), and why a fact changed nothing. */
+interface Decided {
+  readonly outcomes: { p: Pending; events?: RunEvent[]; error?: unknown; stale?: StaleFact }[];
+  readonly events: RunEvent[];
+  readonly stored: RunEvent[];
+  readonly appendStarted: number;
+}
+
+interface StaleFact {
+  readonly fact: RunCommand['type'];
+  readonly taskId?: string;
+  readonly attempt?: number;
+  readonly reason: string;
 }
 
 type Timer = {
@@ -221,12 +269,14 @@ export class RunEngine {
     const actor = await this.actor(runId);
     if (!actor) return fail('not_found', `run ${runId} does not exist`, '', 'list runs with GET /v1/runs');
     const toEvent = b.toEvent;
+    // In a cluster another replica may have moved the run on since this one cached it.
+    const now = this.o.locks ? fold(runId, await this.readRun(runId)) : actor.state;
     let target: RunState | undefined;
-    if (toEvent !== undefined && toEvent >= 1 && toEvent <= actor.state.seq) {
+    if (toEvent !== undefined && toEvent >= 1 && toEvent <= now.seq) {
       target = fold(runId, await this.readRun(runId, toEvent));
     }
     // The workspaces restart from the dependencies' accepted snapshots: they must still exist.
-    const gone = await this.o.effects.missingSnapshots(runId, this.snapshotsNeeded(actor.state));
+    const gone = await this.o.effects.missingSnapshots(runId, this.snapshotsNeeded(now));
     if (gone.length > 0) {
       return fail(
         'snapshot_gone',
@@ -326,7 +376,9 @@ export class RunEngine {
   /** The orchestrator's own view of a run (the audit service serves reads). */
   async view(runId: string): Promise<RunView | undefined> {
     const a = await this.actor(runId);
-    return a ? runView(a.state) : undefined;
+    if (!a) return undefined;
+    // In a cluster another replica may have moved the run on: answer from the log, not the cache.
+    return runView(this.o.locks ? fold(runId, await this.readRun(runId)) : a.state);
   }
 
   /**
@@ -470,45 +522,35 @@ export class RunEngine {
         // Between batches, let the event loop deliver what is in flight so it joins the next one.
         if (round > 0) await new Promise<void>((r) => setImmediate(r));
         const batch = actor.queue.splice(0, max);
-        const expected = actor.state.seq;
-        const events: RunEvent[] = [];
-        const outcomes: { p: Pending; events?: RunEvent[]; error?: unknown }[] = [];
-        for (const p of batch) {
-          try {
-            const out = decide(p.build(actor.state), actor.state);
-            for (const e of out) actor.state = evolve(actor.state, e);
-            events.push(...out);
-            outcomes.push({ p, events: out });
-          } catch (e) {
-            outcomes.push({ p, error: e });
-          }
-        }
-        const appendStarted = this.o.now();
-        let stored: RunEvent[] = events;
-        if (events.length > 0) {
-          try {
-            stored = await this.storedForm(events);
-            const batch = stored.map(toStoredRunEvent);
-            const append = (): Promise<unknown> =>
-              this.o.store.append(runStream(runId), batch, expected === 0 ? 'no_stream' : expected);
-            await (this.o.locks ? this.o.locks.withLock(runId, append) : append());
-          } catch (e) {
-            // The state was evolved optimistically: rebuild it from the log, then re-decide.
-            actor.state = fold(runId, await this.readRun(runId));
-            // Another writer got there first (or this one lost the run's lease): re-decide on the log.
-            const retryable =
-              e instanceof WrongExpectedVersionError || (e as Error).name === 'LeaseLostError';
-            if (retryable && conflicts++ < 5) {
-              actor.queue.unshift(...batch);
-              continue;
+        let decided: Decided;
+        try {
+          decided = await this.owning(runId, async (acquired) => {
+            if (actor.reload) {
+              actor.state = fold(runId, await this.readRun(runId));
+              actor.reload = false;
+            } else if (acquired) {
+              await this.catchUp(actor, runId);
             }
-            for (const o of outcomes) o.p.reject(e);
+            return this.decideAndAppend(actor, runId, batch);
+          });
+        } catch (e) {
+          // The state may hold this batch's events (evolved optimistically) or lag the log: it is
+          // rebuilt from the log under the lease before anything else is decided.
+          actor.reload = true;
+          // Another writer got there first (or this one lost the run's lease): re-decide on the log.
+          const retryable = e instanceof WrongExpectedVersionError || (e as Error).name === 'LeaseLostError';
+          if (retryable && conflicts++ < 5) {
+            actor.queue.unshift(...batch);
             continue;
           }
+          for (const p of batch) p.reject(e);
+          continue;
         }
+        const { outcomes, events, stored, appendStarted } = decided;
         const appendedAt = this.o.now();
         if (events.length > 0) this.o.effects.appendTook?.(appendedAt - appendStarted, events.length);
         for (const o of outcomes) {
+          if (o.stale) this.o.log('info', 'fact found stale', { runId, ...o.stale });
           if (o.error !== undefined) o.p.reject(o.error);
           else o.p.resolve(o.events!);
         }
@@ -520,6 +562,62 @@ export class RunEngine {
     // A finished run needs no actor until someone rolls it back: it reloads from the log then.
     if (actor.state.status !== 'running' && actor.queue.length === 0 && this.actors.get(runId) === actor) {
       this.actors.delete(runId);
+    }
+  }
+
+  /** Runs `fn` as the run's owner: under its lease in a cluster, directly on one machine. */
+  private owning<T>(runId: string, fn: (acquired: boolean) => Promise<T>): Promise<T> {
+    return this.o.locks ? this.o.locks.withLock(runId, fn) : fn(false);
+  }
+
+  /** Decides a batch on the actor's state (evolving it), then appends at the version decided on. */
+  private async decideAndAppend(actor: Actor, runId: string, batch: readonly Pending[]): Promise<Decided> {
+    const expected = actor.state.seq;
+    const events: RunEvent[] = [];
+    const outcomes: Decided['outcomes'][number][] = [];
+    for (const p of batch) {
+      try {
+        const command = p.build(actor.state);
+        const out = decide(command, actor.state);
+        const stale = out.length === 0 ? staleFact(command, actor.state) : undefined;
+        for (const e of out) actor.state = evolve(actor.state, e);
+        events.push(...out);
+        outcomes.push({ p, events: out, ...(stale ? { stale } : {}) });
+      } catch (e) {
+        outcomes.push({ p, error: e });
+      }
+    }
+    const appendStarted = this.o.now();
+    let stored: RunEvent[] = events;
+    if (events.length > 0) {
+      stored = await this.storedForm(events);
+      await this.o.store.append(
+        runStream(runId),
+        stored.map(toStoredRunEvent),
+        expected === 0 ? 'no_stream' : expected,
+      );
+    }
+    return { outcomes, events, stored, appendStarted };
+  }
+
+  /**
+   * Brings the actor up to the log: the events other replicas appended since its version. Their
+   * effects were carried out by the replica that appended them; the timers they set are set here
+   * too, so a timer still fires if that replica dies (a timer that no longer stands is ignored).
+   */
+  private async catchUp(actor: Actor, runId: string): Promise<void> {
+    const missed = await this.readRun(runId, undefined, actor.state.seq);
+    for (const e of missed) {
+      actor.state = evolve(actor.state, e);
+      const due =
+        e.type === 'TaskStarted'
+          ? ({ timer: 'startToClose', dueAt: e.data.startToCloseDueAt } as const)
+          : e.type === 'TaskRetryScheduled'
+            ? ({ timer: 'retry', dueAt: e.data.dueAt } as const)
+            : e.type === 'TaskDispatched' && e.data.scheduleToStartDueAt !== undefined
+              ? ({ timer: 'scheduleToStart', dueAt: e.data.scheduleToStartDueAt } as const)
+              : undefined;
+      if (due) this.timers.add(due.dueAt, { runId, taskId: e.taskId!, attempt: e.attempt!, ...due });
     }
   }
 
@@ -712,9 +810,10 @@ export class RunEngine {
     return loading;
   }
 
-  private async readRun(runId: string, upTo?: number): Promise<RunEvent[]> {
+  /** The run's events after seq `from` (default all), up to seq `upTo` (default the last). */
+  private async readRun(runId: string, upTo?: number, from = 0): Promise<RunEvent[]> {
     const out: RunEvent[] = [];
-    for (let after = 0; ;) {
+    for (let after = from; ;) {
       const limit = upTo === undefined ? 10_000 : Math.min(10_000, upTo - after);
       if (limit <= 0) break;
       const page = await this.o.store.readStream(runStream(runId), { after, limit });
@@ -735,5 +834,43 @@ export class RunEngine {
     const found = first ? (first.data as { runId: string; specHash: string }) : undefined;
     if (found) await this.o.keyCache?.set(stream, found).catch(() => undefined);
     return found;
+  }
+}
+
+/**
+ * Why the decider recorded nothing for a fact (it ignores facts about attempts the task has moved
+ * past, repeated usage totals and timers that no longer stand), from the state it decided on.
+ * Commands that are not facts either record something or are refused, so they are never stale.
+ */
+function staleFact(c: RunCommand, s: RunState): StaleFact | undefined {
+  switch (c.type) {
+    case 'RecordAttemptStarted':
+    case 'RecordAttemptFinished':
+    case 'RecordAttemptUsage':
+    case 'RecordGateVerdict':
+    case 'FireTimer': {
+      const index = taskIndex(s, c.taskId);
+      const t = index === undefined ? undefined : taskAt(s, index);
+      const ref = { fact: c.type, taskId: c.taskId, attempt: c.attempt };
+      if (!t) return { ...ref, reason: `task ${c.taskId} is not in the run` };
+      const now = `task ${c.taskId} is ${t.status} at attempt ${t.attempt}${t.status === 'verifying' ? `, gate ${t.gate}` : ''}`;
+      if (t.attempt !== c.attempt)
+        return { ...ref, reason: `${now}; the fact is about attempt ${c.attempt}` };
+      if (c.type === 'RecordAttemptUsage' && (t.status === 'running' || t.status === 'dispatched')) {
+        return { ...ref, reason: `${now}; the usage total did not grow` };
+      }
+      if (c.type === 'RecordGateVerdict' && t.status === 'verifying') {
+        return { ...ref, reason: `${now}; the verdict is about gate ${c.verdict.gate}` };
+      }
+      if (c.type === 'FireTimer' && t.dueAt !== c.dueAt) {
+        return { ...ref, reason: `${now}; the ${c.timer} timer due at ${c.dueAt} no longer stands` };
+      }
+      return { ...ref, reason: now };
+    }
+    case 'SubmitRun':
+    case 'GiveApproval':
+    case 'RequestCancel':
+    case 'RequestRollback':
+      return undefined;
   }
 }
