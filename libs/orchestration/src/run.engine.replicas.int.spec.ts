@@ -76,14 +76,20 @@ afterEach(async () => {
 let runIds = 0;
 
 /** One orchestrator replica; `clustered: false` is the single-machine engine (no leases). */
-function replica(name: string, options: { clustered?: boolean; file?: string } = {}): Replica {
+function replica(
+  name: string,
+  options: { clustered?: boolean; file?: string; waitMs?: number } = {},
+): Replica {
   const store = new SqliteEventStore({ path: options.file ?? path });
   let engineStore: EventStore = store;
   let locks: RedisRunLocks | undefined;
   if (options.clustered !== false) {
     const fenced = new FencedEventStore(store, leases);
     // A short linger, so a test does not wait long for one replica to let go of an idle run.
-    locks = new RedisRunLocks(leases, fenced, `orch-${name}`, { lingerMs: 50, waitMs: 10_000 });
+    locks = new RedisRunLocks(leases, fenced, `orch-${name}`, {
+      lingerMs: 50,
+      waitMs: options.waitMs ?? 10_000,
+    });
     engineStore = fenced;
   }
   const r: Omit<Replica, 'engine'> = {
@@ -340,6 +346,50 @@ async function drive(replicas: readonly Replica[], runId: string, random: () => 
   }
   await Promise.all(inFlight);
 }
+
+describe('a timer that fires while another replica keeps the run', () => {
+  it('fires again later instead of being lost', async () => {
+    const b = replica('b', { waitMs: 200 });
+    const runId = await submit(
+      b,
+      specText([
+        { id: 'x', prompt: 'p', retries: { max: 2, backoff: { initialMs: 400, factor: 2, maxMs: 400 } } },
+      ]),
+    );
+    await b.engine.attemptStarted(started(runId, 'x', 1));
+    await b.engine.attemptFinished(finished(runId, 'x', 1, 1)); // retry due in about 400 ms
+    // Another orchestrator takes the run and keeps it busy for longer than b waits for it.
+    const other = new RedisRunLocks(leases, new FencedEventStore(b.store, leases), 'orch-c');
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let holding = false;
+    const busy = other.withLock(runId, async () => {
+      holding = true;
+      await held;
+    });
+    const deadline = Date.now() + 10_000;
+    const until = async (what: string, done: () => boolean): Promise<void> => {
+      while (!done()) {
+        if (Date.now() > deadline) throw new Error(`${what} did not happen within 10 s`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    await until('orch-c taking the lease', () => holding);
+    await until('the retry timer failing', () => b.logs.some((l) => l.msg.startsWith('timer failed')));
+    release();
+    await busy;
+    await other.close();
+    await until('the retry dispatch', () => b.dispatched.some((d) => d.attempt === 2));
+    const types = (await logOf(b.store, runId)).map((e) => e.type);
+    expect(types.slice(-4)).toEqual(['TaskRetryScheduled', 'TimerFired', 'TaskReady', 'TaskDispatched']);
+    expect(b.logs.find((l) => l.msg.startsWith('timer failed'))?.fields).toMatchObject({
+      runId,
+      taskId: 'x',
+      timer: 'retry',
+      error: expect.stringMatching(/LeaseBusyError|held by orch-c/),
+    });
+  }, 30_000);
+});
 
 describe('facts of one run alternating between two replicas', () => {
   it.each([1, 2, 3])(

@@ -788,7 +788,12 @@ export class RunEngine {
       attempt: t.attempt,
       timer: t.timer,
       dueAt: t.dueAt,
-    })).catch((e: unknown) => this.o.log('error', 'timer failed', { ...t, error: String(e) }));
+    })).catch((e: unknown) => {
+      // Not decided (the run's lease stayed with another replica, the store failed): a timer is a
+      // fact nobody re-sends, so it fires again later; once decided, a repeat is found stale.
+      this.o.log('error', 'timer failed; it fires again in 1 s', { ...t, error: String(e) });
+      this.timers.add(this.o.now() + 1_000, t);
+    });
   }
 
   private async actor(runId: string): Promise<Actor | undefined> {
