@@ -125,6 +125,10 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       '--unsafe-no-sandbox',
       'run agents without a sandbox (the server refuses to start without one otherwise)',
     )
+    .option(
+      '--sandbox-uids <first-last>',
+      'host uids for sandboxed attempts, one per running attempt (env REIN_SANDBOX_UIDS; default 2000000000-2000065535)',
+    )
     .option('--transport <name>', 'message transport between the services (env REIN_TRANSPORT)')
     .option('--store <name>', 'event store (env REIN_STORE)')
     .option('--nats-url <url>', 'NATS server (env REIN_NATS_URL)')
@@ -312,6 +316,7 @@ interface UpFlags {
   readonly host?: string;
   readonly dataDir?: string;
   readonly unsafeNoSandbox?: boolean;
+  readonly sandboxUids?: string;
   readonly transport?: string;
   readonly store?: string;
   readonly natsUrl?: string;
@@ -350,11 +355,13 @@ export function upOptions(
   const retentionDays = pick(flags.retentionDays, 'REIN_RETENTION_DAYS');
   const workspaceCleanup = pick(flags.workspaceCleanup, 'REIN_WORKSPACE_CLEANUP');
   const maxWorkspaceGb = pick(flags.maxWorkspaceGb, 'REIN_MAX_WORKSPACE_GB');
+  const sandboxUids = pick(flags.sandboxUids, 'REIN_SANDBOX_UIDS');
   return {
     host: pick(flags.host, 'REIN_HOST') ?? DEFAULT_HOST,
     port,
     dataDir: pick(flags.dataDir, 'REIN_DATA_DIR') ?? DEFAULT_DATA_DIR,
     unsafeNoSandbox: flags.unsafeNoSandbox === true,
+    ...(sandboxUids === undefined ? {} : { sandboxUids }),
     ...(transport === undefined ? {} : { transport }),
     ...(store === undefined ? {} : { store }),
     ...(natsUrl === undefined ? {} : { natsUrl }),

@@ -10,6 +10,8 @@ export interface EmbeddedServerOptions {
   readonly dataDir: string;
   /** Run agents without a sandbox; the server refuses to start without one otherwise. */
   readonly unsafeNoSandbox: boolean;
+  /** Host uids for sandboxed attempts (`first-last`); the server's default range otherwise. */
+  readonly sandboxUids?: string;
   /** Message transport between the services; the server's default is in-process. */
   readonly transport?: string;
   /** Event store; the server's default is SQLite in `dataDir`. */

@@ -501,6 +501,8 @@ const errorSchema = obj('The error envelope: the first problem, and every proble
   errors: { type: 'array', minItems: 1, items: ref('Problem') },
 });
 
+const LIMIT_MECHANISMS = ['cgroup-v1', 'cgroup-v2', 'rlimit', 'none'];
+
 const readiness = obj(
   'What the server runs on. 200 once the store and transport answer; 503 with `reason` otherwise.',
   {
@@ -511,6 +513,29 @@ const readiness = obj(
     },
     store: str('The event store, e.g. `sqlite (synchronous=FULL)`.'),
     transport: str('`in-process` or `nats`.'),
+    limits: obj(
+      'What enforces each agent limit on this host, found at start (cgroup layouts differ between hosts): `cgroup-v1`, `cgroup-v2`, `rlimit` or `none`; all `none` in a process without an executor.',
+      {
+        pids: {
+          enum: LIMIT_MECHANISMS,
+          description: '`limits.pids`: a pids cgroup, else RLIMIT_NPROC of the attempt uid.',
+        },
+        memory: {
+          enum: LIMIT_MECHANISMS,
+          description: '`limits.memoryMb`: a memory cgroup, else RLIMIT_AS.',
+        },
+        cpu: { enum: LIMIT_MECHANISMS, description: '`limits.cpuSeconds`: RLIMIT_CPU per process.' },
+        fileSize: { enum: LIMIT_MECHANISMS, description: '`limits.fileSizeMb`: RLIMIT_FSIZE.' },
+        cpuShare: {
+          enum: LIMIT_MECHANISMS,
+          description: 'A CPU quota per attempt (all CPUs but one), so one agent cannot starve the others.',
+        },
+        uids: {
+          enum: ['per-attempt', 'shared'],
+          description: '`per-attempt`: each running attempt has a uid of its own (needs a root executor).',
+        },
+      },
+    ),
     reason: str('Why the server is not ready.'),
   },
   { optional: ['reason'] },

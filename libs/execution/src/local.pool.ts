@@ -44,7 +44,7 @@
  * Errors never escape into the caller's process: every attempt ends in a finished report, and a
  * reporter that throws is retried with backoff (the orchestrator may be restarting), then logged.
  */
-import { mkdir, chmod, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { constants as osConstants, hostname } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -179,6 +179,7 @@ export class LocalPool {
   /** Finished, dropped or cancelled-before-seen attempts, oldest first. */
   private readonly remembered = new Set<string>();
   private readonly workspaceStates = new Map<string, WorkspaceState>();
+  private readonly attemptUids = new Map<string, number>();
   private readonly mutex = new KeyedMutex();
   private readonly worker: string;
   private readonly dataDir: string;
@@ -290,6 +291,16 @@ export class LocalPool {
         this.pump();
       });
       this.runs.add(run);
+    }
+  }
+
+  /** The uid each recent attempt ran as, oldest first, bounded like {@link remembered}. */
+  private rememberUid(key: string, uid: number): void {
+    this.attemptUids.delete(key);
+    this.attemptUids.set(key, uid);
+    for (const old of this.attemptUids.keys()) {
+      if (this.attemptUids.size <= REMEMBERED) break;
+      this.attemptUids.delete(old);
     }
   }
 
@@ -419,8 +430,11 @@ export class LocalPool {
 
     let outcome: Outcome;
     const attemptDir = this.attemptDir(m);
+    // The attempt's own uid, for its hooks, its agent and (preferred) its test gates.
+    const identity = this.o.sandbox.identity();
+    this.rememberUid(job.key, identity.uid);
     try {
-      const promptFile = await writePrivateFile(attemptDir, 'prompt.md', prompt);
+      const promptFile = await writeAttemptFile(attemptDir, 'prompt.md', prompt, identity);
       const env: Record<string, string> = {
         ...m.agent.env,
         REIN_PROMPT_FILE: promptFile,
@@ -451,6 +465,7 @@ export class LocalPool {
             outputCapBytes: CAPTURE_BYTES,
             extraReadOnlyBinds: [attemptDir, ...(launch?.binds ?? [])],
             signal: job.abort.signal,
+            identity,
           } satisfies SandboxRunSpec,
           io,
         );
@@ -468,6 +483,7 @@ export class LocalPool {
             retryable: !(error instanceof SandboxError),
           };
     } finally {
+      identity.release();
       await removeAttemptDir(attemptDir, this.dataDir);
     }
 
@@ -639,24 +655,29 @@ export class LocalPool {
         // From here the gate may leave files behind; the next attempt starts from the snapshot.
         this.workspaceStates.set(taskKey(r), { commit: snapshot, clean: false });
         const tail = new Tail(TEST_GATE_OUTPUT_BYTES);
-        const result = await this.o.sandbox.run(
-          {
-            command: r.command,
-            cwd: this.workspaceDir(r.runId, r.taskId),
-            env: {
-              ...r.agent.env,
-              REIN_RUN_ID: r.runId,
-              REIN_TASK_ID: r.taskId,
-              REIN_ATTEMPT: String(r.attempt),
+        // The uid the attempt ran as when it is free again (it almost always is: uids rotate).
+        const identity = this.o.sandbox.identity(this.attemptUids.get(attemptKey(r)));
+        const result = await this.o.sandbox
+          .run(
+            {
+              command: r.command,
+              cwd: this.workspaceDir(r.runId, r.taskId),
+              env: {
+                ...r.agent.env,
+                REIN_RUN_ID: r.runId,
+                REIN_TASK_ID: r.taskId,
+                REIN_ATTEMPT: String(r.attempt),
+              },
+              secrets: secrets.values,
+              limits: { ...r.agent.limits, wallMs: r.timeoutMs },
+              network: r.agent.network,
+              outputCapBytes: CAPTURE_BYTES,
+              signal: abort.signal,
+              identity,
             },
-            secrets: secrets.values,
-            limits: { ...r.agent.limits, wallMs: r.timeoutMs },
-            network: r.agent.network,
-            outputCapBytes: CAPTURE_BYTES,
-            signal: abort.signal,
-          },
-          { onOutput: (_stream, chunk) => tail.push(chunk) },
-        );
+            { onOutput: (_stream, chunk) => tail.push(chunk) },
+          )
+          .finally(() => identity.release());
         const output = tail.truncated
           ? `[output truncated: the last ${TEST_GATE_OUTPUT_BYTES} bytes follow]\n${tail.value()}`
           : tail.value();
@@ -834,7 +855,7 @@ function killed(r: SandboxResult): boolean {
     r.timedOut ||
     r.cancelled ||
     r.exitCode === null ||
-    /^(killed|exceeded|process limit)/.test(r.reason ?? '')
+    /^(killed|exceeded|process limit|memory limit)/.test(r.reason ?? '')
   );
 }
 
@@ -844,14 +865,24 @@ function exitCodeOf(r: SandboxResult): number {
   return signo === undefined ? -1 : 128 + signo;
 }
 
-/** A file only this attempt's sandbox gets (bound read-only); world-readable, since it runs as another uid. */
-async function writePrivateFile(dir: string, name: string, text: string): Promise<string> {
+/**
+ * A file for this attempt's sandbox alone (bound read-only): its directory and the file belong to
+ * the attempt's uid, mode 0700/0600, so no other attempt can read it even knowing the path.
+ */
+async function writeAttemptFile(
+  dir: string,
+  name: string,
+  text: string,
+  owner: { uid: number; gid: number },
+): Promise<string> {
   await mkdir(dir, { recursive: true, mode: 0o755 });
-  // mkdir's mode is filtered by the umask; the sandbox uid must be able to walk in.
-  for (let d = dir, i = 0; i < 4; d = path.dirname(d), i++) await chmod(d, 0o755);
+  // mkdir's mode is filtered by the umask; the sandbox uid must be able to walk to its own dir.
+  for (let d = path.dirname(dir), i = 0; i < 3; d = path.dirname(d), i++) await chmod(d, 0o711);
   const file = path.join(dir, name);
-  await writeFile(file, text, { mode: 0o644 });
-  await chmod(file, 0o644);
+  await writeFile(file, text, { mode: 0o600 });
+  await chown(file, owner.uid, owner.gid);
+  await chmod(dir, 0o700);
+  await chown(dir, owner.uid, owner.gid);
   return file;
 }
 

@@ -3,6 +3,15 @@ import type { Response } from 'express';
 import { register } from './metrics.js';
 import { SERVICE_DEPS, type ServiceDeps } from './service-deps.js';
 
+const NO_LIMITS = {
+  pids: 'none',
+  memory: 'none',
+  cpu: 'none',
+  fileSize: 'none',
+  cpuShare: 'none',
+  uids: 'shared',
+} as const;
+
 /** `/healthz` (alive), `/readyz` (store and transport answer) and `/metrics` (Prometheus). */
 @Controller()
 export class HealthController {
@@ -15,9 +24,11 @@ export class HealthController {
 
   @Get('readyz')
   async readyz(@Res() res: Response): Promise<void> {
-    const { store, config, sandboxKind } = this.deps;
+    const { store, config, sandboxKind, sandboxLimits } = this.deps;
     const body = {
       sandbox: sandboxKind,
+      // Without an executor in this process nothing here runs agents, so nothing enforces a limit.
+      limits: sandboxLimits ?? NO_LIMITS,
       store: config.store === 'sqlite' ? `sqlite (synchronous=${config.sqliteSynchronous})` : config.store,
       transport: config.transport === 'inprocess' ? 'in-process' : 'nats',
     };

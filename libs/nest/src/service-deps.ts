@@ -1,6 +1,7 @@
 import type { EventStore } from '@rein/event-store';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { MessageBus } from '@rein/transport';
+import type { LimitEnforcement } from '@rein/sandbox';
 import type { Clock, ReinConfig } from './config.js';
 
 /** What the process gives every service module: config, clock, the log's store and the transport. */
@@ -12,6 +13,8 @@ export interface ServiceDeps {
   readonly log: Logger;
   /** Which sandbox the executor uses, for /readyz (`bubblewrap`, `kubernetes` or `none`). */
   readonly sandboxKind: 'bubblewrap' | 'kubernetes' | 'none';
+  /** What enforces each agent limit on this host, for /readyz; absent without an executor here. */
+  readonly sandboxLimits?: LimitEnforcement;
   /** The process's NATS connection, in NATS mode (the public NATS API listens on it). */
   readonly nats?: NatsConnection;
 }

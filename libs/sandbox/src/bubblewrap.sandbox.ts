@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
-import { createRunCgroup, type RunCgroup } from './cgroups.js';
+import { createRunCgroup, probeCgroups, type RunCgroup } from './cgroups.js';
 import { startEgressProxy, type EgressProxy } from './egress/egress.proxy.js';
 import { EGRESS_DIR_INSIDE, EGRESS_PRELUDE, proxyEnv } from './egress/forwarder.js';
 import { runLaunch } from './run-process.js';
@@ -14,7 +14,10 @@ import {
   type SandboxIo,
   type SandboxResult,
   type SandboxRunSpec,
+  type LimitEnforcement,
+  type SandboxIdentity,
 } from './sandbox.port.js';
+import { DEFAULT_SANDBOX_UIDS, parseUidRange, UidPool } from './uid-pool.js';
 
 const exec = promisify(execFile);
 
@@ -60,14 +63,18 @@ export const DEFAULT_ETC_ENTRIES = [
 ];
 
 export interface BubblewrapOptions {
-  /** Host uid and gid the sandboxed tree runs as (when the service is root); default 65534. */
-  readonly uid?: number;
-  readonly gid?: number;
+  /**
+   * Where each attempt's own uid comes from when the service is root (default: a pool over
+   * {@link DEFAULT_SANDBOX_UIDS}). Without root every run is the service's own uid.
+   */
+  readonly uids?: UidPool;
   readonly bwrapPath?: string;
   readonly etcEntries?: readonly string[];
-  /** Chown the workspace to the sandbox uid before each run so it can write there; default true. */
+  /** Chown the workspace to the run's uid before each run so it can write there; default true. */
   readonly chownWorkspace?: boolean;
   readonly cgroupRoot?: string;
+  /** CPUs one run may use at once (cpu cgroup quota); default all but one. */
+  readonly cpus?: number;
 }
 
 const HOME_INSIDE = '/tmp/home';
@@ -84,19 +91,21 @@ const HOME_INSIDE = '/tmp/home';
  */
 export class BubblewrapSandbox implements Sandbox {
   readonly kind = 'bubblewrap' as const;
-  private readonly uid: number;
-  private readonly gid: number;
+  readonly enforcement: LimitEnforcement;
   private readonly dropPrivileges: boolean;
+  private readonly uids: UidPool | undefined;
 
   constructor(private readonly options: BubblewrapOptions = {}) {
-    this.uid = options.uid ?? 65534;
-    this.gid = options.gid ?? 65534;
-    if (!Number.isInteger(this.uid) || this.uid <= 0 || !Number.isInteger(this.gid) || this.gid <= 0) {
-      throw new SandboxError(
-        `BubblewrapOptions.uid/gid must be positive integers (not root), got ${this.uid}/${this.gid}`,
-      );
-    }
     this.dropPrivileges = process.getuid?.() === 0;
+    this.uids = this.dropPrivileges
+      ? (options.uids ?? new UidPool({ range: parseUidRange(DEFAULT_SANDBOX_UIDS) }))
+      : undefined;
+    this.enforcement = enforcementHere(options.cgroupRoot, this.dropPrivileges);
+  }
+
+  identity(prefer?: number): SandboxIdentity {
+    if (this.uids) return this.uids.acquire(prefer);
+    return serviceIdentity();
   }
 
   async run(spec: SandboxRunSpec, io?: SandboxIo): Promise<SandboxResult> {
@@ -106,31 +115,53 @@ export class BubblewrapSandbox implements Sandbox {
       if (!existsSync(path)) throw new SandboxError(`spec.extraReadOnlyBinds[${i}] does not exist: ${path}`);
       return path;
     });
-    if (this.dropPrivileges) {
-      for (const path of [workspace, ...binds]) this.assertReachable(path);
-      if (this.options.chownWorkspace ?? true) {
-        // -h -P: never follow a symlink the last run planted (e.g. to /etc/shadow).
-        await exec('chown', ['-R', '-h', '-P', `${this.uid}:${this.gid}`, workspace]);
-      }
-    }
-    const egress = await this.startEgress(spec, io);
+    const own = spec.identity === undefined ? this.identity() : undefined;
+    const who = spec.identity ?? own!;
     try {
-      const cgroup = spec.signal?.aborted
-        ? null
-        : createRunCgroup(
-            { pids: spec.limits.pids, memoryBytes: spec.limits.memoryMb * 1024 * 1024 },
-            this.options.cgroupRoot,
-          );
-      return await runLaunch(spec, io, {
-        file: '/bin/sh',
-        args: this.argv(spec, workspace, binds, cgroup, egress),
-        cwd: '/',
-        env: egress ? { ...buildEnv(spec, HOME_INSIDE), ...proxyEnv() } : buildEnv(spec, HOME_INSIDE),
-        cgroup,
-        statusFd: true,
-      });
+      if (this.dropPrivileges) {
+        for (const path of binds) assertReachable(path, who);
+        if (this.options.chownWorkspace ?? true) {
+          // -h -P: never follow a symlink the last run planted (e.g. to /etc/shadow).
+          await exec('chown', ['-R', '-h', '-P', `${who.uid}:${who.gid}`, workspace]);
+        }
+        // Its own uid only: no other attempt can enter it, even knowing the path.
+        chmodSync(workspace, 0o700);
+        assertReachable(workspace, who);
+        assertOwnedBy(workspace, who);
+      }
+      const egress = await this.startEgress(spec, io, who);
+      try {
+        const cgroup = spec.signal?.aborted
+          ? null
+          : createRunCgroup(
+              {
+                pids: spec.limits.pids,
+                memoryBytes: spec.limits.memoryMb * 1024 * 1024,
+                ...(this.options.cpus === undefined ? {} : { cpus: this.options.cpus }),
+              },
+              this.options.cgroupRoot,
+            );
+        return await runLaunch(spec, io, {
+          file: '/bin/sh',
+          args: this.argv(spec, workspace, binds, cgroup, egress, who),
+          cwd: '/',
+          env: egress ? { ...buildEnv(spec, HOME_INSIDE), ...proxyEnv() } : buildEnv(spec, HOME_INSIDE),
+          cgroup,
+          statusFd: true,
+        });
+      } finally {
+        await egress?.proxy.close();
+      }
     } finally {
-      await egress?.proxy.close();
+      if (this.dropPrivileges) {
+        // Between runs the top directory is the service's: the uid may go to another attempt.
+        try {
+          chownSync(workspace, 0, 0);
+        } catch {
+          // Removed meanwhile (cleanup of a cancelled run).
+        }
+      }
+      own?.release();
     }
   }
 
@@ -138,13 +169,17 @@ export class BubblewrapSandbox implements Sandbox {
    * With hosts to allow, the run gets its own egress proxy on the host and a forwarder inside
    * (see egress/forwarder.ts); with none, the sandbox keeps only its own loopback.
    */
-  private async startEgress(spec: SandboxRunSpec, io: SandboxIo | undefined): Promise<Egress | null> {
+  private async startEgress(
+    spec: SandboxRunSpec,
+    io: SandboxIo | undefined,
+    who: SandboxIdentity,
+  ): Promise<Egress | null> {
     if (spec.network.allow.length === 0) return null;
     const node = nodeForSandbox();
-    if (this.dropPrivileges && node.bind) this.assertReachable(node.bind);
+    if (this.dropPrivileges && node.bind) assertReachable(node.bind, who);
     const proxy = await startEgressProxy({
       allow: spec.network.allow,
-      ...(this.dropPrivileges ? { owner: { uid: this.uid, gid: this.gid } } : {}),
+      ...(this.dropPrivileges ? { owner: { uid: who.uid, gid: who.gid } } : {}),
       ...(io?.onEgress ? { onDecision: (d) => io.onEgress?.(d) } : {}),
     });
     return { proxy, node };
@@ -156,12 +191,13 @@ export class BubblewrapSandbox implements Sandbox {
     binds: readonly string[],
     cgroup: RunCgroup | null,
     egress: Egress | null,
+    who: SandboxIdentity,
   ): string[] {
     const drop = this.dropPrivileges
       ? [
           '/usr/bin/setpriv',
-          `--reuid=${this.uid}`,
-          `--regid=${this.gid}`,
+          `--reuid=${who.uid}`,
+          `--regid=${who.gid}`,
           '--clear-groups',
           '--inh-caps=-all',
           '--bounding-set=-all',
@@ -203,9 +239,11 @@ export class BubblewrapSandbox implements Sandbox {
       '/',
       '--',
     ];
-    // Per-sandbox RLIMIT_NPROC: since Linux 5.14 the count is kept per user namespace, and the
-    // limit is set inside bwrap's, so concurrent sandboxes sharing the uid do not share it.
-    const limits = prlimitArgs(spec.limits, { nproc: true, addressSpace: !cgroup?.memoryLimited });
+    // RLIMIT_NPROC counts the processes of the run's uid, which is the attempt's own. With a pids
+    // cgroup it is only a backstop, set above the cgroup's limit: the kernel checks the rlimit
+    // first, so at equal limits it refused the forks and the cgroup never said why the run died.
+    const nproc = cgroup?.pidsLimited ? spec.limits.pids + NPROC_HEADROOM : spec.limits.pids;
+    const limits = prlimitArgs(spec.limits, { nproc, addressSpace: !cgroup?.memoryLimited });
     const shell = egress
       ? ['/bin/sh', '-c', EGRESS_PRELUDE, 'rein-egress', egress.node.inside, spec.command]
       : ['/bin/sh', '-c', spec.command];
@@ -219,23 +257,6 @@ export class BubblewrapSandbox implements Sandbox {
       ...bwrap,
       ...command,
     ];
-  }
-
-  /** bwrap runs as the sandbox uid, so it must be able to walk to the paths it binds. */
-  private assertReachable(path: string): void {
-    for (let dir = dirname(path); ; dir = dirname(dir)) {
-      const st = statSync(dir);
-      const ok =
-        (st.uid === this.uid && st.mode & 0o100) ||
-        (st.gid === this.gid && st.mode & 0o010) ||
-        st.mode & 0o001;
-      if (!ok) {
-        throw new SandboxError(
-          `${path} is not reachable by the sandbox uid ${this.uid}: ${dir} has mode ${(st.mode & 0o777).toString(8)}; keep workspaces under a directory others may traverse (chmod o+x ${dir}) or outside /root`,
-        );
-      }
-      if (dir === '/') return;
-    }
   }
 }
 
@@ -281,4 +302,49 @@ function realWorkspace(cwd: string): string {
   }
   if (!statSync(real).isDirectory()) throw new SandboxError(`spec.cwd is not a directory: ${cwd}`);
   return real;
+}
+
+/** Processes the rlimit allows beyond the pids cgroup's limit, so the cgroup is what refuses. */
+const NPROC_HEADROOM = 16;
+
+/** The service's own uid: every run shares it (a service that is not root cannot switch uids). */
+function serviceIdentity(): SandboxIdentity {
+  return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, release: () => undefined };
+}
+
+/** bwrap runs as the run's uid, so it must be able to walk to the paths it binds. */
+function assertReachable(path: string, who: SandboxIdentity): void {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    const st = statSync(dir);
+    const ok =
+      (st.uid === who.uid && st.mode & 0o100) || (st.gid === who.gid && st.mode & 0o010) || st.mode & 0o001;
+    if (!ok) {
+      throw new SandboxError(
+        `${path} is not reachable by the sandbox uid ${who.uid}: ${dir} has mode ${(st.mode & 0o777).toString(8)}; keep workspaces under a directory others may traverse (chmod o+x ${dir}) or outside /root`,
+      );
+    }
+    if (dir === '/') return;
+  }
+}
+
+function assertOwnedBy(path: string, who: SandboxIdentity): void {
+  const st = statSync(path);
+  if (st.uid !== who.uid) {
+    throw new SandboxError(
+      `${path} is owned by uid ${st.uid}, not the run's uid ${who.uid}: leave chownWorkspace on`,
+    );
+  }
+}
+
+/** What enforces each limit for runs of this sandbox on this host (see cgroups.ts for the probe). */
+export function enforcementHere(cgroupRoot: string | undefined, perAttemptUids: boolean): LimitEnforcement {
+  const found = probeCgroups(cgroupRoot);
+  return {
+    pids: found.pids ? found.version : 'rlimit',
+    memory: found.memory ? found.version : 'rlimit',
+    cpu: 'rlimit',
+    fileSize: 'rlimit',
+    cpuShare: found.cpu ? found.version : 'none',
+    uids: perAttemptUids ? 'per-attempt' : 'shared',
+  };
 }

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
 /**
@@ -12,6 +13,7 @@ export interface RunCgroup {
   readonly procsFiles: readonly string[];
   readonly pidsLimited: boolean;
   readonly memoryLimited: boolean;
+  readonly cpuLimited: boolean;
   /** SIGKILL every process in the run's cgroups until they are empty (or the deadline passes). */
   killAll(deadlineMs?: number): Promise<void>;
   /** Counters read after the run, to say why it died. */
@@ -22,11 +24,23 @@ export interface RunCgroup {
 export interface CgroupRequest {
   readonly pids: number;
   readonly memoryBytes: number;
+  /** CPUs the tree may use at once (a CFS quota); default {@link defaultCpuShare}. */
+  readonly cpus?: number;
 }
+
+/**
+ * All CPUs but one, at least one: a runaway agent (a fork bomb retrying its forks, a busy loop
+ * in every child) always leaves a CPU to the server and the other attempts.
+ */
+export function defaultCpuShare(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
+const CFS_PERIOD_US = 100_000;
 
 export const CGROUP_ROOT = '/sys/fs/cgroup';
 
-type Controller = 'pids' | 'memory';
+type Controller = 'pids' | 'memory' | 'cpu';
 
 interface Dir {
   readonly controller: Controller;
@@ -37,7 +51,7 @@ interface Dir {
 export function createRunCgroup(request: CgroupRequest, root = CGROUP_ROOT): RunCgroup | null {
   const name = `rein-sbx-${process.pid}-${randomBytes(4).toString('hex')}`;
   const own = ownCgroups();
-  const controllers = ['pids', 'memory'] as const;
+  const controllers = ['pids', 'memory', 'cpu'] as const;
   if (existsSync(`${root}/cgroup.controllers`)) {
     // v2: one hierarchy, one directory for both controllers (when the parent delegates them).
     const path = join(root, own.get('') ?? '/', name);
@@ -68,8 +82,15 @@ function makeDir(path: string): boolean {
 }
 
 function tryLimit(dir: Dir, request: CgroupRequest): boolean {
+  const quota = Math.round((request.cpus ?? defaultCpuShare()) * CFS_PERIOD_US);
   try {
-    if (dir.controller === 'pids') {
+    if (dir.controller === 'cpu') {
+      if (dir.v2) writeFileSync(`${dir.path}/cpu.max`, `${quota} ${CFS_PERIOD_US}`);
+      else {
+        writeFileSync(`${dir.path}/cpu.cfs_period_us`, String(CFS_PERIOD_US));
+        writeFileSync(`${dir.path}/cpu.cfs_quota_us`, String(quota));
+      }
+    } else if (dir.controller === 'pids') {
       writeFileSync(`${dir.path}/pids.max`, String(request.pids));
     } else if (dir.v2) {
       writeFileSync(`${dir.path}/memory.max`, String(request.memoryBytes));
@@ -89,11 +110,13 @@ class LiveCgroup implements RunCgroup {
   readonly procsFiles: readonly string[];
   readonly pidsLimited: boolean;
   readonly memoryLimited: boolean;
+  readonly cpuLimited: boolean;
 
   constructor(private readonly dirs: readonly Dir[]) {
     this.procsFiles = [...new Set(dirs.map((d) => `${d.path}/cgroup.procs`))];
     this.pidsLimited = dirs.some((d) => d.controller === 'pids');
     this.memoryLimited = dirs.some((d) => d.controller === 'memory');
+    this.cpuLimited = dirs.some((d) => d.controller === 'cpu');
   }
 
   async killAll(deadlineMs = 3000): Promise<void> {
@@ -117,6 +140,7 @@ class LiveCgroup implements RunCgroup {
     let oomKills = 0;
     let forksRefused = 0;
     for (const dir of this.dirs) {
+      if (dir.controller === 'cpu') continue;
       if (dir.controller === 'pids') forksRefused = counter(`${dir.path}/pids.events`, 'max');
       else if (dir.v2) oomKills = counter(`${dir.path}/memory.events`, 'oom_kill');
       else {
@@ -205,7 +229,7 @@ export async function reapOrphanCgroups(root = CGROUP_ROOT): Promise<number> {
   const own = ownCgroups();
   const parents = existsSync(`${root}/cgroup.controllers`)
     ? [join(root, own.get('') ?? '/')]
-    : ['pids', 'memory'].map((c) => join(root, c, own.get(c) ?? '/'));
+    : ['pids', 'memory', 'cpu'].map((c) => join(root, c, own.get(c) ?? '/'));
   let killed = 0;
   for (const parent of parents) {
     let names: string[];
@@ -244,4 +268,25 @@ function alive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * Which cgroup controllers a run would get here, found by making (and removing) a run cgroup:
+ * the layout differs between hosts, even between machines of one kind (v1 or v2, controllers
+ * mounted or not, the service's own cgroup nested or at the root, writable or not).
+ */
+export function probeCgroups(root = CGROUP_ROOT): {
+  readonly version: 'cgroup-v1' | 'cgroup-v2';
+  readonly pids: boolean;
+  readonly memory: boolean;
+  readonly cpu: boolean;
+} {
+  const version: 'cgroup-v1' | 'cgroup-v2' = existsSync(`${root}/cgroup.controllers`)
+    ? 'cgroup-v2'
+    : 'cgroup-v1';
+  const probe = createRunCgroup({ pids: 64, memoryBytes: 256 * 1024 * 1024, cpus: 1 }, root);
+  if (!probe) return { version, pids: false, memory: false, cpu: false };
+  const found = { version, pids: probe.pidsLimited, memory: probe.memoryLimited, cpu: probe.cpuLimited };
+  void probe.remove(0);
+  return found;
 }

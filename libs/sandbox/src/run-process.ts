@@ -99,7 +99,11 @@ export async function runLaunch(
       truncated: stdout.truncated || stderr.truncated,
       durationMs: Math.round(performance.now() - startedAt),
     };
-    const reason = explain(spec, result, launch.cgroup?.events() ?? { oomKills: 0, forksRefused: 0 });
+    const reason = explain(spec, result, {
+      ...(launch.cgroup?.events() ?? { oomKills: 0, forksRefused: 0 }),
+      pidsByCgroup: launch.cgroup?.pidsLimited ?? false,
+      memoryByCgroup: launch.cgroup?.memoryLimited ?? false,
+    });
     return reason === undefined ? result : { ...result, reason };
   } finally {
     clearTimeout(wall);
@@ -128,21 +132,43 @@ function statusExit(status: string, expected: boolean): { code?: number; setupFa
   return code === undefined ? { setupFailed: !started } : { code, setupFailed: !started };
 }
 
+/**
+ * What a refused fork or allocation prints when an rlimit (not a cgroup, which keeps counters)
+ * refused it: dash, bash, perl, python, glibc's and V8's own words.
+ */
+const FORK_REFUSED =
+  /\b(Cannot fork|fork: (retry: )?Resource temporarily unavailable|can't fork|BlockingIOError: \[Errno 11\])/;
+const ALLOCATION_REFUSED =
+  /\b(Out of memory!|Cannot allocate memory|MemoryError|std::bad_alloc|JavaScript heap out of memory)/;
+
+interface Evidence {
+  readonly oomKills: number;
+  readonly forksRefused: number;
+  readonly pidsByCgroup: boolean;
+  readonly memoryByCgroup: boolean;
+}
+
 function explain(
   spec: SandboxRunSpec,
   r: Omit<SandboxResult, 'reason'>,
-  events: { oomKills: number; forksRefused: number },
+  events: Evidence,
 ): string | undefined {
   if (r.cancelled) return 'killed: cancelled';
   if (r.timedOut) return `killed: wall-clock limit ${spec.limits.wallMs} ms`;
   if (r.exitCode === 0) return undefined;
   if (events.oomKills > 0) return `killed: memory limit ${spec.limits.memoryMb} MB`;
+  if (!events.memoryByCgroup && ALLOCATION_REFUSED.test(r.stderr)) {
+    return `memory limit ${spec.limits.memoryMb} MB reached (allocation refused by RLIMIT_AS); exit code ${String(r.exitCode)}`;
+  }
   // A shell reports a child's death by signal n as exit code 128 + n; bubblewrap does too.
   const signal = r.signal ?? (r.exitCode !== null && r.exitCode > 128 ? signalName(r.exitCode - 128) : null);
   if (signal === 'SIGXCPU') return `killed: CPU time limit ${spec.limits.cpuSeconds} s`;
   if (signal === 'SIGXFSZ') return `exceeded file size limit ${spec.limits.fileSizeMb} MB`;
   if (events.forksRefused > 0) {
     return `process limit ${spec.limits.pids} reached (${events.forksRefused} forks refused); exit code ${String(r.exitCode)}`;
+  }
+  if (!events.pidsByCgroup && FORK_REFUSED.test(r.stderr)) {
+    return `process limit ${spec.limits.pids} reached (forks refused by RLIMIT_NPROC); exit code ${String(r.exitCode)}`;
   }
   if (r.signal) return `killed by ${r.signal}`;
   return signal ? `exit code ${String(r.exitCode)} (${signal})` : `exit code ${String(r.exitCode)}`;

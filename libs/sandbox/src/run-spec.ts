@@ -81,13 +81,13 @@ export function outputCap(spec: SandboxRunSpec): number {
  */
 export function prlimitArgs(
   limits: SandboxLimits,
-  opts: { nproc: boolean; addressSpace: boolean },
+  opts: { nproc: number | false; addressSpace: boolean },
 ): string[] {
   const args = [
     `--cpu=${limits.cpuSeconds}:${limits.cpuSeconds + 1}`,
     `--fsize=${limits.fileSizeMb * 1024 * 1024}`,
   ];
-  if (opts.nproc) args.push(`--nproc=${limits.pids}`);
+  if (opts.nproc !== false) args.push(`--nproc=${opts.nproc}`);
   if (opts.addressSpace) args.push(`--as=${limits.memoryMb * 1024 * 1024}`);
   return args;
 }

@@ -37,6 +37,39 @@ export interface SandboxRunSpec {
   readonly extraReadOnlyBinds?: readonly string[];
   /** Aborting kills the whole process tree; the result has `cancelled: true`. */
   readonly signal?: AbortSignal;
+  /**
+   * Who the tree runs as: an attempt's own uid from {@link Sandbox.identity}, shared by its agent,
+   * hooks and test gates. Absent: the sandbox takes one for this run alone.
+   */
+  readonly identity?: SandboxIdentity;
+}
+
+/** A host uid (and gid) held for one attempt; `release` hands it back. */
+export interface SandboxIdentity {
+  readonly uid: number;
+  readonly gid: number;
+  release(): void;
+}
+
+/**
+ * What enforces each limit on this host, as found at start: a cgroup controller (`cgroup-v1`,
+ * `cgroup-v2`), a per-process or per-uid rlimit (`rlimit`), or nothing (`none`).
+ */
+export type LimitMechanism = 'cgroup-v1' | 'cgroup-v2' | 'rlimit' | 'none';
+
+export interface LimitEnforcement {
+  /** `limits.pids`: a pids cgroup, else RLIMIT_NPROC of the attempt's own uid. */
+  readonly pids: LimitMechanism;
+  /** `limits.memoryMb`: a memory cgroup, else RLIMIT_AS. */
+  readonly memory: LimitMechanism;
+  /** `limits.cpuSeconds`: RLIMIT_CPU per process. */
+  readonly cpu: LimitMechanism;
+  /** `limits.fileSizeMb`: RLIMIT_FSIZE. */
+  readonly fileSize: LimitMechanism;
+  /** A share of the host's CPUs per attempt (a cpu cgroup quota), so one agent cannot starve the rest. */
+  readonly cpuShare: LimitMechanism;
+  /** Whether each attempt runs as its own uid (`per-attempt`), or all as the service's (`shared`). */
+  readonly uids: 'per-attempt' | 'shared';
 }
 
 export interface SandboxIo {
@@ -76,6 +109,10 @@ export interface SandboxResult {
 
 export interface Sandbox {
   readonly kind: SandboxKind;
+  /** What enforces each limit here (reported by /readyz and at start). */
+  readonly enforcement: LimitEnforcement;
+  /** A uid for one attempt, `prefer`red when free; release it when the attempt is done with it. */
+  identity(prefer?: number): SandboxIdentity;
   /** Rejects only on bad input or when the sandbox cannot be set up; a failing command resolves. */
   run(spec: SandboxRunSpec, io?: SandboxIo): Promise<SandboxResult>;
 }

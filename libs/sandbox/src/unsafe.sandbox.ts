@@ -1,11 +1,23 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BubblewrapSandbox, type BubblewrapOptions, JOIN_CGROUPS_THEN_EXEC } from './bubblewrap.sandbox.js';
+import {
+  BubblewrapSandbox,
+  type BubblewrapOptions,
+  JOIN_CGROUPS_THEN_EXEC,
+  enforcementHere,
+} from './bubblewrap.sandbox.js';
 import { createRunCgroup } from './cgroups.js';
 import { runLaunch } from './run-process.js';
 import { buildEnv, prlimitArgs, validateRunSpec } from './run-spec.js';
-import { type Sandbox, type SandboxIo, type SandboxResult, type SandboxRunSpec } from './sandbox.port.js';
+import {
+  type LimitEnforcement,
+  type Sandbox,
+  type SandboxIdentity,
+  type SandboxIo,
+  type SandboxResult,
+  type SandboxRunSpec,
+} from './sandbox.port.js';
 
 /**
  * `--unsafe-no-sandbox`: the command runs as the service's own user in the real filesystem and
@@ -17,8 +29,18 @@ import { type Sandbox, type SandboxIo, type SandboxResult, type SandboxRunSpec }
  */
 export class NoSandbox implements Sandbox {
   readonly kind = 'none' as const;
+  readonly enforcement: LimitEnforcement;
 
-  constructor(private readonly options: { readonly cgroupRoot?: string } = {}) {}
+  constructor(private readonly options: { readonly cgroupRoot?: string } = {}) {
+    const found = enforcementHere(options.cgroupRoot, false);
+    // No RLIMIT_NPROC here: it would count every process of the service's own uid.
+    this.enforcement = { ...found, pids: found.pids === 'rlimit' ? 'none' : found.pids };
+  }
+
+  /** Every run is the service's own user: there is no other uid to give. */
+  identity(): SandboxIdentity {
+    return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, release: () => undefined };
+  }
 
   async run(spec: SandboxRunSpec, io?: SandboxIo): Promise<SandboxResult> {
     validateRunSpec(spec);

@@ -32,9 +32,16 @@ import {
   BubblewrapSandbox,
   NoSandbox,
   type Sandbox,
+  DEFAULT_SANDBOX_UIDS,
+  DEFAULT_UID_LOCK_DIR,
+  type LimitEnforcement,
+  UidPool,
+  type UidRange,
   detectSandbox,
+  parseUidRange,
   reapOrphanCgroups,
   traversableByOthers,
+  uidRangeProblem,
 } from '@rein/sandbox';
 import { type MicroserviceOptions, Transport } from '@nestjs/microservices';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -60,6 +67,8 @@ export interface EmbeddedOptions {
   readonly port?: number;
   readonly dataDir?: string;
   readonly unsafeNoSandbox?: boolean;
+  /** Host uids for sandboxed attempts, `first-last` (env REIN_SANDBOX_UIDS; default {@link DEFAULT_SANDBOX_UIDS}). */
+  readonly sandboxUids?: string;
   /** Any subset of the four; each can be its own process (with the NATS transport). */
   readonly services?: readonly string[];
   /** `inprocess` (default: one process, JSON on every hop) or `nats`. */
@@ -186,16 +195,23 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
         "!!! WARNING: --unsafe-no-sandbox: agents run WITHOUT a sandbox, with this server's user and access.",
       );
     } else {
-      const found = await detectSandbox();
+      const uids = sandboxUidPool(options.sandboxUids ?? process.env.REIN_SANDBOX_UIDS);
+      const found = await detectSandbox(uids ? { uids } : {});
       if (!found.available) {
         throw new StartupError(
           `bubblewrap is not available (${found.reason ?? 'unknown reason'}), so agents cannot be sandboxed. ` +
-            'Install it (Debian/Ubuntu: apt-get install bubblewrap), or start with --unsafe-no-sandbox to run agents without isolation.',
+            'Install it (Debian/Ubuntu: apt-get install bubblewrap, or ./scripts/setup.sh --runtime), or start with --unsafe-no-sandbox to run agents without isolation.',
         );
       }
-      sandbox = new BubblewrapSandbox();
+      sandbox = new BubblewrapSandbox(uids ? { uids } : {});
       sandboxKind = 'bubblewrap';
+      say(
+        uids
+          ? `rein: each sandboxed attempt runs as its own uid from ${uids.range.first}-${uids.range.last}`
+          : `rein: not root, so every sandboxed attempt runs as this server's uid ${process.getuid?.() ?? '?'} (per-user limits are shared)`,
+      );
     }
+    say(`rein: limits enforced by ${describeEnforcement(sandbox.enforcement)}`);
     // Agents a crashed server left running (kill -9) must not keep writing to workspaces.
     const reaped = await reapOrphanCgroups();
     if (reaped > 0) say(`rein: stopped ${reaped} process(es) left running by a server that died`);
@@ -227,12 +243,21 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     ((level, msg, fields) => {
       if (level !== 'info') process.stderr.write(`${JSON.stringify({ level, msg, ...fields })}\n`);
     });
+  const limits = sandbox ? { sandboxLimits: sandbox.enforcement } : {};
   const deps = (): ServiceDeps => {
     if (nc && config.transport === 'nats') {
-      return { config, clock: Date.now, store, bus: new NatsBus(nc), log, sandboxKind, nats: nc };
+      return { config, clock: Date.now, store, bus: new NatsBus(nc), log, sandboxKind, ...limits, nats: nc };
     }
     const client = new InProcessClient(broker);
-    return { config, clock: Date.now, store, bus: new ClientProxyBus(client, client), log, sandboxKind };
+    return {
+      config,
+      clock: Date.now,
+      store,
+      bus: new ClientProxyBus(client, client),
+      log,
+      sandboxKind,
+      ...limits,
+    };
   };
 
   const apps: INestApplication[] = [];
@@ -345,6 +370,41 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
         await nc?.drain().catch(() => undefined);
       })()),
   };
+}
+
+/**
+ * The uid range sandboxed attempts take their uids from, checked before anything runs: only a
+ * root server can switch uids, so without root there is none (and the start-up line says so).
+ */
+function sandboxUidPool(text: string | undefined): UidPool | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const source = text === undefined ? 'the default sandbox uid range' : '--sandbox-uids';
+  let range: UidRange;
+  try {
+    range = parseUidRange(text ?? DEFAULT_SANDBOX_UIDS, source);
+  } catch (e) {
+    throw new StartupError((e as Error).message);
+  }
+  const problem = uidRangeProblem(range);
+  if (problem) {
+    throw new StartupError(
+      `${source} ${range.first}-${range.last} cannot be used: ${problem}; choose a range no account or subordinate-id range uses (--sandbox-uids first-last)`,
+    );
+  }
+  try {
+    return new UidPool({ range });
+  } catch (e) {
+    throw new StartupError(
+      `cannot keep sandbox uid claims in ${DEFAULT_UID_LOCK_DIR}: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** `pids cgroup-v1, memory cgroup-v1, cpu rlimit, …` for the start-up line. */
+function describeEnforcement(e: LimitEnforcement): string {
+  return Object.entries(e)
+    .map(([limit, by]) => `${limit} ${String(by)}`)
+    .join(', ');
 }
 
 /**

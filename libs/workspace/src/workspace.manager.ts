@@ -639,8 +639,9 @@ export class WorkspaceManager {
     const existing = await lstat(dir).catch(() => null);
     if (existing !== null && !existing.isDirectory()) await rm(dir, { force: true });
     await mkdir(dir, { recursive: true });
-    // The agent owns the directory and may have locked it; it is ours to reset.
-    await chmod(dir, 0o755);
+    // The agent owned the directory and may have locked it; it is ours to reset. 0700: only the
+    // service and, once the sandbox hands it over, the running attempt's own uid may enter.
+    await chmod(dir, 0o700);
     await emptyDir(dir);
     // A fresh index, so every file is written instead of trusting stale stat data.
     await rm(index, { force: true });
