@@ -2,8 +2,34 @@
 # Installs what Rein's tests need on a fresh Debian machine, then the npm packages.
 # System packages: nats-server (JetStream), redis-server, bubblewrap (the local sandbox), git, and
 # Go with sprig and yaml.v2 (the chart tests render the Helm chart with them when helm is absent).
+#
+# `--runtime` installs only what `rein up` itself needs (bubblewrap, git, util-linux's setpriv and
+# prlimit) and nothing from npm: `npm start` runs it first, so a new user's first command works.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+install_debian() {
+  echo "setup: installing $* with apt-get"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      echo "setup: cannot install $* (not root and no sudo): install them with your package manager" >&2
+      return 1
+    fi
+    SUDO="sudo"
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
+if [ "${1:-}" = "--runtime" ]; then
+  need=()
+  command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+  command -v git >/dev/null 2>&1 || need+=(git)
+  { command -v setpriv && command -v prlimit; } >/dev/null 2>&1 || need+=(util-linux)
+  if [ ${#need[@]} -gt 0 ]; then install_debian "${need[@]}"; fi
+  exit 0
+fi
 
 need=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
@@ -15,13 +41,7 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 for pkg in golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "setup: installing ${need[*]} with apt-get"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+if [ ${#need[@]} -gt 0 ]; then install_debian "${need[@]}"; fi
 
 echo "setup: npm ci"
 npm ci --no-audit --no-fund

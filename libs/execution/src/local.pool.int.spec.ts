@@ -17,7 +17,7 @@ import { WorkspaceManager } from '@rein/workspace';
 import { LocalPool, toTranscriptEvent, type AttemptReporter, type LocalPoolOptions } from './index.js';
 
 /**
- * The pool against real parts: bubblewrap (the agent runs as uid 65534, so every directory on
+ * The pool against real parts: bubblewrap (the agent runs as its own unprivileged uid, so every directory on
  * the way to the data dir must be traversable), git workspaces in a temporary data dir, and an
  * in-memory event store for transcripts.
  */

@@ -46,7 +46,7 @@ export class RuntimeHarness {
 
   constructor() {
     this.root = mkdtempSync(path.join(tmpdir(), 'rein-runtime-'));
-    // The bubblewrap sandbox runs the agent as uid 65534, which must reach the workspaces.
+    // The bubblewrap sandbox runs the agent as an unprivileged uid of its own, which must reach the workspaces.
     chmodSync(this.root, 0o755);
     this.dataDir = path.join(this.root, 'data');
     this.workspaces = new WorkspaceManager({ dataDir: this.dataDir });
