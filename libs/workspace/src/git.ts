@@ -25,11 +25,13 @@ const SETTINGS = [
   'init.defaultBranch=rein',
 ].flatMap((s) => ['-c', s]);
 
-/** Variables a fetch from a URL may need (ssh agent, proxies); nothing else is inherited. */
+/**
+ * Variables inherited from the server's environment: the path and the proxies a fetch from a URL
+ * may need, nothing else. Not HOME or SSH_AUTH_SOCK: a base is fetched without the server's
+ * credentials (issue 9 item 5); see `FetchCredentials`.
+ */
 const PASSED_THROUGH = [
   'PATH',
-  'HOME',
-  'SSH_AUTH_SOCK',
   'http_proxy',
   'https_proxy',
   'no_proxy',
@@ -38,7 +40,24 @@ const PASSED_THROUGH = [
   'NO_PROXY',
 ];
 
-function gitEnv(indexFile: string | undefined): NodeJS.ProcessEnv {
+/**
+ * How a fetch authenticates: with nothing of the host's (a fresh empty HOME, so no ~/.netrc or
+ * ~/.git-credentials; no ssh agent, config or identity files; no credential helpers), plus at
+ * most the headers a workspace source grants, passed as GIT_CONFIG_* variables so they never
+ * appear in argv.
+ */
+export interface FetchCredentials {
+  /** An empty private directory, given to git as HOME. */
+  readonly home: string;
+  /** `Authorization: …` and the like, sent with every HTTP request of the fetch. */
+  readonly httpHeaders?: readonly string[];
+}
+
+/** ssh without the host's keys, agent or config, and never asking. */
+const BARE_SSH =
+  'ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityFile=none -o IdentityAgent=none';
+
+function gitEnv(indexFile: string | undefined, fetch?: FetchCredentials): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const name of PASSED_THROUGH) {
     const value = process.env[name];
@@ -61,6 +80,24 @@ function gitEnv(indexFile: string | undefined): NodeJS.ProcessEnv {
     GIT_COMMITTER_DATE: REIN_IDENT.date,
   });
   if (indexFile !== undefined) env.GIT_INDEX_FILE = indexFile;
+  if (fetch !== undefined) {
+    const config: [string, string][] = [
+      // An empty value clears the helper list; none is configured anyway, which this makes sure of.
+      ['credential.helper', ''],
+      ...(fetch.httpHeaders ?? []).map((h): [string, string] => ['http.extraHeader', h]),
+    ];
+    Object.assign(env, {
+      HOME: fetch.home,
+      XDG_CONFIG_HOME: fetch.home,
+      GIT_SSH_COMMAND: BARE_SSH,
+      GIT_SSH_VARIANT: 'ssh',
+      GIT_CONFIG_COUNT: String(config.length),
+    });
+    config.forEach(([key, value], i) => {
+      env[`GIT_CONFIG_KEY_${i}`] = key;
+      env[`GIT_CONFIG_VALUE_${i}`] = value;
+    });
+  }
   return env;
 }
 
@@ -75,6 +112,8 @@ export interface GitOptions {
   readonly okCodes?: readonly number[];
   readonly input?: Buffer | string | ((stdin: Writable) => Promise<void>);
   readonly timeoutMs?: number;
+  /** For a fetch from outside: what it may authenticate with (nothing of the host's). */
+  readonly fetch?: FetchCredentials;
 }
 
 export interface GitResult {
@@ -94,7 +133,7 @@ export function git(args: readonly string[], options: GitOptions): Promise<GitRe
       argv,
       {
         cwd: options.cwd,
-        env: gitEnv(options.indexFile),
+        env: gitEnv(options.indexFile, options.fetch),
         encoding: 'buffer',
         maxBuffer: 256 * 1024 * 1024,
         timeout: options.timeoutMs ?? 0,

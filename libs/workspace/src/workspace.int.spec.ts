@@ -13,9 +13,17 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { SnapshotNotFoundError, WorkspaceConflictError, WorkspaceError, WorkspaceManager } from './index.js';
+import {
+  BaseSources,
+  SnapshotNotFoundError,
+  WorkspaceConflictError,
+  WorkspaceError,
+  WorkspaceManager,
+} from './index.js';
 
 const GIT_ENV = {
   PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -458,5 +466,177 @@ describe('WorkspaceManager', () => {
       `50-file tree, median of 5: prepare ${median(prepareMs).toFixed(1)} ms, snapshot ${median(snapshotMs).toFixed(1)} ms`,
     );
     expect(median(prepareMs) + median(snapshotMs)).toBeLessThan(1000);
+  });
+});
+
+describe('workspace bases: where from, and with which credentials (issue 9 item 5)', () => {
+  it("refuses another run's repository in its data dir as a base, with no policy given", async () => {
+    const a = nextRun();
+    const { dir } = await ws.prepare({ runId: a, taskId: 'writer', upstream: [] });
+    writeFileSync(path.join(dir, 'secret.txt'), 'run A only\n');
+    const snap = await ws.snapshot({ runId: a, taskId: 'writer', attempt: 1 });
+    const stolen = ws.prepare({
+      runId: nextRun(),
+      taskId: 'reader',
+      base: { repo: path.join(dataDir, 'runs', a, 'repo.git'), ref: snap.commit },
+      upstream: [],
+    });
+    await expect(stolen).rejects.toBeInstanceOf(WorkspaceError);
+    await expect(stolen).rejects.toThrow(
+      /is inside the executor's workspace dir .*whatever the sources allow/,
+    );
+  });
+
+  it('takes local bases only from the roots the policy names', async () => {
+    const allowed = path.join(root, 'allowed-root');
+    mkdirSync(path.join(allowed, 'svc'), { recursive: true });
+    writeFileSync(path.join(allowed, 'svc', 'README.md'), 'allowed\n');
+    mkdirSync(path.join(root, 'not-allowed'), { recursive: true });
+    const strict = new WorkspaceManager({
+      dataDir: path.join(root, 'strict-data'),
+      baseSources: BaseSources.parse(allowed),
+    });
+    const ok = await strict.prepare({
+      runId: 'r1',
+      taskId: 't',
+      base: { repo: path.join(allowed, 'svc') },
+      upstream: [],
+    });
+    expect(readFileSync(path.join(ok.dir, 'README.md'), 'utf8')).toBe('allowed\n');
+    await expect(
+      strict.prepare({
+        runId: 'r2',
+        taskId: 't',
+        base: { repo: path.join(root, 'not-allowed') },
+        upstream: [],
+      }),
+    ).rejects.toThrow(
+      `is not under an allowed local root; allowed sources (--workspace-sources): ${allowed}`,
+    );
+  });
+
+  describe('fetching', () => {
+    const requests: { url: string; authorization: string | undefined }[] = [];
+    let server: Server;
+    let port: number;
+    let fakeHome: string;
+    const saved = {
+      HOME: process.env.HOME,
+      SSH_AUTH_SOCK: process.env.SSH_AUTH_SOCK,
+      PATH: process.env.PATH,
+    };
+
+    beforeAll(async () => {
+      // The server's own credentials, where git and curl would find them.
+      fakeHome = path.join(root, 'server-home');
+      mkdirSync(path.join(fakeHome, '.ssh'), { recursive: true });
+      writeFileSync(path.join(fakeHome, '.netrc'), 'machine 127.0.0.1 login hostuser password hostpass\n', {
+        mode: 0o600,
+      });
+      writeFileSync(path.join(fakeHome, '.git-credentials'), 'http://hostuser:hostpass@127.0.0.1\n');
+      // A stand-in `ssh` first on PATH: it records how git runs it, and fails.
+      const bin = path.join(root, 'fake-bin');
+      mkdirSync(bin);
+      writeFileSync(
+        path.join(bin, 'ssh'),
+        `#!/bin/sh\n{ printf 'arg %s\\n' "$@"; env | sed 's/^/env /'; } > ${path.join(root, 'ssh-call.txt')}\nexit 255\n`,
+        { mode: 0o755 },
+      );
+      process.env.HOME = fakeHome;
+      process.env.SSH_AUTH_SOCK = path.join(fakeHome, 'agent.sock');
+      process.env.PATH = `${bin}:${saved.PATH ?? '/usr/bin:/bin'}`;
+      // Asks for credentials on every request, as a private repository's host does.
+      server = createServer((req, res) => {
+        requests.push({ url: req.url ?? '', authorization: req.headers.authorization });
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="repos"' }).end('who are you?\n');
+      });
+      await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+      port = (server.address() as AddressInfo).port;
+    });
+    afterAll(async () => {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await new Promise((ok) => server.close(ok));
+    });
+
+    it("sends none of the server's credentials: no ~/.netrc, no stored credentials", async () => {
+      requests.length = 0;
+      await expect(
+        ws.prepare({
+          runId: nextRun(),
+          taskId: 't',
+          base: { repo: `http://127.0.0.1:${port}/acme/private.git` },
+          upstream: [],
+        }),
+      ).rejects.toThrow(/could not fetch ref HEAD of workspace base/);
+      expect(requests.length).toBeGreaterThan(0);
+      expect(requests.map((r) => r.authorization)).toEqual(requests.map(() => undefined));
+    });
+
+    it("sends a source's secret as Basic x-access-token, never in the error", async () => {
+      const token = 'tok-1b2c3d4e5f';
+      const withSecret = new WorkspaceManager({
+        dataDir: path.join(root, 'secret-data'),
+        baseSources: BaseSources.parse(`http://127.0.0.1:${port}/acme/*[secret:REIN_TEST_TOKEN]`),
+        secret: (name) => (name === 'REIN_TEST_TOKEN' ? token : undefined),
+      });
+      requests.length = 0;
+      const fetched = withSecret.prepare({
+        runId: 'r1',
+        taskId: 't',
+        base: { repo: `http://127.0.0.1:${port}/acme/private.git` },
+        upstream: [],
+      });
+      const error = await fetched.then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(error).toBeInstanceOf(WorkspaceError);
+      expect(error?.message).not.toContain(token);
+      expect(requests.length).toBeGreaterThan(0);
+      const expected = `Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;
+      expect(requests.map((r) => r.authorization)).toEqual(requests.map(() => expected));
+
+      const unset = new WorkspaceManager({
+        dataDir: path.join(root, 'secret-data-unset'),
+        baseSources: BaseSources.parse(`http://127.0.0.1:${port}/acme/*[secret:REIN_TEST_UNSET]`),
+        secret: () => undefined,
+      });
+      await expect(
+        unset.prepare({
+          runId: 'r1',
+          taskId: 't',
+          base: { repo: `http://127.0.0.1:${port}/acme/private.git` },
+          upstream: [],
+        }),
+      ).rejects.toThrow(/names the secret REIN_TEST_UNSET, which is not set in the executor's environment/);
+    });
+
+    it('runs ssh without the host config, agent or identity files, and without the HOME', async () => {
+      await expect(
+        ws.prepare({
+          runId: nextRun(),
+          taskId: 't',
+          base: { repo: 'ssh://git@127.0.0.1/acme/private.git' },
+          upstream: [],
+        }),
+      ).rejects.toThrow(/could not fetch ref HEAD of workspace base/);
+      const call = readFileSync(path.join(root, 'ssh-call.txt'), 'utf8').split('\n');
+      for (const arg of [
+        '-F',
+        '/dev/null',
+        'BatchMode=yes',
+        'IdentitiesOnly=yes',
+        'IdentityFile=none',
+        'IdentityAgent=none',
+      ])
+        expect(call).toContain(`arg ${arg}`);
+      expect(call.filter((l) => l.startsWith('env SSH_AUTH_SOCK='))).toEqual([]);
+      const home = call.find((l) => l.startsWith('env HOME='));
+      expect(home).toBeDefined();
+      expect(home).not.toBe(`env HOME=${fakeHome}`);
+    });
   });
 });

@@ -46,6 +46,7 @@ import {
   chmod,
   lstat,
   mkdir,
+  mkdtemp,
   readdir,
   readFile,
   rename,
@@ -53,7 +54,9 @@ import {
   stat,
   writeFile,
 } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { BaseSources, redactSecrets } from './base-sources.js';
 import { git, REIN_IDENT, writeChunk, type GitOptions, type GitResult } from './git.js';
 import { diskBytes, newestMtime, type RunUsage, type WorkingTreeUsage } from './run-usage.js';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -81,6 +84,14 @@ export interface WorkspaceManagerOptions {
   readonly limits?: Partial<TreeLimits>;
   /** Limit on fetching a base from a URL or path (default 5 minutes). */
   readonly fetchTimeoutMs?: number;
+  /**
+   * Where bases may come from (libs/workspace/src/base-sources.ts): the server's policy, checked
+   * again here for a cluster whose API runs elsewhere. Default: any local path or git URL. The
+   * data dir is refused whatever this says.
+   */
+  readonly baseSources?: BaseSources;
+  /** Where a source's `[secret:NAME]` is looked up (default: this process's environment). */
+  readonly secret?: (name: string) => string | undefined;
 }
 
 export interface WorkspaceBase {
@@ -179,6 +190,7 @@ interface BaseRecord {
 export class WorkspaceManager {
   private readonly dataDir: string;
   private readonly limits: TreeLimits;
+  private readonly baseSources: BaseSources;
   private readonly mutex = new KeyedMutex();
 
   constructor(private readonly options: WorkspaceManagerOptions) {
@@ -188,6 +200,10 @@ export class WorkspaceManager {
     }
     this.dataDir = path.resolve(dir);
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.baseSources = (options.baseSources ?? BaseSources.unrestricted()).forbidding({
+      path: this.dataDir,
+      what: "the executor's workspace dir",
+    });
   }
 
   /** Makes the task's workspace start from base + upstream snapshots, or reuses it. */
@@ -498,8 +514,14 @@ export class WorkspaceManager {
         `workspace base ref ${JSON.stringify(base.ref)} is invalid: give a branch, tag or full commit id`,
       );
     }
-    if (!isUrl && !(await isGitRepository(repo))) {
-      if (!(await isDirectory(repo))) {
+    // The API checked this at submit; checked again here, where the fetch happens (a cluster's
+    // API may run on another machine, or an older one).
+    const verdict = this.baseSources.check(repo);
+    if (!verdict.ok) throw new WorkspaceError(`${verdict.message}; ${verdict.hint}`);
+    // What was checked is what is read: the realpath, or the URL as parsed.
+    const source = verdict.fetch;
+    if (verdict.local && !(await isGitRepository(source))) {
+      if (!(await isDirectory(source))) {
         throw new WorkspaceError(`workspace base repo ${repo} does not exist or is not a directory`);
       }
       if (base.ref !== undefined) {
@@ -507,10 +529,26 @@ export class WorkspaceManager {
           `workspace base ref ${base.ref} was given, but ${repo} is not a git repository`,
         );
       }
-      return (await this.commitDirectory(paths, repo, BASE_REF, `rein: base imported from ${repo}\n`, null))
+      return (await this.commitDirectory(paths, source, BASE_REF, `rein: base imported from ${repo}\n`, null))
         .commit;
     }
+    const secrets: string[] = [];
+    const httpHeaders: string[] = [];
+    if (verdict.secret !== undefined) {
+      const token = (this.options.secret ?? ((name) => process.env[name]))(verdict.secret);
+      if (token === undefined || token === '') {
+        throw new WorkspaceError(
+          `the workspace source for ${repo} names the secret ${verdict.secret}, which is not set in the executor's ` +
+            `environment: set ${verdict.secret}, or drop [secret:${verdict.secret}] from --workspace-sources`,
+        );
+      }
+      const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
+      secrets.push(token, basic);
+      httpHeaders.push(`Authorization: Basic ${basic}`);
+    }
     const scratch = 'refs/rein-run/base-fetch';
+    // A fresh HOME: nothing of the host's (~/.netrc, ~/.git-credentials, ~/.ssh config) is used.
+    const home = await mkdtemp(path.join(tmpdir(), 'rein-fetch-home-'));
     try {
       await this.run(
         paths,
@@ -521,15 +559,18 @@ export class WorkspaceManager {
           '--no-write-fetch-head',
           '--no-recurse-submodules',
           '--',
-          repo,
+          source,
           `+${base.ref ?? 'HEAD'}:${scratch}`,
         ],
-        { timeoutMs: this.options.fetchTimeoutMs ?? 300_000 },
+        { timeoutMs: this.options.fetchTimeoutMs ?? 300_000, fetch: { home, httpHeaders } },
       );
     } catch (e) {
+      const reason = redactSecrets(e instanceof Error ? e.message : String(e), secrets);
       throw new WorkspaceError(
-        `could not fetch ref ${base.ref ?? 'HEAD'} of workspace base ${repo}: ${e instanceof Error ? e.message : String(e)}`,
+        `could not fetch ref ${base.ref ?? 'HEAD'} of workspace base ${repo}: ${reason}`,
       );
+    } finally {
+      await rm(home, { recursive: true, force: true });
     }
     const commit = (await this.run(paths, ['rev-parse', '--verify', `${scratch}^{commit}`])).stdout
       .toString()
