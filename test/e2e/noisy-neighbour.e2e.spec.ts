@@ -25,6 +25,7 @@ const NO_RETRY = { max: 0 };
 let server: ReinProcess;
 let baselineMs = 0;
 let abuse: Promise<RunViewBody>;
+let enforced: Record<string, string> = {};
 
 /** The abusers: each keeps at its limit for ABUSE_SECONDS, then exits 3 (or is stopped by its limit). */
 function abusers(): Record<string, unknown> {
@@ -61,14 +62,21 @@ function abusers(): Record<string, unknown> {
   });
 }
 
-/** Ordinary agents: a few forks each, a file written, a test gate that reads it. */
+/**
+ * Ordinary agents: a few forks each, a file written, a test gate that reads it. Each agent also
+ * records the uid it ran as, and its gate checks that it runs as that uid too.
+ */
 function neighbours(round: string): Record<string, unknown> {
-  const gate = { test: { run: 'grep -q done out.txt' } };
+  const gate = {
+    test: {
+      run: 'echo "gate ran as $(id -u), its attempt as $(cat uid.txt)"; grep -q done out.txt && test "$(id -u)" = "$(cat uid.txt)"',
+    },
+  };
   return runSpec({
     name: `neighbour-${round}`,
     agents: {
       worker:
-        'for i in 1 2 3 4 5; do sh -c "echo step $i" & done; wait; ls / > listing.txt; echo done > out.txt',
+        'for i in 1 2 3 4 5; do sh -c "echo step $i" & done; wait; ls / > listing.txt; id -u > uid.txt; echo done > out.txt; echo "uid=$(id -u)"',
     },
     tasks: ['a', 'b', 'c', 'd'].map((id) => ({
       id,
@@ -93,11 +101,20 @@ beforeAll(async () => {
   server = await startRein({
     args: ['--pools', JSON.stringify([{ name: 'local', labels: ['local'], capacity: 8 }])],
   });
-  const limits = (await server.get('/readyz')).body.limits as Record<string, string>;
-  process.stderr.write(`noisy-neighbour: limits enforced here by ${JSON.stringify(limits)}\n`);
+  enforced = (await server.get('/readyz')).body.limits as Record<string, string>;
+  process.stderr.write(`noisy-neighbour: limits enforced here by ${JSON.stringify(enforced)}\n`);
   // Alone, twice (the first warms git and the page cache); the slower of the two is the baseline.
   const alone = [await runToEnd(neighbours('alone-1')), await runToEnd(neighbours('alone-2'))];
-  for (const run of alone) expect(run.status).toBe('succeeded');
+  for (const run of alone) {
+    const why = run.tasks
+      .map(
+        (t) =>
+          `${t.id}: ${t.state} ${t.attempts[0]?.reason ?? t.reason ?? ''} [${t.attempts[0]?.summary ?? ''}]`,
+      )
+      .join('; ');
+    if (run.status !== 'succeeded') process.stderr.write(`WHY ${JSON.stringify(why)}\n`);
+    expect({ status: run.status, why }).toEqual({ status: 'succeeded', why });
+  }
   baselineMs = Math.max(...alone.map(durationMs));
 }, 60_000);
 
@@ -164,6 +181,21 @@ describe('a run of ordinary agents beside a fork bomb, a memory hog and a disk f
           verdicts: [true],
         });
       }
+    }
+  });
+
+  it("one uid per attempt: a run's four attempts ran as four uids, none the server's, and each gate as its attempt's uid", () => {
+    if (enforced.uids !== 'per-attempt') {
+      process.stderr.write(
+        `noisy-neighbour: NOT CHECKED: one uid per attempt (the server reports uids "${enforced.uids}": not root)\n`,
+      );
+      expect(process.getuid?.()).not.toBe(0);
+      return;
+    }
+    for (const { run } of results) {
+      const uids = run.tasks.map((t) => /uid=(\d+)/.exec(t.attempts[0]?.summary ?? '')?.[1]);
+      expect(uids.every((u) => u !== undefined && u !== '0')).toBe(true);
+      expect(new Set(uids).size).toBe(run.tasks.length);
     }
   });
 

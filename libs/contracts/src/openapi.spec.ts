@@ -450,6 +450,14 @@ describe('the component schemas, compiled with ajv (JSON Schema 2020-12)', () =>
   });
 
   it('accepts pools, readiness and the small request bodies; rejects a rollback with both targets', () => {
+    const limits = {
+      pids: 'cgroup-v1',
+      memory: 'cgroup-v2',
+      cpu: 'rlimit',
+      fileSize: 'rlimit',
+      cpuShare: 'none',
+      uids: 'per-attempt',
+    };
     const pools: { pools: PoolView[] } = {
       pools: [{ name: 'local', labels: ['local'], capacity: 4, backend: 'local', running: 1, queued: 0 }],
     };
@@ -460,10 +468,20 @@ describe('the component schemas, compiled with ajv (JSON Schema 2020-12)', () =>
         sandbox: 'bubblewrap',
         store: 'sqlite (synchronous=FULL)',
         transport: 'in-process',
+        limits,
       }),
     ).toEqual([]);
     expect(
-      check('Readiness', { status: 'ready', sandbox: 'docker', store: 'x', transport: 'nats' }),
+      check('Readiness', { status: 'ready', sandbox: 'docker', store: 'x', transport: 'nats', limits }),
+    ).not.toEqual([]);
+    expect(
+      check('Readiness', {
+        status: 'ready',
+        sandbox: 'bubblewrap',
+        store: 'x',
+        transport: 'nats',
+        limits: { ...limits, pids: 'ulimit' },
+      }),
     ).not.toEqual([]);
     expect(check('RollbackRequest', { toEvent: 12 })).toEqual([]);
     expect(check('RollbackRequest', { task: 'api' })).toEqual([]);

@@ -212,13 +212,17 @@ export class UidPool {
   }
 }
 
-/** Real uids of every process on the host. */
+/**
+ * Real uids of every live process on the host. Zombies are left out: they run nothing, and a
+ * sandbox's exited bwrap child is reparented to init, which may reap it a while later.
+ */
 function uidsWithProcesses(): Set<number> {
   const uids = new Set<number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+      if (/^State:\s+Z/m.test(status)) continue;
       const m = /^Uid:\s+(\d+)/m.exec(status);
       if (m) uids.add(Number(m[1]));
     } catch {
