@@ -205,25 +205,26 @@ export class BaseSources {
         'give a path the server can read',
       );
     }
+    const resolved = real === given ? '' : ` (${real})`;
     for (const { dir, what } of forbidden) {
       const inside = [real, ...(reads ?? [])].find((r) => isAtOrUnder(r, dir));
       if (inside !== undefined) {
         const via = inside === real ? '' : ` (its git data at ${inside})`;
         return this.refuse(
-          `workspace base ${shown} is inside ${what} ${dir}${via}; no base may come from there, whatever the sources allow`,
+          `workspace base ${shown}${resolved} is inside ${what} ${dir}${via}; no base may come from there, whatever the sources allow`,
           `take the base from a repository outside ${dir}; ${this.allowedOrHint()}`,
         );
       }
       if (reads === undefined && isAtOrUnder(dir, real)) {
         return this.refuse(
-          `workspace base ${shown} is a plain directory that contains ${what} ${dir}; importing it would copy that in`,
+          `workspace base ${shown}${resolved} is a plain directory that contains ${what} ${dir}; importing it would copy that in`,
           `give a directory that does not contain ${dir}, or a git repository; ${this.allowedOrHint()}`,
         );
       }
     }
     if (!roots.some((root) => isAtOrUnder(real, root))) {
       return this.refuse(
-        `workspace base ${shown}${real === given ? '' : ` (${real})`} is not under an allowed local root`,
+        `workspace base ${shown}${resolved} is not under an allowed local root`,
         this.allowedOrHint(),
       );
     }
