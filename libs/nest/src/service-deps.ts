@@ -1,6 +1,7 @@
 import type { EventStore } from '@rein/event-store';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { MessageBus } from '@rein/transport';
+import type { BaseSources } from '@rein/workspace';
 import type { LimitEnforcement } from '@rein/sandbox';
 import type { Clock, ReinConfig } from './config.js';
 
@@ -17,6 +18,11 @@ export interface ServiceDeps {
   readonly sandboxLimits?: LimitEnforcement;
   /** The process's NATS connection, in NATS mode (the public NATS API listens on it). */
   readonly nats?: NatsConnection;
+  /**
+   * Where runs' workspace bases may come from (`--workspace-sources`): the API refuses others at
+   * submit, the executor again before it fetches. Absent: the API does not check.
+   */
+  readonly baseSources?: BaseSources;
 }
 
 export type Logger = (

@@ -111,6 +111,11 @@ export interface EngineOptions {
     get(stream: string): Promise<{ runId: string; specHash: string } | undefined>;
     set(stream: string, value: { runId: string; specHash: string }): Promise<void>;
   };
+  /**
+   * Why a workspace base may not be used (libs/workspace base-sources.ts), or undefined when it
+   * may; asked before anything of the submission is written.
+   */
+  readonly checkBase?: (repo: string) => { readonly message: string; readonly hint: string } | undefined;
 }
 
 type Build = (state: RunState) => RunCommand;
@@ -184,6 +189,9 @@ export class RunEngine {
     const parsed = parseRunSpec(body, media, this.o.limits);
     if (!parsed.ok) return failAll(parsed.problems);
     const { spec, specHash } = parsed;
+    const base = spec.spec.workspace;
+    const refused = base === undefined ? undefined : this.o.checkBase?.(base.repo);
+    if (refused) return fail('invalid_spec', refused.message, '/spec/workspace/repo', refused.hint);
     const key = spec.metadata.idempotencyKey;
     let runId: string;
     if (key !== undefined) {

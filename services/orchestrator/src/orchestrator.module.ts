@@ -40,7 +40,7 @@ export class OrchestratorModule {
           provide: RunEngine,
           useFactory: async () => {
             const { settings, settingsHash } = runSettingsOf(deps.config);
-            const { bus } = deps;
+            const { bus, baseSources } = deps;
             // Over NATS, attempts go through a JetStream work queue (at least once, survives
             // restarts); in one process the bus hands them over directly.
             const jetStream = deps.config.transport === 'nats' ? await openDispatcher(deps) : undefined;
@@ -54,6 +54,8 @@ export class OrchestratorModule {
               log: deps.log,
               reclaimRunningOnStart: options.reclaimRunningOnStart,
               ...options.ownership,
+              // Checked at submit, before anything is written (issue 9 item 5).
+              ...(baseSources ? { checkBase: (repo: string) => baseSources.refusal(repo) } : {}),
               effects: {
                 dispatch: jetStream
                   ? (pool: string, msg: DispatchAttempt) =>
