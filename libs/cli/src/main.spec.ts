@@ -184,6 +184,15 @@ describe('up options', () => {
     });
   });
 
+  it('pass --workspace-sources (or REIN_WORKSPACE_SOURCES) to the server as given', () => {
+    const list = '/srv/repos,https://github.com/acme/*[secret:GITHUB_TOKEN]';
+    expect(upOptions({}, { REIN_WORKSPACE_SOURCES: list })).toMatchObject({ workspaceSources: list });
+    expect(upOptions({ workspaceSources: '/opt' }, { REIN_WORKSPACE_SOURCES: list })).toMatchObject({
+      workspaceSources: '/opt',
+    });
+    expect(upOptions({}, { REIN_WORKSPACE_SOURCES: '' })).not.toHaveProperty('workspaceSources');
+  });
+
   it('name the setting that holds a bad port', () => {
     expect(() => upOptions({}, { REIN_PORT: '70000' })).toThrow(/REIN_PORT must be a port number/);
   });

@@ -137,6 +137,12 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       '--tokens-file <file>',
       'bearer tokens with scopes, YAML or JSON (env REIN_TOKENS_FILE); needed to listen beyond loopback',
     )
+    .option(
+      '--workspace-sources <list>',
+      'where workspace bases may come from: comma-separated local roots and URL patterns, e.g. ' +
+        '/srv/repos,https://github.com/acme/* (env REIN_WORKSPACE_SOURCES; default: local paths and ' +
+        'https://* without a tokens file, none with one)',
+    )
     .option('--services <list>', 'comma-separated services to run in this process (env REIN_SERVICES)')
     .option(
       '--pools <json|file>',
@@ -322,6 +328,7 @@ interface UpFlags {
   readonly natsUrl?: string;
   readonly redisUrl?: string;
   readonly tokensFile?: string;
+  readonly workspaceSources?: string;
   readonly pools?: string;
   readonly services?: string;
   readonly retentionDays?: string;
@@ -350,6 +357,7 @@ export function upOptions(
   const natsUrl = pick(flags.natsUrl, 'REIN_NATS_URL');
   const redisUrl = pick(flags.redisUrl, 'REIN_REDIS_URL');
   const tokensFile = pick(flags.tokensFile, 'REIN_TOKENS_FILE');
+  const workspaceSources = pick(flags.workspaceSources, 'REIN_WORKSPACE_SOURCES');
   const pools = pick(flags.pools, 'REIN_POOLS');
   const services = pick(flags.services, 'REIN_SERVICES');
   const retentionDays = pick(flags.retentionDays, 'REIN_RETENTION_DAYS');
@@ -367,6 +375,7 @@ export function upOptions(
     ...(natsUrl === undefined ? {} : { natsUrl }),
     ...(redisUrl === undefined ? {} : { redisUrl }),
     ...(tokensFile === undefined ? {} : { tokensFile }),
+    ...(workspaceSources === undefined ? {} : { workspaceSources }),
     ...(retentionDays === undefined ? {} : { retentionDays }),
     ...(workspaceCleanup === undefined ? {} : { workspaceCleanup }),
     ...(maxWorkspaceGb === undefined ? {} : { maxWorkspaceGb }),

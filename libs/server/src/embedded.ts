@@ -26,6 +26,7 @@ import { type EngineOptions, RunEngine } from '@rein/orchestration';
 import type { ViewCache } from '@rein/projections';
 import type { RunView } from '@rein/domain';
 import { FencedEventStore, RedisLeases, RedisRunLocks } from '@rein/leases';
+import { BaseSources, BaseSourcesError } from '@rein/workspace';
 import { Redis } from 'ioredis';
 import { hostname } from 'node:os';
 import {
@@ -86,6 +87,12 @@ export interface EmbeddedOptions {
   readonly judge?: ReinConfig['judge'];
   /** Bearer tokens with scopes (libs/auth; env REIN_TOKENS_FILE); required to listen beyond loopback. */
   readonly tokensFile?: string;
+  /**
+   * Where workspace bases may come from: local roots and URL patterns, comma-separated (env
+   * REIN_WORKSPACE_SOURCES; libs/workspace base-sources.ts). Default: without tokens, local paths
+   * and https://*; with tokens, none.
+   */
+  readonly workspaceSources?: string;
   /** Days an ended run's snapshots are kept (env REIN_RETENTION_DAYS; default 30; 0: removed at the end). */
   readonly retentionDays?: number | string;
   /** When working trees go: `on-terminal` (default), `on-success` or `never` (env REIN_WORKSPACE_CLEANUP). */
@@ -183,6 +190,16 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
   chmodSync(config.dataDir, 0o711);
   const executorDir = executorDirFor(config.dataDir, say);
+  const baseSources = workspaceSourcesOf(options, access, tokensFile, config.dataDir, executorDir);
+  if (services.has('orchestrator') || services.has('executor')) {
+    say(`rein: workspace bases: ${baseSources.describe()}`);
+  }
+  for (const s of baseSources.sources) {
+    if (services.has('executor') && s.kind === 'url' && s.secret !== undefined && !process.env[s.secret])
+      say(
+        `rein: warning: workspace source ${s.entry} names ${s.secret}, which is not set: fetches from it fail`,
+      );
+  }
 
   let sandbox: Sandbox | undefined;
   let sandboxKind: ServiceDeps['sandboxKind'] = 'none';
@@ -246,7 +263,17 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const limits = sandbox ? { sandboxLimits: sandbox.enforcement } : {};
   const deps = (): ServiceDeps => {
     if (nc && config.transport === 'nats') {
-      return { config, clock: Date.now, store, bus: new NatsBus(nc), log, sandboxKind, ...limits, nats: nc };
+      return {
+        config,
+        clock: Date.now,
+        store,
+        bus: new NatsBus(nc),
+        log,
+        sandboxKind,
+        ...limits,
+        nats: nc,
+        baseSources,
+      };
     }
     const client = new InProcessClient(broker);
     return {
@@ -257,6 +284,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
       log,
       sandboxKind,
       ...limits,
+      baseSources,
     };
   };
 
@@ -405,6 +433,35 @@ function describeEnforcement(e: LimitEnforcement): string {
   return Object.entries(e)
     .map(([limit, by]) => `${limit} ${String(by)}`)
     .join(', ');
+}
+
+/**
+ * The workspace sources policy (issue 9 item 5): the configured list, else the default for an
+ * open or a token-guarded server. Never the data dir, the executor's workspace dir (which may be
+ * a fallback outside the data dir) or the tokens file, whatever the list says.
+ */
+function workspaceSourcesOf(
+  options: EmbeddedOptions,
+  access: Authorizer,
+  tokensFile: string | undefined,
+  dataDir: string,
+  executorDir: string,
+): BaseSources {
+  try {
+    return BaseSources.forServer({
+      list: options.workspaceSources ?? (process.env.REIN_WORKSPACE_SOURCES || undefined),
+      open: access.isOpen,
+      forbidden: [
+        { path: dataDir, what: "the server's data dir" },
+        { path: executorDir, what: "the executor's workspace dir" },
+        ...(tokensFile === undefined ? [] : [{ path: resolve(tokensFile), what: 'the tokens file' }]),
+      ],
+    });
+  } catch (e) {
+    if (e instanceof BaseSourcesError)
+      throw new StartupError(`--workspace-sources / REIN_WORKSPACE_SOURCES: ${e.message}`);
+    throw e;
+  }
 }
 
 /**
