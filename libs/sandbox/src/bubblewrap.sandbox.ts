@@ -84,10 +84,12 @@ const HOME_INSIDE = '/tmp/home';
  * loopback), the system read-only, a filtered /etc, a fresh /tmp, the workspace read-write at
  * /workspace, and nothing else of the host.
  *
- * When the service runs as root, the tree runs as a real unprivileged host uid (setpriv before
- * bwrap, which then uses an unprivileged user namespace): root ignores RLIMIT_NPROC, and a
- * process that escaped the namespaces would still be nobody. A small shell prelude, still root,
- * first moves itself into the run's pids/memory cgroups so nothing it forks is ever outside them.
+ * When the service runs as root, the tree runs as a real unprivileged host uid of the attempt's
+ * own from the uid pool (setpriv before bwrap, which then uses an unprivileged user namespace):
+ * root ignores RLIMIT_NPROC, a uid shared between attempts would share its per-user limits, and
+ * a process that escaped the namespaces would still own nothing but its own workspace. A small
+ * shell prelude, still root, first moves itself into the run's pids/memory/cpu cgroups so nothing
+ * it forks is ever outside them.
  */
 export class BubblewrapSandbox implements Sandbox {
   readonly kind = 'bubblewrap' as const;
