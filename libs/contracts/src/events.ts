@@ -6,6 +6,21 @@ export interface RunSettings {
   readonly pools: readonly PoolSettings[];
   /** Jitter applied to retry backoff, as a fraction of the delay (0.2 = ±20 %), derived from ids. */
   readonly retryJitter: number;
+  /**
+   * Deadlines of gate requests (issue 10 item 3). Absent in runs submitted before gates had
+   * deadlines: their gates wait without one, so re-deciding them reproduces what was recorded.
+   */
+  readonly gates?: GateSettings;
+}
+
+/** How long a gate may go without a verdict, and how often it is asked again before the attempt fails. */
+export interface GateSettings {
+  /** Judge and policy gates (the spec has no timeout for them). */
+  readonly timeoutMs: number;
+  /** Added to a test gate's own `test.timeoutMs`: the verifier's and executor's overhead. */
+  readonly graceMs: number;
+  /** Requests after the first before the attempt fails with the gate timed out. */
+  readonly reRequests: number;
 }
 
 export interface PoolSettings {
@@ -66,7 +81,8 @@ export interface ApprovalGivenData {
   readonly final?: boolean;
   readonly by?: string;
 }
-export type TimerKind = 'retry' | 'scheduleToStart' | 'startToClose';
+/** `gate`: a gate request's deadline passed without a verdict. */
+export type TimerKind = 'retry' | 'scheduleToStart' | 'startToClose' | 'gate';
 export interface TimerFiredData {
   readonly timer: TimerKind;
   readonly dueAt: number;
@@ -106,6 +122,10 @@ export interface TaskStartedData {
 export interface GateRequestedData {
   readonly gate: number;
   readonly kind: GateKind;
+  /** Absolute ms by which a verdict must be recorded; absent: the gate waits (approvals, older runs). */
+  readonly dueAt?: number;
+  /** 1 for the first request of this gate in this attempt, 2 for the first re-request, …; absent: 1. */
+  readonly request?: number;
 }
 export interface TaskRetryScheduledData {
   readonly nextAttempt: number;

@@ -67,6 +67,8 @@ export interface CancelAttempt extends AttemptRef {
 /** orchestrator → verifier. */
 export interface EvaluateGate extends AttemptRef {
   readonly gate: number;
+  /** Which request of this gate it is (GateRequested.request): a re-request is a new message. */
+  readonly request?: number;
   readonly spec: GateSpec;
   readonly pool: string;
   readonly agentName: string;

@@ -64,7 +64,7 @@ const EVENT_TYPES = every<EventType>()([
 ]);
 const RUN_STATUSES = every<RunStatus>()(['running', 'succeeded', 'failed', 'cancelled']);
 const GATE_KINDS = every<GateKind>()(['test', 'judge', 'approval', 'policy']);
-const TIMER_KINDS = every<TimerKind>()(['retry', 'scheduleToStart', 'startToClose']);
+const TIMER_KINDS = every<TimerKind>()(['retry', 'scheduleToStart', 'startToClose', 'gate']);
 const POOL_BACKENDS = every<PoolSettings['backend']>()(['local', 'kubernetes', 'noop']);
 const TRANSCRIPT_TYPES = every<TranscriptEvent['type']>()(['output', 'tool_call', 'usage', 'status', 'hook']);
 // Task and attempt states are @rein/domain types, which contracts may not import (domain imports
@@ -383,8 +383,13 @@ const eventData: Record<EventType, Schema> = {
   TaskStarted: obj('The attempt is running.', { startToCloseDueAt: int('ms since the epoch.') }, open),
   GateRequested: obj(
     'Gate `gate` is being evaluated.',
-    { gate: int('Index of the gate.'), kind: ref('GateKind') },
-    open,
+    {
+      gate: int('Index of the gate.'),
+      kind: ref('GateKind'),
+      dueAt: int('A verdict is due by then (ms since the epoch); absent for approvals.'),
+      request: int('1 for the first request of the gate, then one more per re-request.', 1),
+    },
+    { optional: ['dueAt', 'request'], closed: false },
   ),
   TaskRetryScheduled: obj(
     'The attempt failed and another one is due.',
@@ -909,8 +914,13 @@ const schemas: Record<string, Schema> = {
     {
       pools: list(ref('PoolSettings'), ''),
       retryJitter: { type: 'number', description: 'Retry jitter as a fraction of the delay.' },
+      gates: obj('Gate request deadlines.', {
+        timeoutMs: int('Judge and policy gates: ms a verdict may take.', 1),
+        graceMs: int("Test gates: ms added to the gate's own timeoutMs.", 0),
+        reRequests: int('Requests after the first before the attempt fails.', 0),
+      }),
     },
-    open,
+    { optional: ['gates'], closed: false },
   ),
   PoolSettings: poolSettings,
   Pool: pool,

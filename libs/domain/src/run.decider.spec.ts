@@ -745,3 +745,121 @@ describe('budgets', () => {
     expect(s.history.some((e) => e.type === 'BudgetExceeded')).toBe(false);
   });
 });
+
+describe('gate deadlines (issue 10 item 3)', () => {
+  const settings: RunSettings = { ...TEST_SETTINGS, gates: { timeoutMs: 5000, graceMs: 500, reRequests: 1 } };
+  const gated = {
+    id: 'api',
+    gates: [{ test: { run: 'npm test', timeoutMs: 1000 } }, { judge: { rubric: 'r', threshold: 0.8 } }],
+  } as const;
+  const pass = (gate: number) => ({
+    gate,
+    kind: 'test' as const,
+    pass: true,
+    reasons: [],
+    provenance: { gate: 'test' as const, source: 'npm test', durationMs: 12, exitCode: 0 },
+  });
+  const gateTimer = (dueAt: number) =>
+    ({ type: 'FireTimer', now: dueAt, taskId: 'api', attempt: 1, timer: 'gate', dueAt }) as const;
+  const verifying = () =>
+    given((s) => {
+      submit(s, [gated], {}, settings);
+      run(s, 'api');
+    });
+
+  it("records a deadline on GateRequested: a test gate's own timeoutMs plus the grace", () => {
+    given((s) => {
+      submit(s, [gated], {}, settings);
+      start(s, 'api');
+    })
+      .when({ type: 'RecordAttemptFinished', now: T0 + 3, taskId: 'api', attempt: 1, result: ok })
+      .then([
+        { type: 'AttemptFinished' },
+        { type: 'GateRequested', data: { gate: 0, kind: 'test', dueAt: T0 + 3 + 1500, request: 1 } },
+      ]);
+  });
+
+  it('judge gates get the server gate timeout', () => {
+    verifying()
+      .when({ type: 'RecordGateVerdict', now: T0 + 10, taskId: 'api', attempt: 1, verdict: pass(0) })
+      .then([
+        { type: 'GateVerdictRecorded' },
+        { type: 'GateRequested', data: { gate: 1, kind: 'judge', dueAt: T0 + 10 + 5000, request: 1 } },
+      ]);
+  });
+
+  it('re-requests the gate when the first deadline passes, with a new deadline', () => {
+    const s = verifying();
+    const dueAt = s.scenario.lastOf('GateRequested').data.dueAt!;
+    s.when(gateTimer(dueAt)).then([
+      { type: 'TimerFired', data: { timer: 'gate', dueAt } },
+      { type: 'GateRequested', data: { gate: 0, kind: 'test', dueAt: dueAt + 1500, request: 2 } },
+    ]);
+    // One TimerFired per request, so the next one is not taken for a retried append of this one.
+    expect(s.scenario.lastOf('TimerFired').id).toBe('r1:api:1:TimerFired:gate-0-1');
+    expect(s.scenario.task('api')).toMatchObject({ status: 'verifying', gate: 0, gateRequest: 2 });
+  });
+
+  it('fails the attempt, saying which gate timed out and why, after the last request', () => {
+    const s = verifying();
+    const first = s.scenario.lastOf('GateRequested').data.dueAt!;
+    s.when(gateTimer(first));
+    const second = s.scenario.lastOf('GateRequested').data.dueAt!;
+    const reason =
+      'test gate 0 timed out: no verdict within 1500 ms of any of 2 requests (is a verifier running?)';
+    s.when(gateTimer(second)).then([
+      { type: 'TimerFired' },
+      { type: 'TaskRetryScheduled', data: { reason, feedback: reason, nextAttempt: 2 } },
+    ]);
+    expect(s.scenario.lastOf('TimerFired').id).toBe('r1:api:1:TimerFired:gate-0-2');
+    // The first deadline no longer stands.
+    s.when(gateTimer(first)).thenNothing();
+  });
+
+  it('applies a verdict that arrives after a re-request once; a repeat and the old deadline change nothing', () => {
+    const s = verifying();
+    const first = s.scenario.lastOf('GateRequested').data.dueAt!;
+    s.when(gateTimer(first));
+    const second = s.scenario.lastOf('GateRequested').data.dueAt!;
+    const verdict = {
+      type: 'RecordGateVerdict',
+      now: first + 100,
+      taskId: 'api',
+      attempt: 1,
+      verdict: pass(0),
+    } as const;
+    s.when(verdict).then([
+      { type: 'GateVerdictRecorded', data: { gate: 0, pass: true } },
+      { type: 'GateRequested', data: { gate: 1, kind: 'judge', request: 1 } },
+    ]);
+    s.when(verdict).thenNothing();
+    s.when(gateTimer(second)).thenNothing();
+    expect(runView(s.scenario.state).tasks[0]!.attempts[0]!.verdicts).toHaveLength(1);
+  });
+
+  it('an approval gate never expires by default: no deadline, so no timer stands', () => {
+    const s = given((s) => {
+      submit(s, [{ id: 'api', gates: [{ approval: {} }] }], {}, settings);
+      run(s, 'api');
+    });
+    const requested = s.scenario.lastOf('GateRequested');
+    expect(requested.data).toEqual({ gate: 0, kind: 'approval' });
+    expect(s.scenario.task('api')).toMatchObject({ status: 'verifying', dueAt: null });
+    s.when(gateTimer(T0 + 600_000)).thenNothing();
+  });
+
+  it('a run whose settings predate gate deadlines records none (re-deciding it reproduces it)', () => {
+    given((s) => {
+      submit(s, [gated]);
+      start(s, 'api');
+    })
+      .when({ type: 'RecordAttemptFinished', now: T0 + 3, taskId: 'api', attempt: 1, result: ok })
+      .then([{ type: 'AttemptFinished' }, { type: 'GateRequested' }]);
+    const s = given((s) => {
+      submit(s, [gated]);
+      run(s, 'api');
+    }).scenario;
+    expect(s.lastOf('GateRequested').data).toEqual({ gate: 0, kind: 'test' });
+    expect(s.task('api').dueAt).toBeNull();
+  });
+});

@@ -4,6 +4,7 @@ import {
   gateKind,
   type EventDataMap,
   type EventType,
+  type GateSpec,
   type RunEvent,
   type RunEventOf,
   type RunSettings,
@@ -153,11 +154,21 @@ class Decision {
         const t = this.task(c.taskId);
         if (t.attempt !== c.attempt || t.dueAt !== c.dueAt) return;
         const expected =
-          c.timer === 'retry' ? 'retrying' : c.timer === 'scheduleToStart' ? 'dispatched' : 'running';
+          c.timer === 'retry'
+            ? 'retrying'
+            : c.timer === 'scheduleToStart'
+              ? 'dispatched'
+              : c.timer === 'gate'
+                ? 'verifying'
+                : 'running';
         if (t.status !== expected) return;
-        this.emit('TimerFired', { timer: c.timer, dueAt: c.dueAt }, t, c.attempt, c.timer);
+        // A task has one timer of each other kind per attempt; gate deadlines, one per request.
+        const ordinal = c.timer === 'gate' ? `gate-${t.gate}-${t.gateRequest}` : c.timer;
+        this.emit('TimerFired', { timer: c.timer, dueAt: c.dueAt }, t, c.attempt, ordinal);
         const spec = taskSpec(this.s, t.index);
-        if (c.timer === 'retry') {
+        if (c.timer === 'gate') {
+          this.gateExpired(t.index);
+        } else if (c.timer === 'retry') {
           this.emit('TaskReady', { reason: 'retry due' }, taskAt(this.s, t.index), t.attempt);
         } else if (c.timer === 'scheduleToStart') {
           const reason = `not started within scheduleToStartMs (${spec.timeouts.scheduleToStartMs ?? 0} ms)`;
@@ -196,7 +207,7 @@ class Decision {
     const gates = taskSpec(this.s, index).gates;
     const g = gates[gate];
     if (g) {
-      this.emit('GateRequested', { gate, kind: gateKind(g) }, t, t.attempt);
+      this.requestGate(index, gate, 1);
       return;
     }
     const snapshot = t.attempts[t.attempts.length - 1]?.snapshot ?? null;
@@ -205,6 +216,38 @@ class Decision {
     for (let k = dag.dependentOffsets[index]!; k < dag.dependentOffsets[index + 1]!; k++) {
       this.candidates.push(dag.dependents[k]!);
     }
+  }
+
+  /**
+   * Asks for a verdict on `gate` (issue 10 item 3): the request records when a verdict is due, so
+   * a lost request or a dead verifier ends in a re-request, then a failed attempt, never a wait.
+   * Approval gates wait for a person and have no deadline (the spec has no approval timeout).
+   */
+  private requestGate(index: number, gate: number, request: number): void {
+    const t = taskAt(this.s, index);
+    const g = taskSpec(this.s, index).gates[gate]!;
+    const kind = gateKind(g);
+    const timeoutMs = gateTimeoutMs(this.s.settings!, g);
+    const data =
+      timeoutMs === undefined
+        ? { gate, kind, ...(request === 1 ? {} : { request }) }
+        : { gate, kind, dueAt: this.cmd.now + timeoutMs, request };
+    this.emit('GateRequested', data, t, t.attempt);
+  }
+
+  /** A gate's deadline passed without a verdict: ask again while re-requests remain, then fail the attempt. */
+  private gateExpired(index: number): void {
+    const t = taskAt(this.s, index);
+    const g = taskSpec(this.s, index).gates[t.gate]!;
+    const reRequests = this.s.settings!.gates?.reRequests ?? 0;
+    if (t.gateRequest <= reRequests) {
+      this.requestGate(index, t.gate, t.gateRequest + 1);
+      return;
+    }
+    const reason =
+      `${gateKind(g)} gate ${t.gate} timed out: no verdict within ${gateTimeoutMs(this.s.settings!, g) ?? 0} ms ` +
+      `of any of ${t.gateRequest} request${t.gateRequest === 1 ? '' : 's'} (is a verifier running?)`;
+    this.attemptFailed(index, reason, reason, true);
   }
 
   private attemptFailed(index: number, reason: string, feedback: string, retryable: boolean): void {
@@ -485,6 +528,20 @@ class Decision {
     evolve(s, event);
     this.events.push(event);
   }
+}
+
+/**
+ * How long a gate may go without a verdict, or undefined when it waits without a deadline: approval
+ * gates (a person decides; the spec has no approval timeout) and runs whose settings predate gate
+ * deadlines. A test gate gets its own `timeoutMs` plus the grace for the verifier's and
+ * executor's overhead; judge and policy gates the server's gate timeout.
+ */
+export function gateTimeoutMs(settings: RunSettings, gate: GateSpec): number | undefined {
+  const g = settings.gates;
+  if (!g) return undefined;
+  if ('test' in gate) return gate.test.timeoutMs + g.graceMs;
+  if ('approval' in gate) return undefined;
+  return g.timeoutMs;
 }
 
 /** The first pool (in settings order) whose labels include everything the task requires. */

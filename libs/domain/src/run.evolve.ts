@@ -105,7 +105,14 @@ export function evolve(state: RunState, event: RunEvent): RunState {
     }
     case 'GateRequested': {
       const t = current(s, event);
-      if (t) setTask(s, t, { status: 'verifying', gate: event.data.gate });
+      const d = event.data;
+      if (t)
+        setTask(s, t, {
+          status: 'verifying',
+          gate: d.gate,
+          gateRequest: d.request ?? 1,
+          dueAt: d.dueAt ?? null,
+        });
       return s;
     }
     case 'GateVerdictRecorded': {
@@ -295,6 +302,7 @@ function submitted(s: Draft, event: RunEventOf<'RunSubmitted'>): RunState {
     waitingOn: dag.depOffsets[index + 1]! - dag.depOffsets[index]!,
     accepted: null,
     gate: -1,
+    gateRequest: 0,
     feedback: '',
     restart: true,
     dueAt: null,

@@ -58,6 +58,8 @@ export interface TaskState {
   readonly accepted: string | null;
   /** Index of the gate being evaluated while `verifying`, else -1. */
   readonly gate: number;
+  /** How many times the current gate has been requested (its `GateRequested.request`). */
+  readonly gateRequest: number;
   readonly feedback: string;
   /** The next dispatch must restart the workspace from its starting point. */
   readonly restart: boolean;

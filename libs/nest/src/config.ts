@@ -1,5 +1,6 @@
 import {
   DEFAULT_SPEC_LIMITS,
+  type GateSettings,
   type PoolSettings,
   type RunSettings,
   type SpecLimits,
@@ -19,6 +20,8 @@ export interface ReinConfig {
   readonly pools: readonly PoolSettings[];
   readonly limits: SpecLimits;
   readonly retryJitter: number;
+  /** Gate request deadlines; absent: {@link gateSettingsFromEnv}. */
+  readonly gates?: GateSettings;
   readonly judge?: {
     readonly baseURL: string;
     readonly apiKey: string;
@@ -54,10 +57,40 @@ export function defaultConfig(overrides: Partial<ReinConfig> = {}): ReinConfig {
 }
 
 export function runSettingsOf(config: ReinConfig): { settings: RunSettings; settingsHash: string } {
-  const settings: RunSettings = { pools: config.pools, retryJitter: config.retryJitter };
+  const settings: RunSettings = {
+    pools: config.pools,
+    retryJitter: config.retryJitter,
+    gates: config.gates ?? gateSettingsFromEnv(process.env),
+  };
   return {
     settings,
     settingsHash: `sha256:${sha256Hex(canonicalJson({ settings, limits: config.limits }))}`,
+  };
+}
+
+/** Gate request deadlines unless the environment says otherwise (README "Configuration"). */
+export const DEFAULT_GATE_SETTINGS: GateSettings = { timeoutMs: 600_000, graceMs: 60_000, reRequests: 2 };
+
+/**
+ * `REIN_GATE_TIMEOUT_MS` (judge and policy gates; default 600000), `REIN_GATE_GRACE_MS` (added to
+ * a test gate's own timeoutMs; default 60000) and `REIN_GATE_REREQUESTS` (default 2). They are run
+ * settings: recorded in RunSubmitted and hashed, so give every orchestrator replica the same.
+ */
+export function gateSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): GateSettings {
+  const int = (name: string, fallback: number, min: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n < min) {
+      throw new RangeError(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+    }
+    return n;
+  };
+  const d = DEFAULT_GATE_SETTINGS;
+  return {
+    timeoutMs: int('REIN_GATE_TIMEOUT_MS', d.timeoutMs, 1),
+    graceMs: int('REIN_GATE_GRACE_MS', d.graceMs, 0),
+    reRequests: int('REIN_GATE_REREQUESTS', d.reRequests, 0),
   };
 }
 

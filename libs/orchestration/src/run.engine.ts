@@ -41,6 +41,7 @@ import {
   type AttemptStartedMessage,
   type AttemptUsageMessage,
   type GateVerdictMessage,
+  type TimerKind,
   RUN_ID_PATTERN,
   fromStoredRunEvent,
   mediaTypeOf,
@@ -153,7 +154,7 @@ type Timer = {
   runId: string;
   taskId: string;
   attempt: number;
-  timer: 'retry' | 'scheduleToStart' | 'startToClose';
+  timer: TimerKind;
   dueAt: number;
 };
 
@@ -472,7 +473,10 @@ export class RunEngine {
         }
       } else if (t.status === 'verifying' && t.gate >= 0) {
         const gate = taskSpec(s, t.index).gates[t.gate];
-        if (gate && !('approval' in gate)) this.o.effects.evaluateGate(this.gateMessage(s, t.index, t.gate));
+        if (gate && !('approval' in gate))
+          this.o.effects.evaluateGate({ ...this.gateMessage(s, t.index, t.gate), request: t.gateRequest });
+        if (t.dueAt !== null)
+          this.timers.add(t.dueAt, { runId, taskId: id, attempt: t.attempt, timer: 'gate', dueAt: t.dueAt });
       }
     }
   }
@@ -624,7 +628,9 @@ export class RunEngine {
             ? ({ timer: 'retry', dueAt: e.data.dueAt } as const)
             : e.type === 'TaskDispatched' && e.data.scheduleToStartDueAt !== undefined
               ? ({ timer: 'scheduleToStart', dueAt: e.data.scheduleToStartDueAt } as const)
-              : undefined;
+              : e.type === 'GateRequested' && e.data.dueAt !== undefined
+                ? ({ timer: 'gate', dueAt: e.data.dueAt } as const)
+                : undefined;
       if (due) this.timers.add(due.dueAt, { runId, taskId: e.taskId!, attempt: e.attempt!, ...due });
     }
   }
@@ -688,10 +694,20 @@ export class RunEngine {
             fx.cancelAttempt({ runId, taskId: c.task, attempt: c.attempt, reason: 'rolled back' });
           break;
         case 'GateRequested':
+          if (e.data.dueAt !== undefined) {
+            this.timers.add(e.data.dueAt, {
+              runId,
+              taskId: e.taskId!,
+              attempt: e.attempt!,
+              timer: 'gate',
+              dueAt: e.data.dueAt,
+            });
+          }
           if (e.data.kind !== 'approval') {
-            fx.evaluateGate(
-              this.gateMessage(state, state.dag!.indexOf.get(e.taskId!)!, e.data.gate, e.attempt),
-            );
+            fx.evaluateGate({
+              ...this.gateMessage(state, state.dag!.indexOf.get(e.taskId!)!, e.data.gate, e.attempt),
+              request: e.data.request ?? 1,
+            });
           }
           break;
         default:
