@@ -71,7 +71,11 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
     // ledger joins the pool's reports to the deliveries (see AttemptsRpcController.deliver).
     const settlements = deps.config.transport === 'nats' ? new AttemptSettlements() : null;
     // One manager for the pools and the janitor: its per-task locks order removals and prepares.
-    const workspaces = new WorkspaceManager({ dataDir: executorDir });
+    // The same base policy as the API's (defence in depth: in a cluster they are other processes).
+    const workspaces = new WorkspaceManager({
+      dataDir: executorDir,
+      ...(deps.baseSources ? { baseSources: deps.baseSources } : {}),
+    });
     const lookup = new RunLogLookup(deps.store);
     const janitor = new WorkspaceJanitor({
       workspaces,
