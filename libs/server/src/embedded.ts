@@ -44,9 +44,9 @@ import {
   traversableByOthers,
   uidRangeProblem,
 } from '@rein/sandbox';
-import { type MicroserviceOptions, Transport } from '@nestjs/microservices';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
+  ChunkingServerNats,
   ClientProxyBus,
   InProcessBroker,
   InProcessClient,
@@ -302,15 +302,15 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     });
     if (config.transport === 'nats') {
       // Queue group per service: replicas of a service share its subjects.
-      app.connectMicroservice<MicroserviceOptions>(
+      // Replies too large for one message go out in chunks (ChunkingServerNats).
+      app.connectMicroservice(
         {
-          transport: Transport.NATS,
-          options: {
+          strategy: new ChunkingServerNats({
             servers: natsUrl.split(','),
             queue: `rein-${service}`,
             name: `rein-${service}`,
             ...natsAuth,
-          },
+          }),
         },
         { inheritAppConfig: true },
       );

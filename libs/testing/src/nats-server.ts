@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ServerProcess, findBinary, freeLoopbackPort, httpStatus } from './spawned-server.js';
@@ -9,6 +9,11 @@ export interface StartNatsServerOptions {
   /** Require this user and `pass` on every connection (`--user/--pass`). */
   readonly user?: string;
   readonly pass?: string;
+  /**
+   * The text of a nats-server configuration file (`-c`), e.g. `max_payload: 65536` or an
+   * `authorization { users: [...] }` block; the flags above (port, JetStream, user) still apply.
+   */
+  readonly config?: string;
 }
 
 export interface NatsServer {
@@ -32,7 +37,7 @@ export interface NatsServer {
 const EXTRA_DIRS = ['/usr/sbin', '/usr/local/sbin'];
 
 /**
- * Spawns Debian's `nats-server` on a free loopback port (never the machine's 4222) and waits until
+ * Spawns Debian's `nats-server` (with `options.config`, if given) on a free loopback port (never the machine's 4222) and waits until
  * its monitoring endpoint answers 200 on /healthz, which it does only once JetStream has recovered
  * its store: a restarted server is ready for appends, not just listening.
  */
@@ -43,12 +48,19 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
   }
   const binary = findBinary('nats-server', 'nats-server', EXTRA_DIRS);
   const storeDir = jetstream ? mkdtempSync(join(tmpdir(), 'rein-nats-')) : '';
+  const configDir = options.config === undefined ? '' : mkdtempSync(join(tmpdir(), 'rein-nats-conf-'));
+  const configFile = join(configDir, 'nats-server.conf');
+  if (options.config !== undefined) writeFileSync(configFile, options.config, { mode: 0o600 });
+  const removeDirs = (): void => {
+    for (const d of [storeDir, configDir]) if (d) rmSync(d, { recursive: true, force: true });
+  };
 
   let attempt = 0;
   for (;;) {
     const port = await freeLoopbackPort();
     const monitorPort = await freeLoopbackPort();
     const args = ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort)];
+    if (configDir) args.unshift('-c', configFile);
     if (jetstream) args.push('-js', '-sd', storeDir);
     if (options.user !== undefined && options.pass !== undefined) {
       args.push('--user', options.user, '--pass', options.pass);
@@ -61,7 +73,7 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
     } catch (error) {
       // Another process may take a port between freeLoopbackPort() and the server's listen.
       if (++attempt < 3 && /address already in use/i.test(server.log())) continue;
-      if (storeDir) rmSync(storeDir, { recursive: true, force: true });
+      removeDirs();
       throw error;
     }
     return {
@@ -74,7 +86,7 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
       log: () => server.log(),
       stop: async () => {
         await server.stop();
-        if (storeDir) rmSync(storeDir, { recursive: true, force: true });
+        removeDirs();
       },
       kill9: () => server.kill9(),
       restart: async () => {

@@ -1,5 +1,6 @@
 import { connect, headers as natsHeaders, type NatsConnection, type MsgHdrs } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';
+import { requestWhole } from './chunked-reply.js';
 import type { MessageBus } from './message-bus.js';
 
 export interface NatsOptions {
@@ -51,14 +52,14 @@ export class NatsBus implements MessageBus {
 
   async request<T>(subject: string, payload: unknown, timeoutMs = this.defaultTimeoutMs): Promise<T> {
     const id = randomUUID();
-    const msg = await this.nc.request(
+    // A large reply (a run view, a page of events) comes in chunks: see chunked-reply.ts.
+    const msg = await requestWhole(
+      this.nc,
       subject,
       JSON.stringify({ pattern: subject, data: payload ?? null, id }),
-      {
-        timeout: timeoutMs,
-      },
+      { timeoutMs },
     );
-    const reply = msg.json<{ response?: T; err?: unknown }>();
+    const reply = JSON.parse(new TextDecoder().decode(msg.data)) as { response?: T; err?: unknown };
     if (reply.err !== undefined && reply.err !== null) throw new RemoteError(subject, reply.err);
     return reply.response as T;
   }

@@ -4,7 +4,7 @@ import { AUTHORIZER, Authorizer, type Scope } from '@rein/auth';
 import { type ApiReply, SUBJECTS, errorEnvelope, fail, ok, problem } from '@rein/contracts';
 import { SERVICE_DEPS, type ServiceDeps } from '@rein/nest';
 import { RunEngine } from '@rein/orchestration';
-import { statusHeaders } from '@rein/transport';
+import { respondChunked, statusHeaders } from '@rein/transport';
 
 type Body = Record<string, unknown>;
 type Handler = (body: Body, raw: Msg) => Promise<ApiReply>;
@@ -85,8 +85,7 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
     // Before the payload is parsed: a caller without the scope learns nothing about its request.
     const decision = this.access.check(msg.headers?.get('Authorization', 'insensitive'), scope);
     if (!decision.ok) {
-      if (msg.reply)
-        msg.respond(JSON.stringify(decision.reply.body), { headers: statusHeaders(decision.reply.status) });
+      this.respond(msg, decision.reply);
       return;
     }
     try {
@@ -122,7 +121,18 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
       if (!(e instanceof SyntaxError))
         this.deps.log('error', 'NATS API call failed', { subject, error: String(e) });
     }
-    if (msg.reply) msg.respond(JSON.stringify(reply.body), { headers: statusHeaders(reply.status) });
+    this.respond(msg, reply);
+  }
+
+  /** A reply larger than one NATS message goes out in chunks (`Rein-Chunk: i/n`, DESIGN.md). */
+  private respond(msg: Msg, reply: ApiReply): void {
+    const nc = this.deps.nats;
+    if (!nc) return;
+    try {
+      respondChunked(nc, msg, JSON.stringify(reply.body), statusHeaders(reply.status));
+    } catch (e) {
+      this.deps.log('error', 'NATS API reply failed', { subject: msg.subject, error: String(e) });
+    }
   }
 
   /**
