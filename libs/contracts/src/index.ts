@@ -9,3 +9,4 @@ export * from './messages.js';
 export * from './run-log.js';
 export * from './api-reply.js';
 export * from './openapi.js';
+export * from './nats-permissions.js';

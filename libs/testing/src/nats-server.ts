@@ -14,6 +14,8 @@ export interface StartNatsServerOptions {
    * `authorization { users: [...] }` block; the flags above (port, JetStream, user) still apply.
    */
   readonly config?: string;
+  /** Added to the server's environment (a config's `$VAR` references read it). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface NatsServer {
@@ -65,7 +67,7 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
     if (options.user !== undefined && options.pass !== undefined) {
       args.push('--user', options.user, '--pass', options.pass);
     }
-    const server = new ServerProcess(`nats-server on port ${port}`, binary, args);
+    const server = new ServerProcess(`nats-server on port ${port}`, binary, args, options.env);
     const healthy = async (): Promise<boolean> =>
       (await httpStatus(`http://127.0.0.1:${monitorPort}/healthz`)) === 200;
     try {

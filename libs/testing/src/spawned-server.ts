@@ -98,6 +98,8 @@ export class ServerProcess {
     private readonly label: string,
     private readonly binary: string,
     private readonly args: readonly string[],
+    /** Added to this process's environment for the server. */
+    private readonly env: Readonly<Record<string, string>> = {},
   ) {}
 
   /** Everything the server printed (stdout and stderr, across restarts), capped to its last 256 KiB. */
@@ -112,7 +114,10 @@ export class ServerProcess {
 
   /** Spawns the server and waits until `ready()` holds; on failure the error carries the server's log. */
   async start(ready: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-    const child = spawn(this.binary, this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.binary, this.args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...this.env },
+    });
     this.#child = child;
     track(child);
     let gone = false;

@@ -1,0 +1,175 @@
+import { SUBJECTS } from './subjects.js';
+
+/**
+ * Who may publish and subscribe what on NATS (DESIGN.md: "Only the services may publish on
+ * internal subjects … an API client cannot forge a fact"). deploy/nats/rein-auth.conf is rendered
+ * from this by `renderNatsAuthConfig` and a test keeps the two equal, and checks every subject of
+ * SUBJECTS has a publisher and a subscriber here, so a new subject cannot be missed.
+ *
+ * Request-reply: the requester publishes the subject and subscribes its `_INBOX.>` reply inbox;
+ * the responder subscribes the subject and publishes to the inbox (several messages when the reply
+ * is chunked, so `allow_responses`' one reply per request would not do). Only services publish to
+ * `_INBOX.>`; the API user may not, so it cannot answer a request meant for a service.
+ *
+ * JetStream: the JetStream API (`$JS.API.>`, whose replies come to `_INBOX.>`), the streams'
+ * subjects (`rein.log.>` for the event store, `rein.dispatch.>` and `rein.gates.>` for the work
+ * queues) and acks (`$JS.ACK.>`) are for services only; the API user has none of them.
+ */
+export type NatsUserName = 'orchestrator' | 'executor' | 'verifier' | 'audit' | 'api';
+
+export interface NatsPermissions {
+  readonly publish: readonly string[];
+  readonly subscribe: readonly string[];
+}
+
+const INBOX = '_INBOX.>';
+const JS_API = '$JS.API.>';
+const JS_ACK = '$JS.ACK.>';
+/** The JetStream event store's subjects (`--store jetstream`; libs/event-store). */
+const LOG = 'rein.log.>';
+/** The dispatch and gate work queues (libs/dispatch). */
+const DISPATCH_QUEUE = 'rein.dispatch.>';
+const GATE_QUEUE = 'rein.gates.>';
+
+const q = SUBJECTS.query;
+const i = SUBJECTS.internal;
+const publicCalls = [
+  ...Object.values(SUBJECTS.runs),
+  ...Object.values(SUBJECTS.tasks),
+  ...Object.values(SUBJECTS.pools),
+];
+/** Every service runs on the event store, so each may need JetStream (`--store jetstream`). */
+const store = [LOG, JS_API];
+
+export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> = {
+  orchestrator: {
+    publish: [
+      INBOX,
+      SUBJECTS.events('*'),
+      i.dispatch('*'),
+      i.cancel,
+      i.evaluateGate,
+      i.snapshotsExist,
+      i.pools,
+      ...Object.values(q),
+      DISPATCH_QUEUE,
+      GATE_QUEUE,
+      ...store,
+    ],
+    subscribe: [
+      INBOX,
+      ...publicCalls,
+      SUBJECTS.events('*'),
+      i.attemptStarted,
+      i.attemptFinished,
+      i.attemptUsage,
+      i.gateVerdict,
+    ],
+  },
+  executor: {
+    publish: [INBOX, i.attemptStarted, i.attemptFinished, i.attemptUsage, JS_ACK, ...store],
+    subscribe: [
+      INBOX,
+      i.dispatch('*'),
+      i.cancel,
+      i.pools,
+      i.runTestGate,
+      i.attemptChange,
+      i.snapshotsExist,
+      SUBJECTS.eventsAll,
+    ],
+  },
+  verifier: {
+    publish: [INBOX, i.gateVerdict, i.runTestGate, i.attemptChange, JS_ACK, ...store],
+    subscribe: [INBOX, i.evaluateGate],
+  },
+  audit: {
+    publish: [INBOX, ...store],
+    subscribe: [INBOX, ...Object.values(q)],
+  },
+  /** An API client: the public calls and the run event feed, nothing internal, no JetStream. */
+  api: {
+    publish: [...publicCalls],
+    subscribe: [INBOX, SUBJECTS.eventsAll],
+  },
+};
+
+/** The NATS user of each service and of API clients in deploy/nats/rein-auth.conf. */
+export const NATS_USERS: Readonly<Record<NatsUserName | 'all', string>> = {
+  orchestrator: 'rein-orchestrator',
+  executor: 'rein-executor',
+  verifier: 'rein-verifier',
+  audit: 'rein-audit',
+  api: 'rein-api',
+  /** A process running several services (`rein up` with all four): the union of theirs. */
+  all: 'rein',
+};
+
+/** The environment variable the server reads a user's password from (never in the file). */
+export function natsPasswordVariable(user: NatsUserName | 'all'): string {
+  return user === 'all' ? 'REIN_NATS_ALL_PASS' : `REIN_NATS_${user.toUpperCase()}_PASS`;
+}
+
+/** Every service's permissions together: the user of a process that runs all of them. */
+export function unionPermissions(users: readonly NatsUserName[]): NatsPermissions {
+  const merge = (k: keyof NatsPermissions): string[] => [
+    ...new Set(users.flatMap((u) => NATS_PERMISSIONS[u][k])),
+  ];
+  return { publish: merge('publish'), subscribe: merge('subscribe') };
+}
+
+/** deploy/nats/rein-auth.conf: an `authorization` block for nats-server (`include` it). */
+export function renderNatsAuthConfig(): string {
+  const list = (xs: readonly string[]): string => xs.map((x) => `"${x}"`).join(', ');
+  const user = (name: NatsUserName | 'all', p: NatsPermissions): string =>
+    [
+      `    {`,
+      `      user: "${NATS_USERS[name]}"`,
+      `      password: $${natsPasswordVariable(name)}`,
+      `      permissions: {`,
+      `        publish: { allow: [${list(p.publish)}] }`,
+      `        subscribe: { allow: [${list(p.subscribe)}] }`,
+      `      }`,
+      `    }`,
+    ].join('\n');
+  const services: NatsUserName[] = ['orchestrator', 'executor', 'verifier', 'audit'];
+  return [
+    '# Generated from libs/contracts/src/nats-permissions.ts (test: nats-permissions.spec.ts); do not edit.',
+    '# One NATS user per Rein service, one for API clients, and `rein` for a process running all four.',
+    '# Passwords come from the nats-server environment, e.g. REIN_NATS_EXECUTOR_PASS.',
+    'authorization {',
+    '  users: [',
+    [
+      ...services.map((s) => user(s, NATS_PERMISSIONS[s])),
+      user('api', NATS_PERMISSIONS.api),
+      user('all', unionPermissions(services)),
+    ].join('\n'),
+    '  ]',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** Every literal subject and pattern in SUBJECTS (functions called with `*`). */
+export function allSubjects(): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') out.push(v);
+    else if (typeof v === 'function') out.push((v as (x: string) => string)('*'));
+    else if (v && typeof v === 'object') for (const x of Object.values(v)) walk(x);
+  };
+  walk(SUBJECTS);
+  return [...new Set(out)];
+}
+
+/** Whether NATS subject `subject` (it may hold `*`) is matched by pattern `pattern`. */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split('.');
+  const s = subject.split('.');
+  for (let k = 0; k < p.length; k++) {
+    if (p[k] === '>') return s.length > k;
+    if (k >= s.length) return false;
+    if (p[k] !== '*' && p[k] !== s[k]) return false;
+  }
+  return p.length === s.length;
+}

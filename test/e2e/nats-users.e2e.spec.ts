@@ -1,0 +1,180 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { connect, createInbox, errors as natsErrors, type NatsConnection } from '@nats-io/transport-node';
+import { NATS_USERS, SUBJECTS, natsPasswordVariable, type NatsUserName } from '@rein/contracts';
+import { requestWhole } from '@rein/transport';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type NatsServer,
+  type ReinProcess,
+  startNatsServer,
+  startRein,
+  traversableTempDir,
+} from '@rein/testing';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const SERVICES = ['audit', 'executor', 'verifier', 'orchestrator'] as const;
+const password = (u: NatsUserName | 'all'): string => `pw-${u}-${process.pid}`;
+
+/**
+ * Issue 10 item 4: a nats-server started with deploy/nats/rein-auth.conf (passwords from its
+ * environment, as deployed), the four services as four processes each with its own user, and a
+ * client holding the API user's credentials. The run completes; the API user submits and reads
+ * over NATS; its attempts to publish a verdict, an attempt fact, a dispatch or a log entry are
+ * refused by the server (a permissions violation on its connection) and change nothing.
+ */
+describe('each service has its own NATS user; API clients reach rein.v1.* only', () => {
+  let nats: NatsServer;
+  const procs: ReinProcess[] = [];
+  let orchestrator: ReinProcess;
+  let api: NatsConnection;
+  const violations: { operation: string; subject: string }[] = [];
+
+  beforeAll(async () => {
+    // nats-server reads `$REIN_NATS_<USER>_PASS` from its environment, as deployed.
+    const env = Object.fromEntries(
+      [...SERVICES, 'api' as const, 'all' as const].map((u) => [natsPasswordVariable(u), password(u)]),
+    );
+    nats = await startNatsServer({
+      config: readFileSync(join(ROOT, 'deploy/nats/rein-auth.conf'), 'utf8'),
+      env,
+    });
+    const dataDir = join(traversableTempDir('rein-nats-users-'), 'data');
+    for (const service of SERVICES) {
+      procs.push(
+        await startRein({
+          dataDir,
+          env: { REIN_NATS_USER: NATS_USERS[service], REIN_NATS_PASS: password(service) },
+          args: [
+            '--services',
+            service,
+            '--transport',
+            'nats',
+            '--nats-url',
+            nats.url,
+            '--store',
+            'jetstream',
+          ],
+        }),
+      );
+    }
+    orchestrator = procs[3]!;
+    api = await connect({ servers: nats.url, user: NATS_USERS.api, pass: password('api') });
+    void (async () => {
+      for await (const s of api.status()) {
+        if (s.type === 'error' && s.error instanceof natsErrors.PermissionViolationError)
+          violations.push({ operation: s.error.operation, subject: s.error.subject });
+      }
+    })();
+  }, 120_000);
+
+  afterAll(async () => {
+    await api?.close();
+    for (const p of procs.reverse()) await p.stop();
+    await nats?.stop();
+  }, 60_000);
+
+  const call = async (
+    subject: string,
+    payload: unknown,
+  ): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const m = await requestWhole(
+      api,
+      subject,
+      typeof payload === 'string' ? payload : JSON.stringify(payload),
+      {
+        timeoutMs: 15_000,
+      },
+    );
+    return {
+      status: Number(m.headers?.get('Rein-Status')),
+      body: JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>,
+    };
+  };
+
+  let runId: string;
+
+  it('runs a gated two-task DAG across the four processes, each on its own user', async () => {
+    const submitted = await orchestrator.submit({
+      apiVersion: 'rein/v1',
+      kind: 'Run',
+      metadata: { name: 'nats-users' },
+      spec: {
+        defaults: { agent: 'sh' },
+        agents: { sh: { runtime: 'command', command: 'echo "$REIN_TASK_ID" > "$REIN_TASK_ID.txt"' } },
+        tasks: [
+          { id: 'a', prompt: 'a', gates: [{ test: { run: 'test -f a.txt' } }] },
+          { id: 'b', prompt: 'b', dependsOn: ['a'] },
+        ],
+      },
+    });
+    expect(submitted.status).toBe(201);
+    runId = submitted.body.runId as string;
+    const done = await orchestrator.waitFor(runId, (r) => r.status !== 'running', 60_000);
+    expect(done.status).toBe('succeeded');
+    for (const p of procs) expect(p.stderr()).not.toMatch(/Permissions Violation/i);
+  }, 90_000);
+
+  it('lets the API user submit, read and follow over NATS', async () => {
+    const events: unknown[] = [];
+    const spec = {
+      apiVersion: 'rein/v1',
+      kind: 'Run',
+      metadata: { name: 'api-user' },
+      spec: {
+        defaults: { agent: 'n' },
+        agents: { n: { runtime: 'noop' } },
+        tasks: [{ id: 'x', prompt: 'x' }],
+      },
+    };
+    const first = await call(SUBJECTS.runs.submit, spec);
+    expect(first.status).toBe(201);
+    const id = first.body.runId as string;
+    const sub = api.subscribe(SUBJECTS.events(id), { callback: (_e, m) => void events.push(m.json()) });
+    await orchestrator.waitFor(id, (r) => r.status === 'succeeded', 30_000);
+    const got = await call(SUBJECTS.runs.get, { runId: id });
+    expect(got).toMatchObject({ status: 200, body: { runId: id, status: 'succeeded' } });
+    const page = await call(SUBJECTS.runs.events, { runId: id, after: 0 });
+    expect(page.status).toBe(200);
+    expect((await call(SUBJECTS.pools.list, {})).status).toBe(200);
+    sub.unsubscribe();
+    expect(violations).toEqual([]);
+  }, 60_000);
+
+  it('refuses the API user a forged verdict, attempt fact, dispatch and log entry; the run is unaffected', async () => {
+    const before = await call(SUBJECTS.runs.events, { runId, after: 0 });
+    const ref = { runId, taskId: 'a', attempt: 1 };
+    const forged: [string, unknown][] = [
+      [SUBJECTS.internal.gateVerdict, { ...ref, at: Date.now(), verdict: { gate: 0, passed: false } }],
+      [SUBJECTS.internal.attemptFinished, { ...ref, at: Date.now(), result: { exitCode: 1 } }],
+      [SUBJECTS.internal.attemptStarted, { ...ref, at: Date.now() }],
+      [SUBJECTS.internal.dispatch('default'), { ...ref, attempt: 2 }],
+      ['rein.dispatch.default', { ...ref, attempt: 2 }],
+      ['rein.log.run-x', []],
+      [SUBJECTS.events(runId), []],
+      [SUBJECTS.query.get, { runId }],
+      ['$JS.API.STREAM.DELETE.REIN_DISPATCH', {}],
+    ];
+    for (const [subject, data] of forged)
+      api.publish(subject, JSON.stringify({ pattern: subject, data, id: 'forged' }), {
+        reply: createInbox(),
+      });
+    // Eavesdropping on what services tell each other is refused too.
+    api.subscribe('rein.internal.>');
+    await api.flush();
+    const deadline = Date.now() + 10_000;
+    while (violations.length < forged.length + 1 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(violations).toEqual(
+      expect.arrayContaining([
+        ...forged.map(([subject]) => ({ operation: 'publish', subject })),
+        { operation: 'subscription', subject: 'rein.internal.>' },
+      ]),
+    );
+    // The connection stays usable, and the run's log is as it was.
+    const after = await call(SUBJECTS.runs.events, { runId, after: 0 });
+    expect(after.body).toEqual(before.body);
+    expect((await call(SUBJECTS.runs.get, { runId })).body).toMatchObject({ status: 'succeeded' });
+    expect(api.isClosed()).toBe(false);
+  }, 60_000);
+});
