@@ -30,7 +30,14 @@ export interface AttemptDelivery {
  * it could not be: the message is given back and redelivered after `retryDelayMs`, doubling with
  * each delivery up to ack_wait (the orchestrator may be restarting).
  */
-export type AttemptHandler = (attempt: DispatchAttempt, delivery: AttemptDelivery) => Promise<void>;
+export type AttemptHandler<T = DispatchAttempt> = (attempt: T, delivery: AttemptDelivery) => Promise<void>;
+
+/** What every message of a work queue names: the attempt it is about. */
+export interface WorkRef {
+  readonly runId: string;
+  readonly taskId: string;
+  readonly attempt: number;
+}
 
 export type ConsumerLog = (
   level: 'info' | 'warn' | 'error',
@@ -38,7 +45,7 @@ export type ConsumerLog = (
   fields: Readonly<Record<string, unknown>>,
 ) => void;
 
-export interface JetStreamAttemptConsumerOptions {
+export interface JetStreamAttemptConsumerOptions<T extends WorkRef = DispatchAttempt> {
   /** An open connection; the consumer never closes it. */
   readonly connection: NatsConnection;
   /** Default `REIN_DISPATCH`. */
@@ -50,7 +57,14 @@ export interface JetStreamAttemptConsumerOptions {
   /** Default 10. */
   readonly maxDeliver?: number;
   readonly duplicateWindowMs?: number;
-  readonly handler: AttemptHandler;
+  /** Another work queue on the same machinery (gate requests): its subject and consumer prefixes. */
+  readonly subjectPrefix?: string;
+  readonly consumerPrefix?: string;
+  /** Reads a message; throw to drop it as malformed. Default: a dispatched attempt of `pool`. */
+  readonly parse?: (msg: JsMsg) => T;
+  /** The ledger key of a message; default `<runId>/<taskId>/<attempt>`. */
+  readonly keyOf?: (m: T) => string;
+  readonly handler: AttemptHandler<T>;
   /** Attempts this process holds at once (handlers not yet settled); default the pool's capacity. */
   readonly concurrency?: number;
   /** How long one pull request waits for messages; default 5000 ms (JetStream's minimum is 1000). */
@@ -76,7 +90,7 @@ interface Held {
  * attempts to another executor. The handler decides what a delivery means (a fresh attempt, a
  * duplicate of one it runs or ran); this class only turns its promise into ack or nak.
  */
-export class JetStreamAttemptConsumer {
+export class JetStreamAttemptConsumer<T extends WorkRef = DispatchAttempt> {
   private readonly held = new Set<Held>();
   private readonly heartbeat: NodeJS.Timeout;
   private batch: ConsumerMessages | undefined;
@@ -88,7 +102,7 @@ export class JetStreamAttemptConsumer {
     private readonly nc: NatsConnection,
     private consumer: Consumer,
     private readonly topology: DispatchTopology,
-    private readonly o: JetStreamAttemptConsumerOptions,
+    private readonly o: JetStreamAttemptConsumerOptions<T>,
     private readonly concurrency: number,
     private readonly fetchExpiresMs: number,
     private readonly retryDelayMs: number,
@@ -100,7 +114,9 @@ export class JetStreamAttemptConsumer {
   }
 
   /** Ensures the stream and the pool's durable consumer, then starts pulling. */
-  static async open(o: JetStreamAttemptConsumerOptions): Promise<JetStreamAttemptConsumer> {
+  static async open<T extends WorkRef = DispatchAttempt>(
+    o: JetStreamAttemptConsumerOptions<T>,
+  ): Promise<JetStreamAttemptConsumer<T>> {
     const at = 'JetStreamAttemptConsumer.open';
     if (!o?.connection) throw new TypeError(`${at}: options.connection must be an open NatsConnection`);
     if (typeof o.handler !== 'function') {
@@ -127,7 +143,7 @@ export class JetStreamAttemptConsumer {
       );
     }
     const consumer = await bindConsumer(o.connection, topology, o.pool);
-    return new JetStreamAttemptConsumer(
+    return new JetStreamAttemptConsumer<T>(
       o.connection,
       consumer,
       topology,
@@ -222,9 +238,9 @@ export class JetStreamAttemptConsumer {
       }
       return;
     }
-    let attempt: DispatchAttempt;
+    let attempt: T;
     try {
-      attempt = parseAttempt(msg, this.o.pool.name);
+      attempt = this.o.parse ? this.o.parse(msg) : (parseAttempt(msg, this.o.pool.name) as unknown as T);
     } catch (error) {
       this.log('error', 'malformed dispatch message dropped', {
         pool: this.o.pool.name,
@@ -234,7 +250,7 @@ export class JetStreamAttemptConsumer {
       msg.term();
       return;
     }
-    const key = `${attempt.runId}/${attempt.taskId}/${attempt.attempt}`;
+    const key = this.o.keyOf?.(attempt) ?? `${attempt.runId}/${attempt.taskId}/${attempt.attempt}`;
     const held: Held = { msg, key, done: false };
     this.held.add(held);
     const delivery: AttemptDelivery = {
@@ -322,7 +338,10 @@ async function bindConsumer(
   pool: PoolSettings,
 ): Promise<Consumer> {
   await ensureDispatchTopology(await jetstreamManager(nc), topology, [pool]);
-  return jetstream(nc).consumers.get(topology.streamName, poolConsumerName(pool.name));
+  return jetstream(nc).consumers.get(
+    topology.streamName,
+    poolConsumerName(pool.name, topology.consumerPrefix),
+  );
 }
 
 function parseAttempt(msg: JsMsg, pool: string): DispatchAttempt {

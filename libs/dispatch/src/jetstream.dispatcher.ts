@@ -114,24 +114,35 @@ export class JetStreamDispatcher {
       );
     }
     const msgID = dispatchMsgId(msg);
-    const payload = JSON.stringify(msg);
-    const deadline = Date.now() + this.retryForMs;
-    for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
-      try {
-        const ack = await this.js.publish(dispatchSubject(pool), payload, {
-          msgID,
-          timeout: this.publishTimeoutMs,
-        });
-        return { seq: ack.seq, duplicate: ack.duplicate };
-      } catch (error) {
-        // Safe to publish again: the same Nats-Msg-Id inside the duplicate window is stored once.
-        if (Date.now() + delay > deadline || !retryable(error)) {
-          throw new Error(`dispatch of attempt ${msgID} to pool ${pool} failed: ${message(error)}`, {
-            cause: error,
-          });
-        }
-        await new Promise((resolve) => setTimeout(resolve, delay));
+    return publishDurably(this.js, dispatchSubject(pool), JSON.stringify(msg), msgID, {
+      retryForMs: this.retryForMs,
+      publishTimeoutMs: this.publishTimeoutMs,
+      what: `dispatch of attempt ${msgID} to pool ${pool}`,
+    });
+  }
+}
+
+/**
+ * Publishes to a work-queue stream, re-publishing while JetStream does not answer for up to
+ * `retryForMs`; safe because the same Nats-Msg-Id inside the duplicate window is stored once.
+ */
+export async function publishDurably(
+  js: JetStreamClient,
+  subject: string,
+  payload: string,
+  msgID: string,
+  o: { readonly retryForMs: number; readonly publishTimeoutMs: number; readonly what: string },
+): Promise<DispatchReceipt> {
+  const deadline = Date.now() + o.retryForMs;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      const ack = await js.publish(subject, payload, { msgID, timeout: o.publishTimeoutMs });
+      return { seq: ack.seq, duplicate: ack.duplicate };
+    } catch (error) {
+      if (Date.now() + delay > deadline || !retryable(error)) {
+        throw new Error(`${o.what} failed: ${message(error)}`, { cause: error });
       }
+      await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
 }

@@ -33,19 +33,20 @@ export const DEFAULT_MAX_DELIVER = 10;
 export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
 
 const SUBJECT_PREFIX = 'rein.dispatch';
+const CONSUMER_PREFIX = 'rein-pool-';
 const POOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const STREAM_NAME = /^[A-Za-z0-9_-]{1,255}$/;
 const STREAM_NOT_FOUND = 10059;
 const CONSUMER_NOT_FOUND = 10014;
 
-/** The subject a pool's attempts are published on. */
-export function dispatchSubject(pool: string): string {
-  return `${SUBJECT_PREFIX}.${pool}`;
+/** The subject a pool's attempts are published on (another work queue: its own prefix). */
+export function dispatchSubject(pool: string, prefix = SUBJECT_PREFIX): string {
+  return `${prefix}.${pool}`;
 }
 
 /** The durable consumer every executor of a pool pulls from. */
-export function poolConsumerName(pool: string): string {
-  return `rein-pool-${pool}`;
+export function poolConsumerName(pool: string, prefix = CONSUMER_PREFIX): string {
+  return `${prefix}${pool}`;
 }
 
 /** `Nats-Msg-Id` of a dispatch: the attempt's id, so a second publish of one attempt is dropped. */
@@ -55,6 +56,12 @@ export function dispatchMsgId(m: Pick<DispatchAttempt, 'runId' | 'taskId' | 'att
 
 export interface DispatchTopology {
   readonly streamName: string;
+  /**
+   * Subjects are `<subjectPrefix>.<pool>` and consumers `<consumerPrefix><pool>`: the attempt
+   * queue's by default; gate requests use the same machinery under their own (gate-queue.ts).
+   */
+  readonly subjectPrefix: string;
+  readonly consumerPrefix: string;
   readonly ackWaitMs: number;
   readonly maxDeliver: number;
   readonly duplicateWindowMs: number;
@@ -106,6 +113,8 @@ export function checkTopology(
     readonly ackWaitMs?: number;
     readonly maxDeliver?: number;
     readonly duplicateWindowMs?: number;
+    readonly subjectPrefix?: string;
+    readonly consumerPrefix?: string;
   },
 ): DispatchTopology {
   const streamName = o.streamName ?? DEFAULT_DISPATCH_STREAM;
@@ -132,7 +141,9 @@ export function checkTopology(
       `${at}: duplicateWindowMs must be an integer >= 100 (default ${DEFAULT_DUPLICATE_WINDOW_MS}), got ${String(duplicateWindowMs)}`,
     );
   }
-  return { streamName, ackWaitMs, maxDeliver, duplicateWindowMs };
+  const subjectPrefix = o.subjectPrefix ?? SUBJECT_PREFIX;
+  const consumerPrefix = o.consumerPrefix ?? CONSUMER_PREFIX;
+  return { streamName, ackWaitMs, maxDeliver, duplicateWindowMs, subjectPrefix, consumerPrefix };
 }
 
 /** Checks pool names (they become subject tokens) and capacities (they become max_ack_pending). */
@@ -169,7 +180,7 @@ export async function ensureDispatchTopology(
   t: DispatchTopology,
   pools: readonly PoolSettings[],
 ): Promise<void> {
-  const wanted = pools.map((p) => dispatchSubject(p.name));
+  const wanted = pools.map((p) => dispatchSubject(p.name, t.subjectPrefix));
   let existing: StreamConfig | undefined;
   try {
     existing = (await jsm.streams.info(t.streamName)).config;
@@ -224,10 +235,10 @@ async function ensurePoolConsumer(
   t: DispatchTopology,
   pool: PoolSettings,
 ): Promise<ConsumerInfo> {
-  const name = poolConsumerName(pool.name);
+  const name = poolConsumerName(pool.name, t.consumerPrefix);
   const config: Partial<ConsumerConfig> = {
     durable_name: name,
-    filter_subject: dispatchSubject(pool.name),
+    filter_subject: dispatchSubject(pool.name, t.subjectPrefix),
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: nanos(t.ackWaitMs),

@@ -1,7 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { AUTHORIZER, type Authorizer } from '@rein/auth';
-import { SUBJECTS, type DispatchAttempt } from '@rein/contracts';
-import { JetStreamDispatcher, dispatchSettingsFromEnv } from '@rein/dispatch';
+import { SUBJECTS, type DispatchAttempt, type EvaluateGate } from '@rein/contracts';
+import { JetStreamDispatcher, JetStreamGateRequests, dispatchSettingsFromEnv } from '@rein/dispatch';
 import { HealthController, SERVICE_DEPS, type ServiceDeps, metrics, runSettingsOf } from '@rein/nest';
 import { type EngineOptions, RunEngine } from '@rein/orchestration';
 import { randomBytes } from 'node:crypto';
@@ -44,6 +44,8 @@ export class OrchestratorModule {
             // Over NATS, attempts go through a JetStream work queue (at least once, survives
             // restarts); in one process the bus hands them over directly.
             const jetStream = deps.config.transport === 'nats' ? await openDispatcher(deps) : undefined;
+            // Gate requests likewise (issue 10 item 3): they wait for a verifier that is not up yet.
+            const gateQueue = deps.config.transport === 'nats' ? await openGateRequests(deps) : undefined;
             return new RunEngine({
               store: deps.store,
               settings,
@@ -72,7 +74,19 @@ export class OrchestratorModule {
                   : (pool: string, msg: DispatchAttempt) =>
                       bus.publish(SUBJECTS.internal.dispatch(pool), msg),
                 cancelAttempt: (msg) => bus.publish(SUBJECTS.internal.cancel, msg),
-                evaluateGate: (msg) => bus.publish(SUBJECTS.internal.evaluateGate, msg),
+                evaluateGate: gateQueue
+                  ? (msg: EvaluateGate) =>
+                      void gateQueue.request(msg).catch((error: unknown) =>
+                        // The gate's recorded deadline re-requests it.
+                        deps.log('error', 'gate request failed; it is re-requested at its deadline', {
+                          runId: msg.runId,
+                          taskId: msg.taskId,
+                          attempt: msg.attempt,
+                          gate: msg.gate,
+                          error: error instanceof Error ? error.message : String(error),
+                        }),
+                      )
+                  : (msg: EvaluateGate) => bus.publish(SUBJECTS.internal.evaluateGate, msg),
                 appended: (runId, events) => {
                   for (const e of events) metrics.eventsAppended.inc({ type: e.type });
                   // The transport splits a batch too large for one of its messages.
@@ -109,4 +123,14 @@ function openDispatcher(deps: ServiceDeps): Promise<JetStreamDispatcher> {
     pools: deps.config.pools,
     ...dispatchSettingsFromEnv(process.env),
   });
+}
+
+/** The JetStream work queue gate requests go through (issue 10 item 3). */
+function openGateRequests(deps: ServiceDeps): Promise<JetStreamGateRequests> {
+  if (!deps.nats) {
+    throw new Error(
+      'the NATS transport needs the process NATS connection (ServiceDeps.nats) to request gates',
+    );
+  }
+  return JetStreamGateRequests.open({ connection: deps.nats, ...dispatchSettingsFromEnv(process.env) });
 }
