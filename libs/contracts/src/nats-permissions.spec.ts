@@ -63,6 +63,7 @@ describe('NATS users and their permissions', () => {
     expect(publishers(SUBJECTS.internal.dispatch('default'))).toEqual(['orchestrator']);
     expect(publishers('rein.dispatch.default')).toEqual(['orchestrator']);
     expect(publishers(SUBJECTS.events('run-1'))).toEqual(['orchestrator']);
+    expect(publishers('rein.log.run-1')).toEqual(['orchestrator', 'executor']);
   });
 
   it('gives the all-in-one user every service permission', () => {

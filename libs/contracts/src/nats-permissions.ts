@@ -38,7 +38,7 @@ const publicCalls = [
   ...Object.values(SUBJECTS.tasks),
   ...Object.values(SUBJECTS.pools),
 ];
-/** Every service runs on the event store, so each may need JetStream (`--store jetstream`). */
+/** The services that append to the event store (`--store jetstream`): its subjects and the JetStream API. */
 const store = [LOG, JS_API];
 
 export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> = {
@@ -80,11 +80,13 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> =
     ],
   },
   verifier: {
-    publish: [INBOX, i.gateVerdict, i.runTestGate, i.attemptChange, JS_ACK, ...store],
+    // No `rein.log.>`: the verifier appends nothing; `$JS.ACK.>` is for the gate work queue.
+    publish: [INBOX, i.gateVerdict, i.runTestGate, i.attemptChange, JS_ACK, JS_API],
     subscribe: [INBOX, i.evaluateGate],
   },
   audit: {
-    publish: [INBOX, ...store],
+    // Reads the log, appends nothing: the JetStream API only.
+    publish: [INBOX, JS_API],
     subscribe: [INBOX, ...Object.values(q)],
   },
   /** An API client: the public calls and the run event feed, nothing internal, no JetStream. */
