@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
+import { NATS_USERS } from '@rein/contracts';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
@@ -531,15 +532,20 @@ describe('defaults versus production values', () => {
         .filter((e) => e.valueFrom?.secretKeyRef)
         .map((e) => `${e.name}=${e.valueFrom.secretKeyRef.name}`)
         .sort();
-    const common = [
-      'REIN_KURRENTDB_URL=rein-kurrentdb',
-      'REIN_NATS_PASS=rein-nats',
-      'REIN_NATS_USER=rein-nats',
-    ];
+    const common = ['REIN_KURRENTDB_URL=rein-kurrentdb', 'REIN_NATS_PASS=rein-nats'];
     expect(secretEnv('orchestrator')).toEqual([...common, 'REIN_REDIS_URL=rein-redis'].sort());
     expect(secretEnv('verifier')).toEqual([...common, 'REIN_JUDGE_API_KEY=rein-judge'].sort());
     expect(secretEnv('executor')).toEqual(common);
     expect(secretEnv('audit')).toEqual(common);
+    // Each service its own NATS user of deploy/nats/rein-auth.conf, its password under its own key.
+    for (const service of SERVICES) {
+      const env = container(workload(production, service)).env as Json[];
+      expect(env.find((e) => e.name === 'REIN_NATS_USER')?.value).toBe(NATS_USERS[service]);
+      expect(env.find((e) => e.name === 'REIN_NATS_PASS')?.valueFrom.secretKeyRef).toEqual({
+        name: 'rein-nats',
+        key: `${service}-password`,
+      });
+    }
     const orchestrator = workload(production, 'orchestrator').spec?.template.spec as Json;
     expect((orchestrator.volumes as Json[]).find((v) => v.name === 'tokens')?.secret.secretName).toBe(
       'rein-tokens',

@@ -102,7 +102,14 @@ everything else (envFrom). (dict "root" $ "component" "<name>")
 {{- define "rein.secretEnv" -}}
 {{- $v := .root.Values -}}
 {{- $c := .component -}}
-{{- if $v.nats.existingSecret }}
+{{- if and $v.nats.existingSecret $v.nats.perServiceUsers }}
+{{- /* deploy/nats/rein-auth.conf: service <name> is NATS user rein-<name>, allowed only its subjects. */}}
+- name: REIN_NATS_USER
+  value: {{ printf "rein-%s" $c | quote }}
+- name: REIN_NATS_PASS
+  valueFrom:
+    secretKeyRef: { name: {{ $v.nats.existingSecret | quote }}, key: {{ printf "%s-password" $c | quote }} }
+{{- else if $v.nats.existingSecret }}
 - name: REIN_NATS_USER
   valueFrom:
     secretKeyRef: { name: {{ $v.nats.existingSecret | quote }}, key: {{ $v.nats.userKey | quote }} }
