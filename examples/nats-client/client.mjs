@@ -2,14 +2,32 @@
 //   rein up --transport nats --nats-url nats://127.0.0.1:4222      (or the four services apart)
 //   REIN_NATS_URL=nats://127.0.0.1:4222 node examples/nats-client/client.mjs
 // Payloads and the error envelope are the HTTP API's; the HTTP status is the `Rein-Status` header.
-import { connect } from '@nats-io/transport-node';
+// A reply larger than one NATS message comes as messages with `Rein-Chunk: i/n` (1-based) on the
+// request's inbox: concatenate their bytes in order. With deploy/nats/rein-auth.conf, connect as
+// the API user: REIN_NATS_USER=rein-api REIN_NATS_PASS=….
+import { connect, createInbox } from '@nats-io/transport-node';
 
-const nc = await connect({ servers: process.env.REIN_NATS_URL ?? 'nats://127.0.0.1:4222' });
+const nc = await connect({
+  servers: process.env.REIN_NATS_URL ?? 'nats://127.0.0.1:4222',
+  ...(process.env.REIN_NATS_USER
+    ? { user: process.env.REIN_NATS_USER, pass: process.env.REIN_NATS_PASS }
+    : {}),
+});
 const call = async (subject, payload) => {
-  const m = await nc.request(subject, typeof payload === 'string' ? payload : JSON.stringify(payload), {
-    timeout: 10_000,
-  });
-  return { status: Number(m.headers?.get('Rein-Status')), body: m.json() };
+  const inbox = createInbox();
+  const sub = nc.subscribe(inbox, { timeout: 10_000 });
+  nc.publish(subject, typeof payload === 'string' ? payload : JSON.stringify(payload), { reply: inbox });
+  const parts = [];
+  let status = 0;
+  for await (const m of sub) {
+    status ||= Number(m.headers?.get('Rein-Status'));
+    parts.push(m.data);
+    const [i, n] = (m.headers?.get('Rein-Chunk') || '1/1').split('/').map(Number);
+    if (i !== parts.length) throw new Error(`${subject}: chunk ${parts.length}/${n} missing`);
+    if (i === n) break;
+  }
+  sub.unsubscribe();
+  return { status, body: JSON.parse(Buffer.concat(parts).toString('utf8')) };
 };
 
 const spec = {
