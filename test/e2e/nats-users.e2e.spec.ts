@@ -178,3 +178,45 @@ describe('each service has its own NATS user; API clients reach rein.v1.* only',
     expect(api.isClosed()).toBe(false);
   }, 60_000);
 });
+
+/** A process running all four services (`rein up`) connects as the `rein` user of the same file. */
+describe('the all-in-one user `rein`', () => {
+  let nats: NatsServer;
+  let rein: ReinProcess;
+
+  beforeAll(async () => {
+    const env = Object.fromEntries(
+      [...SERVICES, 'api' as const, 'all' as const].map((u) => [natsPasswordVariable(u), password(u)]),
+    );
+    nats = await startNatsServer({
+      config: readFileSync(join(ROOT, 'deploy/nats/rein-auth.conf'), 'utf8'),
+      env,
+    });
+    rein = await startRein({
+      dataDir: join(traversableTempDir('rein-nats-all-'), 'data'),
+      env: { REIN_NATS_USER: NATS_USERS.all, REIN_NATS_PASS: password('all') },
+      args: ['--transport', 'nats', '--nats-url', nats.url, '--store', 'jetstream'],
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await rein?.dispose();
+    await nats?.stop();
+  });
+
+  it('runs a gated run with every service in one process', async () => {
+    const submitted = await rein.submit({
+      apiVersion: 'rein/v1',
+      kind: 'Run',
+      metadata: { name: 'nats-all-user' },
+      spec: {
+        defaults: { agent: 'sh' },
+        agents: { sh: { runtime: 'command', command: 'echo a > a.txt' } },
+        tasks: [{ id: 'a', prompt: 'a', gates: [{ test: { run: 'test -f a.txt' } }] }],
+      },
+    });
+    expect(submitted.status).toBe(201);
+    const done = await rein.waitFor(submitted.body.runId as string, (r) => r.status !== 'running', 60_000);
+    expect(done.status).toBe('succeeded');
+    expect(rein.stderr()).not.toMatch(/Permissions Violation/i);
+  }, 90_000);
+});
