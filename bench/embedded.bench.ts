@@ -25,6 +25,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BullmqPeer } from './lib/bullmq-peer.js';
+import { chainHops, chainSpec, fanOutSpec } from './lib/shapes.js';
 import { startRedisServer, freePort } from './lib/redis-server.js';
 import { type AppendTally, probeSqliteAppends } from './lib/store-probe.js';
 import {
@@ -64,39 +65,6 @@ interface BullmqFigures {
   readonly fanOut: { jobs: number; ms: number; jobsPerSec: number };
   /** `hops`: processor clock (compared); `timestampHops`: BullMQ's finishedOn → processedOn. */
   readonly chain: { ms: number; jobsPerSec: number; hops: Percentiles; timestampHops: Percentiles };
-}
-
-type Task = { id: string; prompt: string; agent: string; dependsOn?: string[] };
-
-function spec(name: string, tasks: Task[]): string {
-  return JSON.stringify({
-    apiVersion: 'rein/v1',
-    kind: 'Run',
-    metadata: { name },
-    spec: { agents: { n: { runtime: 'noop' } }, tasks },
-  });
-}
-
-/** root → (total - 2) middle tasks → sink. */
-function fanOutSpec(total: number): string {
-  const middle = Array.from({ length: total - 2 }, (_, i) => `m${i}`);
-  return spec(`bench-fan-out-${total}`, [
-    { id: 'root', prompt: 'p', agent: 'n' },
-    ...middle.map((id) => ({ id, prompt: 'p', agent: 'n', dependsOn: ['root'] })),
-    { id: 'sink', prompt: 'p', agent: 'n', dependsOn: middle },
-  ]);
-}
-
-function chainSpec(total: number): string {
-  return spec(
-    `bench-chain-${total}`,
-    Array.from({ length: total }, (_, i) => ({
-      id: `t${i}`,
-      prompt: 'p',
-      agent: 'n',
-      ...(i > 0 ? { dependsOn: [`t${i - 1}`] } : {}),
-    })),
-  );
 }
 
 interface RunSummary {
@@ -142,40 +110,6 @@ async function runToCompletion(
     throw new Error(`run ${runId} ended ${done.status} with tasks ${JSON.stringify(done.tasks)}`);
   }
   return { runId, ms: Date.parse(done.updatedAt) - t0, peakRss };
-}
-
-interface WireEvent {
-  seq: number;
-  type: string;
-  at: string;
-  taskId?: string;
-}
-
-/** Executor-to-executor hops of a chain `t0 → t1 → …`, from its recorded events (whole ms). */
-async function chainLoopHops(url: string, runId: string, tasks: number): Promise<Percentiles> {
-  const finished = new Map<string, number>();
-  const started = new Map<string, number>();
-  for (let after = 0; ;) {
-    const res = await fetch(`${url}/v1/runs/${runId}/events?after=${after}&limit=10000`);
-    const { events } = (await res.json()) as { events: WireEvent[] };
-    if (events.length === 0) break;
-    for (const e of events) {
-      if (e.taskId === undefined) continue;
-      if (e.type === 'AttemptStarted') started.set(e.taskId, Date.parse(e.at));
-      if (e.type === 'AttemptFinished') finished.set(e.taskId, Date.parse(e.at));
-    }
-    after = events[events.length - 1]!.seq;
-  }
-  const hops: number[] = [];
-  for (let i = 1; i < tasks; i++) {
-    const end = finished.get(`t${i - 1}`);
-    const start = started.get(`t${i}`);
-    if (end === undefined || start === undefined) {
-      throw new Error(`run ${runId}: no AttemptFinished for t${i - 1} or no AttemptStarted for t${i}`);
-    }
-    hops.push(start - end);
-  }
-  return percentiles(hops);
 }
 
 const tallyLine = (t: AppendTally, tasks: number): Record<string, number> => ({
@@ -241,7 +175,7 @@ async function reinSide(synchronous: 'FULL' | 'NORMAL'): Promise<ReinFigures> {
       ms: ch.ms,
       tasksPerSec: Math.round(CHAIN_TASKS / (ch.ms / 1000)),
       hops: percentiles(samples),
-      loopHops: await chainLoopHops(server.url, ch.runId, CHAIN_TASKS),
+      loopHops: await chainHops(server.url, ch.runId, CHAIN_TASKS),
     };
     print({
       bench: 'rein.chain',

@@ -24,7 +24,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { startNatsServer } from '../libs/testing/src/nats-server.js';
 import { startRein, type ReinProcess } from '../libs/testing/src/rein-process.js';
-import { type Percentiles, load, machine, percentiles, print, round } from './lib/report.js';
+import { load, machine, print, round } from './lib/report.js';
+import { chainHops, chainSpec, fanOutSpec } from './lib/shapes.js';
 
 const FAN_OUT_TASKS = 10_000;
 const CHAIN_TASKS = 1_000;
@@ -35,38 +36,6 @@ const TARGET_HOP_P99_MS = 10;
 const CEILING_MESSAGES = 50_000;
 const CEILING_IN_FLIGHT = 1_000;
 const CEILING_BYTES = 256;
-
-type Task = { id: string; prompt: string; agent: string; dependsOn?: string[] };
-
-function spec(name: string, tasks: Task[]): string {
-  return JSON.stringify({
-    apiVersion: 'rein/v1',
-    kind: 'Run',
-    metadata: { name },
-    spec: { agents: { n: { runtime: 'noop' } }, tasks },
-  });
-}
-
-function fanOutSpec(total: number): string {
-  const middle = Array.from({ length: total - 2 }, (_, i) => `m${i}`);
-  return spec(`bench-fan-out-${total}`, [
-    { id: 'root', prompt: 'p', agent: 'n' },
-    ...middle.map((id) => ({ id, prompt: 'p', agent: 'n', dependsOn: ['root'] })),
-    { id: 'sink', prompt: 'p', agent: 'n', dependsOn: middle },
-  ]);
-}
-
-function chainSpec(total: number): string {
-  return spec(
-    `bench-chain-${total}`,
-    Array.from({ length: total }, (_, i) => ({
-      id: `t${i}`,
-      prompt: 'p',
-      agent: 'n',
-      ...(i > 0 ? { dependsOn: [`t${i - 1}`] } : {}),
-    })),
-  );
-}
 
 /** Async JetStream publishes with a bounded number in flight; messages/s acked. */
 async function jetstreamCeiling(url: string, label: string): Promise<number> {
@@ -169,34 +138,6 @@ async function runToCompletion(
   const end = await ends.wait(created.runId, RUN_DEADLINE_MS);
   if (end.status !== 'succeeded') throw new Error(`run ${created.runId} ended ${end.status}`);
   return { runId: created.runId, ms: end.at - t0 };
-}
-
-/** Task i-1 finished → task i started, from the run's recorded events. */
-async function chainHops(url: string, runId: string, tasks: number): Promise<Percentiles> {
-  const finished = new Map<string, number>();
-  const started = new Map<string, number>();
-  for (let after = 0; ;) {
-    const res = await fetch(`${url}/v1/runs/${runId}/events?after=${after}&limit=1000`);
-    const { events } = (await res.json()) as {
-      events: { seq: number; type: string; at: string; taskId?: string }[];
-    };
-    if (events.length === 0) break;
-    for (const e of events) {
-      if (e.taskId === undefined) continue;
-      if (e.type === 'AttemptStarted') started.set(e.taskId, Date.parse(e.at));
-      if (e.type === 'AttemptFinished') finished.set(e.taskId, Date.parse(e.at));
-    }
-    after = events[events.length - 1]!.seq;
-  }
-  const hops: number[] = [];
-  for (let i = 1; i < tasks; i++) {
-    const end = finished.get(`t${i - 1}`);
-    const start = started.get(`t${i}`);
-    if (end === undefined || start === undefined)
-      throw new Error(`run ${runId}: t${i - 1} or t${i} has no attempt events`);
-    hops.push(start - end);
-  }
-  return percentiles(hops);
 }
 
 async function startCluster(natsUrl: string): Promise<{ orchestrator: ReinProcess; all: ReinProcess[] }> {

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileS
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { processAlive as alive } from './process-alive.js';
 
 /**
  * A per-run cgroup (v1 or v2), nested under the service's own cgroup so the run stays inside
@@ -259,15 +260,6 @@ export async function reapOrphanCgroups(root = CGROUP_ROOT): Promise<number> {
     }
   }
   return killed;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -10,6 +10,7 @@ import {
 } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
+import { processAlive as alive } from './process-alive.js';
 import { SandboxError, type SandboxIdentity } from './sandbox.port.js';
 
 /**
@@ -230,15 +231,6 @@ function uidsWithProcesses(): Set<number> {
     }
   }
   return uids;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function ageMs(file: string): number {
