@@ -278,8 +278,7 @@ export class RunEngine {
     const actor = await this.actor(runId);
     if (!actor) return fail('not_found', `run ${runId} does not exist`, '', 'list runs with GET /v1/runs');
     const toEvent = b.toEvent;
-    // In a cluster another replica may have moved the run on since this one cached it.
-    const now = this.o.locks ? fold(runId, await this.readRun(runId)) : actor.state;
+    const now = await this.logState(runId, actor);
     let target: RunState | undefined;
     if (toEvent !== undefined && toEvent >= 1 && toEvent <= now.seq) {
       target = fold(runId, await this.readRun(runId, toEvent));
@@ -386,8 +385,20 @@ export class RunEngine {
   async view(runId: string): Promise<RunView | undefined> {
     const a = await this.actor(runId);
     if (!a) return undefined;
-    // In a cluster another replica may have moved the run on: answer from the log, not the cache.
-    return runView(this.o.locks ? fold(runId, await this.readRun(runId)) : a.state);
+    return runView(await this.logState(runId, a));
+  }
+
+  /**
+   * The run as its log has it. In a cluster another replica may have moved it on since this one
+   * cached it; the cache serves while the stream's version still equals its own and no batch is
+   * being decided on it (one version call instead of reading and folding the whole stream on every
+   * read), else the run is folded afresh. On one machine this engine is the only writer.
+   */
+  private async logState(runId: string, actor: Actor): Promise<RunState> {
+    if (!this.o.locks) return actor.state;
+    const version = await this.o.store.streamVersion(runStream(runId));
+    if (!actor.reload && !actor.draining && version === actor.state.seq) return actor.state;
+    return fold(runId, await this.readRun(runId));
   }
 
   /**
@@ -612,6 +623,12 @@ export class RunEngine {
     return { outcomes, events, stored, appendStarted };
   }
 
+  /** Sets the timer an event starts, if any: the same on the live path and when catching up. */
+  private armTimer(runId: string, e: RunEvent): void {
+    const due = timerOf(e);
+    if (due) this.timers.add(due.dueAt, { runId, taskId: e.taskId!, attempt: e.attempt!, ...due });
+  }
+
   /**
    * Brings the actor up to the log: the events other replicas appended since its version. Their
    * effects were carried out by the replica that appended them; the timers they set are set here
@@ -621,17 +638,7 @@ export class RunEngine {
     const missed = await this.readRun(runId, undefined, actor.state.seq);
     for (const e of missed) {
       actor.state = evolve(actor.state, e);
-      const due =
-        e.type === 'TaskStarted'
-          ? ({ timer: 'startToClose', dueAt: e.data.startToCloseDueAt } as const)
-          : e.type === 'TaskRetryScheduled'
-            ? ({ timer: 'retry', dueAt: e.data.dueAt } as const)
-            : e.type === 'TaskDispatched' && e.data.scheduleToStartDueAt !== undefined
-              ? ({ timer: 'scheduleToStart', dueAt: e.data.scheduleToStartDueAt } as const)
-              : e.type === 'GateRequested' && e.data.dueAt !== undefined
-                ? ({ timer: 'gate', dueAt: e.data.dueAt } as const)
-                : undefined;
-      if (due) this.timers.add(due.dueAt, { runId, taskId: e.taskId!, attempt: e.attempt!, ...due });
+      this.armTimer(runId, e);
     }
   }
 
@@ -645,38 +652,14 @@ export class RunEngine {
     const runId = state.runId;
     const fx = this.o.effects;
     for (const e of events) {
+      this.armTimer(runId, e);
       switch (e.type) {
         case 'TaskDispatched': {
           const index = state.dag!.indexOf.get(e.taskId!)!;
-          if (e.data.scheduleToStartDueAt !== undefined) {
-            this.timers.add(e.data.scheduleToStartDueAt, {
-              runId,
-              taskId: e.taskId!,
-              attempt: e.attempt!,
-              timer: 'scheduleToStart',
-              dueAt: e.data.scheduleToStartDueAt,
-            });
-          }
           fx.dispatch(e.data.pool, { ...this.dispatchMessage(state, index, e), causeAt: appendedAt });
           break;
         }
-        case 'TaskStarted':
-          this.timers.add(e.data.startToCloseDueAt, {
-            runId,
-            taskId: e.taskId!,
-            attempt: e.attempt!,
-            timer: 'startToClose',
-            dueAt: e.data.startToCloseDueAt,
-          });
-          break;
         case 'TaskRetryScheduled':
-          this.timers.add(e.data.dueAt, {
-            runId,
-            taskId: e.taskId!,
-            attempt: e.attempt!,
-            timer: 'retry',
-            dueAt: e.data.dueAt,
-          });
           // A timed-out attempt may still run somewhere: stop it.
           fx.cancelAttempt({ runId, taskId: e.taskId!, attempt: e.attempt!, reason: e.data.reason });
           break;
@@ -694,15 +677,6 @@ export class RunEngine {
             fx.cancelAttempt({ runId, taskId: c.task, attempt: c.attempt, reason: 'rolled back' });
           break;
         case 'GateRequested':
-          if (e.data.dueAt !== undefined) {
-            this.timers.add(e.data.dueAt, {
-              runId,
-              taskId: e.taskId!,
-              attempt: e.attempt!,
-              timer: 'gate',
-              dueAt: e.data.dueAt,
-            });
-          }
           if (e.data.kind !== 'approval') {
             fx.evaluateGate({
               ...this.gateMessage(state, state.dag!.indexOf.get(e.taskId!)!, e.data.gate, e.attempt),
@@ -863,6 +837,24 @@ export class RunEngine {
     const found = first ? (first.data as { runId: string; specHash: string }) : undefined;
     if (found) await this.o.keyCache?.set(stream, found).catch(() => undefined);
     return found;
+  }
+}
+
+/** The timer an appended event starts (and when it is due), or undefined. */
+function timerOf(e: RunEvent): { readonly timer: TimerKind; readonly dueAt: number } | undefined {
+  switch (e.type) {
+    case 'TaskStarted':
+      return { timer: 'startToClose', dueAt: e.data.startToCloseDueAt };
+    case 'TaskRetryScheduled':
+      return { timer: 'retry', dueAt: e.data.dueAt };
+    case 'TaskDispatched':
+      return e.data.scheduleToStartDueAt === undefined
+        ? undefined
+        : { timer: 'scheduleToStart', dueAt: e.data.scheduleToStartDueAt };
+    case 'GateRequested':
+      return e.data.dueAt === undefined ? undefined : { timer: 'gate', dueAt: e.data.dueAt };
+    default:
+      return undefined;
   }
 }
 
