@@ -93,16 +93,20 @@ const HOME_INSIDE = '/tmp/home';
  */
 export class BubblewrapSandbox implements Sandbox {
   readonly kind = 'bubblewrap' as const;
-  readonly enforcement: LimitEnforcement;
   private readonly dropPrivileges: boolean;
   private readonly uids: UidPool | undefined;
+  private probed: LimitEnforcement | undefined;
 
   constructor(private readonly options: BubblewrapOptions = {}) {
     this.dropPrivileges = process.getuid?.() === 0;
     this.uids = this.dropPrivileges
       ? (options.uids ?? new UidPool({ range: parseUidRange(DEFAULT_SANDBOX_UIDS) }))
       : undefined;
-    this.enforcement = enforcementHere(options.cgroupRoot, this.dropPrivileges);
+  }
+
+  /** Probed on first use: a sandbox made only to detect bubblewrap never touches the cgroups. */
+  get enforcement(): LimitEnforcement {
+    return (this.probed ??= enforcementHere(this.options.cgroupRoot, this.dropPrivileges));
   }
 
   identity(prefer?: number): SandboxIdentity {

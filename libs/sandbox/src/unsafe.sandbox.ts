@@ -29,12 +29,15 @@ import {
  */
 export class NoSandbox implements Sandbox {
   readonly kind = 'none' as const;
-  readonly enforcement: LimitEnforcement;
+  private probed: LimitEnforcement | undefined;
 
-  constructor(private readonly options: { readonly cgroupRoot?: string } = {}) {
-    const found = enforcementHere(options.cgroupRoot, false);
+  constructor(private readonly options: { readonly cgroupRoot?: string } = {}) {}
+
+  get enforcement(): LimitEnforcement {
+    if (this.probed) return this.probed;
+    const found = enforcementHere(this.options.cgroupRoot, false);
     // No RLIMIT_NPROC here: it would count every process of the service's own uid.
-    this.enforcement = { ...found, pids: found.pids === 'rlimit' ? 'none' : found.pids };
+    return (this.probed = { ...found, pids: found.pids === 'rlimit' ? 'none' : found.pids });
   }
 
   /** Every run is the service's own user: there is no other uid to give. */
