@@ -36,9 +36,9 @@
  * point at. Empty directories are not representable in git and vanish; submodule entries of a
  * base check out as empty directories and so are dropped by the first snapshot.
  *
- * One manager owns a data dir: operations on one task (and a run's base) are serialised in
- * process; two processes sharing a data dir are not coordinated. A snapshot must be taken after
- * the attempt's processes are gone.
+ * Operations on one task (and on a run's repository set-up) are serialised in process and across
+ * every process sharing the data dir (`SharedMutex`), so executor replicas on one volume can serve
+ * any run. A snapshot must be taken after the attempt's processes are gone.
  */
 import { constants } from 'node:fs';
 import {
@@ -59,7 +59,7 @@ import path from 'node:path';
 import { BaseSources, redactSecrets } from './base-sources.js';
 import { git, REIN_IDENT, writeChunk, type GitOptions, type GitResult } from './git.js';
 import { diskBytes, newestMtime, type RunUsage, type WorkingTreeUsage } from './run-usage.js';
-import { KeyedMutex } from './keyed-mutex.js';
+import { SharedMutex } from './shared-mutex.js';
 import { chownTree, emptyDir, streamTree, type SkippedPath, type TreeLimits } from './tree-files.js';
 import { SnapshotNotFoundError, WorkspaceConflictError, WorkspaceError } from './workspace.errors.js';
 import {
@@ -191,7 +191,7 @@ export class WorkspaceManager {
   private readonly dataDir: string;
   private readonly limits: TreeLimits;
   private readonly baseSources: BaseSources;
-  private readonly mutex = new KeyedMutex();
+  private readonly mutex: SharedMutex;
 
   constructor(private readonly options: WorkspaceManagerOptions) {
     const dir = options.dataDir;
@@ -199,6 +199,7 @@ export class WorkspaceManager {
       throw new WorkspaceError(`dataDir ${JSON.stringify(dir)} must be an absolute path`);
     }
     this.dataDir = path.resolve(dir);
+    this.mutex = new SharedMutex(this.dataDir);
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.baseSources = (options.baseSources ?? BaseSources.unrestricted()).forbidding({
       path: this.dataDir,
