@@ -254,6 +254,3 @@ export function eventId(
 ): string {
   return `${runId}:${taskId}:${attempt}:${type}:${ordinal}`;
 }
-
-export const RUN_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-export const TASK_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;

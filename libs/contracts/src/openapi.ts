@@ -1,5 +1,6 @@
 import type { ErrorCode } from './errors.js';
 import type { EventType, PoolSettings, RunStatus, TimerKind } from './events.js';
+import { RUN_ID_PATTERN, TASK_ID_PATTERN } from './ids.js';
 import type { TranscriptEvent } from './messages.js';
 import { runSpecSchema } from './run-spec.schema.js';
 import type { GateKind } from './run-spec.types.js';
@@ -83,8 +84,8 @@ const TASK_STATES = [
 ] as const;
 const ATTEMPT_STATES = ['dispatched', 'running', 'verifying', 'succeeded', 'failed', 'cancelled'] as const;
 
-const RUN_ID = '^[A-Za-z0-9_-]{1,64}$';
-const TASK_ID = '^[A-Za-z0-9._-]{1,64}$';
+const RUN_ID = RUN_ID_PATTERN.source;
+const TASK_ID = TASK_ID_PATTERN.source;
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
 const str = (description: string): Schema => ({ type: 'string', description });

@@ -1,3 +1,5 @@
+import { TASK_ID_PATTERN } from './ids.js';
+
 /**
  * JSON Schema (draft 2020-12) of the run spec as submitted (DESIGN.md, "Run spec"), before
  * defaults. Every object is closed (`additionalProperties: false`) so a misspelt field is an
@@ -8,7 +10,6 @@
  * references) are checked by `parseRunSpec`, not here.
  */
 
-const TASK_ID_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
 const NAME_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
 const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
 
@@ -243,7 +244,7 @@ export const runSpecSchema = {
       properties: {
         id: {
           type: 'string',
-          pattern: TASK_ID_PATTERN,
+          pattern: TASK_ID_PATTERN.source,
           description: 'A task id: 1–64 characters of [A-Za-z0-9._-], unique in the run.',
         },
         prompt: { type: 'string', minLength: 1, description: 'The instructions given to the agent.' },

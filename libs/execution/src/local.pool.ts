@@ -59,8 +59,12 @@ import {
   type AttemptUsageMessage,
   type CancelAttempt,
   type DispatchAttempt,
+  isRunId,
+  isTaskDirName,
   type PoolView,
+  RUN_ID_CHARS,
   type RunTestGate,
+  TASK_ID_CHARS,
   type TestGateResult,
   type Usage,
 } from '@rein/contracts';
@@ -138,9 +142,6 @@ const CAPTURE_BYTES = 8 * 1024 * 1024;
 const REMEMBERED = 10_000;
 /** How much of the rendered prompt the transcript's `started` event keeps. */
 const TRANSCRIPT_PROMPT_BYTES = 64 * 1024;
-
-const RUN_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const TASK_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 interface Stop {
   readonly error: string;
@@ -811,9 +812,9 @@ function taskKey(r: { runId: string; taskId: string }): string {
 }
 
 function checkIds(runId: string, taskId: string): void {
-  if (!RUN_ID.test(runId) || !TASK_ID.test(taskId) || taskId === '.' || taskId === '..') {
+  if (!isRunId(runId) || !isTaskDirName(taskId)) {
     throw new WorkspaceError(
-      `run ${JSON.stringify(runId)} / task ${JSON.stringify(taskId)}: ids must match [A-Za-z0-9_-]{1,64} / [A-Za-z0-9._-]{1,64}`,
+      `run ${JSON.stringify(runId)} / task ${JSON.stringify(taskId)}: ids must match ${RUN_ID_CHARS} / ${TASK_ID_CHARS}`,
     );
   }
 }

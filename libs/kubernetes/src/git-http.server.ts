@@ -22,6 +22,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import path from 'node:path';
+import { RUN_ID_CHARS } from '@rein/contracts';
 import { type GitTokenIssuer, type GitTokenScope } from './git-token.js';
 
 export interface GitHttpServerOptions {
@@ -35,7 +36,7 @@ export interface GitHttpServerOptions {
   readonly log?: (level: 'info' | 'warn', msg: string, fields: Readonly<Record<string, unknown>>) => void;
 }
 
-const ROUTE = /^\/git\/([A-Za-z0-9_-]{1,64})\/repo\.git\/(info\/refs|git-upload-pack|git-receive-pack)$/;
+const ROUTE = new RegExp(`^/git/(${RUN_ID_CHARS})/repo\\.git/(info/refs|git-upload-pack|git-receive-pack)$`);
 const COMMANDS_MAX = 256 * 1024;
 const ZERO_OID = /^0+$/;
 

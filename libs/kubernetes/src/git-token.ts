@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { isRunId, RUN_ID_CHARS, TASK_ID_CHARS, TASK_ID_PATTERN } from '@rein/contracts';
 
 /**
  * Per-attempt bearer tokens for the executor's git smart-HTTP endpoint (DESIGN.md "Workspaces":
@@ -92,13 +93,11 @@ export class GitTokenIssuer {
 }
 
 function checkScope(s: GitTokenScope): void {
-  if (typeof s.runId !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(s.runId)) {
-    throw new TypeError(`token scope runId ${JSON.stringify(s.runId)} is invalid: use [A-Za-z0-9_-]{1,64}`);
+  if (!isRunId(s.runId)) {
+    throw new TypeError(`token scope runId ${JSON.stringify(s.runId)} is invalid: use ${RUN_ID_CHARS}`);
   }
-  if (typeof s.taskId !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(s.taskId)) {
-    throw new TypeError(
-      `token scope taskId ${JSON.stringify(s.taskId)} is invalid: use [A-Za-z0-9._-]{1,64}`,
-    );
+  if (typeof s.taskId !== 'string' || !TASK_ID_PATTERN.test(s.taskId)) {
+    throw new TypeError(`token scope taskId ${JSON.stringify(s.taskId)} is invalid: use ${TASK_ID_CHARS}`);
   }
   if (!Number.isSafeInteger(s.attempt) || s.attempt < 1) {
     throw new TypeError(`token scope attempt ${String(s.attempt)} is invalid: give a positive integer`);

@@ -41,7 +41,7 @@
  *   - `egressProxy` (a separate proxy deployment): a plain proxy URL, and a per-run
  *     NetworkPolicy letting such pods reach its pods.
  */
-import type { DispatchAttempt, RunTestGate } from '@rein/contracts';
+import { type DispatchAttempt, isRunId, isTaskDirName, type RunTestGate } from '@rein/contracts';
 import type { IJob } from 'kubernetes-models/batch/v1';
 import type { IContainer, IEnvVar, IPodSpec, ISecret, IVolumeMount } from 'kubernetes-models/v1';
 import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
@@ -853,9 +853,8 @@ function checkIds(
   field: string,
   m: { runId: string; taskId: string; attempt: number; timeoutMs: number },
 ): void {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(m.runId))
-    throw new ManifestError(`${field}.runId ${JSON.stringify(m.runId)} is invalid`);
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(m.taskId) || m.taskId === '.' || m.taskId === '..') {
+  if (!isRunId(m.runId)) throw new ManifestError(`${field}.runId ${JSON.stringify(m.runId)} is invalid`);
+  if (!isTaskDirName(m.taskId)) {
     throw new ManifestError(`${field}.taskId ${JSON.stringify(m.taskId)} is invalid`);
   }
   if (!Number.isSafeInteger(m.attempt) || m.attempt < 1)

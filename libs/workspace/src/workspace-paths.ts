@@ -1,12 +1,11 @@
 import path from 'node:path';
+import { isRunId, isTaskDirName } from '@rein/contracts';
 import { WorkspaceError } from './workspace.errors.js';
 
-const RUN_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const TASK_ID = /^[A-Za-z0-9._-]{1,64}$/;
 const COMMIT = /^[0-9a-f]{40}$/;
 
 export function checkRunId(runId: string): string {
-  if (typeof runId !== 'string' || !RUN_ID.test(runId)) {
+  if (!isRunId(runId)) {
     throw new WorkspaceError(
       `runId ${JSON.stringify(runId)} is invalid: use 1-64 characters of [A-Za-z0-9_-]`,
     );
@@ -15,7 +14,7 @@ export function checkRunId(runId: string): string {
 }
 
 export function checkTaskId(taskId: string, field = 'taskId'): string {
-  if (typeof taskId !== 'string' || !TASK_ID.test(taskId) || taskId === '.' || taskId === '..') {
+  if (!isTaskDirName(taskId)) {
     throw new WorkspaceError(
       `${field} ${JSON.stringify(taskId)} is invalid: use 1-64 characters of [A-Za-z0-9._-], not '.' or '..'`,
     );

@@ -8,8 +8,8 @@
  *   runs/<runId>/workspaces/<taskId>/   the task's working tree, with no .git inside
  *   runs/<runId>/index/<taskId>         the task's own index file (GIT_INDEX_FILE)
  *   runs/<runId>/ended-at               when the run ended (`markEnded`; the cleanup policy's clock)
- * Run ids match [A-Za-z0-9_-]{1,64}, task ids [A-Za-z0-9._-]{1,64} (not '.' or '..'), and
- * every computed path is checked to stay inside the data dir.
+ * Run and task ids are checked against `@rein/contracts`' id patterns (a task id also not '.'
+ * or '..'), and every computed path is checked to stay inside the data dir.
  *
  * Refs in repo.git (`<task>` is the task id; see `refComponent` for the few ids git rejects):
  *   refs/rein-run/base            the run's base, resolved once, so every task of a run builds
@@ -56,6 +56,7 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { isRunId, isTaskDirName } from '@rein/contracts';
 import { BaseSources, redactSecrets } from './base-sources.js';
 import { git, REIN_IDENT, writeChunk, type GitOptions, type GitResult } from './git.js';
 import { diskBytes, newestMtime, type RunUsage, type WorkingTreeUsage } from './run-usage.js';
@@ -175,8 +176,6 @@ const INFO_ATTRIBUTES =
 const BASE_REF = 'refs/rein-run/base';
 /** `runs/<runId>/ended-at`: when the run ended (ISO-8601), written by `markEnded`. */
 const ENDED_AT = 'ended-at';
-const RUN_ID_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-const TASK_ID_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const GIT_REF = /^[A-Za-z0-9._/-]+$/;
 const URL_LIKE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 const SCP_LIKE = /^[^/\s]+@[^/\s:]+:/;
@@ -365,13 +364,13 @@ export class WorkspaceManager {
         : [checkRunId(options.runId)];
     const out: RunUsage[] = [];
     for (const runId of names.sort()) {
-      if (!RUN_ID_NAME.test(runId)) continue;
+      if (!isRunId(runId)) continue;
       const paths = new RunPaths(this.dataDir, runId);
       if (!(await isDirectory(paths.root))) continue;
       const workingTrees: WorkingTreeUsage[] = [];
       const treeNames = await readdir(path.join(paths.root, 'workspaces')).catch(() => [] as string[]);
       for (const taskId of treeNames.sort()) {
-        if (!TASK_ID_NAME.test(taskId) || taskId === '.' || taskId === '..') continue;
+        if (!isTaskDirName(taskId)) continue;
         const dir = paths.workspace(taskId);
         if (!(await isDirectory(dir))) continue;
         // Git's ref files and the task's index change on prepare, snapshot and restore; the

@@ -4,6 +4,7 @@
  * data dir ({@link RunUsage}) and the clock's `now`; the janitor does the I/O. The policy itself
  * is described in workspace.janitor.ts's header and in README.md "Configuration".
  */
+import { isRunId } from '@rein/contracts';
 import type { RunUsage } from '@rein/workspace';
 
 export const WORKSPACE_CLEANUP_MODES = ['on-terminal', 'on-success', 'never'] as const;
@@ -200,7 +201,7 @@ export type EventDecision =
 export function decideOnEvent(event: unknown, mode: WorkspaceCleanupMode): EventDecision {
   if (typeof event !== 'object' || event === null) return { kind: 'none' };
   const e = event as { type?: unknown; runId?: unknown; taskId?: unknown; at?: unknown };
-  if (typeof e.runId !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(e.runId)) return { kind: 'none' };
+  if (!isRunId(e.runId)) return { kind: 'none' };
   switch (e.type) {
     case 'RunCompleted': {
       const at = typeof e.at === 'string' ? Date.parse(e.at) : Number.NaN;
