@@ -22,3 +22,6 @@ export function isRunId(id: unknown): id is string {
 export function isTaskDirName(id: unknown): id is string {
   return typeof id === 'string' && TASK_ID_PATTERN.test(id) && id !== '.' && id !== '..';
 }
+
+/** A pool's name becomes a NATS subject token (`rein.dispatch.<pool>`) and a consumer name. */
+export const POOL_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;

@@ -10,7 +10,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { millis, nanos } from '@nats-io/transport-node';
-import type { DispatchAttempt, PoolSettings } from '@rein/contracts';
+import { type DispatchAttempt, POOL_NAME_PATTERN, type PoolSettings } from '@rein/contracts';
 
 /*
  * The JetStream layout of durable dispatch (issue 4, item 4), shared by the orchestrator (which
@@ -34,7 +34,6 @@ export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
 
 const SUBJECT_PREFIX = 'rein.dispatch';
 const CONSUMER_PREFIX = 'rein-pool-';
-const POOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const STREAM_NAME = /^[A-Za-z0-9_-]{1,255}$/;
 const STREAM_NOT_FOUND = 10059;
 const CONSUMER_NOT_FOUND = 10014;
@@ -156,7 +155,7 @@ export function checkPools(at: string, field: string, pools: readonly PoolSettin
   }
   const seen = new Set<string>();
   list.forEach((p, i) => {
-    if (typeof p?.name !== 'string' || !POOL_NAME.test(p.name)) {
+    if (typeof p?.name !== 'string' || !POOL_NAME_PATTERN.test(p.name)) {
       throw new TypeError(
         `${at}: ${field}[${i}].name must be 1-64 letters, digits, '_' or '-' (it becomes a NATS subject token), got ${JSON.stringify(p?.name)}`,
       );

@@ -1,9 +1,6 @@
-import type { PoolSettings } from '@rein/contracts';
+import { POOL_NAME_PATTERN, type PoolSettings } from '@rein/contracts';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-
-/** A pool's name becomes a NATS subject token and a consumer name: keep it plain. */
-const POOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 export class PoolsConfigError extends Error {
   override readonly name = 'PoolsConfigError';
@@ -47,8 +44,8 @@ export function parsePools(value: string): PoolSettings[] {
         problems.push(`${at}.${key}: unknown field (allowed: name, labels, capacity, backend)`);
     }
     const name = p.name;
-    if (typeof name !== 'string' || !POOL_NAME.test(name))
-      problems.push(`${at}.name: must match ${POOL_NAME.source}`);
+    if (typeof name !== 'string' || !POOL_NAME_PATTERN.test(name))
+      problems.push(`${at}.name: must match ${POOL_NAME_PATTERN.source}`);
     else if (names.has(name)) problems.push(`${at}.name: "${name}" is used twice`);
     else names.add(name);
     const labels = p.labels ?? [];
