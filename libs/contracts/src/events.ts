@@ -194,26 +194,6 @@ export interface EventDataMap {
 
 export type EventType = keyof EventDataMap;
 
-export const FACT_TYPES = [
-  'RunSubmitted',
-  'AttemptStarted',
-  'AttemptFinished',
-  'GateVerdictRecorded',
-  'ApprovalGiven',
-  'TimerFired',
-  'CancelRequested',
-  'RollbackRequested',
-  'AttemptUsageReported',
-] as const satisfies readonly EventType[];
-
-export type FactType = (typeof FACT_TYPES)[number];
-export type DecisionType = Exclude<EventType, FactType>;
-
-const factSet: ReadonlySet<string> = new Set(FACT_TYPES);
-export function isFact(type: string): type is FactType {
-  return factSet.has(type);
-}
-
 export interface EventMeta {
   readonly specHash: string;
   readonly settingsHash: string;
@@ -236,21 +216,7 @@ export interface RunEventOf<T extends EventType> {
 
 export type RunEvent = { [T in EventType]: RunEventOf<T> }[EventType];
 
-/** Current schema version of every event type; a changed shape bumps it and adds an upcaster. */
-export const EVENT_VERSION = 1;
-
 /** `run-<runId>`: one stream per run (DESIGN.md, The event log). */
 export function runStream(runId: string): string {
   return `run-${runId}`;
-}
-
-/** Deterministic event id: run, task, attempt, kind and an ordinal, so a retried append is a no-op. */
-export function eventId(
-  runId: string,
-  type: EventType,
-  taskId = '',
-  attempt = 0,
-  ordinal: number | string = 0,
-): string {
-  return `${runId}:${taskId}:${attempt}:${type}:${ordinal}`;
 }

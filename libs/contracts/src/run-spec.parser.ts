@@ -1,8 +1,6 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { parseDocument } from 'yaml';
-// The DAG algorithms live in the pure domain; importing the file rather than `@rein/domain`
-// keeps contracts free of a cycle with domain modules that import contracts' types.
-import { dagFromEdges, findCycles } from '../../domain/src/dag.js';
+import { dagFromEdges, findCycles } from '@rein/domain';
 import { pointer, problem, type Problem } from './errors.js';
 import { runSpecSchema } from './run-spec.schema.js';
 import {

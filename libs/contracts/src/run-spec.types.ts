@@ -127,13 +127,6 @@ export interface PolicyGateSpec {
 
 export type GateKind = 'test' | 'judge' | 'approval' | 'policy';
 
-export function gateKind(gate: GateSpec): GateKind {
-  if ('test' in gate) return 'test';
-  if ('judge' in gate) return 'judge';
-  if ('approval' in gate) return 'approval';
-  return 'policy';
-}
-
 /** DESIGN.md defaults. */
 export const SPEC_DEFAULTS = {
   retries: { max: 2, backoff: { initialMs: 1000, factor: 2, maxMs: 300_000 } },

@@ -1,5 +1,7 @@
 export * from './policy.gate.js';
 export * from './dag.js';
+export * from './gate.kind.js';
+export * from './run.events.js';
 export * from './hash.js';
 export * from './retry.policy.js';
 export * from './run.state.js';

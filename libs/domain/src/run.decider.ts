@@ -1,15 +1,14 @@
-import {
-  EVENT_VERSION,
-  eventId,
-  gateKind,
-  type EventDataMap,
-  type EventType,
-  type GateSpec,
-  type RunEvent,
-  type RunEventOf,
-  type RunSettings,
-  type TaskSpec,
+import type {
+  EventDataMap,
+  EventType,
+  GateSpec,
+  RunEvent,
+  RunEventOf,
+  RunSettings,
+  TaskSpec,
 } from '@rein/contracts';
+import { gateKind } from './gate.kind.js';
+import { EVENT_VERSION, eventId } from './run.events.js';
 import { isoFromMs } from './hash.js';
 import { backoffMs } from './retry.policy.js';
 import { DecisionError, type RunCommand } from './run.commands.js';

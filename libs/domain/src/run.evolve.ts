@@ -1,4 +1,5 @@
-import { gateKind, type RunEvent, type RunEventOf } from '@rein/contracts';
+import type { RunEvent, RunEventOf } from '@rein/contracts';
+import { gateKind } from './gate.kind.js';
 import { buildDag } from './dag.js';
 import {
   type AttemptState,

@@ -1,4 +1,5 @@
-import { isFact, type RunEvent, type RunSettings } from '@rein/contracts';
+import type { RunEvent, RunSettings } from '@rein/contracts';
+import { isFact } from './run.events.js';
 import { msFromIso } from './hash.js';
 import { DecisionError, type RunCommand } from './run.commands.js';
 import { decide } from './run.decider.js';

@@ -1,4 +1,5 @@
-import { type Budget, type GateKind, type RunStatus, type Usage, gateKind } from '@rein/contracts';
+import type { Budget, GateKind, RunStatus, Usage } from '@rein/contracts';
+import { gateKind } from './gate.kind.js';
 import type { AttemptStatus, RunState, TaskStatus } from './run.state.js';
 
 /** DESIGN.md's run view (`GET /v1/runs/{id}`; `replay?at=N` adds `at`). */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { type RunEvent, canonicalJson, eventId, specHash } from '@rein/contracts';
+import { type RunEvent, canonicalJson, specHash } from '@rein/contracts';
+import { eventId } from '@rein/domain';
 import { InMemoryEventStore } from '@rein/event-store';
 import { TEST_SETTINGS, specOf } from '../../testing/src/run-spec.builder.js';
 import { SPEC_CHUNK_BYTES, SpecResolver, chunkText, externalizeSpec, specStream } from './spec-chunks.js';
