@@ -1,6 +1,7 @@
 import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { DispatchAttempt, PoolSettings } from '@rein/contracts';
+import { retryWithBackoff } from '@rein/transport';
 import {
   type DispatchTopology,
   checkPools,
@@ -133,17 +134,14 @@ export async function publishDurably(
   msgID: string,
   o: { readonly retryForMs: number; readonly publishTimeoutMs: number; readonly what: string },
 ): Promise<DispatchReceipt> {
-  const deadline = Date.now() + o.retryForMs;
-  for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
-    try {
-      const ack = await js.publish(subject, payload, { msgID, timeout: o.publishTimeoutMs });
-      return { seq: ack.seq, duplicate: ack.duplicate };
-    } catch (error) {
-      if (Date.now() + delay > deadline || !retryable(error)) {
-        throw new Error(`${o.what} failed: ${message(error)}`, { cause: error });
-      }
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
+  try {
+    const ack = await retryWithBackoff(
+      () => js.publish(subject, payload, { msgID, timeout: o.publishTimeoutMs }),
+      { initialDelayMs: 100, maxDelayMs: 5000, forMs: o.retryForMs, retryable },
+    );
+    return { seq: ack.seq, duplicate: ack.duplicate };
+  } catch (error) {
+    throw new Error(`${o.what} failed: ${message(error)}`, { cause: error });
   }
 }
 

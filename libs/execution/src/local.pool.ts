@@ -70,6 +70,7 @@ import {
 } from '@rein/contracts';
 import { type EventStore } from '@rein/event-store';
 import { PromptError, promptContextOf, renderPrompt } from '@rein/prompts';
+import { retryWithBackoff } from '@rein/transport';
 import {
   SandboxError,
   type Sandbox,
@@ -717,19 +718,15 @@ export class LocalPool {
 
   private async report(kind: 'started' | 'finished', send: () => Promise<void>): Promise<void> {
     const { attempts, initialMs } = this.o.reportRetry ?? { attempts: 6, initialMs: 100 };
-    for (let i = 1; ; i++) {
-      try {
-        await send();
-        return;
-      } catch (error) {
-        if (i >= attempts) {
-          this.log('error', `reporting ${kind} failed; giving up`, { tries: i, error: message(error) });
-          return;
-        }
-        this.log('warn', `reporting ${kind} failed; retrying`, { try: i, error: message(error) });
-        await new Promise((resolve) => setTimeout(resolve, initialMs * 2 ** (i - 1)));
-      }
-    }
+    const tries = Math.max(1, attempts);
+    await retryWithBackoff(send, {
+      tries,
+      initialDelayMs: initialMs,
+      onRetry: (error, tried) =>
+        this.log('warn', `reporting ${kind} failed; retrying`, { try: tried, error: message(error) }),
+    }).catch((error: unknown) =>
+      this.log('error', `reporting ${kind} failed; giving up`, { tries, error: message(error) }),
+    );
   }
 
   private reportFinished(m: DispatchAttempt, result: AttemptFinishedData): Promise<void> {

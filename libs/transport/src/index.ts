@@ -4,3 +4,4 @@ export * from './message-bus.js';
 export * from './nats.bus.js';
 export * from './chunked-reply.js';
 export * from './chunking.server-nats.js';
+export * from './retry.js';

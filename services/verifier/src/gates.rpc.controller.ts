@@ -16,6 +16,7 @@ import {
   openGateConsumer,
 } from '@rein/dispatch';
 import { SERVICE_DEPS, type ServiceDeps, metrics } from '@rein/nest';
+import { retryWithBackoff } from '@rein/transport';
 import { GateEvaluator } from '@rein/verification';
 
 /**
@@ -56,22 +57,16 @@ export class GatesRpcController implements OnModuleInit, OnModuleDestroy {
   @EventPattern(SUBJECTS.internal.evaluateGate)
   async evaluate(@Payload() m: EvaluateGate): Promise<void> {
     const msg = await this.verdictOf(m);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.deps.bus.request(SUBJECTS.internal.gateVerdict, msg);
-        return;
-      } catch (e) {
-        if (attempt >= 5) {
-          this.deps.log('error', 'verdict could not be reported', {
-            runId: m.runId,
-            taskId: m.taskId,
-            error: String(e),
-          });
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
-      }
-    }
+    await retryWithBackoff(() => this.deps.bus.request(SUBJECTS.internal.gateVerdict, msg), {
+      tries: 6,
+      initialDelayMs: 200,
+    }).catch((e: unknown) =>
+      this.deps.log('error', 'verdict could not be reported', {
+        runId: m.runId,
+        taskId: m.taskId,
+        error: String(e),
+      }),
+    );
   }
 
   /**
