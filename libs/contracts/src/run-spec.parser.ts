@@ -42,6 +42,14 @@ export function mediaTypeOf(contentType: string | undefined): SpecMediaType | nu
 }
 
 /**
+ * The media type of a spec sent without one (a NATS request with no Content-Type header, a spec
+ * on the CLI's stdin): JSON if it starts like JSON, YAML otherwise, YAML being the superset.
+ */
+export function sniffSpecContentType(text: string): 'application/json' | 'application/yaml' {
+  return /^\s*[{[]/.test(text) ? 'application/json' : 'application/yaml';
+}
+
+/**
  * Parses and validates a run spec and applies DESIGN.md's defaults. On failure it lists every
  * problem found (schema and cross-references), each with a JSON Pointer and a hint.
  */

@@ -5,6 +5,7 @@ import {
   type RunEvent,
   SUBJECTS,
   errorEnvelope,
+  mediaTypeOf,
   problem,
   openApiDocument,
 } from '@rein/contracts';
@@ -220,7 +221,7 @@ function jsonBody(req: Request): { value: unknown } | ApiReply {
   const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8').trim() : '';
   if (raw === '') return { value: {} };
   const type = req.headers['content-type'] ?? 'application/json';
-  if (!type.toLowerCase().startsWith('application/json')) {
+  if (mediaTypeOf(type) !== 'json') {
     return {
       status: 415,
       body: errorEnvelope([

@@ -1,7 +1,15 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { AUTHORIZER, Authorizer, type Scope } from '@rein/auth';
-import { type ApiReply, SUBJECTS, errorEnvelope, fail, ok, problem } from '@rein/contracts';
+import {
+  type ApiReply,
+  SUBJECTS,
+  errorEnvelope,
+  fail,
+  ok,
+  problem,
+  sniffSpecContentType,
+} from '@rein/contracts';
 import { SERVICE_DEPS, type ServiceDeps } from '@rein/nest';
 import { RunEngine } from '@rein/orchestration';
 import { respondChunked, statusHeaders } from '@rein/transport';
@@ -144,9 +152,7 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
   private async submit(raw: Msg): Promise<ApiReply> {
     const uploadId = raw.headers?.get('Rein-Upload-Id');
     const text = raw.string();
-    const typeOf = (t: string): string =>
-      raw.headers?.get('Content-Type') ||
-      (t.trimStart().startsWith('{') ? 'application/json' : 'application/yaml');
+    const typeOf = (t: string): string => raw.headers?.get('Content-Type') || sniffSpecContentType(t);
     if (!uploadId) return this.engine.submit(text, typeOf(text));
     const m = /^(\d+)\/(\d+)$/.exec(raw.headers?.get('Rein-Chunk') ?? '');
     const i = Number(m?.[1]);
