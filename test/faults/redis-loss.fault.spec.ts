@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { join } from 'node:path';
 import {
   type NatsServer,
-  type RedisServer,
+  type SpawnedRedisServer,
   type ReinProcess,
   startNatsServer,
   startRedisServer,
@@ -18,12 +18,12 @@ import {
  */
 describe('losing Redis loses nothing', () => {
   let nats: NatsServer;
-  let redis: RedisServer;
+  let redis: SpawnedRedisServer;
   let rein: ReinProcess;
 
   beforeAll(async () => {
     nats = await startNatsServer();
-    redis = await startRedisServer();
+    redis = await startRedisServer({ spawn: true });
     rein = await startRein({
       dataDir: join(traversableTempDir('rein-redis-'), 'data'),
       args: ['--transport', 'nats', '--nats-url', nats.url, '--redis-url', redis.url],

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect, millis } from '@nats-io/transport-node';
+import { randomBytes } from 'node:crypto';
 import type { DispatchAttempt, PoolSettings } from '@rein/contracts';
 import { type NatsServer, pollUntil, startNatsServer } from '@rein/testing';
 import {
@@ -16,6 +17,8 @@ import {
 /*
  * Durable dispatch against a real nats-server with JetStream (file storage in a temp dir). Each
  * test uses its own stream and pool names: a work-queue stream's subjects may not overlap another's.
+ * The names carry a token of this test run and the streams are deleted at the end, so the server
+ * may be one other tests use at the same time (REIN_TEST_NATS_URL).
  */
 
 let server: NatsServer;
@@ -24,9 +27,11 @@ let jsm: JetStreamManager;
 const connections: NatsConnection[] = [];
 const consumers: JetStreamAttemptConsumer[] = [];
 let suffix = 0;
+const token = randomBytes(4).toString('hex');
+const streams: string[] = [];
 
 beforeAll(async () => {
-  server = await startNatsServer();
+  server = await startNatsServer({ shareable: true });
   nc = await connect({ servers: server.url });
   jsm = await jetstreamManager(nc);
 }, 20_000);
@@ -37,15 +42,18 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
+  for (const s of streams.splice(0)) await jsm.streams.delete(s).catch(() => undefined);
   await nc?.close();
   await server?.stop();
 });
 
 function names(capacity: number): { stream: string; pool: PoolSettings } {
   suffix++;
+  const stream = `DISPATCH_${token}_T${suffix}`;
+  streams.push(stream);
   return {
-    stream: `DISPATCH_T${suffix}`,
-    pool: { name: `p${suffix}`, labels: ['local'], capacity, backend: 'local' },
+    stream,
+    pool: { name: `p${token}-${suffix}`, labels: ['local'], capacity, backend: 'local' },
   };
 }
 

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { type JetStreamManager, StorageType, jetstreamManager } from '@nats-io/jetstream';
 import {
-  type NatsServer,
+  type SpawnedNatsServer,
   describeEventStoreContract,
   drain,
   eventually,
@@ -18,13 +18,14 @@ import {
 import { WrongExpectedVersionError } from './event-store.port.js';
 
 // One nats-server for the file; every test gets a JetStream stream (and subjects) of its own.
-let server: NatsServer;
+// A spawned one: a test below kills it and restarts it.
+let server: SpawnedNatsServer;
 let admin: NatsConnection;
 let jsm: JetStreamManager;
 let serial = 0;
 
 beforeAll(async () => {
-  server = await startNatsServer();
+  server = await startNatsServer({ spawn: true });
   admin = await connect({ servers: server.url });
   jsm = await jetstreamManager(admin);
 }, 20_000);

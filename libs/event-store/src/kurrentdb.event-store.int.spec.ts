@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { KurrentDBClient } from '@kurrent/kurrentdb-client';
-import { describeEventStoreContract, drain, eventually } from '@rein/testing';
+import { describeEventStoreContract, drain, eventually, startKurrentDb } from '@rein/testing';
 import type {
   AppendResult,
   EventStore,
@@ -15,18 +15,21 @@ import type {
 import { KurrentDbEventStore, eventUuid } from './kurrentdb.event-store.js';
 
 /**
- * KurrentDbEventStore against a real KurrentDB (DESIGN.md, "What runs where in tests"): nothing on
- * this machine runs one, so the suite runs only when KURRENTDB_URL names a server, e.g.
- *   docker run -d -p 2113:2113 docker.kurrent.io/kurrent-latest/kurrentdb --insecure
+ * KurrentDbEventStore against a real KurrentDB (DESIGN.md, "What runs where in tests"): the one
+ * KURRENTDB_URL names, e.g.
  *   KURRENTDB_URL='kurrentdb://localhost:2113?tls=false' npm run test:int -- kurrentdb
- * and otherwise says plainly, as a skipped test and on the console, that it did not run.
+ * else a container the test kit starts through testcontainers wherever a Docker engine is, else
+ * none (there is no KurrentDB binary to spawn): then the suite says plainly, as a skipped test and
+ * on the console, that it did not run.
  *
  * Every store gets its own stream prefix, so the suite's "fresh, empty store" is a fresh prefix in
  * a shared database (streams are left behind; they are small and named rein-test-…).
  */
-const url = process.env['KURRENTDB_URL'];
-const NOT_RUN =
-  'KurrentDB contract suite NOT RUN: set KURRENTDB_URL=kurrentdb://localhost:2113?tls=false (a real KurrentDB) to run it';
+const peer = await startKurrentDb();
+const url = peer.found ? peer.server.url : undefined;
+const NOT_RUN = peer.found
+  ? ''
+  : `KurrentDB contract suite NOT RUN: ${peer.reason}; set KURRENTDB_URL=kurrentdb://localhost:2113?tls=false (a real KurrentDB) or give testcontainers a Docker engine to run it`;
 
 const freshPrefix = (): string => `rein-test-${randomUUID().slice(0, 8)}-`;
 
@@ -116,6 +119,7 @@ if (url === undefined || url === '') {
     it.skip(NOT_RUN, () => undefined);
   });
 } else {
+  afterAll(() => (peer.found ? peer.server.stop() : Promise.resolve()));
   describeEventStoreContract('KurrentDbEventStore (positions ranked within its stream prefix)', () => {
     const store = new KurrentDbEventStore({ url, streamPrefix: freshPrefix() });
     return Promise.resolve({ store: new RankedPositions(store), cleanup: () => store.close() });

@@ -7,7 +7,7 @@ import {
   type NewEvent,
   WrongExpectedVersionError,
 } from '@rein/event-store';
-import { type RedisServer, eventually, startRedisServer } from '@rein/testing';
+import { type SpawnedRedisServer, eventually, startRedisServer } from '@rein/testing';
 import { FencedEventStore } from './fenced.event-store.js';
 import { type Lease, LeaseLostError, RedisLeases } from './redis.lease.js';
 
@@ -16,12 +16,12 @@ import { type Lease, LeaseLostError, RedisLeases } from './redis.lease.js';
 
 const event = (id: string): NewEvent => ({ id, type: 'Tested', data: { id } });
 
-let server: RedisServer;
+let server: SpawnedRedisServer;
 let redis: Redis;
 let leases: RedisLeases;
 
 beforeAll(async () => {
-  server = await startRedisServer();
+  server = await startRedisServer({ spawn: true });
   redis = new Redis(server.url, { lazyConnect: true });
   await redis.connect();
   leases = new RedisLeases({ redis });

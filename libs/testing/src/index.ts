@@ -5,5 +5,6 @@ export * from './given.js';
 export * from './rein-process.js';
 export * from './nats-server.js';
 export * from './redis-server.js';
+export * from './kurrentdb-server.js';
 export * from './anthropic-standin.js';
 export * from './openai-responses-standin.js';

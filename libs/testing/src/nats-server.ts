@@ -2,6 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ServerProcess, findBinary, freeLoopbackPort, httpStatus } from './spawned-server.js';
+import { type PeerKind, resolvePeer, startContainer, versionIn } from './test-peers.js';
+
+export type { PeerKind } from './test-peers.js';
 
 export interface StartNatsServerOptions {
   /** `-js` with file storage in a fresh temp dir (default true). */
@@ -16,38 +19,139 @@ export interface StartNatsServerOptions {
   readonly config?: string;
   /** Added to the server's environment (a config's `$VAR` references read it). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * A nats-server process of the kit's own, which `kill9()` and `restart()` act on: for tests that
+   * crash or restart the server. Never the environment's server or a container.
+   */
+  readonly spawn?: boolean;
+  /**
+   * The caller keeps to stream and subject names of its own (and cleans them up), so a server other
+   * tests use at the same time will do: only then is `REIN_TEST_NATS_URL` used. Without it the
+   * caller gets a server nobody else uses, as Rein's services need (their stream and subject names
+   * are fixed) and as any test that lists or counts streams does.
+   */
+  readonly shareable?: boolean;
 }
 
 export interface NatsServer {
-  /** `nats://127.0.0.1:<port>`, without credentials; the port is kept across restarts. */
+  /** Where it came from: `REIN_TEST_NATS_URL`, a testcontainers container, or a spawned nats-server. */
+  readonly kind: PeerKind;
+  /** `nats://<host>:<port>` (the environment's URL as given, credentials and all, for `env`). */
   readonly url: string;
+  readonly host: string;
   readonly port: number;
-  /** The JetStream store dir (`-sd`), kept across restarts; `''` without JetStream. */
-  readonly storeDir: string;
   readonly user?: string;
   readonly pass?: string;
-  /** What the server logged so far, across restarts (for failure messages). */
+  /** What the server logged so far (for failure messages); a note for the environment's server. */
   log(): string;
-  /** Stops the server (SIGTERM, then SIGKILL) and removes its store dir. */
+  /** Stops a server the kit started (and removes its store); leaves the environment's server alone. */
   stop(): Promise<void>;
+}
+
+/** A nats-server the kit spawned (`startNatsServer({ spawn: true })`). */
+export interface SpawnedNatsServer extends NatsServer {
+  readonly kind: 'spawned';
+  /** The JetStream store dir (`-sd`), kept across restarts; `''` without JetStream. */
+  readonly storeDir: string;
   /** Kills the server with SIGKILL and returns at once: a crash, for durability tests. */
   kill9(): void;
   /** Stops the server if it still runs, then starts it on the same port and store dir. */
   restart(): Promise<void>;
 }
 
+/** A shared nats-server with JetStream, e.g. a CI service container: see `shareable`. */
+export const NATS_URL_VARIABLE = 'REIN_TEST_NATS_URL';
+const NATS_IMAGE = 'nats:2.10-alpine';
 const EXTRA_DIRS = ['/usr/sbin', '/usr/local/sbin'];
+
+/**
+ * A nats-server for a test: `REIN_TEST_NATS_URL` for a `shareable` caller that configures nothing,
+ * else a `nats:2.10` container when a container runtime is there, else Debian's nats-server
+ * spawned on a free loopback port (see test-peers.ts). Says on stderr which it used.
+ */
+export function startNatsServer(
+  options: StartNatsServerOptions & { readonly spawn: true },
+): Promise<SpawnedNatsServer>;
+export function startNatsServer(options?: StartNatsServerOptions): Promise<NatsServer>;
+export function startNatsServer(options: StartNatsServerOptions = {}): Promise<NatsServer> {
+  if ((options.user === undefined) !== (options.pass === undefined)) {
+    return Promise.reject(
+      new TypeError('startNatsServer: give both options.user and options.pass, or neither'),
+    );
+  }
+  const configured =
+    options.user !== undefined ||
+    options.config !== undefined ||
+    options.env !== undefined ||
+    options.jetstream === false;
+  return resolvePeer<NatsServer>({
+    name: 'nats',
+    variable: NATS_URL_VARIABLE,
+    spawnOnly: options.spawn === true,
+    unfitForEnv: !options.shareable
+      ? 'the test needs a server of its own'
+      : configured
+        ? 'the test configures its server (user, config, env or no JetStream)'
+        : undefined,
+    defaultPort: 4222,
+    fromContainer: () => natsContainer(options),
+    spawn: async () => {
+      const server = await spawnNatsServer(options);
+      const version = versionIn(server.log(), /Version:\s+(\S+)/);
+      return { peer: server, description: `nats-server ${version} on 127.0.0.1:${server.port}` };
+    },
+  });
+}
+
+async function natsContainer(
+  options: StartNatsServerOptions,
+): Promise<{ peer: NatsServer; description: string }> {
+  const configFile = '/etc/rein/nats-server.conf';
+  const args = ['-p', '4222', '-m', '8222'];
+  if (options.config !== undefined) args.unshift('-c', configFile);
+  if (options.jetstream ?? true) args.push('-js', '-sd', '/data');
+  if (options.user !== undefined && options.pass !== undefined) {
+    args.push('--user', options.user, '--pass', options.pass);
+  }
+  const { container, host, log } = await startContainer(NATS_IMAGE, (c, tc) => {
+    c.withCommand(args)
+      .withExposedPorts(4222, 8222)
+      .withWaitStrategy(tc.Wait.forHttp('/healthz', 8222).forStatusCode(200));
+    if (options.config !== undefined)
+      c.withCopyContentToContainer([{ content: options.config, target: configFile }]);
+    if (options.env !== undefined) c.withEnvironment({ ...options.env });
+    return c;
+  });
+  const port = container.getMappedPort(4222);
+  return {
+    peer: {
+      kind: 'container',
+      url: `nats://${host}:${port}`,
+      host,
+      port,
+      ...credentials(options),
+      log,
+      stop: async () => {
+        await container.stop();
+      },
+    },
+    description: `${NATS_IMAGE} on ${host}:${port}`,
+  };
+}
+
+function credentials(options: StartNatsServerOptions): { user?: string; pass?: string } {
+  return options.user !== undefined && options.pass !== undefined
+    ? { user: options.user, pass: options.pass }
+    : {};
+}
 
 /**
  * Spawns Debian's `nats-server` (with `options.config`, if given) on a free loopback port (never the machine's 4222) and waits until
  * its monitoring endpoint answers 200 on /healthz, which it does only once JetStream has recovered
  * its store: a restarted server is ready for appends, not just listening.
  */
-export async function startNatsServer(options: StartNatsServerOptions = {}): Promise<NatsServer> {
+async function spawnNatsServer(options: StartNatsServerOptions): Promise<SpawnedNatsServer> {
   const jetstream = options.jetstream ?? true;
-  if ((options.user === undefined) !== (options.pass === undefined)) {
-    throw new TypeError('startNatsServer: give both options.user and options.pass, or neither');
-  }
   const binary = findBinary('nats-server', 'nats-server', EXTRA_DIRS);
   const storeDir = jetstream ? mkdtempSync(join(tmpdir(), 'rein-nats-')) : '';
   const configDir = options.config === undefined ? '' : mkdtempSync(join(tmpdir(), 'rein-nats-conf-'));
@@ -79,12 +183,12 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
       throw error;
     }
     return {
+      kind: 'spawned',
       url: `nats://127.0.0.1:${port}`,
+      host: '127.0.0.1',
       port,
       storeDir,
-      ...(options.user !== undefined && options.pass !== undefined
-        ? { user: options.user, pass: options.pass }
-        : {}),
+      ...credentials(options),
       log: () => server.log(),
       stop: async () => {
         await server.stop();
