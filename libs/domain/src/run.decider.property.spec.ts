@@ -6,7 +6,7 @@ import type { RunCommand } from './run.commands.js';
 import { decide } from './run.decider.js';
 import { evolve } from './run.evolve.js';
 import { redecide } from './run.redecide.js';
-import { type RunState, initialState, isTerminal } from './run.state.js';
+import { type RunState, initialState, isTerminalTaskStatus } from './run.state.js';
 
 /** A random DAG: task i may depend on any earlier task, so it is acyclic by construction. */
 const dagArb = fc.integer({ min: 1, max: 10 }).chain((n) =>
@@ -218,7 +218,7 @@ describe('the run decider, on random DAGs and random fact orders', () => {
           }
           apply({ ...options[0]!, now });
         }
-        for (const t of state.tasks) expect(isTerminal(t.status)).toBe(true);
+        for (const t of state.tasks) expect(isTerminalTaskStatus(t.status)).toBe(true);
         expect(history.filter((e) => e.type === 'RunCompleted').length).toBeGreaterThanOrEqual(1);
         const seqs = history.map((e) => e.seq);
         expect(seqs).toEqual(seqs.map((_, i) => i + 1));

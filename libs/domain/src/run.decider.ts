@@ -19,7 +19,7 @@ import {
   allTasks,
   initialState,
   isInFlight,
-  isTerminal,
+  isTerminalTaskStatus,
   taskAt,
   taskSpec,
 } from './run.state.js';
@@ -274,7 +274,7 @@ class Decision {
   /** A permanent failure: failFast cancels the rest; otherwise dependents are skipped. */
   private failTask(index: number, reason: string): void {
     const t = taskAt(this.s, index);
-    if (isTerminal(t.status)) return;
+    if (isTerminalTaskStatus(t.status)) return;
     this.emit('TaskFailed', { reason }, t, t.attempt || undefined);
     const id = taskSpec(this.s, index).id;
     if (this.s.spec!.spec.failFast) {
@@ -293,7 +293,7 @@ class Decision {
         seen.add(d);
         queue.push(d);
         const dt = taskAt(this.s, d);
-        if (!isTerminal(dt.status)) {
+        if (!isTerminalTaskStatus(dt.status)) {
           this.emit('TaskSkipped', { reason: `dependency ${id} failed` }, dt, dt.attempt || undefined);
         }
       }
@@ -302,7 +302,7 @@ class Decision {
 
   private cancelRest(reason: string): void {
     for (const t of allTasks(this.s)) {
-      if (isTerminal(t.status)) continue;
+      if (isTerminalTaskStatus(t.status)) continue;
       const data = isInFlight(t.status) ? { reason, inFlight: t.attempt } : { reason };
       this.emit('TaskCancelled', data, t, t.attempt || undefined);
     }

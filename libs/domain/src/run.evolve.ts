@@ -9,7 +9,7 @@ import {
   type TaskStatus,
   allTasks,
   initialState,
-  isTerminal,
+  isTerminalTaskStatus,
   taskAt,
 } from './run.state.js';
 
@@ -17,9 +17,9 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type Draft = Mutable<RunState>;
 
 /**
- * `evolve(state, event) → state`. For speed it updates `state` in place and returns it. It only
- * ever *replaces* task objects, and on a fork made by `forkState` it writes them to the fork's
- * overlay, so evolving a fork never touches the state it was forked from.
+ * `evolve(state, event) → state`. For speed it updates `state` in place, task objects included,
+ * and returns it. On a fork made by `forkState` it changes only the task copies in the fork's
+ * overlay (see `writable`), so evolving a fork never touches the state it was forked from.
  */
 export function evolve(state: RunState, event: RunEvent): RunState {
   const s = state as Draft;
@@ -390,7 +390,7 @@ function holdsSlot(s: RunState, t: TaskState): boolean {
 
 function count(s: Draft, t: TaskState, sign: 1 | -1): void {
   if (holdsSlot(s, t)) s.active += sign;
-  if (isTerminal(t.status)) s.terminal += sign;
+  if (isTerminalTaskStatus(t.status)) s.terminal += sign;
   if (t.status === 'failed') s.failedTasks += sign;
   if (t.status === 'ready') s.ready += sign;
 }

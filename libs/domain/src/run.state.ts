@@ -42,8 +42,10 @@ export interface AttemptState {
 }
 
 /**
- * One task. Task objects are replaced, never mutated, so `decide` can work on a cheap fork of the
- * run state (a copied `tasks` array) without touching the caller's state.
+ * One task. `evolve` changes a task object (and its last attempt) in place when the state owns
+ * it, which a folded state does (replay speed). A fork made by `forkState` owns none of the
+ * tasks it shares: it copies a task into its overlay the first time it changes it, so `decide`
+ * can work on a fork without touching the caller's state.
  */
 export interface TaskState {
   readonly index: number;
@@ -134,7 +136,8 @@ export function initialState(runId: string): RunState {
 }
 
 const TERMINAL: ReadonlySet<TaskStatus> = new Set(['succeeded', 'failed', 'cancelled', 'skipped']);
-export function isTerminal(status: TaskStatus): boolean {
+/** The task is done: succeeded, failed, cancelled or skipped. About a task, not a run (RunStatus). */
+export function isTerminalTaskStatus(status: TaskStatus): boolean {
   return TERMINAL.has(status);
 }
 
