@@ -9,4 +9,5 @@ export * from './run.commands.js';
 export * from './run.evolve.js';
 export * from './run.decider.js';
 export * from './run.view.js';
+export * from './run.effects.js';
 export * from './run.redecide.js';

@@ -41,7 +41,6 @@ import {
   type AttemptStartedMessage,
   type AttemptUsageMessage,
   type GateVerdictMessage,
-  type TimerKind,
   RUN_ID_PATTERN,
   fromStoredRunEvent,
   mediaTypeOf,
@@ -54,14 +53,19 @@ import {
 import {
   DecisionError,
   type RunCommand,
+  type RunEffect,
+  type RunTimer,
   type RunState,
   type RunView,
   allTasks,
   decide,
   evolve,
   fold,
+  effectsOf,
   initialState,
+  outstandingEffects,
   runView,
+  timerOf,
   taskAt,
   taskIndex,
   taskSpec,
@@ -139,6 +143,8 @@ interface Actor {
 interface Decided {
   readonly outcomes: { p: Pending; events?: RunEvent[]; error?: unknown; stale?: StaleFact }[];
   readonly events: RunEvent[];
+  /** What the events ask of the world, computed as each was evolved (effectsOf). */
+  readonly effects: RunEffect[];
   readonly stored: RunEvent[];
   readonly appendStarted: number;
 }
@@ -150,13 +156,7 @@ interface StaleFact {
   readonly reason: string;
 }
 
-type Timer = {
-  runId: string;
-  taskId: string;
-  attempt: number;
-  timer: TimerKind;
-  dueAt: number;
-};
+type Timer = RunTimer;
 
 /**
  * The orchestrator's application core: one actor per run (the single writer of `run-<id>`),
@@ -422,12 +422,13 @@ export class RunEngine {
     }
     let resumed = 0;
     for (const [runId, events] of byRun) {
-      const state = fold(runId, events);
+      const { state, effects } = outstandingEffects(runId, events);
       if (state.status !== 'running') continue;
       resumed++;
       const actor: Actor = { state, queue: [], draining: false };
       this.actors.set(runId, actor);
-      this.resume(actor);
+      for (const fx of effects) this.carryOut(fx);
+      if (this.o.reclaimRunningOnStart) this.reclaimRunning(state);
     }
     return { runs: byRun.size, resumed };
   }
@@ -439,56 +440,28 @@ export class RunEngine {
 
   // ---- internals ----
 
-  private resume(actor: Actor): void {
-    const s = actor.state;
+  /**
+   * One machine: an attempt that was running when the process stopped died with it (its sandbox
+   * was the server's child), so it is recorded as lost now rather than at its startToClose timer.
+   */
+  private reclaimRunning(s: RunState): void {
     const runId = s.runId;
     for (const t of allTasks(s)) {
-      const id = taskSpec(s, t.index).id;
-      if (t.status === 'retrying' && t.dueAt !== null) {
-        this.timers.add(t.dueAt, { runId, taskId: id, attempt: t.attempt, timer: 'retry', dueAt: t.dueAt });
-      } else if (t.status === 'dispatched') {
-        if (t.dueAt !== null)
-          this.timers.add(t.dueAt, {
-            runId,
-            taskId: id,
-            attempt: t.attempt,
-            timer: 'scheduleToStart',
-            dueAt: t.dueAt,
-          });
-        const last = t.attempts[t.attempts.length - 1];
-        this.o.effects.dispatch(last?.pool ?? 'local', this.dispatchMessage(s, t.index));
-      } else if (t.status === 'running') {
-        if (this.o.reclaimRunningOnStart) {
-          void this.fact(runId, () => ({
-            type: 'RecordAttemptFinished',
-            runId,
-            now: this.o.now(),
-            taskId: id,
-            attempt: t.attempt,
-            result: {
-              exitCode: -1,
-              summary: '',
-              snapshot: null,
-              usage: { tokens: 0, usd: 0 },
-              error: 'attempt lost: the executor stopped while it ran (server restart)',
-            },
-          }));
-        } else if (t.dueAt !== null) {
-          this.timers.add(t.dueAt, {
-            runId,
-            taskId: id,
-            attempt: t.attempt,
-            timer: 'startToClose',
-            dueAt: t.dueAt,
-          });
-        }
-      } else if (t.status === 'verifying' && t.gate >= 0) {
-        const gate = taskSpec(s, t.index).gates[t.gate];
-        if (gate && !('approval' in gate))
-          this.o.effects.evaluateGate({ ...this.gateMessage(s, t.index, t.gate), request: t.gateRequest });
-        if (t.dueAt !== null)
-          this.timers.add(t.dueAt, { runId, taskId: id, attempt: t.attempt, timer: 'gate', dueAt: t.dueAt });
-      }
+      if (t.status !== 'running') continue;
+      void this.fact(runId, () => ({
+        type: 'RecordAttemptFinished',
+        runId,
+        now: this.o.now(),
+        taskId: taskSpec(s, t.index).id,
+        attempt: t.attempt,
+        result: {
+          exitCode: -1,
+          summary: '',
+          snapshot: null,
+          usage: { tokens: 0, usd: 0 },
+          error: 'attempt lost: the executor stopped while it ran (server restart)',
+        },
+      }));
     }
   }
 
@@ -569,7 +542,7 @@ export class RunEngine {
           for (const p of batch) p.reject(e);
           continue;
         }
-        const { outcomes, events, stored, appendStarted } = decided;
+        const { outcomes, events, effects, stored, appendStarted } = decided;
         const appendedAt = this.o.now();
         if (events.length > 0) this.o.effects.appendTook?.(appendedAt - appendStarted, events.length);
         for (const o of outcomes) {
@@ -577,7 +550,7 @@ export class RunEngine {
           if (o.error !== undefined) o.p.reject(o.error);
           else o.p.resolve(o.events!);
         }
-        if (events.length > 0) this.react(actor.state, events, stored, appendedAt);
+        if (events.length > 0) this.react(runId, effects, stored, appendedAt);
       }
     } finally {
       actor.draining = false;
@@ -597,13 +570,17 @@ export class RunEngine {
   private async decideAndAppend(actor: Actor, runId: string, batch: readonly Pending[]): Promise<Decided> {
     const expected = actor.state.seq;
     const events: RunEvent[] = [];
+    const effects: RunEffect[] = [];
     const outcomes: Decided['outcomes'][number][] = [];
     for (const p of batch) {
       try {
         const command = p.build(actor.state);
         const out = decide(command, actor.state);
         const stale = out.length === 0 ? staleFact(command, actor.state) : undefined;
-        for (const e of out) actor.state = evolve(actor.state, e);
+        for (const e of out) {
+          actor.state = evolve(actor.state, e);
+          effects.push(...effectsOf(actor.state, e));
+        }
         events.push(...out);
         outcomes.push({ p, events: out, ...(stale ? { stale } : {}) });
       } catch (e) {
@@ -620,7 +597,7 @@ export class RunEngine {
         expected === 0 ? 'no_stream' : expected,
       );
     }
-    return { outcomes, events, stored, appendStarted };
+    return { outcomes, events, effects, stored, appendStarted };
   }
 
   /** Sets the timer an event starts, if any: the same on the live path and when catching up. */
@@ -642,54 +619,35 @@ export class RunEngine {
     }
   }
 
-  /** Carries out what the new decisions ask of the world. */
+  /** Carries out what the new decisions ask of the world, then publishes them. */
   private react(
-    state: RunState,
-    events: readonly RunEvent[],
+    runId: string,
+    effects: readonly RunEffect[],
     stored: readonly RunEvent[],
     appendedAt: number,
   ): void {
-    const runId = state.runId;
-    const fx = this.o.effects;
-    for (const e of events) {
-      this.armTimer(runId, e);
-      switch (e.type) {
-        case 'TaskDispatched': {
-          const index = state.dag!.indexOf.get(e.taskId!)!;
-          fx.dispatch(e.data.pool, { ...this.dispatchMessage(state, index, e), causeAt: appendedAt });
-          break;
-        }
-        case 'TaskRetryScheduled':
-          // A timed-out attempt may still run somewhere: stop it.
-          fx.cancelAttempt({ runId, taskId: e.taskId!, attempt: e.attempt!, reason: e.data.reason });
-          break;
-        case 'TaskFailed':
-          if (e.attempt !== undefined)
-            fx.cancelAttempt({ runId, taskId: e.taskId!, attempt: e.attempt, reason: e.data.reason });
-          break;
-        case 'TaskCancelled':
-          if (e.data.inFlight !== undefined) {
-            fx.cancelAttempt({ runId, taskId: e.taskId!, attempt: e.data.inFlight, reason: e.data.reason });
-          }
-          break;
-        case 'RunRolledBack':
-          for (const c of e.data.cancelled)
-            fx.cancelAttempt({ runId, taskId: c.task, attempt: c.attempt, reason: 'rolled back' });
-          break;
-        case 'GateRequested':
-          if (e.data.kind !== 'approval') {
-            fx.evaluateGate({
-              ...this.gateMessage(state, state.dag!.indexOf.get(e.taskId!)!, e.data.gate, e.attempt),
-              request: e.data.request ?? 1,
-            });
-          }
-          break;
-        default:
-          break;
-      }
-    }
+    for (const fx of effects) this.carryOut(fx, appendedAt);
     // Published as stored: a large spec travels by reference, like in the log.
-    fx.appended(runId, stored, appendedAt);
+    this.o.effects.appended(runId, stored, appendedAt);
+  }
+
+  /** One effect, the same on the live path (`causeAt`: when its decision was appended) and in recovery. */
+  private carryOut(fx: RunEffect, causeAt?: number): void {
+    const out = this.o.effects;
+    switch (fx.kind) {
+      case 'dispatch':
+        out.dispatch(fx.pool, causeAt === undefined ? fx.message : { ...fx.message, causeAt });
+        break;
+      case 'cancel':
+        out.cancelAttempt(fx.message);
+        break;
+      case 'evaluateGate':
+        out.evaluateGate(fx.message);
+        break;
+      case 'timer':
+        this.timers.add(fx.timer.dueAt, fx.timer);
+        break;
+    }
   }
 
   /** Events as the log keeps them: a large spec goes to its chunk stream first (spec-chunks.ts). */
@@ -698,75 +656,6 @@ export class RunEngine {
     const out: RunEvent[] = [];
     for (const e of events) out.push(await externalizeSpec(this.o.store, e));
     return out;
-  }
-
-  private dispatchMessage(
-    state: RunState,
-    index: number,
-    e?: Extract<RunEvent, { type: 'TaskDispatched' }>,
-  ): DispatchAttempt & { causeAt?: number } {
-    const spec = state.spec!;
-    const ts = taskSpec(state, index);
-    const t = taskAt(state, index);
-    const attempt = e?.attempt ?? t.attempt;
-    const dag = state.dag!;
-    const upstream = [];
-    for (let k = dag.depOffsets[index]!; k < dag.depOffsets[index + 1]!; k++) {
-      const d = taskAt(state, dag.deps[k]!);
-      const accepted = d.attempts.findLast((a) => a.state === 'succeeded');
-      upstream.push({
-        task: taskSpec(state, d.index).id,
-        snapshot: d.accepted,
-        summary: accepted?.summary ?? null,
-        exitCode: accepted?.exitCode ?? null,
-      });
-    }
-    const budget = spec.spec.budget;
-    return {
-      runId: state.runId,
-      runName: spec.metadata.name,
-      labels: spec.metadata.labels,
-      taskId: ts.id,
-      attempt,
-      pool: e?.data.pool ?? t.attempts[t.attempts.length - 1]?.pool ?? 'local',
-      priority: ts.priority,
-      agentName: ts.agent,
-      agent: spec.spec.agents[ts.agent]!,
-      prompt: ts.prompt,
-      feedback: e?.data.feedback ?? t.feedback,
-      ...(spec.spec.workspace === undefined ? {} : { base: spec.spec.workspace }),
-      upstream,
-      restart: e?.data.restart ?? true,
-      timeoutMs: ts.timeouts.startToCloseMs,
-      ...(budget === undefined
-        ? {}
-        : {
-            budgetLeft: {
-              ...(budget.tokens === undefined ? {} : { tokens: budget.tokens - state.usage.tokens }),
-              ...(budget.usd === undefined ? {} : { usd: budget.usd - state.usage.usd }),
-            },
-          }),
-    };
-  }
-
-  private gateMessage(state: RunState, index: number, gate: number, attempt?: number): EvaluateGate {
-    const ts = taskSpec(state, index);
-    const t = taskAt(state, index);
-    const a = t.attempts[t.attempts.length - 1];
-    const spec = state.spec!;
-    return {
-      runId: state.runId,
-      taskId: ts.id,
-      attempt: attempt ?? t.attempt,
-      gate,
-      spec: ts.gates[gate]!,
-      pool: a?.pool ?? 'local',
-      agentName: ts.agent,
-      agent: spec.spec.agents[ts.agent]!,
-      prompt: ts.prompt,
-      summary: a?.summary ?? null,
-      snapshot: a?.snapshot ?? null,
-    };
   }
 
   /** The accepted snapshots a rolled-back task's workspace may be rebuilt from. */
@@ -837,24 +726,6 @@ export class RunEngine {
     const found = first ? (first.data as { runId: string; specHash: string }) : undefined;
     if (found) await this.o.keyCache?.set(stream, found).catch(() => undefined);
     return found;
-  }
-}
-
-/** The timer an appended event starts (and when it is due), or undefined. */
-function timerOf(e: RunEvent): { readonly timer: TimerKind; readonly dueAt: number } | undefined {
-  switch (e.type) {
-    case 'TaskStarted':
-      return { timer: 'startToClose', dueAt: e.data.startToCloseDueAt };
-    case 'TaskRetryScheduled':
-      return { timer: 'retry', dueAt: e.data.dueAt };
-    case 'TaskDispatched':
-      return e.data.scheduleToStartDueAt === undefined
-        ? undefined
-        : { timer: 'scheduleToStart', dueAt: e.data.scheduleToStartDueAt };
-    case 'GateRequested':
-      return e.data.dueAt === undefined ? undefined : { timer: 'gate', dueAt: e.data.dueAt };
-    default:
-      return undefined;
   }
 }
 

@@ -1,0 +1,117 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type DispatchAttempt, type EvaluateGate, DEFAULT_SPEC_LIMITS } from '@rein/contracts';
+import type { RunView } from '@rein/domain';
+import { SqliteEventStore } from '@rein/event-store';
+import { TEST_SETTINGS, pollUntil } from '@rein/testing';
+import { RunEngine } from './run.engine.js';
+
+/**
+ * A restarted orchestrator sends exactly what the live one sent. One engine runs a run up to a
+ * retry dispatched with its workspace kept (`restart: false`), a gate requested and a budget
+ * partly spent, then stops; a second engine on the same SQLite file recovers, and its dispatches
+ * and gate requests must equal the live ones field for field (recovery once rebuilt them from
+ * defaults, and a retry reset the workspace its recorded decision had kept).
+ */
+interface Sent {
+  readonly dispatched: DispatchAttempt[];
+  readonly gates: EvaluateGate[];
+}
+
+const dirs: string[] = [];
+const engines: { engine: RunEngine; store: SqliteEventStore }[] = [];
+
+afterEach(async () => {
+  for (const { engine, store } of engines.splice(0)) {
+    engine.close();
+    await store.close();
+  }
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function engineOn(path: string): { engine: RunEngine; sent: Sent } {
+  const store = new SqliteEventStore({ path });
+  const sent: Sent = { dispatched: [], gates: [] };
+  const engine = new RunEngine({
+    store,
+    settings: TEST_SETTINGS,
+    settingsHash: 'sha256:test',
+    limits: DEFAULT_SPEC_LIMITS,
+    now: Date.now,
+    newRunId: () => `rec${Date.now().toString(36)}`,
+    log: () => undefined,
+    reclaimRunningOnStart: false,
+    effects: {
+      dispatch: (_pool, msg) => sent.dispatched.push(msg),
+      cancelAttempt: () => undefined,
+      evaluateGate: (msg) => sent.gates.push(msg),
+      appended: () => undefined,
+      missingSnapshots: () => Promise.resolve([]),
+    },
+  });
+  engines.push({ engine, store });
+  return { engine, sent };
+}
+
+const withoutCause = ({ causeAt: _causeAt, ...m }: DispatchAttempt): DispatchAttempt => m;
+
+describe('recovery re-sends what the live path sent', () => {
+  it('a kept-workspace retry, a pending gate and the budget left, field for field', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rein-recovery-'));
+    dirs.push(dir);
+    const path = join(dir, 'events.db');
+    const live = engineOn(path);
+    const spec = {
+      apiVersion: 'rein/v1',
+      kind: 'Run',
+      metadata: { name: 'recovery', labels: { team: 'core' } },
+      spec: {
+        budget: { tokens: 1_000 },
+        defaults: { agent: 'sh', retries: { max: 2, backoff: { initialMs: 0 } } },
+        agents: { sh: { runtime: 'command', command: 'true' } },
+        tasks: [
+          { id: 'flaky', prompt: 'p' },
+          { id: 'gated', prompt: 'q', gates: [{ test: { run: 'true' } }] },
+          { id: 'after', prompt: 'r', dependsOn: ['gated'] },
+        ],
+      },
+    };
+    const reply = await live.engine.submit(JSON.stringify(spec), 'application/json');
+    expect(reply.status).toBe(201);
+    const runId = (reply.body as RunView).runId;
+    const report = (taskId: string, attempt: number, exitCode: number) => ({
+      runId,
+      taskId,
+      attempt,
+      at: Date.now(),
+      result: { exitCode, summary: `exit ${exitCode}`, snapshot: null, usage: { tokens: 100, usd: 0 } },
+    });
+    const start = (taskId: string, attempt: number) =>
+      live.engine.attemptStarted({ runId, taskId, attempt, pool: 'local', worker: 'w', at: Date.now() });
+
+    await start('flaky', 1);
+    await live.engine.attemptFinished(report('flaky', 1, 1));
+    // The retry's timer fires at once (initialMs 0) and dispatches attempt 2 on the kept workspace.
+    const retry = await pollUntil(
+      () => Promise.resolve(live.sent.dispatched.find((d) => d.taskId === 'flaky' && d.attempt === 2)),
+      10_000,
+      () => 'the retry of flaky was never dispatched',
+    );
+    expect(retry.restart).toBe(false);
+    expect(retry.feedback).not.toBe('');
+    await start('gated', 1);
+    await live.engine.attemptFinished(report('gated', 1, 0));
+    expect(live.sent.gates.map((g) => [g.taskId, g.attempt, g.gate])).toEqual([['gated', 1, 0]]);
+    live.engine.close();
+
+    const restarted = engineOn(path);
+    const recovered = await restarted.engine.recover();
+    expect(recovered).toEqual({ runs: 1, resumed: 1 });
+    expect(restarted.sent.dispatched).toEqual([withoutCause(retry)]);
+    expect(restarted.sent.gates).toEqual(live.sent.gates);
+    // The budget left is the one recorded with the dispatch: 1,000 tokens less attempt 1's 100.
+    expect(restarted.sent.dispatched[0]!.budgetLeft).toEqual({ tokens: 900 });
+  });
+});
