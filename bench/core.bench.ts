@@ -1,5 +1,5 @@
 /**
- * `npm run bench:core` (issue 2): each benchmark in its own process, so each peak RSS is its
+ * `npm run bench:core`: each benchmark in its own process, so each peak RSS is its
  * own. Prints every figure as a JSON line, then a summary against the targets.
  *   - validate and plan a 100,000-task DAG with 1,000,000 edges (≤ 1 s, peak RSS ≤ 500 MB)
  *   - fold 1,000,000 events through `evolve` (≥ 1,000,000 events/s)

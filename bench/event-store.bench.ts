@@ -1,5 +1,5 @@
 /**
- * SQLite event-store throughput (issue 2): appends 100,000 events of ~300 bytes in batches of
+ * SQLite event-store throughput: appends 100,000 events of ~300 bytes in batches of
  * 100, as 1,000 streams of one batch and as one stream of 1,000 batches, with synchronous FULL
  * and NORMAL, each in a fresh temp file; then reads the 100,000-event stream back.
  * Run: `npm run build:js && node dist/bench/event-store.bench.js [runs]`. Each figure is the median

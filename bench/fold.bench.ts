@@ -1,5 +1,5 @@
 /**
- * Fold 1,000,000 events through `evolve` (issue 2: target ≥ 1,000,000 events/s).
+ * Fold 1,000,000 events through `evolve` (target ≥ 1,000,000 events/s; docs/BENCHMARKS.md).
  * The events are a real decided run: 20,000 tasks (FOLD_TASKS) in a random tree (each depends on one earlier
  * task), each with a test gate; every fifth task fails its first attempt and is retried.
  * Prints one JSON line.

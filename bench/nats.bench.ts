@@ -17,8 +17,8 @@
  * one task costs Rein several appends and messages, so a ratio near 1 is not expected; the ratio
  * says how far the scheduler is from what its transport could carry.
  *
- * stdout: one JSON line per figure, then a summary. Targets (issue: the cluster keeps Rein's
- * promise): ≥ 2,500 tasks/s fan-out, per-hop p99 ≤ 10 ms; the summary says met or MISSED.
+ * stdout: one JSON line per figure, then a summary. Targets (docs/BENCHMARKS.md):
+ * ≥ 2,500 tasks/s fan-out, per-hop p99 ≤ 10 ms; the summary says met or MISSED.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';

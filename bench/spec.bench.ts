@@ -1,7 +1,7 @@
 /**
  * Validating and planning the largest spec the default limits admit: 100,000 tasks, each
  * depending on up to 10 earlier ones (999,955 edges, the most "earlier" allows). Prints one JSON
- * line. Targets (issue 2): totalMs ≤ 1000, peakRssMb ≤ 500.
+ * line. Targets (docs/BENCHMARKS.md): totalMs ≤ 1000, peakRssMb ≤ 500.
  *
  *   npm run build:js && node dist/bench/spec.bench.js
  */

@@ -1,5 +1,5 @@
 /**
- * Access control (issue 4, item 7) against the real server process: bearer tokens with scopes
+ * Access control against the real server process: bearer tokens with scopes
  * from a tokens file, over HTTP (every route class, SSE, the CLI) and over the NATS API, and the
  * rule that the API runs open only on loopback.
  */

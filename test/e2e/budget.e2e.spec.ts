@@ -7,7 +7,7 @@ import { type ReinProcess, processesWithMarker, startRein } from '@rein/testing'
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
 
-/** Issue 5 item 5: usage accumulates; an attempt that takes the run over its budget is stopped. */
+/** Usage accumulates; an attempt that takes the run over its budget is stopped. */
 describe('budgets', () => {
   let rein: ReinProcess;
   beforeAll(async () => {

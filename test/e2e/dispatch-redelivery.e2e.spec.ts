@@ -13,7 +13,7 @@ import {
 } from '@rein/testing';
 
 /*
- * Durable dispatch (issue 4, item 4) with the services as separate processes over a real
+ * Durable dispatch with the services as separate processes over a real
  * nats-server: an executor is killed with SIGKILL while it runs an attempt, and the attempt
  * reaches another executor through the JetStream work queue (redelivery after ack_wait), or is
  * retried after its startToClose timeout; either way the run completes and every attempt's

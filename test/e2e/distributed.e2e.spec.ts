@@ -10,7 +10,7 @@ import {
 } from '@rein/testing';
 
 /**
- * The four services as four processes over a real nats-server (issue 4): a run submitted over
+ * The four services as four processes over a real nats-server: a run submitted over
  * HTTP to the orchestrator completes, and the public API answers over NATS request-reply.
  */
 /** The JSON bodies these tests read (run views, lists of events, error envelopes). */

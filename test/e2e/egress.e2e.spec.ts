@@ -3,7 +3,7 @@ import { type Server, createServer } from 'node:http';
 import { type ReinProcess, startRein } from '@rein/testing';
 
 /**
- * Issue 5 item 3: no network unless the agent profile allows hosts, and then only those, through
+ * No network unless the agent profile allows hosts, and then only those, through
  * the egress proxy. The "internet" here is an HTTP server on the host's loopback.
  */
 describe('agent egress through the allowlist proxy', () => {

@@ -1,5 +1,5 @@
 /**
- * The escape suite (issue 5 item 3; DESIGN.md "Sandboxes"), through the real server: every probe
+ * The escape suite (DESIGN.md "Sandboxes"), through the real server: every probe
  * is an agent `command` in a run on a server that sandboxes agents with bubblewrap, and — where
  * that is safe and means something — the same probe in a run on a control server started with
  * `--unsafe-no-sandbox`, where it must reach the host. A contained probe is reported as a failed

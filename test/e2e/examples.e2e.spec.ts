@@ -8,7 +8,7 @@ const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
 
 /**
- * The examples in examples/ (issue 3 item 7), run the way the README runs them: the real server
+ * The examples in examples/, run the way the README runs them: the real server
  * process, the `rein` CLI, and for the judge example the documented local judge stand-in.
  */
 describe('the examples run as the README says', () => {

@@ -12,7 +12,7 @@ import {
 } from '@rein/testing';
 
 /**
- * Nothing waits for ever: gate requests (issue 10 item 3). The services run as separate
+ * Nothing waits for ever: gate requests. The services run as separate
  * processes over a real nats-server with JetStream. A gate request is durable (a JetStream work
  * queue, acked once the verdict is recorded) and bounded by the deadline recorded on
  * GateRequested: with no verifier the attempt fails naming the gate; a verifier that starts late,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type ReinProcess, startRein } from '@rein/testing';
 
 /**
- * Pools and routing (issue 5 item 6) with a kubernetes pool configured. No Kubernetes API server
+ * Pools and routing with a kubernetes pool configured. No Kubernetes API server
  * runs here, so only what needs none is exercised: routing by `requires`, `rein pools`, and the
  * `noop` runtime (which skips workspace, sandbox and the Job). The backend's contract suite
  * (libs/kubernetes/src/kubernetes.backend.int.spec.ts) runs when KUBECONFIG points at a cluster.

@@ -13,7 +13,7 @@ import {
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
 
-/** Issue 4 item 7: every NATS connection Rein makes carries the configured user and password. */
+/** Every NATS connection Rein makes carries the configured user and password. */
 describe('NATS credentials', () => {
   let nats: NatsServer;
   let rein: ReinProcess;

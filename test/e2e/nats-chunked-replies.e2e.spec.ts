@@ -14,9 +14,9 @@ const MAX_PAYLOAD = 64 * 1024;
 const TASKS = Number(process.env.REIN_CHUNKED_TASKS ?? 1000);
 
 /**
- * Issue 10 item 6: replies larger than one NATS message come back whole. The server's
- * max_payload is 64 KiB, so the view of a 1000-task run (REIN_CHUNKED_TASKS=10000 for the size the issue names) and a page of its events are several
- * messages each, on both hops: audit → orchestrator (Nest request-reply) and orchestrator → client
+ * Replies larger than one NATS message come back whole. The server's max_payload is 64 KiB, so
+ * the view of a 1000-task run (REIN_CHUNKED_TASKS=10000 for a 10,000-task one) and a page of its
+ * events are several messages each, on both hops: audit → orchestrator (Nest request-reply) and orchestrator → client
  * (the public `rein.v1.*` API). What comes back over NATS equals what HTTP answers.
  */
 describe('replies larger than max_payload over NATS', () => {

@@ -17,7 +17,7 @@ const SERVICES = ['audit', 'executor', 'verifier', 'orchestrator'] as const;
 const password = (u: NatsUserName | 'all'): string => `pw-${u}-${process.pid}`;
 
 /**
- * Issue 10 item 4: a nats-server started with deploy/nats/rein-auth.conf (passwords from its
+ * A nats-server started with deploy/nats/rein-auth.conf (passwords from its
  * environment, as deployed), the four services as four processes each with its own user, and a
  * client holding the API user's credentials. The run completes; the API user submits and reads
  * over NATS; its attempts to publish a verdict, an attempt fact, a dispatch or a log entry are

@@ -11,7 +11,7 @@ import {
 } from '@rein/testing';
 
 /**
- * Issue 10 item 2: three orchestrator processes own runs through Redis leases over a real
+ * Three orchestrator processes own runs through Redis leases over a real
  * nats-server. The executor's and the verifier's facts reach whichever replica the NATS queue group
  * picks, and the approval arrives over another replica's HTTP API: the run still completes, every
  * task once, with each task's events recorded once.

@@ -1,5 +1,5 @@
 /**
- * A run cannot read another run through its base (issue 9 item 5): bases come only from the
+ * A run cannot read another run through its base: bases come only from the
  * sources the operator allows, never from the server's data dir, whatever path, symlink or URL
  * names it. Real server processes, real git, agents under the real sandbox.
  */

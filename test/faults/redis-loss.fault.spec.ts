@@ -12,7 +12,7 @@ import {
 } from '@rein/testing';
 
 /**
- * Issue 4: runs are owned through Redis leases and idempotency keys are cached there, but Redis is
+ * Runs are owned through Redis leases and idempotency keys are cached there, but Redis is
  * never the only copy — restart it empty mid-run and every run still completes, and a repeated
  * idempotency key still finds its run (in the log).
  */

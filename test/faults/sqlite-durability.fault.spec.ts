@@ -1,5 +1,5 @@
 /**
- * Durability of acknowledged appends (issue 2): a child process appends batches of 10 with
+ * Durability of acknowledged appends: a child process appends batches of 10 with
  * synchronous=FULL and prints each acknowledged batch; we SIGKILL it mid-stream, reopen the file
  * and check that every acknowledged event is there, no batch is partial and positions have no gap.
  * Twice, so recovery from a crash is also followed by appends that keep positions contiguous.

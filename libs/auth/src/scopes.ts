@@ -1,5 +1,5 @@
 /**
- * What a bearer token may do (issue 4, item 7). Scopes are independent: `runs:submit` does not
+ * What a bearer token may do. Scopes are independent: `runs:submit` does not
  * imply `runs:read`, so a CI token that submits and watches needs both. `admin` grants all.
  *
  * | scope          | calls                                                                     |

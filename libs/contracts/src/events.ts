@@ -7,8 +7,9 @@ export interface RunSettings {
   /** Jitter applied to retry backoff, as a fraction of the delay (0.2 = ±20 %), derived from ids. */
   readonly retryJitter: number;
   /**
-   * Deadlines of gate requests (issue 10 item 3). Absent in runs submitted before gates had
-   * deadlines: their gates wait without one, so re-deciding them reproduces what was recorded.
+   * Deadlines of gate requests, so a lost request or a dead verifier cannot stall a run. Absent
+   * in runs submitted before gates had deadlines: their gates wait without one, so re-deciding
+   * them reproduces what was recorded.
    */
   readonly gates?: GateSettings;
 }

@@ -1007,7 +1007,7 @@ function build(): Record<string, unknown> {
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
     servers: [{ url: '/', description: 'The Rein server this document was fetched from.' }],
-    // Bearer tokens and scopes arrive in a later issue; the empty requirement keeps them optional.
+    // The empty requirement: without a tokens file the API runs open (on loopback only), no token needed.
     security: [{}, { bearer: [] }],
     tags: [
       { name: 'runs', description: 'Submit, read, replay, cancel and roll back runs.' },

@@ -136,7 +136,7 @@ export const SPEC_DEFAULTS = {
   limits: { cpuSeconds: 3600, memoryMb: 4096, pids: 256, fileSizeMb: 1024 },
 } as const;
 
-/** Spec limits (DESIGN.md / issue 2); configurable through server settings. */
+/** Spec limits; configurable through server settings. */
 export interface SpecLimits {
   readonly maxTasks: number;
   readonly maxEdges: number;

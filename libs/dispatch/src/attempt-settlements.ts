@@ -17,7 +17,7 @@ interface Waiter {
 }
 
 /**
- * The executor's ledger between JetStream deliveries and the pool's reports (issue 4, item 4).
+ * The executor's ledger between JetStream deliveries and the pool's reports.
  *
  * A delivery is acked when the attempt's finished fact has been accepted by the orchestrator, so
  * the executor registers each delivery it hands to the pool (`expect`) and its reporter tells the

@@ -82,7 +82,7 @@ interface Held {
 }
 
 /**
- * The executor's side of durable dispatch (issue 4, item 4): pulls a pool's attempts from its
+ * The executor's side of durable dispatch: pulls a pool's attempts from its
  * durable consumer and hands each to `handler`, never holding more than `concurrency` at once.
  *
  * While a handler runs, every held message gets `working()` each ackWait/3, so a long attempt is

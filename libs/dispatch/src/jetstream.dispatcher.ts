@@ -54,7 +54,7 @@ export class UnknownPoolError extends Error {
 }
 
 /**
- * Publishes attempts to executor pools through a JetStream work queue (issue 4, item 4): stored
+ * Publishes attempts to executor pools through a JetStream work queue: stored
  * on file before `dispatch` resolves, so a dispatch outlives the orchestrator, the executor and a
  * restart of the server. `Nats-Msg-Id` is the attempt id (`<runId>:<taskId>:<attempt>`), so the
  * orchestrator may publish an attempt again (its retry, its restart) without queueing it twice.

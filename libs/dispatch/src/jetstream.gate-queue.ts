@@ -15,7 +15,7 @@ import {
 } from './jetstream.topology.js';
 
 /*
- * Gate requests over NATS (issue 10 item 3): the orchestrator's "evaluate this gate" goes through
+ * Gate requests over NATS: the orchestrator's "evaluate this gate" goes through
  * a JetStream work queue on the same machinery as attempt dispatch, so a request sent before any
  * verifier runs waits for one, and one held by a verifier that dies is redelivered after ack_wait.
  * The verifier acks only once the orchestrator has recorded the verdict. Layout: stream

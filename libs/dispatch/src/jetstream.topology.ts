@@ -13,7 +13,7 @@ import { millis, nanos } from '@nats-io/transport-node';
 import { type DispatchAttempt, POOL_NAME_PATTERN, type PoolSettings } from '@rein/contracts';
 
 /*
- * The JetStream layout of durable dispatch (issue 4, item 4), shared by the orchestrator (which
+ * The JetStream layout of durable dispatch, shared by the orchestrator (which
  * publishes) and the executors (which consume), so either may start first:
  *
  * - one WORK-QUEUE stream (`REIN_DISPATCH`, file storage) with a subject per pool,

@@ -746,7 +746,7 @@ describe('budgets', () => {
   });
 });
 
-describe('gate deadlines (issue 10 item 3)', () => {
+describe('gate deadlines', () => {
   const settings: RunSettings = { ...TEST_SETTINGS, gates: { timeoutMs: 5000, graceMs: 500, reRequests: 1 } };
   const gated = {
     id: 'api',

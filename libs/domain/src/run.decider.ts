@@ -218,7 +218,7 @@ class Decision {
   }
 
   /**
-   * Asks for a verdict on `gate` (issue 10 item 3): the request records when a verdict is due, so
+   * Asks for a verdict on `gate`: the request records when a verdict is due, so
    * a lost request or a dead verifier ends in a re-request, then a failed attempt, never a wait.
    * Approval gates wait for a person and have no deadline (the spec has no approval timeout).
    */
@@ -429,7 +429,7 @@ class Decision {
   }
 
   /**
-   * Budgets (issue 5): when the run's usage reaches its budget while work remains, the cap hit is
+   * Budgets: when the run's usage reaches its budget while work remains, the cap hit is
    * recorded with the figures, in-flight attempts are stopped and the rest cancelled.
    */
   private checkBudget(): void {

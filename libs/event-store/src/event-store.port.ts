@@ -1,5 +1,5 @@
 /**
- * The event-store port (issue 2). Streams are append-only; `version` counts the events in a
+ * The event-store port. Streams are append-only; `version` counts the events in a
  * stream (0 = empty), so the n-th event of a stream has `streamPosition` n (1-based) — for a run
  * stream that is the event's `seq`. `globalPosition` orders every event of the store (1-based).
  */

@@ -34,7 +34,7 @@ import {
 } from './event-store.port.js';
 
 /*
- * The event log on NATS JetStream (issue 4, item 5), written for nats-server 2.9, which has no
+ * The event log on NATS JetStream, written for nats-server 2.9, which has no
  * atomic batch publish.
  *
  * Layout. One JetStream stream (`REIN_EVENTS`, file storage) holds every event-store stream, each

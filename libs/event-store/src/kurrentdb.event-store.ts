@@ -41,7 +41,7 @@ import {
 } from './event-store.port.js';
 
 /**
- * The event-store port on KurrentDB (issue 4 item 5; DESIGN.md "Services": the cluster's log).
+ * The event-store port on KurrentDB (DESIGN.md "Services": the cluster's log).
  *
  * How the port maps onto KurrentDB:
  * - Versions. The port counts events (version N = N events, 0 = no stream); KurrentDB numbers

@@ -1,5 +1,5 @@
 /**
- * The executor's local pool (issue 3 item 4; DESIGN.md "Services", "Workspaces", "Sandboxes"):
+ * The executor's local pool (DESIGN.md "Services", "Workspaces", "Sandboxes"):
  * takes dispatched attempts, runs up to `capacity` of them at once on this machine, and reports
  * each one's start and outcome.
  *

@@ -1,5 +1,5 @@
 /**
- * The Kubernetes objects of one attempt (issue 5 item 4; DESIGN.md "Workspaces", "Sandboxes"):
+ * The Kubernetes objects of one attempt (DESIGN.md "Workspaces", "Sandboxes"):
  * a batch/v1 Job in the agents namespace, its per-attempt Secret, and — only when the agent
  * profile allows hosts — the run's egress NetworkPolicy.
  *

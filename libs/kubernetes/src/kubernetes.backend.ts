@@ -1,5 +1,5 @@
 /**
- * The executor's Kubernetes backend (issue 5 item 4): the LocalPool-like surface (`dispatch`,
+ * The executor's Kubernetes backend: the LocalPool-like surface (`dispatch`,
  * `cancel`, `describe`, `close`) running each attempt as a Job in the agents namespace.
  *
  * One attempt: report started → prepare the task's start commit in the run's repository

@@ -12,8 +12,8 @@ import type {
 import { type Lease, LeaseLostError, type RedisLeases } from './redis.lease.js';
 
 /**
- * An event store that lets this process append to a run stream only while it owns the run (issue 4
- * item 6: "the token is checked on append, so an orchestrator that lost its lease cannot write").
+ * An event store that lets this process append to a run stream only while it owns the run: the
+ * lease's token is checked on append, so an orchestrator that lost its lease cannot write.
  *
  * The owner tells it which leases it holds (`hold` after acquire and every renew, `drop` when it
  * gives a run up). Every append to a `run-<id>` stream first asks Redis, in one script, whether

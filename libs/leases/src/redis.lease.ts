@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 
 /**
- * Run ownership through Redis leases with fencing tokens (issue 4 item 6; DESIGN.md: "One writer
+ * Run ownership through Redis leases with fencing tokens (DESIGN.md: "One writer
  * per stream: the orchestrator that owns the run").
  *
  * A lease is one key, `<keyPrefix><resource>`, holding `<token>:<owner>` with a PX expiry. Acquire

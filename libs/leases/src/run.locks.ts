@@ -14,7 +14,7 @@ export interface RunLocksOptions {
 }
 
 /**
- * Run ownership for the run engine (issue 4, issue 10 item 2): an orchestrator decides and appends
+ * Run ownership for the run engine: an orchestrator decides and appends
  * for `run-<id>` only inside `withLock`, while it holds the run's Redis lease, and the fenced store
  * checks that lease's token on every append — so an orchestrator that lost its lease (paused,
  * partitioned, expired) cannot write. `fn` is told whether the lease was acquired for this call

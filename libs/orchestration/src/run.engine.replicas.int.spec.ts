@@ -19,7 +19,7 @@ import { type RedisServer, TEST_SETTINGS, startRedisServer } from '@rein/testing
 import { RunEngine } from './run.engine.js';
 
 /**
- * Issue 10 item 2: ownership that holds with N replicas. Two RunEngine instances — two
+ * Ownership that holds with N replicas. Two RunEngine instances — two
  * orchestrator replicas — on one SQLite file (each with its own connection, as two processes
  * would have), owning runs through real Redis leases with fencing, the way the server wires them
  * (FencedEventStore + RedisRunLocks). The tests play executor and verifier: they turn the engines'

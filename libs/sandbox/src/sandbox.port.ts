@@ -1,7 +1,7 @@
 import { type AgentLimits } from '@rein/contracts';
 
 /**
- * The sandbox port (issue 3 item 4, DESIGN.md "Sandboxes"): run one shell command in a workspace
+ * The sandbox port (DESIGN.md "Sandboxes"): run one shell command in a workspace
  * with a scrubbed environment, resource limits, captured and redacted output, and a process
  * tree that dies as a whole on timeout or cancel.
  */

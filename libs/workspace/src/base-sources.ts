@@ -1,5 +1,5 @@
 /**
- * Where a run's workspace base may come from (issue 9 item 5; DESIGN.md "Workspaces"). The
+ * Where a run's workspace base may come from (DESIGN.md "Workspaces"). The
  * server fetches a base with its own rights, so a base is taken only from a source the operator
  * allows, and never from the server's own directories: run B naming run A's repository in the
  * data dir would otherwise read A's snapshots.

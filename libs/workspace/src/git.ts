@@ -28,7 +28,7 @@ const SETTINGS = [
 /**
  * Variables inherited from the server's environment: the path and the proxies a fetch from a URL
  * may need, nothing else. Not HOME or SSH_AUTH_SOCK: a base is fetched without the server's
- * credentials (issue 9 item 5); see `FetchCredentials`.
+ * credentials, so a run cannot lend itself the server's access; see `FetchCredentials`.
  */
 const PASSED_THROUGH = [
   'PATH',

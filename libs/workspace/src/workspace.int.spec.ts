@@ -469,7 +469,7 @@ describe('WorkspaceManager', () => {
   });
 });
 
-describe('workspace bases: where from, and with which credentials (issue 9 item 5)', () => {
+describe('workspace bases: where from, and with which credentials', () => {
   it("refuses another run's repository in its data dir as a base, with no policy given", async () => {
     const a = nextRun();
     const { dir } = await ws.prepare({ runId: a, taskId: 'writer', upstream: [] });

@@ -1,5 +1,5 @@
 /**
- * Task workspaces with DESIGN.md's lineage, kept in git ("Workspaces"; issue 3 item 4).
+ * Task workspaces with DESIGN.md's lineage, kept in git ("Workspaces").
  *
  * Layout under the data dir (absolute), per run:
  *   runs/<runId>/repo.git               bare repository OUTSIDE every workspace: the agent

@@ -7,7 +7,7 @@ import { startTenantEgressProxy, type TenantEgressProxy } from '@rein/sandbox';
 import type { WorkspaceManager } from '@rein/workspace';
 
 /**
- * Pools with `backend: kubernetes` (issue 5): a Job per attempt in the agents namespace, the
+ * Pools with `backend: kubernetes`: a Job per attempt in the agents namespace, the
  * workspace cloned from and pushed back to this executor over git smart HTTP with a per-attempt
  * token. Configured by environment, as the Helm chart sets it (deploy/k8s/rein/templates/configmap.yaml):
  * REIN_K8S_NAMESPACE, REIN_K8S_AGENT_IMAGE, REIN_K8S_AGENT_IMAGE_PULL_POLICY (unused by the Job

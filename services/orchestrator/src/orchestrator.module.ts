@@ -44,7 +44,7 @@ export class OrchestratorModule {
             // Over NATS, attempts go through a JetStream work queue (at least once, survives
             // restarts); in one process the bus hands them over directly.
             const jetStream = deps.config.transport === 'nats' ? await openDispatcher(deps) : undefined;
-            // Gate requests likewise (issue 10 item 3): they wait for a verifier that is not up yet.
+            // Gate requests likewise: they wait for a verifier that is not up yet.
             const gateQueue = deps.config.transport === 'nats' ? await openGateRequests(deps) : undefined;
             return new RunEngine({
               store: deps.store,
@@ -56,7 +56,7 @@ export class OrchestratorModule {
               log: deps.log,
               reclaimRunningOnStart: options.reclaimRunningOnStart,
               ...options.ownership,
-              // Checked at submit, before anything is written (issue 9 item 5).
+              // Checked at submit, before anything is written: a refused base leaves no trace in the log.
               ...(baseSources ? { checkBase: (repo: string) => baseSources.refusal(repo) } : {}),
               effects: {
                 dispatch: jetStream
@@ -111,7 +111,7 @@ export class OrchestratorModule {
   }
 }
 
-/** The JetStream work queue attempts are dispatched through (issue 4, item 4). */
+/** The JetStream work queue attempts are dispatched through. */
 function openDispatcher(deps: ServiceDeps): Promise<JetStreamDispatcher> {
   if (!deps.nats) {
     throw new Error(
@@ -125,7 +125,7 @@ function openDispatcher(deps: ServiceDeps): Promise<JetStreamDispatcher> {
   });
 }
 
-/** The JetStream work queue gate requests go through (issue 10 item 3). */
+/** The JetStream work queue gate requests go through. */
 function openGateRequests(deps: ServiceDeps): Promise<JetStreamGateRequests> {
   if (!deps.nats) {
     throw new Error(

@@ -21,7 +21,7 @@ import { GateEvaluator } from '@rein/verification';
 
 /**
  * Evaluates gates as the orchestrator asks and reports each verdict back. In one process requests
- * arrive as bus events; over NATS they come from the JetStream gate queue (issue 10 item 3) and a
+ * arrive as bus events; over NATS they come from the JetStream gate queue and a
  * request is acked only once the orchestrator has recorded its verdict.
  */
 @Controller()

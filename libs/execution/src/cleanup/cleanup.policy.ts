@@ -1,5 +1,5 @@
 /**
- * What the workspace janitor removes, and when (issue 5 item 2; DESIGN.md "Guarantees": snapshots
+ * What the workspace janitor removes, and when (DESIGN.md "Guarantees": snapshots
  * are kept while their run can still roll back to them). Pure functions over a listing of the
  * data dir ({@link RunUsage}) and the clock's `now`; the janitor does the I/O. The policy itself
  * is described in workspace.janitor.ts's header and in README.md "Configuration".

@@ -1,6 +1,6 @@
 /**
  * The executor's cleanup policy, so disks do not fill while every snapshot a rollback could still
- * need stays (issue 5 item 2; DESIGN.md "Guarantees"). It follows the runs' events
+ * need stays (DESIGN.md "Guarantees"). It follows the runs' events
  * (`rein.v1.events.*`) and sweeps the data dir at start and every hour.
  *
  * Working trees (`runs/<runId>/workspaces/<taskId>/`) are disposable: a rollback restarts a

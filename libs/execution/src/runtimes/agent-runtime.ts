@@ -7,7 +7,7 @@ import { type TranscriptType } from '../transcript.writer.js';
 import { JsonLines } from './json-lines.js';
 
 /**
- * What the `claude-code` and `codex` runtimes share (issue 5 item 1): how the server says where a
+ * What the `claude-code` and `codex` runtimes share: how the server says where a
  * CLI is and which provider it talks to, what a runtime hands the pool to run, and the base of
  * their stream parsers.
  */

@@ -15,7 +15,8 @@ import { agentsMissing, dispatch, profile, RuntimeHarness, statuses, until } fro
  * The real Claude Code CLI (tools/agents, 2.1.330) against the Anthropic stand-in, through the
  * LocalPool. These run without Rein's sandbox, and say so: the stand-in listens on the host's
  * loopback, and bubblewrap gives the agent an empty network namespace of its own, so the CLI could
- * not reach it (reaching a provider from the sandbox is the egress proxy's job, issue 5 item 3).
+ * not reach it (reaching a provider from the sandbox is the egress proxy's job, tested in
+ * test/e2e/egress.e2e.spec.ts).
  * The last test runs the CLI under bubblewrap to show it starts there, as its own unprivileged uid, and that the
  * provider on the host is out of its reach.
  */

@@ -38,7 +38,7 @@ export interface TenantEgressProxy {
 const ATTEMPT_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 /**
- * The executor's egress proxy for Kubernetes attempt pods (issue 5 item 4): ONE TCP listener for
+ * The executor's egress proxy for Kubernetes attempt pods: ONE TCP listener for
  * many attempts. NetworkPolicy cannot name hosts, so pods that may reach hosts get egress only to
  * this port, and this proxy holds each request to its own attempt's allowlist. An attempt is
  * told apart by `Proxy-Authorization: Basic base64(<attemptId>:<token>)` — what curl, git, pip
