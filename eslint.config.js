@@ -32,6 +32,15 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'import-x/no-cycle': 'error',
+      'no-restricted-syntax': [
+        'error',
+        {
+          // .dependency-cruiser.cjs checks the edges it can read; a computed specifier hides one.
+          selector: 'ImportExpression[source.type!="Literal"]',
+          message:
+            'Name the module of import() literally, so the package graph (npm run lint:deps) sees the edge.',
+        },
+      ],
     },
   },
   {

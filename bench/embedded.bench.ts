@@ -20,7 +20,7 @@
  * `node --cpu-prof`).
  */
 import { hopSamples } from '@rein/nest';
-import { startEmbedded } from '@rein/server';
+import { startEmbedded } from '../apps/rein/src/embedded.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

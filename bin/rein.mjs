@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// The `rein` command: runs the compiled CLI (libs/cli/src/main.ts → dist/libs/cli/src/main.js).
+// The `rein` command: runs the compiled CLI (apps/rein/src/main.ts → dist/apps/rein/src/main.js).
 let cli;
 try {
-  cli = await import('../dist/libs/cli/src/main.js');
+  cli = await import('../dist/apps/rein/src/main.js');
 } catch (e) {
-  if (e?.code !== 'ERR_MODULE_NOT_FOUND' || !String(e.message).includes('dist/libs/cli/src/main.js')) throw e;
+  if (e?.code !== 'ERR_MODULE_NOT_FOUND' || !String(e.message).includes('dist/apps/rein/src/main.js'))
+    throw e;
   process.stderr.write(
     'rein is not built: run `npm install` (which builds) or `npm run build:js` in the rein checkout.\n',
   );

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type EmbeddedServer, type ServiceName, startEmbedded } from '@rein/server';
+import { type EmbeddedServer, type ServiceName, startEmbedded } from '../../apps/rein/src/embedded.js';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { type RunEvent, canonicalJson, specHash } from '@rein/contracts';
 import { eventId } from '@rein/domain';
 import { InMemoryEventStore } from '@rein/event-store';
-import { TEST_SETTINGS, specOf } from '../../testing/src/run-spec.builder.js';
+import { TEST_SETTINGS, specOf } from '@rein/testing';
 import { SPEC_CHUNK_BYTES, SpecResolver, chunkText, externalizeSpec, specStream } from './spec-chunks.js';
 
 function submitted(tasks: number): RunEvent {

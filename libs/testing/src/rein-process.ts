@@ -118,6 +118,7 @@ export function buildDist(): Promise<void> {
     process.execPath,
     [
       join(ROOT, 'node_modules/@swc/cli/bin/swc.js'),
+      'apps',
       'services',
       'libs',
       'bench',

@@ -1,7 +1,7 @@
 /**
- * The seam between `rein up` and the embedded server (`@rein/server`, libs/server). The CLI only
- * depends on this small interface; the module is loaded when `up` runs, so every other command
- * works without it.
+ * The seam between `rein up` and the composition root (`embedded.ts`). The CLI only depends on
+ * this small interface; the composition root, with Nest and every adapter, is loaded when `up`
+ * runs, so every other command starts without it.
  */
 export interface EmbeddedServerOptions {
   readonly host: string;
@@ -46,7 +46,7 @@ export interface ServerModule {
 export class ServerUnavailableError extends Error {
   constructor(reason: string) {
     super(
-      `cannot load the embedded server (@rein/server): ${reason}. ` +
+      `cannot load the embedded server (embedded.js): ${reason}. ` +
         'Run `npm run build:js` (or `npm install`, which builds) in the rein checkout, then `rein up` again.',
     );
     this.name = 'ServerUnavailableError';
@@ -54,12 +54,8 @@ export class ServerUnavailableError extends Error {
 }
 
 export async function loadServer(): Promise<ServerModule> {
-  let mod: unknown;
   try {
-    // `as string` keeps the type checker from resolving a module that may not be built, while the
-    // literal stays visible to swc, which rewrites the alias to a relative path in dist/.
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
-    mod = await import('@rein/server' as string);
+    return await import('./embedded.js');
   } catch (e) {
     const code = (e as { code?: unknown }).code;
     if (
@@ -71,8 +67,4 @@ export async function loadServer(): Promise<ServerModule> {
     }
     throw e;
   }
-  const start = (mod as { startEmbedded?: unknown } | null)?.startEmbedded;
-  if (typeof start !== 'function')
-    throw new ServerUnavailableError('the module does not export startEmbedded()');
-  return mod as ServerModule;
 }

@@ -10,6 +10,7 @@ import {
   InMemoryEventStore,
   JetStreamEventStore,
   SqliteEventStore,
+  openKurrentDbEventStore,
 } from '@rein/event-store';
 import {
   parsePools,
@@ -608,11 +609,7 @@ async function openStore(
         throw new StartupError(
           '--store kurrentdb needs REIN_KURRENTDB_URL (e.g. kurrentdb://host:2113?tls=false)',
         );
-      {
-        // Loaded only when chosen: the client and its native bridge take a while to load.
-        const { KurrentDbEventStore } = await import('../../event-store/src/kurrentdb.event-store.js');
-        return new KurrentDbEventStore({ url: kurrentdbUrl });
-      }
+      return openKurrentDbEventStore(kurrentdbUrl);
   }
 }
 

@@ -65,6 +65,15 @@ export async function main(argv: string[], io: Partial<CliIo> = {}): Promise<num
   return code;
 }
 
+/**
+ * A service's own entry point (one service per process, e.g. a container image): exactly
+ * `rein up --services <service>`, so it takes the same flags and environment — REIN_PORT,
+ * REIN_HOST, REIN_DATA_DIR, REIN_TRANSPORT=nats, REIN_NATS_URL, REIN_STORE, … (see the README).
+ */
+export function serviceMain(service: string, argv: readonly string[] = process.argv): Promise<number> {
+  return main([argv[0] ?? 'node', 'rein', 'up', '--services', service, ...argv.slice(2)]);
+}
+
 function defaultIo(): CliIo {
   return {
     stdout: process.stdout,
