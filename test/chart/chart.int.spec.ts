@@ -21,6 +21,7 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
@@ -57,6 +58,7 @@ const MODELS: Record<string, new (o: never) => { validate(): void }> = {
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
   'v1/ConfigMap': ConfigMap,
   'v1/Namespace': Namespace,
+  'v1/PersistentVolumeClaim': PersistentVolumeClaim,
   'v1/Pod': Pod,
   'v1/Secret': Secret,
   'v1/Service': Service,
@@ -161,17 +163,24 @@ function parseManifests(text: string): K8sObject[] {
   return objects;
 }
 
-async function renderError(r: Renderer, values: Json): Promise<string> {
+/** Renders with `values` over the defaults (written to a values file, as -f takes them). */
+async function renderValues(r: Renderer, values: Json): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'rein-chart-values-'));
   try {
     const file = join(dir, 'values.json');
     writeFileSync(file, JSON.stringify(values));
-    await r.render([file]);
+    return await r.render([file]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function renderError(r: Renderer, values: Json): Promise<string> {
+  try {
+    await renderValues(r, values);
   } catch (e) {
     const err = e as { stderr?: string };
     return err.stderr ?? String(e);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
   throw new Error(`rendering with ${JSON.stringify(values)} succeeded; expected a refusal`);
 }
@@ -359,8 +368,12 @@ describe.each([
 
   it('keeps the executor in a StatefulSet with a volume for the runs’ repositories', () => {
     const sts = workload(objects(), 'executor');
-    const claims = sts.spec?.volumeClaimTemplates as Json[];
-    expect(claims.map((c) => c.metadata.name)).toEqual(['data']);
+    // Either the replica's own claim or the one claim every replica shares, never both.
+    const own = ((sts.spec?.volumeClaimTemplates ?? []) as Json[]).map((c) => `own ${c.metadata.name}`);
+    const shared = ((sts.spec?.template.spec.volumes ?? []) as Json[])
+      .filter((v) => v.persistentVolumeClaim)
+      .map((v) => `shared ${v.name}`);
+    expect([...own, ...shared]).toEqual([expect.stringMatching(/^(own|shared) data$/)]);
     expect(container(sts).volumeMounts).toEqual(
       expect.arrayContaining([{ name: 'data', mountPath: '/data' }]),
     );
@@ -560,8 +573,11 @@ describe('defaults versus production values', () => {
     expect(monitor.spec?.endpoints).toEqual([
       { port: 'http', path: '/metrics', interval: '30s', scrapeTimeout: '10s' },
     ]);
-    expect(workload(production, 'executor').spec?.volumeClaimTemplates[0].spec).toMatchObject({
-      storageClassName: 'fast-ssd',
+    // Three executors: one ReadWriteMany claim they all mount.
+    expect(workload(production, 'executor').spec?.volumeClaimTemplates).toBeUndefined();
+    expect(find(production, 'PersistentVolumeClaim', `${RELEASE}-executor-data`).spec).toEqual({
+      accessModes: ['ReadWriteMany'],
+      storageClassName: 'nfs-client',
       resources: { requests: { storage: '200Gi' } },
     });
   });
@@ -578,6 +594,12 @@ describe('defaults versus production values', () => {
     );
   });
 
+  it('refuses more than one executor without the shared volume, naming the value to set', async () => {
+    expect(await renderError(renderer, { executor: { replicas: 2 } })).toContain(
+      'executor.replicas > 1 needs executor.storage.shared=true: ',
+    );
+  });
+
   it('prints NOTES.txt with how to reach the API and run `helm test`', async () => {
     if (!renderer.notes) {
       process.stdout.write('NOTES.txt not checked: helm template does not print it without a cluster\n');
@@ -588,6 +610,108 @@ describe('defaults versus production values', () => {
     expect(notes).toContain(`helm test ${RELEASE} -n ${NAMESPACE}`);
     expect(notes).toContain(`get secret ${RELEASE}-tokens`);
     expect(await renderer.notes([PRODUCTION])).not.toContain('no Redis is configured');
+  });
+});
+
+describe('the executors’ data volume', () => {
+  const claims = (objects: K8sObject[]): K8sObject[] =>
+    objects.filter((o) => o.kind === 'PersistentVolumeClaim');
+
+  it('by default: one replica with its own ReadWriteOnce volume, kept when the chart goes', () => {
+    const sts = workload(byDefault, 'executor');
+    expect(sts.spec?.replicas).toBe(1);
+    expect(claims(byDefault)).toEqual([]);
+    expect((sts.spec?.volumeClaimTemplates as Json[]).map((c) => [c.metadata.name, c.spec])).toEqual([
+      ['data', { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '20Gi' } } }],
+    ]);
+    expect(sts.spec?.persistentVolumeClaimRetentionPolicy).toEqual({
+      whenDeleted: 'Retain',
+      whenScaled: 'Retain',
+    });
+    expect((sts.spec?.template.spec.volumes as Json[]).map((v) => v.name)).toEqual(['tmp']);
+  });
+
+  it('shared: one ReadWriteMany claim, kept on uninstall, that every replica mounts as `data`', async () => {
+    const objects = parseManifests(
+      await renderValues(renderer, { executor: { replicas: 3, storage: { shared: true } } }),
+    );
+    const [claim, ...more] = claims(objects);
+    expect(more).toEqual([]);
+    expect(claim!.metadata.name).toBe(`${RELEASE}-executor-data`);
+    expect(claim!.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+    expect(claim!.spec).toEqual({
+      accessModes: ['ReadWriteMany'],
+      resources: { requests: { storage: '20Gi' } },
+    });
+    expect(() => new PersistentVolumeClaim(claim as never).validate()).not.toThrow();
+    const sts = workload(objects, 'executor');
+    expect(sts.spec?.replicas).toBe(3);
+    expect(sts.spec?.volumeClaimTemplates).toBeUndefined();
+    expect(sts.spec?.persistentVolumeClaimRetentionPolicy).toBeUndefined();
+    expect(sts.spec?.template.spec.volumes as Json[]).toContainEqual({
+      name: 'data',
+      persistentVolumeClaim: { claimName: `${RELEASE}-executor-data` },
+    });
+    expect(container(sts).volumeMounts).toContainEqual({ name: 'data', mountPath: '/data' });
+    // Every replica on the same directory: the locks there keep them off each other's work.
+    expect(container(sts).env).toContainEqual({ name: 'REIN_DATA_DIR', value: '/data/rein' });
+    expect(() => new StatefulSet(sts as never).validate()).not.toThrow();
+  });
+
+  it('shared: takes its access modes from executor.storage.sharedAccessModes', async () => {
+    const objects = parseManifests(
+      await renderValues(renderer, {
+        executor: {
+          storage: { shared: true, sharedAccessModes: ['ReadWriteOnce'], storageClassName: 'efs-sc' },
+        },
+      }),
+    );
+    expect(claims(objects).map((c) => c.spec)).toEqual([
+      {
+        accessModes: ['ReadWriteOnce'],
+        storageClassName: 'efs-sc',
+        resources: { requests: { storage: '20Gi' } },
+      },
+    ]);
+  });
+});
+
+describe('settings the chart maps to the environment (config.*)', () => {
+  const configOf = async (config: Json): Promise<Record<string, string>> =>
+    find(parseManifests(await renderValues(renderer, { config })), 'ConfigMap', `${RELEASE}-config`)
+      .data as Record<string, string>;
+  const defaultConfig = (): Record<string, string> =>
+    find(byDefault, 'ConfigMap', `${RELEASE}-config`).data as Record<string, string>;
+
+  it('leaves every one unset by default, so each service keeps its own default', () => {
+    for (const env of [
+      'REIN_WORKSPACE_SOURCES',
+      'REIN_GATE_GRACE_MS',
+      'REIN_GATE_TIMEOUT_MS',
+      'REIN_GATE_REREQUESTS',
+    ]) {
+      expect(defaultConfig()).not.toHaveProperty(env);
+    }
+  });
+
+  it('config.workspaceSources: REIN_WORKSPACE_SOURCES, the entries joined with commas', async () => {
+    const sources = ['/srv/repos', 'https://github.com/acme/*[secret:GITHUB_TOKEN]'];
+    expect((await configOf({ workspaceSources: sources })).REIN_WORKSPACE_SOURCES).toBe(
+      '/srv/repos,https://github.com/acme/*[secret:GITHUB_TOKEN]',
+    );
+  });
+
+  it.each([
+    ['graceMs', 'REIN_GATE_GRACE_MS', 5000],
+    ['timeoutMs', 'REIN_GATE_TIMEOUT_MS', 6_000_000],
+    ['reRequests', 'REIN_GATE_REREQUESTS', 0],
+  ])('config.gates.%s: %s, as a plain integer (0 too: only "" is unset)', async (key, env, value) => {
+    const data = await configOf({ gates: { [key]: value } });
+    expect(data[env]).toBe(String(value));
+    const others = ['REIN_GATE_GRACE_MS', 'REIN_GATE_TIMEOUT_MS', 'REIN_GATE_REREQUESTS'].filter(
+      (e) => e !== env,
+    );
+    for (const other of others) expect(data).not.toHaveProperty(other);
   });
 });
 
@@ -743,6 +867,25 @@ describe('values.schema.json', () => {
       'enum',
     ],
     ['a NATS URL without a scheme', { nats: { url: 'nats:4222' } }, '/nats/url', 'pattern'],
+    [
+      'a shared flag that is not a boolean',
+      { executor: { storage: { shared: 'yes' } } },
+      '/executor/storage/shared',
+      'type',
+    ],
+    [
+      'a workspace source holding a comma',
+      { config: { workspaceSources: ['/a,/b'] } },
+      '/config/workspaceSources/0',
+      'pattern',
+    ],
+    [
+      'a gate deadline as text',
+      { config: { gates: { timeoutMs: '10m' } } },
+      '/config/gates/timeoutMs',
+      'anyOf',
+    ],
+    ['a zero gate timeout', { config: { gates: { timeoutMs: 0 } } }, '/config/gates/timeoutMs', 'anyOf'],
     [
       'a memory quantity that is not one',
       { verifier: { resources: { limits: { memory: 'lots' } } } },

@@ -136,7 +136,8 @@ everything else (envFrom). (dict "root" $ "component" "<name>")
 
 {{/*
 A service's pod template: (dict "root" $ "component" "<name>" "values" <component values>
-"extraEnv", "extraPorts", "extraVolumeMounts": YAML text, optional). Each service is `rein up --services <name>`.
+"extraEnv", "extraPorts", "extraVolumeMounts", "extraVolumes": YAML text, optional). Each service is
+`rein up --services <name>`.
 */}}
 {{- define "rein.podTemplate" -}}
 {{- $root := .root -}}
@@ -237,6 +238,9 @@ spec:
       secret:
         secretName: {{ include "rein.tokensSecretName" $root }}
         defaultMode: 288 # 0440: the service's group (fsGroup) reads it
+    {{- end }}
+    {{- with .extraVolumes }}
+    {{- . | nindent 4 }}
     {{- end }}
   {{- with $c.nodeSelector }}
   nodeSelector:
