@@ -535,6 +535,16 @@ export class RunEngine {
           actor.reload = true;
           // Another writer got there first (or this one lost the run's lease): re-decide on the log.
           const retryable = e instanceof WrongExpectedVersionError || (e as Error).name === 'LeaseLostError';
+          if (retryable) {
+            // Said out loud: a replica that stalled past its lease learns here that its writes
+            // were refused, and what it decided is decided again on the log as it now stands.
+            this.o.log('info', 'append refused; re-deciding on the log', {
+              runId,
+              commands: batch.length,
+              reason: (e as Error).name,
+              error: (e as Error).message,
+            });
+          }
           if (retryable && conflicts++ < 5) {
             actor.queue.unshift(...batch);
             continue;
