@@ -4,7 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ApiError, ConnectionError, ReinClient, type RollbackTarget } from './client.js';
 import { renderEvent, renderPools, renderProblems, renderStatus } from './render.js';
 import { type EmbeddedServerOptions, loadServer, ServerUnavailableError } from './server-entry.js';
-import { isTerminal, watchRun } from './watch.js';
+import { isTerminalRunStatus, watchRun } from './watch.js';
 
 /** DESIGN.md's exit codes. */
 export const EXIT = {
@@ -440,7 +440,7 @@ async function events(
   // prints one event per line, as it arrives.
   const caughtUpAndOver = async (lastSeq: number): Promise<boolean> => {
     const view = await client.getRun(runId);
-    return isTerminal(view.status) && view.seq <= lastSeq;
+    return isTerminalRunStatus(view.status) && view.seq <= lastSeq;
   };
   for await (const e of client.followEvents(runId, {
     after: opts.after,
@@ -484,6 +484,9 @@ async function readSpec(file: string, io: CliIo): Promise<string> {
 /**
  * The media type POST /v1/runs is told: from `--format`, else the file's extension; stdin
  * without `--format` is JSON if it starts like JSON, YAML otherwise (YAML being a superset).
+ * That is `sniffSpecContentType`'s rule in @rein/contracts, written again here on purpose: the
+ * CLI loads nothing but commander until it starts a server, and the contracts barrel brings ajv
+ * and yaml with it.
  */
 export function contentTypeFor(file: string, format?: 'yaml' | 'json', content = ''): string {
   if (format) return format === 'json' ? 'application/json' : 'application/yaml';

@@ -21,7 +21,8 @@ const IDLE_REFRESH_MS = 2000;
 // A server restarting under a watch is tolerated this many refreshes in a row.
 const MAX_REFRESH_FAILURES = 20;
 
-export function isTerminal(status: string): boolean {
+/** A run status that ends a watch: any but `running` (about runs; tasks have isTerminalTaskStatus). */
+export function isTerminalRunStatus(status: string): boolean {
   return status === 'succeeded' || status === 'failed' || status === 'cancelled';
 }
 
@@ -36,7 +37,7 @@ export async function watchRun(
 ): Promise<RunView> {
   const view = new LiveView(display);
   view.show(initial);
-  if (isTerminal(initial.status)) return view.finish(initial);
+  if (isTerminalRunStatus(initial.status)) return view.finish(initial);
 
   const wake = new Wakeup();
   let sseFailed = false;
@@ -60,7 +61,7 @@ export async function watchRun(
   let lastFetch = 0;
   let failures = 0;
   try {
-    while (!isTerminal(current.status)) {
+    while (!isTerminalRunStatus(current.status)) {
       await wake.wait(sseFailed ? POLL_MS : IDLE_REFRESH_MS);
       const since = display.now() - lastFetch;
       if (since < MIN_REFRESH_MS) await delay(MIN_REFRESH_MS - since);
