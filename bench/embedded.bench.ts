@@ -1,5 +1,5 @@
 /**
- * Rein embedded against BullMQ (issue 3 item 9), in one run: `npm run bench:embedded`.
+ * Rein embedded against BullMQ, in one run: `npm run bench:embedded`.
  *
  * Rein: `startEmbedded` in this process (SQLite store, synchronous=FULL, the default, then
  * NORMAL, each in a fresh temp data dir; one local pool of capacity 64), runs submitted over real

@@ -153,7 +153,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   }
   if (services.size === 0)
     throw new StartupError(`--services names no service: choose from ${ALL_SERVICES.join(', ')}`);
-  // ---- access control (issue 4 item 7; libs/auth) ----
+  // ---- access control (libs/auth) ----
   // The API runs agents' commands, so it may run open only where nobody else can reach it: HTTP on
   // loopback and, with the NATS transport (the API also answers on rein.v1.*), NATS on loopback.
   // A process without the orchestrator serves only /healthz, /readyz and /metrics, open by design.
@@ -437,7 +437,7 @@ function describeEnforcement(e: LimitEnforcement): string {
 }
 
 /**
- * The workspace sources policy (issue 9 item 5): the configured list, else the default for an
+ * The workspace sources policy: the configured list, else the default for an
  * open or a token-guarded server. Never the data dir, the executor's workspace dir (which may be
  * a fallback outside the data dir) or the tokens file, whatever the list says.
  */
@@ -482,7 +482,7 @@ function executorDirFor(dataDir: string, say: (line: string) => void): string {
 
 /**
  * With a Redis URL, the orchestrator owns runs through Redis leases with fencing tokens and caches
- * idempotency keys there (issue 4). Redis holds nothing the log does not: restart it empty and
+ * idempotency keys there. Redis holds nothing the log does not: restart it empty and
  * leases are re-acquired, keys re-read from the log.
  */
 async function redisOwnership(

@@ -1,5 +1,5 @@
 /*
- * Ownership with N orchestrator replicas (issue 10 item 2; DESIGN.md, Guarantees).
+ * Ownership with N orchestrator replicas (DESIGN.md, Guarantees).
  *
  * A replica decides a run only on state it loaded or refreshed while holding the run's lease. In a
  * cluster every batch of a run's commands is decided inside `locks.withLock(runId)`: when the lease
