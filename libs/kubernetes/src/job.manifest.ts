@@ -43,7 +43,7 @@
  */
 import { type DispatchAttempt, isRunId, isTaskDirName, type RunTestGate } from '@rein/contracts';
 import type { IJob } from 'kubernetes-models/batch/v1';
-import type { IContainer, IEnvVar, IPodSpec, ISecret, IVolumeMount } from 'kubernetes-models/v1';
+import type { IContainer, IEnvVar, IPodSpec, ISecret, IVolume, IVolumeMount } from 'kubernetes-models/v1';
 import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import {
   ANNOTATIONS,
@@ -190,97 +190,48 @@ const PATHS = {
 
 export function attemptJob(input: AttemptJobInput): AttemptJob {
   const { attempt: m, settings: s } = input;
+  const who = `agent ${m.agentName}`;
   checkSettings(s);
   checkInput(input);
   const profile = m.agent;
   const id = attemptId(m.runId, m.taskId, m.attempt);
   const refs = attemptRefs(m.taskId, m.attempt);
   const repoUrl = runRepoUrl(s.executorGitUrl, m.runId);
-  const allowHosts = profile.network.allow;
-  const proxied = allowHosts.length > 0;
-  checkEgress(`agent ${m.agentName}`, allowHosts, s);
+  const egress = egressOf(who, profile.network.allow, s, input.egress);
 
-  const labels: Record<string, string> = {
-    [LABELS.name]: 'rein-agent',
-    [LABELS.component]: 'attempt',
-    [LABELS.partOf]: 'rein',
-    [LABELS.managedBy]: 'rein-executor',
+  const labels = reinLabels('attempt', {
     [LABELS.instance]: labelValue(m.runName),
     [LABELS.run]: labelValue(m.runId),
     [LABELS.task]: labelValue(m.taskId),
     [LABELS.attempt]: String(m.attempt),
     [LABELS.attemptId]: id,
-  };
-  const podLabels = proxied ? { ...labels, [LABELS.egress]: 'proxy' } : { ...labels };
-  const annotations: Record<string, string> = {
-    [ANNOTATIONS.runId]: m.runId,
-    [ANNOTATIONS.taskId]: m.taskId,
-    [ANNOTATIONS.attempt]: String(m.attempt),
-    [ANNOTATIONS.pool]: m.pool,
+  });
+  const annotations = {
+    ...idAnnotations(m, m.pool),
     [ANNOTATIONS.startCommit]: input.startCommit,
   };
-  const podAnnotations = proxied
-    ? { ...annotations, [ANNOTATIONS.egressAllow]: allowHosts.join(',') }
-    : annotations;
 
-  const secretRefs = secretRefsOf(`agent ${m.agentName}`, profile.secrets, s);
-
-  const common: IEnvVar[] = [
-    { name: 'REIN_RUN_ID', value: m.runId },
-    { name: 'REIN_TASK_ID', value: m.taskId },
-    { name: 'REIN_ATTEMPT', value: String(m.attempt) },
-    { name: 'REIN_WORKSPACE', value: PATHS.workspace },
-    { name: 'REIN_STATUS_DIR', value: PATHS.status },
-    { name: 'HOME', value: PATHS.home },
-    { name: 'TMPDIR', value: PATHS.tmp },
-  ];
-  const gitEnv: IEnvVar[] = [
-    ...common,
-    { name: 'REIN_GIT_DIR', value: PATHS.git },
-    { name: 'REIN_TOKEN_DIR', value: PATHS.token },
-    { name: 'REIN_GIT_URL', value: repoUrl },
+  const secretRefs = secretRefsOf(who, profile.secrets, s);
+  const secretName = attemptSecretName(m.runId, m.taskId, m.attempt);
+  const common = podEnv(m, [{ name: 'REIN_STATUS_DIR', value: PATHS.status }]);
+  const gitEnv = gitEnvOf(common, repoUrl, [
     { name: 'REIN_START_REF', value: refs.startRef },
     { name: 'REIN_START_COMMIT', value: input.startCommit },
     { name: 'REIN_PUSH_REF', value: refs.pushRef },
-  ];
-  const profileEnv = profileEnvOf(`agent ${m.agentName}`, profile.env);
-  const proxyUrl = proxied ? tenantProxyUrl(`agent ${m.agentName}`, s, input.egress) : undefined;
-  const secretName = attemptSecretName(m.runId, m.taskId, m.attempt);
-  const proxyEnv = proxied ? proxyEnvOf(s, proxyUrl === undefined ? undefined : secretName) : [];
+  ]);
   const agentEnv: IEnvVar[] = [
     ...common,
     { name: 'REIN_INPUT_DIR', value: PATHS.input },
     { name: 'REIN_CPU_SECONDS', value: String(profile.limits.cpuSeconds) },
     { name: 'REIN_PUSH_WAIT_SECONDS', value: String(pushWaitSeconds(s)) },
-    ...profileEnv,
-    ...proxyEnv,
+    ...profileEnvOf(who, profile.env),
+    ...egress.env(secretName),
     ...secretEnv(secretRefs),
   ];
 
-  const mount = (name: keyof typeof PATHS, readOnly = false): IVolumeMount =>
-    readOnly ? { name, mountPath: PATHS[name], readOnly: true } : { name, mountPath: PATHS[name] };
-  const gitImage = s.gitImage ?? s.image;
-  const memory = `${profile.limits.memoryMb}Mi`;
-  const cpuRequest = s.resources?.cpuRequest ?? '250m';
-  const cpuLimit = s.resources?.cpuLimit ?? '2';
-  const gitResources = {
-    requests: { cpu: '100m', memory: '128Mi' },
-    limits: { cpu: '1', memory: '512Mi' },
-  };
-
-  const workspaceIn: IContainer = {
-    name: 'workspace-in',
-    image: gitImage,
-    imagePullPolicy: 'IfNotPresent',
-    command: ['/bin/sh', '-c', WORKSPACE_IN],
-    env: gitEnv,
-    volumeMounts: [mount('workspace'), mount('git'), mount('token', true), mount('tmp'), mount('home')],
-    resources: gitResources,
-    securityContext: containerSecurity(),
-  };
   const workspaceOut: IContainer = {
     name: 'workspace-out',
-    image: gitImage,
+    image: s.gitImage ?? s.image,
     imagePullPolicy: 'IfNotPresent',
     // A native sidecar (Kubernetes ≥ 1.29): runs beside the agent, stopped once it has ended.
     restartPolicy: 'Always',
@@ -294,7 +245,7 @@ export function attemptJob(input: AttemptJobInput): AttemptJob {
       mount('tmp'),
       mount('home'),
     ],
-    resources: gitResources,
+    resources: gitResources(),
     securityContext: containerSecurity(),
   };
   const agent: IContainer = {
@@ -305,91 +256,44 @@ export function attemptJob(input: AttemptJobInput): AttemptJob {
     workingDir: PATHS.workspace,
     env: agentEnv,
     volumeMounts: [mount('workspace'), mount('status'), mount('input', true), mount('tmp'), mount('home')],
-    resources: {
-      requests: { cpu: cpuRequest, memory },
-      limits: { cpu: cpuLimit, memory },
-    },
+    resources: commandResources(s, profile.limits.memoryMb),
     securityContext: containerSecurity(),
   };
 
-  const scratchMb = s.resources?.ephemeralStorageMb ?? 10_240;
-  const job: IJob = {
-    apiVersion: 'batch/v1',
-    kind: 'Job',
-    metadata: {
-      name: jobName(m.runId, m.taskId, m.attempt),
-      namespace: s.namespace,
-      labels,
-      annotations,
-    },
-    spec: {
-      backoffLimit: 0,
-      activeDeadlineSeconds: Math.ceil(m.timeoutMs / 1000) + (s.gitSlackSeconds ?? 300),
-      ttlSecondsAfterFinished: s.ttlSecondsAfterFinished,
-      template: {
-        metadata: { labels: podLabels, annotations: podAnnotations },
-        spec: {
-          restartPolicy: 'Never',
-          serviceAccountName: s.serviceAccount,
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          securityContext: podSecurity(),
-          ...(s.imagePullSecrets && s.imagePullSecrets.length > 0
-            ? { imagePullSecrets: s.imagePullSecrets.map((name) => ({ name })) }
-            : {}),
-          initContainers: [workspaceIn, workspaceOut],
-          containers: [agent],
-          volumes: [
-            { name: 'workspace', emptyDir: { sizeLimit: `${scratchMb}Mi` } },
-            { name: 'git', emptyDir: {} },
-            { name: 'status', emptyDir: { sizeLimit: '1Mi' } },
-            { name: 'tmp', emptyDir: {} },
-            { name: 'home', emptyDir: {} },
-            {
-              name: 'token',
-              secret: { secretName, defaultMode: 0o440, items: [{ key: 'gitconfig', path: 'gitconfig' }] },
-            },
-            {
-              name: 'input',
-              secret: {
-                secretName,
-                defaultMode: 0o440,
-                items: [
-                  { key: 'prompt', path: 'prompt' },
-                  { key: 'feedback', path: 'feedback' },
-                ],
-              },
-            },
+  const job = podJob(s, {
+    name: jobName(m.runId, m.taskId, m.attempt),
+    labels,
+    annotations,
+    egress,
+    activeDeadlineSeconds: Math.ceil(m.timeoutMs / 1000) + (s.gitSlackSeconds ?? 300),
+    initContainers: [workspaceInContainer(s, WORKSPACE_IN, gitEnv), workspaceOut],
+    containers: [agent],
+    volumes: [
+      ...scratchVolumes(s, secretName, true),
+      {
+        name: 'input',
+        secret: {
+          secretName,
+          defaultMode: 0o440,
+          items: [
+            { key: 'prompt', path: 'prompt' },
+            { key: 'feedback', path: 'feedback' },
           ],
         },
       },
-    },
-  };
-
-  const attemptSecret: ISecret = {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: secretName, namespace: s.namespace, labels, annotations },
-    type: 'Opaque',
-    immutable: true,
-    stringData: {
-      gitconfig: `[http "${repoUrl}"]\n\textraHeader = Authorization: Bearer ${input.token}\n`,
-      prompt: input.prompt,
-      feedback: m.feedback,
-      ...(proxyUrl === undefined ? {} : { [PROXY_URL_KEY]: proxyUrl }),
-    },
-  };
-
-  const result: AttemptJob = {
+    ],
+  });
+  const attemptSecret = podSecret(s, secretName, labels, annotations, repoUrl, input.token, egress, {
+    prompt: input.prompt,
+    feedback: m.feedback,
+  });
+  return egress.withPolicy(m.runId, {
     job,
     attemptSecret,
     secretRefs,
     selector: `${LABELS.attemptId}=${id}`,
     refs,
-  };
-  return proxied && proxyUrl === undefined && s.egressProxy
-    ? { ...result, networkPolicy: egressPolicy(m.runId, s, s.egressProxy) }
-    : result;
+  });
 }
 
 export interface GateJobInput {
@@ -453,73 +357,32 @@ export function gateJob(input: GateJobInput): GateJob {
   const profile = r.agent;
   const ref = attemptRefs(r.taskId, r.attempt).pushRef;
   const repoUrl = runRepoUrl(s.executorGitUrl, r.runId);
-  const allowHosts = profile.network.allow;
-  const proxied = allowHosts.length > 0;
-  checkEgress(who, allowHosts, s);
+  const egress = egressOf(who, profile.network.allow, s, input.egress);
 
-  const labels: Record<string, string> = {
-    [LABELS.name]: 'rein-agent',
-    [LABELS.component]: 'gate',
-    [LABELS.partOf]: 'rein',
-    [LABELS.managedBy]: 'rein-executor',
+  const labels = reinLabels('gate', {
     [LABELS.run]: labelValue(r.runId),
     [LABELS.task]: labelValue(r.taskId),
     [LABELS.attempt]: String(r.attempt),
     [LABELS.gate]: 'test',
     [LABELS.gateId]: input.gateId,
-  };
-  const podLabels = proxied ? { ...labels, [LABELS.egress]: 'proxy' } : { ...labels };
-  const annotations: Record<string, string> = {
-    [ANNOTATIONS.runId]: r.runId,
-    [ANNOTATIONS.taskId]: r.taskId,
-    [ANNOTATIONS.attempt]: String(r.attempt),
-    ...(r.pool === undefined ? {} : { [ANNOTATIONS.pool]: r.pool }),
-    [ANNOTATIONS.snapshot]: snapshot,
-  };
-  const podAnnotations = proxied
-    ? { ...annotations, [ANNOTATIONS.egressAllow]: allowHosts.join(',') }
-    : annotations;
+  });
+  const annotations = { ...idAnnotations(r, r.pool), [ANNOTATIONS.snapshot]: snapshot };
 
   const secretName = gateSecretName(r.runId, r.taskId, r.attempt, input.gateId);
   const secretRefs = secretRefsOf(who, profile.secrets, s);
-  const proxyUrl = proxied ? tenantProxyUrl(who, s, input.egress) : undefined;
-  const common: IEnvVar[] = [
-    { name: 'REIN_RUN_ID', value: r.runId },
-    { name: 'REIN_TASK_ID', value: r.taskId },
-    { name: 'REIN_ATTEMPT', value: String(r.attempt) },
-    { name: 'REIN_WORKSPACE', value: PATHS.workspace },
-    { name: 'HOME', value: PATHS.home },
-    { name: 'TMPDIR', value: PATHS.tmp },
-  ];
-  const cloneEnv: IEnvVar[] = [
-    ...common,
-    { name: 'REIN_GIT_DIR', value: PATHS.git },
-    { name: 'REIN_TOKEN_DIR', value: PATHS.token },
-    { name: 'REIN_GIT_URL', value: repoUrl },
+  const common = podEnv(r);
+  const cloneEnv = gitEnvOf(common, repoUrl, [
     { name: 'REIN_SNAPSHOT_REF', value: ref },
     { name: 'REIN_SNAPSHOT', value: snapshot },
-  ];
+  ]);
   const gateEnv: IEnvVar[] = [
     ...common,
     { name: 'REIN_CPU_SECONDS', value: String(profile.limits.cpuSeconds) },
     ...profileEnvOf(who, profile.env),
-    ...(proxied ? proxyEnvOf(s, proxyUrl === undefined ? undefined : secretName) : []),
+    ...egress.env(secretName),
     ...secretEnv(secretRefs),
   ];
-  const mount = (name: keyof typeof PATHS, readOnly = false): IVolumeMount =>
-    readOnly ? { name, mountPath: PATHS[name], readOnly: true } : { name, mountPath: PATHS[name] };
-  const memory = `${profile.limits.memoryMb}Mi`;
 
-  const workspaceIn: IContainer = {
-    name: 'workspace-in',
-    image: s.gitImage ?? s.image,
-    imagePullPolicy: 'IfNotPresent',
-    command: ['/bin/sh', '-c', GATE_WORKSPACE_IN],
-    env: cloneEnv,
-    volumeMounts: [mount('workspace'), mount('git'), mount('token', true), mount('tmp'), mount('home')],
-    resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
-    securityContext: containerSecurity(),
-  };
   const gate: IContainer = {
     name: GATE_CONTAINER,
     image: s.image,
@@ -528,28 +391,199 @@ export function gateJob(input: GateJobInput): GateJob {
     workingDir: PATHS.workspace,
     env: gateEnv,
     volumeMounts: [mount('workspace'), mount('tmp'), mount('home')],
-    resources: {
-      requests: { cpu: s.resources?.cpuRequest ?? '250m', memory },
-      limits: { cpu: s.resources?.cpuLimit ?? '2', memory },
-    },
+    resources: commandResources(s, profile.limits.memoryMb),
     securityContext: containerSecurity(),
   };
-  const job: IJob = {
+  const job = podJob(s, {
+    name: gateJobName(r.runId, r.taskId, r.attempt, input.gateId),
+    labels,
+    annotations,
+    egress,
+    activeDeadlineSeconds: Math.ceil(r.timeoutMs / 1000),
+    initContainers: [workspaceInContainer(s, GATE_WORKSPACE_IN, cloneEnv)],
+    containers: [gate],
+    volumes: scratchVolumes(s, secretName, false),
+  });
+  const gateSecret = podSecret(s, secretName, labels, annotations, repoUrl, input.token, egress, {});
+  return egress.withPolicy(r.runId, {
+    job,
+    gateSecret,
+    secretRefs,
+    selector: `${LABELS.gateId}=${input.gateId}`,
+    ref,
+  });
+}
+
+/** Where a pod's command may connect: nowhere, or to its profile's hosts through an egress proxy. */
+interface PodEgress {
+  /** The profile allows hosts, so the pod is labelled for the run's egress policy. */
+  readonly proxied: boolean;
+  /** The allowed hosts, comma-separated (the pod's annotation). */
+  readonly allowHosts: string;
+  /** The proxy URL with the pod's credentials, when the executor is the proxy. */
+  readonly proxyUrl: string | undefined;
+  /** The proxy variables of the pod's command (its URL from `secretName` when it has credentials). */
+  env(secretName: string): IEnvVar[];
+  /** `result`, with the run's egress NetworkPolicy when a proxy pod (not the executor) is the way out. */
+  withPolicy<T extends object>(runId: string, result: T): T & { networkPolicy?: INetworkPolicy };
+}
+
+function egressOf(
+  who: string,
+  allowHosts: readonly string[],
+  s: KubernetesBackendSettings,
+  credentials: AttemptEgress | undefined,
+): PodEgress {
+  const proxied = allowHosts.length > 0;
+  checkEgress(who, allowHosts, s);
+  const proxyUrl = proxied ? tenantProxyUrl(who, s, credentials) : undefined;
+  return {
+    proxied,
+    allowHosts: allowHosts.join(','),
+    proxyUrl,
+    env: (secretName) => (proxied ? proxyEnvOf(s, proxyUrl === undefined ? undefined : secretName) : []),
+    withPolicy: (runId, result) =>
+      proxied && proxyUrl === undefined && s.egressProxy
+        ? { ...result, networkPolicy: egressPolicy(runId, s, s.egressProxy) }
+        : result,
+  };
+}
+
+/** The labels of every object Rein makes in the agents namespace, then the object's own. */
+function reinLabels(component: string, own: Record<string, string>): Record<string, string> {
+  return {
+    [LABELS.name]: 'rein-agent',
+    [LABELS.component]: component,
+    [LABELS.partOf]: 'rein',
+    [LABELS.managedBy]: 'rein-executor',
+    ...own,
+  };
+}
+
+function idAnnotations(
+  ids: { readonly runId: string; readonly taskId: string; readonly attempt: number },
+  pool: string | undefined,
+): Record<string, string> {
+  return {
+    [ANNOTATIONS.runId]: ids.runId,
+    [ANNOTATIONS.taskId]: ids.taskId,
+    [ANNOTATIONS.attempt]: String(ids.attempt),
+    ...(pool === undefined ? {} : { [ANNOTATIONS.pool]: pool }),
+  };
+}
+
+/** What every container of a pod is told: the attempt, the workspace (then `own`), HOME and TMPDIR. */
+function podEnv(
+  ids: { readonly runId: string; readonly taskId: string; readonly attempt: number },
+  own: readonly IEnvVar[] = [],
+): IEnvVar[] {
+  return [
+    { name: 'REIN_RUN_ID', value: ids.runId },
+    { name: 'REIN_TASK_ID', value: ids.taskId },
+    { name: 'REIN_ATTEMPT', value: String(ids.attempt) },
+    { name: 'REIN_WORKSPACE', value: PATHS.workspace },
+    ...own,
+    { name: 'HOME', value: PATHS.home },
+    { name: 'TMPDIR', value: PATHS.tmp },
+  ];
+}
+
+/** The git steps' env: the pod's, where the clone lives, the run's repository and the step's refs. */
+function gitEnvOf(common: readonly IEnvVar[], repoUrl: string, refs: readonly IEnvVar[]): IEnvVar[] {
+  return [
+    ...common,
+    { name: 'REIN_GIT_DIR', value: PATHS.git },
+    { name: 'REIN_TOKEN_DIR', value: PATHS.token },
+    { name: 'REIN_GIT_URL', value: repoUrl },
+    ...refs,
+  ];
+}
+
+function mount(name: keyof typeof PATHS, readOnly = false): IVolumeMount {
+  return readOnly ? { name, mountPath: PATHS[name], readOnly: true } : { name, mountPath: PATHS[name] };
+}
+
+function gitResources(): NonNullable<IContainer['resources']> {
+  return { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } };
+}
+
+/** The container running the profile's command (agent, test gate): its memory, the pool's CPU. */
+function commandResources(
+  s: KubernetesBackendSettings,
+  memoryMb: number,
+): NonNullable<IContainer['resources']> {
+  const memory = `${memoryMb}Mi`;
+  return {
+    requests: { cpu: s.resources?.cpuRequest ?? '250m', memory },
+    limits: { cpu: s.resources?.cpuLimit ?? '2', memory },
+  };
+}
+
+/** The init container that fills the workspace from the run's repository with `script`. */
+function workspaceInContainer(s: KubernetesBackendSettings, script: string, env: IEnvVar[]): IContainer {
+  return {
+    name: 'workspace-in',
+    image: s.gitImage ?? s.image,
+    imagePullPolicy: 'IfNotPresent',
+    command: ['/bin/sh', '-c', script],
+    env,
+    volumeMounts: [mount('workspace'), mount('git'), mount('token', true), mount('tmp'), mount('home')],
+    resources: gitResources(),
+    securityContext: containerSecurity(),
+  };
+}
+
+/** The pod's scratch (emptyDirs, `status` only for attempts) and its git token from `secretName`. */
+function scratchVolumes(s: KubernetesBackendSettings, secretName: string, status: boolean): IVolume[] {
+  return [
+    { name: 'workspace', emptyDir: { sizeLimit: `${s.resources?.ephemeralStorageMb ?? 10_240}Mi` } },
+    { name: 'git', emptyDir: {} },
+    ...(status ? [{ name: 'status', emptyDir: { sizeLimit: '1Mi' } }] : []),
+    { name: 'tmp', emptyDir: {} },
+    { name: 'home', emptyDir: {} },
+    {
+      name: 'token',
+      secret: { secretName, defaultMode: 0o440, items: [{ key: 'gitconfig', path: 'gitconfig' }] },
+    },
+  ];
+}
+
+/**
+ * A Job of one pod that runs once (Rein decides retries), in the agents namespace, with the pod
+ * rules every Rein pod follows: its own service account without a token, no service links, the
+ * restricted security context.
+ */
+function podJob(
+  s: KubernetesBackendSettings,
+  o: {
+    readonly name: string;
+    readonly labels: Record<string, string>;
+    readonly annotations: Record<string, string>;
+    readonly egress: PodEgress;
+    readonly activeDeadlineSeconds: number;
+    readonly initContainers: IContainer[];
+    readonly containers: IContainer[];
+    readonly volumes: IVolume[];
+  },
+): IJob {
+  const proxied = o.egress.proxied;
+  return {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: {
-      name: gateJobName(r.runId, r.taskId, r.attempt, input.gateId),
-      namespace: s.namespace,
-      labels,
-      annotations,
-    },
+    metadata: { name: o.name, namespace: s.namespace, labels: o.labels, annotations: o.annotations },
     spec: {
       backoffLimit: 0,
-      activeDeadlineSeconds: Math.ceil(r.timeoutMs / 1000),
-      // The backend deletes the Job once it has read the log; the TTL covers an executor that died.
+      activeDeadlineSeconds: o.activeDeadlineSeconds,
+      // An attempt's Job stays this long after it ends (for `kubectl logs`); a gate's is deleted once
+      // its log is read, and the TTL covers an executor that died before.
       ttlSecondsAfterFinished: s.ttlSecondsAfterFinished,
       template: {
-        metadata: { labels: podLabels, annotations: podAnnotations },
+        metadata: {
+          labels: proxied ? { ...o.labels, [LABELS.egress]: 'proxy' } : { ...o.labels },
+          annotations: proxied
+            ? { ...o.annotations, [ANNOTATIONS.egressAllow]: o.egress.allowHosts }
+            : o.annotations,
+        },
         spec: {
           restartPolicy: 'Never',
           serviceAccountName: s.serviceAccount,
@@ -559,43 +593,38 @@ export function gateJob(input: GateJobInput): GateJob {
           ...(s.imagePullSecrets && s.imagePullSecrets.length > 0
             ? { imagePullSecrets: s.imagePullSecrets.map((name) => ({ name })) }
             : {}),
-          initContainers: [workspaceIn],
-          containers: [gate],
-          volumes: [
-            { name: 'workspace', emptyDir: { sizeLimit: `${s.resources?.ephemeralStorageMb ?? 10_240}Mi` } },
-            { name: 'git', emptyDir: {} },
-            { name: 'tmp', emptyDir: {} },
-            { name: 'home', emptyDir: {} },
-            {
-              name: 'token',
-              secret: { secretName, defaultMode: 0o440, items: [{ key: 'gitconfig', path: 'gitconfig' }] },
-            },
-          ],
+          initContainers: o.initContainers,
+          containers: o.containers,
+          volumes: o.volumes,
         },
       },
     },
   };
-  const gateSecret: ISecret = {
+}
+
+/** The pod's Secret: its git token's config, `data`, and the proxy URL with its credentials. */
+function podSecret(
+  s: KubernetesBackendSettings,
+  name: string,
+  labels: Record<string, string>,
+  annotations: Record<string, string>,
+  repoUrl: string,
+  token: string,
+  egress: PodEgress,
+  data: Record<string, string>,
+): ISecret {
+  return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: secretName, namespace: s.namespace, labels, annotations },
+    metadata: { name, namespace: s.namespace, labels, annotations },
     type: 'Opaque',
     immutable: true,
     stringData: {
-      gitconfig: `[http "${repoUrl}"]\n\textraHeader = Authorization: Bearer ${input.token}\n`,
-      ...(proxyUrl === undefined ? {} : { [PROXY_URL_KEY]: proxyUrl }),
+      gitconfig: `[http "${repoUrl}"]\n\textraHeader = Authorization: Bearer ${token}\n`,
+      ...data,
+      ...(egress.proxyUrl === undefined ? {} : { [PROXY_URL_KEY]: egress.proxyUrl }),
     },
   };
-  const result: GateJob = {
-    job,
-    gateSecret,
-    secretRefs,
-    selector: `${LABELS.gateId}=${input.gateId}`,
-    ref,
-  };
-  return proxied && proxyUrl === undefined && s.egressProxy
-    ? { ...result, networkPolicy: egressPolicy(r.runId, s, s.egressProxy) }
-    : result;
 }
 
 /** The run's NetworkPolicy: pods of the run labelled `rein.dev/egress: proxy` may reach the proxy. */
