@@ -18,6 +18,7 @@
  * succeeded tasks re-run, no task stuck.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
 import { join } from 'node:path';
 import { startNatsServer, type SpawnedNatsServer } from '../../libs/testing/src/nats-server.js';
 import { startRedisServer, type SpawnedRedisServer } from '../../libs/testing/src/redis-server.js';
@@ -263,14 +264,19 @@ export async function runTrial(options: TrialOptions): Promise<TrialResult> {
       300_000,
       () => watched.succeeded >= faultAt * tasks,
     );
-    const victim = await inject(cluster, kind, random, notes);
+    const victim = await inject(cluster, kind, runId, random, notes);
     log(`${kind} seed ${seed}: injected on ${victim} at ${watched.succeeded}/${tasks} succeeded`);
 
-    const deadline = options.runDeadlineMs ?? 300_000;
-    await waitUntil(`run ${runId} to end`, deadline, async () => {
-      const status = await runStatus(cluster, runId);
-      return status !== undefined && status !== 'running';
-    });
+    // Generous: a fault may cost a lease period and redeliveries, and a loaded machine is slow.
+    const deadline = options.runDeadlineMs ?? Math.max(300_000, tasks * 600);
+    await waitUntil(
+      () => `run ${runId} to end (${watched.succeeded}/${tasks} tasks succeeded by then)`,
+      deadline,
+      async () => {
+        const status = await runStatus(cluster, runId);
+        return status !== undefined && status !== 'running';
+      },
+    );
     const runMs = Date.now() - t0;
     const api = cluster.byKind.orchestrator.find((p) => p.pid > 0)!;
     const report = await checkRun({ apiUrl: api.url, natsUrl: cluster.nats.url, runId, taskIds, marker });
@@ -278,7 +284,10 @@ export async function runTrial(options: TrialOptions): Promise<TrialResult> {
     return { kind, seed, tasks, faultAt: round(faultAt), victim, runMs, ...report, notes };
   } catch (error) {
     const tails = cluster.all
-      .map((p, i) => `--- process ${i} (${p.url}) stderr tail\n${p.stderr().slice(-3000)}`)
+      .map(
+        (p, i) =>
+          `--- process ${i} (${p.url}) stderr and stdout tails\n${p.stderr().slice(-2000)}\n${p.stdout().slice(-2000)}`,
+      )
       .join('\n');
     throw new Error(`${kind} seed ${seed}: ${(error as Error).message}\n${tails}`, { cause: error });
   } finally {
@@ -287,7 +296,35 @@ export async function runTrial(options: TrialOptions): Promise<TrialResult> {
   }
 }
 
-async function inject(c: Cluster, kind: FaultKind, random: () => number, notes: string[]): Promise<string> {
+/**
+ * Which orchestrator holds `run-<id>`'s lease: RedisLeases stores `<token>:<host>-<pid>-<random>`
+ * under `rein:lease:run-<id>`. Polled for up to 5 s, as an idle run's lease lingers only briefly.
+ */
+async function leaseHolder(c: Cluster, runId: string): Promise<number | undefined> {
+  const redis = new Redis(c.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    const end = Date.now() + 5_000;
+    while (Date.now() < end) {
+      const value = await redis.get(`rein:lease:run-${runId}`);
+      const pid = value === null ? undefined : Number(/-(\d+)-[0-9a-f]+$/.exec(value)?.[1]);
+      const i = c.byKind.orchestrator.findIndex((p) => p.pid === pid);
+      if (i >= 0) return i;
+      await sleep(10);
+    }
+    return undefined;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function inject(
+  c: Cluster,
+  kind: FaultKind,
+  runId: string,
+  random: () => number,
+  notes: string[],
+): Promise<string> {
   const pick = <T>(list: readonly T[]): [T, number] => {
     const i = Math.floor(random() * list.length);
     return [list[i]!, i];
@@ -321,12 +358,20 @@ async function inject(c: Cluster, kind: FaultKind, random: () => number, notes: 
       return 'redis-server (empty)';
     }
     case 'pause-orchestrator': {
-      const [victim, i] = pick(c.byKind.orchestrator);
+      // The replica holding the run's lease right now, so the pause catches it owning the run.
+      const holder = await leaseHolder(c, runId);
+      const i = holder ?? Math.floor(random() * c.byKind.orchestrator.length);
+      const victim = c.byKind.orchestrator[i]!;
       process.kill(victim.pid, 'SIGSTOP');
       c.paused = { process: victim, stderrAt: victim.stderr().length };
       await sleep(PAUSE_MS);
       process.kill(victim.pid, 'SIGCONT');
-      notes.push(`orchestrator ${i} paused ${PAUSE_MS} ms (lease ${LEASE_TTL_MS} ms)`);
+      notes.push(
+        `orchestrator ${i} paused ${PAUSE_MS} ms (lease ${LEASE_TTL_MS} ms)` +
+          (holder === undefined
+            ? ', no replica held the lease within 5 s: a random one'
+            : " while it held the run's lease"),
+      );
       return `orchestrator ${i}`;
     }
   }
@@ -336,9 +381,9 @@ async function inject(c: Cluster, kind: FaultKind, random: () => number, notes: 
 function refusedWrites(c: Cluster): string[] {
   if (!c.paused) return [];
   const after = c.paused.process.stderr().slice(c.paused.stderrAt);
-  const refused = after.split('\n').filter((l) => /lease|fenc|WrongExpectedVersion|stale/i.test(l));
+  const refused = after.split('\n').filter((l) => l.includes('append refused'));
   return [
-    `after resuming, the paused orchestrator logged ${refused.length} lease/fencing refusals`,
+    `after resuming, the paused orchestrator had ${refused.length} appends refused`,
     ...refused.slice(0, 3).map((l) => `  ${l.slice(0, 300)}`),
   ];
 }
