@@ -15,7 +15,7 @@ import {
 import type { RunView } from '@rein/domain';
 import { type EventStore, SqliteEventStore } from '@rein/event-store';
 import { FencedEventStore, RedisLeases, RedisRunLocks } from '@rein/leases';
-import { type RedisServer, TEST_SETTINGS, startRedisServer } from '@rein/testing';
+import { type RedisServer, TEST_SETTINGS, seededRandom, startRedisServer } from '@rein/testing';
 import { RunEngine } from './run.engine.js';
 
 /**
@@ -256,18 +256,6 @@ describe('two orchestrator replicas on one store', () => {
   }, 30_000);
 });
 
-/** A small seeded generator (mulberry32), so a failing interleaving can be replayed by its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const RETRIES = { max: 2, backoff: { initialMs: 10, factor: 2, maxMs: 50 } };
 const TEST_GATE = { test: { run: 'true' } };
 /** Twelve tasks: chains and a fan-in, test gates, an approval, failures that succeed on retry. */
@@ -397,12 +385,12 @@ describe('facts of one run alternating between two replicas', () => {
     async (seed) => {
       const solo = replica('solo', { clustered: false, file: join(dir, 'solo.db') });
       const soloRun = await submit(solo, specText(MIXED, 'alternating'));
-      await drive([solo], soloRun, rng(seed));
+      await drive([solo], soloRun, seededRandom(seed));
 
       const a = replica('a');
       const b = replica('b');
       const runId = await submit(a, specText(MIXED, 'alternating'));
-      await drive([a, b], runId, rng(seed));
+      await drive([a, b], runId, seededRandom(seed));
 
       const expected = Object.fromEntries(await taskTypes(solo.store, soloRun));
       const actual = Object.fromEntries(await taskTypes(a.store, runId));

@@ -6,5 +6,6 @@ export * from './rein-process.js';
 export * from './nats-server.js';
 export * from './redis-server.js';
 export * from './kurrentdb-server.js';
+export * from './seeded-random.js';
 export * from './anthropic-standin.js';
 export * from './openai-responses-standin.js';
