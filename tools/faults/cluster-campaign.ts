@@ -211,13 +211,17 @@ class Progress {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function waitUntil(
-  what: string,
+  what: string | (() => string),
   deadlineMs: number,
   check: () => boolean | Promise<boolean>,
 ): Promise<void> {
   const end = Date.now() + deadlineMs;
   while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
+    if (Date.now() > end) {
+      throw new Error(
+        `timed out after ${deadlineMs} ms waiting for ${typeof what === 'string' ? what : what()}`,
+      );
+    }
     await sleep(200);
   }
 }
