@@ -7,6 +7,7 @@ export * from './retry.policy.js';
 export * from './run.state.js';
 export * from './run.commands.js';
 export * from './run.evolve.js';
+export * from './decider.js';
 export * from './run.decider.js';
 export * from './run.view.js';
 export * from './run.effects.js';

@@ -7,6 +7,7 @@ import type {
   RunSettings,
   TaskSpec,
 } from '@rein/contracts';
+import type { Decider } from './decider.js';
 import { gateKind } from './gate.kind.js';
 import { EVENT_VERSION, eventId } from './run.events.js';
 import { isoFromMs } from './hash.js';
@@ -23,6 +24,9 @@ import {
   taskAt,
   taskSpec,
 } from './run.state.js';
+
+/** The run's decider as one value, for a runtime that is generic over deciders (libs/orchestration). */
+export const runDecider: Decider<RunState, RunCommand, RunEvent> = { decide, evolve, initialState };
 
 /**
  * `decide(command, state) → events`: the fact the command records, then every decision that
