@@ -23,7 +23,7 @@ import {
 import { cleanupSettingsOf } from '@rein/execution';
 import { judgeConfigFromEnv } from '@rein/judge';
 import { Authorizer, TokensFileError } from '@rein/auth';
-import { type EngineOptions, RunEngine } from '@rein/orchestration';
+import { type IdempotencyKeyCache, RunEngine } from '@rein/orchestration';
 import type { ViewCache } from '@rein/projections';
 import type { RunView } from '@rein/domain';
 import { FencedEventStore, RedisLeases, RedisRunLocks } from '@rein/leases';
@@ -489,9 +489,7 @@ async function redisOwnership(
   url: string | undefined,
   store: EventStore,
   closers: (() => Promise<void>)[],
-): Promise<
-  { store: EventStore; locks: RedisRunLocks; keyCache: NonNullable<EngineOptions['keyCache']> } | undefined
-> {
+): Promise<{ store: EventStore; locks: RedisRunLocks; keyCache: IdempotencyKeyCache } | undefined> {
   if (!url) return undefined;
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true });
   try {
@@ -510,7 +508,7 @@ async function redisOwnership(
     await locks.close();
     redis.disconnect();
   });
-  const keyCache: NonNullable<EngineOptions['keyCache']> = {
+  const keyCache: IdempotencyKeyCache = {
     get: async (stream) => {
       const v = await redis.get(`rein:idem:${stream}`);
       return v ? (JSON.parse(v) as { runId: string; specHash: string }) : undefined;

@@ -7,6 +7,7 @@ import type { RunView } from '@rein/domain';
 import { SqliteEventStore } from '@rein/event-store';
 import { TEST_SETTINGS, pollUntil } from '@rein/testing';
 import { RunEngine } from './run.engine.js';
+import { RunsApi } from './runs.api.js';
 
 /**
  * A restarted orchestrator sends exactly what the live one sent. One engine runs a run up to a
@@ -31,16 +32,14 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function engineOn(path: string): { engine: RunEngine; sent: Sent } {
+function engineOn(path: string): { engine: RunEngine; api: RunsApi; sent: Sent } {
   const store = new SqliteEventStore({ path });
   const sent: Sent = { dispatched: [], gates: [] };
   const engine = new RunEngine({
     store,
     settings: TEST_SETTINGS,
     settingsHash: 'sha256:test',
-    limits: DEFAULT_SPEC_LIMITS,
     now: Date.now,
-    newRunId: () => `rec${Date.now().toString(36)}`,
     log: () => undefined,
     reclaimRunningOnStart: false,
     effects: {
@@ -51,8 +50,13 @@ function engineOn(path: string): { engine: RunEngine; sent: Sent } {
       missingSnapshots: () => Promise.resolve([]),
     },
   });
+  const api = new RunsApi(engine, {
+    store,
+    limits: DEFAULT_SPEC_LIMITS,
+    newRunId: () => `rec${Date.now().toString(36)}`,
+  });
   engines.push({ engine, store });
-  return { engine, sent };
+  return { engine, api, sent };
 }
 
 const withoutCause = ({ causeAt: _causeAt, ...m }: DispatchAttempt): DispatchAttempt => m;
@@ -78,7 +82,7 @@ describe('recovery re-sends what the live path sent', () => {
         ],
       },
     };
-    const reply = await live.engine.submit(JSON.stringify(spec), 'application/json');
+    const reply = await live.api.submit(JSON.stringify(spec), 'application/json');
     expect(reply.status).toBe(201);
     const runId = (reply.body as RunView).runId;
     const report = (taskId: string, attempt: number, exitCode: number) => ({

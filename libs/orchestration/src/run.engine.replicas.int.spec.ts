@@ -17,9 +17,10 @@ import { type EventStore, SqliteEventStore } from '@rein/event-store';
 import { FencedEventStore, RedisLeases, RedisRunLocks } from '@rein/leases';
 import { type RedisServer, TEST_SETTINGS, seededRandom, startRedisServer } from '@rein/testing';
 import { RunEngine } from './run.engine.js';
+import { RunsApi } from './runs.api.js';
 
 /**
- * Ownership that holds with N replicas. Two RunEngine instances — two
+ * Ownership that holds with N replicas. Two RunEngine instances (each behind its RunsApi) — two
  * orchestrator replicas — on one SQLite file (each with its own connection, as two processes
  * would have), owning runs through real Redis leases with fencing, the way the server wires them
  * (FencedEventStore + RedisRunLocks). The tests play executor and verifier: they turn the engines'
@@ -29,6 +30,7 @@ import { RunEngine } from './run.engine.js';
 interface Replica {
   readonly name: string;
   readonly engine: RunEngine;
+  readonly api: RunsApi;
   readonly store: SqliteEventStore;
   readonly locks?: RedisRunLocks;
   readonly dispatched: DispatchAttempt[];
@@ -92,7 +94,7 @@ function replica(
     });
     engineStore = fenced;
   }
-  const r: Omit<Replica, 'engine'> = {
+  const r: Omit<Replica, 'engine' | 'api'> = {
     name,
     store,
     dispatched: [],
@@ -106,9 +108,7 @@ function replica(
     store: engineStore,
     settings: TEST_SETTINGS,
     settingsHash: 'sha256:test',
-    limits: DEFAULT_SPEC_LIMITS,
     now: Date.now,
-    newRunId: () => `r${Date.now().toString(36)}-${name}${++runIds}`,
     log: (level, msg, fields) => r.logs.push({ level, msg, ...(fields ? { fields } : {}) }),
     reclaimRunningOnStart: false,
     ...(locks ? { locks } : {}),
@@ -127,7 +127,12 @@ function replica(
       missingSnapshots: () => Promise.resolve([]),
     },
   });
-  const full: Replica = Object.assign(r, { engine });
+  const api = new RunsApi(engine, {
+    store: engineStore,
+    limits: DEFAULT_SPEC_LIMITS,
+    newRunId: () => `r${Date.now().toString(36)}-${name}${++runIds}`,
+  });
+  const full: Replica = Object.assign(r, { engine, api });
   opened.push(full);
   return full;
 }
@@ -144,7 +149,7 @@ function specText(tasks: readonly object[], name = 'replicas'): string {
 }
 
 async function submit(r: Replica, text: string): Promise<string> {
-  const reply: ApiReply<RunView> = await r.engine.submit(text, 'application/json');
+  const reply: ApiReply<RunView> = await r.api.submit(text, 'application/json');
   expect(reply.status).toBe(201);
   return (reply.body as RunView).runId;
 }
@@ -228,13 +233,13 @@ describe('two orchestrator replicas on one store', () => {
     await b.engine.attemptFinished(finished(runId, 'deploy', 1));
     expect(b.approvals).toEqual([{ runId, taskId: 'deploy', attempt: 1, gate: 0 }]);
 
-    const reply = await a.engine.approve(runId, 'deploy', { comment: 'ship it' }, true, 'alice');
+    const reply = await a.api.approve(runId, 'deploy', { comment: 'ship it' }, true, 'alice');
     expect(reply.status).toBe(202);
     expect((reply.body as RunView).status).toBe('succeeded');
     const types = (await logOf(b.store, runId)).map((e) => e.type);
     expect(types.slice(-4)).toEqual(['GateRequested', 'ApprovalGiven', 'TaskSucceeded', 'RunCompleted']);
     // The same command again, now on a finished task: refused with the log's reason, not the cache's.
-    const again = await b.engine.approve(runId, 'deploy', {}, true);
+    const again = await b.api.approve(runId, 'deploy', {}, true);
     expect(again.status).toBe(409);
     expect(JSON.stringify(again.body)).toMatch(/task deploy is succeeded/);
   }, 30_000);
@@ -320,7 +325,7 @@ async function drive(replicas: readonly Replica[], runId: string, random: () => 
       }
       for (const p of r.approvals.filter((x) => x.runId === runId)) {
         work(`approval ${p.taskId} ${p.attempt} ${p.gate}`, async () => {
-          const reply = await pick().engine.approve(runId, p.taskId, {}, true, 'alice');
+          const reply = await pick().api.approve(runId, p.taskId, {}, true, 'alice');
           expect(reply.status).toBe(202);
         });
       }

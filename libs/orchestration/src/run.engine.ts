@@ -1,26 +1,7 @@
 /*
- * Ownership with N orchestrator replicas (DESIGN.md, Guarantees).
- *
- * A replica decides a run only on state it loaded or refreshed while holding the run's lease. In a
- * cluster every batch of a run's commands is decided inside `locks.withLock(runId)`: when the lease
- * was acquired for that batch (another replica may have written since this one last held it), the
- * actor first catches up by reading the run stream after its known version; after a fencing or
- * version conflict it rebuilds from the log, under the lease, and decides again. Deciding — not only
- * appending — happens under the lease, because a fact that looks stale to an outdated state produces
- * no event, and so no append whose expected version could catch the mistake.
- *
- * A fact or command that reaches a replica not owning the run is taken over there, not forwarded:
- * the replica asks for the lease, the holder hands it over at the end of its current batch (or when
- * it lingers idle, after `lingerMs`), and the replica catches up and decides. Why take over:
- * - every replica reads the whole log, and leases, fencing and the expected version already make
- *   any replica a safe writer; catching up costs one read of the events after the known version;
- * - forwarding needs the owner's identity per message (a Redis read anyway), a subject per replica
- *   with its own NATS permissions, and a take-over path all the same for when the owner died or
- *   stalled (its lease lapses), so it would be an optimisation on top of this, not a replacement;
- * - facts already arrive at any replica (queue groups); with take-over no message makes a second
- *   hop, and a run's facts that arrive together at one replica share one batch and one append.
- * The price is a lease hand-over each time a run's facts switch replicas; the waiter's ask makes the
- * holder let go between two batches instead of after a long linger.
+ * The orchestrator's runs, with N orchestrator replicas (DESIGN.md, Guarantees): each run has one
+ * actor (actor.ts, where ownership and take-over are argued) deciding with the run's decider, so
+ * a fact that reaches any replica is decided there, on state caught up from the log.
  *
  * A fact is never dropped silently: it is applied; or found stale on the caught-up state and logged
  * with its reason ('fact found stale'); or refused with an error (lease not had within its wait,
@@ -32,22 +13,15 @@ import {
   type EvaluateGate,
   type RunEvent,
   type RunSettings,
-  type SpecLimits,
-  type ApiReply,
+  type RunSpec,
   type AttemptFinishedMessage,
-  fail,
-  failAll,
-  ok,
   type AttemptStartedMessage,
   type AttemptUsageMessage,
   type GateVerdictMessage,
   RUN_ID_PATTERN,
   fromStoredRunEvent,
-  mediaTypeOf,
-  parseRunSpec,
   runIdOfStream,
   runStream,
-  sha256Hex,
   toStoredRunEvent,
 } from '@rein/contracts';
 import {
@@ -58,21 +32,20 @@ import {
   type RunState,
   type RunView,
   allTasks,
-  decide,
-  evolve,
   fold,
   effectsOf,
-  initialState,
   outstandingEffects,
+  runDecider,
   runView,
   timerOf,
   taskAt,
   taskIndex,
   taskSpec,
 } from '@rein/domain';
-import { type EventStore, WrongExpectedVersionError } from '@rein/event-store';
+import type { EventStore } from '@rein/event-store';
 
 import { SpecResolver, externalizeSpec } from '@rein/run-log';
+import { type Actor, Actors, type Build } from './actor.js';
 import { TimerQueue } from './timer.queue.js';
 
 /** Side effects of decisions: messages to other services. */
@@ -92,9 +65,7 @@ export interface EngineOptions {
   readonly store: EventStore;
   readonly settings: RunSettings;
   readonly settingsHash: string;
-  readonly limits: SpecLimits;
   readonly now: () => number;
-  readonly newRunId: () => string;
   readonly effects: EngineEffects;
   readonly log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   /**
@@ -111,44 +82,9 @@ export interface EngineOptions {
    * is the only writer.
    */
   readonly locks?: { withLock<T>(runId: string, fn: (acquired: boolean) => Promise<T>): Promise<T> };
-  /** A cache of idempotency keys (Redis); the log stays the only copy that counts. */
-  readonly keyCache?: {
-    get(stream: string): Promise<{ runId: string; specHash: string } | undefined>;
-    set(stream: string, value: { runId: string; specHash: string }): Promise<void>;
-  };
-  /**
-   * Why a workspace base may not be used (libs/workspace base-sources.ts), or undefined when it
-   * may; asked before anything of the submission is written.
-   */
-  readonly checkBase?: (repo: string) => { readonly message: string; readonly hint: string } | undefined;
 }
 
-type Build = (state: RunState) => RunCommand;
-
-interface Pending {
-  readonly build: Build;
-  resolve(events: RunEvent[]): void;
-  reject(error: unknown): void;
-}
-
-interface Actor {
-  state: RunState;
-  readonly queue: Pending[];
-  draining: boolean;
-  /** The state may differ from the log (a failed append evolved it): rebuild before deciding. */
-  reload?: boolean;
-}
-
-/** What one batch decided: per command its events (or error), and why a fact changed nothing. */
-interface Decided {
-  readonly outcomes: { p: Pending; events?: RunEvent[]; error?: unknown; stale?: StaleFact }[];
-  readonly events: RunEvent[];
-  /** What the events ask of the world, computed as each was evolved (effectsOf). */
-  readonly effects: RunEffect[];
-  readonly stored: RunEvent[];
-  readonly appendStarted: number;
-}
-
+/** Why the decider recorded nothing for a fact, from the state it decided on. */
 interface StaleFact {
   readonly fact: RunCommand['type'];
   readonly taskId?: string;
@@ -156,82 +92,68 @@ interface StaleFact {
   readonly reason: string;
 }
 
-type Timer = RunTimer;
+type RunActor = Actor<RunState, RunCommand, RunEvent, StaleFact>;
+
+/** A rollback refused because the snapshots its workspaces restart from were deleted. */
+export class SnapshotsGoneError extends Error {
+  override readonly name = 'SnapshotsGoneError';
+  constructor(readonly commits: readonly string[]) {
+    super(`snapshots needed to roll back are gone: ${commits.join(', ')}`);
+  }
+}
 
 /**
- * The orchestrator's application core: one actor per run (the single writer of `run-<id>`),
- * which decides commands in order, appends their events with the expected version (several
- * queued commands per append), then carries out the decisions' effects.
+ * The orchestrator's application core: one actor per run (the single writer of `run-<id>`,
+ * deciding with `runDecider`), fed by the API (runs.api.ts) and by facts from the other services;
+ * it carries out the decisions' effects (`effectsOf`) once their events are appended, keeps the
+ * runs' timers, and resumes unfinished runs from the log (`outstandingEffects`).
+ *
+ * Operations resolve to the run's view after the command, or undefined for a run that does not
+ * exist; a command the run cannot take rejects with the decider's `DecisionError`.
  */
 export class RunEngine {
-  private readonly actors = new Map<string, Actor>();
-  private readonly loading = new Map<string, Promise<Actor | undefined>>();
-  private readonly timers: TimerQueue<Timer>;
+  private readonly actors: Actors<RunState, RunCommand, RunEvent, RunEffect, StaleFact>;
+  private readonly timers: TimerQueue<RunTimer>;
   private readonly specs: SpecResolver;
   private closed = false;
 
   constructor(private readonly o: EngineOptions) {
-    this.timers = new TimerQueue<Timer>((t) => this.fireTimer(t), o.now);
+    this.timers = new TimerQueue<RunTimer>((t) => this.fireTimer(t), o.now);
     this.specs = new SpecResolver(o.store);
+    this.actors = new Actors({
+      decider: runDecider,
+      stream: {
+        read: (runId, after, upTo) => this.readRun(runId, upTo, after),
+        append: (runId, events, expected) => this.append(runId, events, expected),
+        version: (runId) => o.store.streamVersion(runStream(runId)),
+      },
+      versionOf: (s) => s.seq,
+      effectsOf,
+      whyUnchanged: staleFact,
+      appended: (runId, batch) => {
+        this.o.effects.appendTook?.(batch.tookMs, batch.events.length);
+        this.react(runId, batch.effects, batch.events, batch.at);
+      },
+      // The timers another replica's events set are set here too, so a timer still fires if that
+      // replica dies (a timer that no longer stands is ignored).
+      caughtUp: (runId, e) => this.armTimer(runId, e),
+      // A finished run needs no actor until someone rolls it back: it reloads from the log then.
+      dormant: (s) => s.status !== 'running',
+      ...(o.locks ? { owner: o.locks } : {}),
+      ...(o.maxBatch === undefined ? {} : { maxBatch: o.maxBatch }),
+      now: o.now,
+      log: (runId, msg, fields) => this.o.log('info', msg, { runId, ...fields }),
+    });
   }
 
-  // ---- public operations (DESIGN.md's API) ----
+  // ---- commands from the API (runs.api.ts checks and parses them) ----
 
-  async submit(body: string | Uint8Array, contentType: string | undefined): Promise<ApiReply<RunView>> {
-    const media = mediaTypeOf(contentType);
-    if (!media) {
-      return fail(
-        'unsupported_media_type',
-        `content type ${contentType ?? '(none)'} is not supported`,
-        '',
-        'send the spec as application/json or application/yaml',
-      );
-    }
-    const parsed = parseRunSpec(body, media, this.o.limits);
-    if (!parsed.ok) return failAll(parsed.problems);
-    const { spec, specHash } = parsed;
-    const base = spec.spec.workspace;
-    const refused = base === undefined ? undefined : this.o.checkBase?.(base.repo);
-    if (refused) return fail('invalid_spec', refused.message, '/spec/workspace/repo', refused.hint);
-    const key = spec.metadata.idempotencyKey;
-    let runId: string;
-    if (key !== undefined) {
-      const keyStream = `idem-${sha256Hex(key).slice(0, 40)}`;
-      const existing = await this.readKey(keyStream);
-      if (existing) {
-        if (existing.specHash !== specHash) {
-          return fail(
-            'conflict',
-            `idempotencyKey ${key} was used by run ${existing.runId} with a different spec`,
-            '/metadata/idempotencyKey',
-            'use a new idempotencyKey for a changed spec, or resubmit the same spec',
-          );
-        }
-        const actor = await this.actor(existing.runId);
-        if (actor) return ok(runView(actor.state), 200);
-        runId = existing.runId; // the key was recorded but the run was not: finish the submission
-      } else {
-        runId = this.o.newRunId();
-        try {
-          await this.o.store.append(
-            keyStream,
-            [{ id: `${keyStream}:0`, type: 'IdempotencyKeyClaimed', data: { key, runId, specHash } }],
-            'no_stream',
-          );
-          await this.o.keyCache?.set(keyStream, { runId, specHash }).catch(() => undefined);
-        } catch (e) {
-          if (!(e instanceof WrongExpectedVersionError)) throw e;
-          return this.submit(body, contentType); // another submission claimed the key first
-        }
-      }
-    } else {
-      runId = this.o.newRunId();
-    }
+  /** Starts run `runId` (a new id) on a parsed spec. */
+  async submit(runId: string, spec: RunSpec, specHash: string): Promise<RunView> {
     if (!RUN_ID_PATTERN.test(runId)) throw new Error(`generated run id ${runId} is not safe`);
-    const actor: Actor = { state: initialState(runId), queue: [], draining: false };
-    this.actors.set(runId, actor);
+    const actor = this.actors.create(runId);
     const now = this.o.now();
-    await this.enqueue(actor, runId, () => ({
+    await this.actors.send(actor, () => ({
       type: 'SubmitRun',
       runId,
       now,
@@ -240,10 +162,10 @@ export class RunEngine {
       settings: this.o.settings,
       settingsHash: this.o.settingsHash,
     }));
-    return ok(runView(actor.state), 201);
+    return runView(actor.state);
   }
 
-  async cancel(runId: string, reason?: string): Promise<ApiReply<RunView>> {
+  cancel(runId: string, reason?: string): Promise<RunView | undefined> {
     return this.operate(runId, () => ({
       type: 'RequestCancel',
       runId,
@@ -252,84 +174,55 @@ export class RunEngine {
     }));
   }
 
-  async rollback(runId: string, body: unknown): Promise<ApiReply<RunView>> {
-    const b = (body ?? {}) as { toEvent?: unknown; task?: unknown };
-    const keys = body && typeof body === 'object' ? Object.keys(body) : [];
-    const unknown = keys.filter((k) => k !== 'toEvent' && k !== 'task');
-    if (unknown.length > 0 || (b.toEvent === undefined) === (b.task === undefined)) {
-      return fail(
-        'invalid_spec',
-        unknown.length > 0 ? `unknown field ${unknown[0]}` : 'rollback needs exactly one of toEvent or task',
-        unknown.length > 0 ? `/${unknown[0]}` : '',
-        'send { "toEvent": N } or { "task": "<task id>" }',
-      );
-    }
-    if (b.toEvent !== undefined && (typeof b.toEvent !== 'number' || !Number.isInteger(b.toEvent))) {
-      return fail(
-        'invalid_spec',
-        'toEvent must be an integer event seq',
-        '/toEvent',
-        'send { "toEvent": N } with 1 ≤ N ≤ the run\'s last seq',
-      );
-    }
-    if (b.task !== undefined && typeof b.task !== 'string') {
-      return fail('invalid_spec', 'task must be a task id', '/task', 'send { "task": "<task id>" }');
-    }
+  /**
+   * Rolls the run back to event seq `toEvent`, or the task `task` and what depends on it. Rejects
+   * with `SnapshotsGoneError` when a snapshot its workspaces restart from is gone.
+   */
+  async rollback(
+    runId: string,
+    to: { readonly toEvent?: number; readonly task?: string },
+  ): Promise<RunView | undefined> {
     const actor = await this.actor(runId);
-    if (!actor) return fail('not_found', `run ${runId} does not exist`, '', 'list runs with GET /v1/runs');
-    const toEvent = b.toEvent;
-    const now = await this.logState(runId, actor);
+    if (!actor) return undefined;
+    const { toEvent, task } = to;
+    const now = await this.actors.current(actor);
     let target: RunState | undefined;
     if (toEvent !== undefined && toEvent >= 1 && toEvent <= now.seq) {
       target = fold(runId, await this.readRun(runId, toEvent));
     }
     // The workspaces restart from the dependencies' accepted snapshots: they must still exist.
     const gone = await this.o.effects.missingSnapshots(runId, this.snapshotsNeeded(now));
-    if (gone.length > 0) {
-      return fail(
-        'snapshot_gone',
-        `snapshots needed to roll back are gone: ${gone.join(', ')}`,
-        '',
-        'roll back to a later point',
-      );
-    }
+    if (gone.length > 0) throw new SnapshotsGoneError(gone);
     return this.operate(runId, () => ({
       type: 'RequestRollback',
       runId,
       now: this.o.now(),
-      ...(b.task === undefined ? {} : { task: b.task as string }),
+      ...(task === undefined ? {} : { task }),
       ...(toEvent === undefined ? {} : { toEvent }),
       ...(target === undefined ? {} : { target }),
     }));
   }
 
-  async approve(
+  /** Gives (or, `approve` false, refuses) the approval task `taskId` waits for. */
+  approve(
     runId: string,
     taskId: string,
-    body: unknown,
-    approve: boolean,
-    by?: string,
-  ): Promise<ApiReply<RunView>> {
-    const b = (body ?? {}) as { comment?: unknown; final?: unknown };
-    if (b.comment !== undefined && typeof b.comment !== 'string') {
-      return fail('invalid_spec', 'comment must be a string', '/comment', 'send { "comment": "…" }');
-    }
-    if (b.final !== undefined && typeof b.final !== 'boolean') {
-      return fail(
-        'invalid_spec',
-        'final must be a boolean',
-        '/final',
-        'send { "final": true } to fail the task',
-      );
-    }
+    approval: {
+      readonly approve: boolean;
+      readonly comment?: string;
+      readonly final?: boolean;
+      readonly by?: string;
+    },
+  ): Promise<RunView | undefined> {
+    const { approve, comment, final, by } = approval;
     return this.operate(runId, () => ({
       type: 'GiveApproval',
       runId,
       now: this.o.now(),
       taskId,
       approve,
-      ...(b.comment === undefined ? {} : { comment: b.comment as string }),
-      ...(b.final === undefined || approve ? {} : { final: b.final as boolean }),
+      ...(comment === undefined ? {} : { comment }),
+      ...(final === undefined || approve ? {} : { final }),
       ...(by === undefined ? {} : { by }),
     }));
   }
@@ -381,24 +274,11 @@ export class RunEngine {
     }));
   }
 
-  /** The orchestrator's own view of a run (the audit service serves reads). */
+  /** The orchestrator's own view of a run, as its log has it (the audit service serves reads). */
   async view(runId: string): Promise<RunView | undefined> {
     const a = await this.actor(runId);
     if (!a) return undefined;
-    return runView(await this.logState(runId, a));
-  }
-
-  /**
-   * The run as its log has it. In a cluster another replica may have moved it on since this one
-   * cached it; the cache serves while the stream's version still equals its own and no batch is
-   * being decided on it (one version call instead of reading and folding the whole stream on every
-   * read), else the run is folded afresh. On one machine this engine is the only writer.
-   */
-  private async logState(runId: string, actor: Actor): Promise<RunState> {
-    if (!this.o.locks) return actor.state;
-    const version = await this.o.store.streamVersion(runStream(runId));
-    if (!actor.reload && !actor.draining && version === actor.state.seq) return actor.state;
-    return fold(runId, await this.readRun(runId));
+    return runView(await this.actors.current(a));
   }
 
   /**
@@ -425,8 +305,7 @@ export class RunEngine {
       const { state, effects } = outstandingEffects(runId, events);
       if (state.status !== 'running') continue;
       resumed++;
-      const actor: Actor = { state, queue: [], draining: false };
-      this.actors.set(runId, actor);
+      this.actors.adopt(runId, state);
       for (const fx of effects) this.carryOut(fx);
       if (this.o.reclaimRunningOnStart) this.reclaimRunning(state);
     }
@@ -465,29 +344,22 @@ export class RunEngine {
     }
   }
 
-  private async operate(runId: string, build: Build): Promise<ApiReply<RunView>> {
+  private async operate(runId: string, build: Build<RunState, RunCommand>): Promise<RunView | undefined> {
     const actor = await this.actor(runId);
-    if (!actor) return fail('not_found', `run ${runId} does not exist`, '', 'list runs with GET /v1/runs');
-    try {
-      await this.enqueue(actor, runId, build);
-    } catch (e) {
-      if (e instanceof DecisionError) {
-        const code = e.code === 'invalid' ? 'invalid_spec' : e.code;
-        return fail(code, e.message, e.path, e.hint);
-      }
-      throw e;
-    }
-    return ok(runView(actor.state), 202);
+    if (!actor) return undefined;
+    await this.actors.send(actor, build);
+    return runView(actor.state);
   }
 
-  private async fact(runId: string, build: Build): Promise<void> {
+  private async fact(runId: string, build: Build<RunState, RunCommand>): Promise<void> {
     const actor = await this.actor(runId);
     if (!actor) {
       this.o.log('warn', 'fact for an unknown run ignored', { runId });
       return;
     }
     try {
-      await this.enqueue(actor, runId, build);
+      const { unchanged } = await this.actors.send(actor, build);
+      if (unchanged) this.o.log('info', 'fact found stale', { runId, ...unchanged });
     } catch (e) {
       if (e instanceof DecisionError) {
         this.o.log('warn', 'fact refused', { runId, error: e.message });
@@ -497,136 +369,30 @@ export class RunEngine {
     }
   }
 
-  private enqueue(actor: Actor, runId: string, build: Build): Promise<RunEvent[]> {
-    return new Promise<RunEvent[]>((resolve, reject) => {
-      actor.queue.push({ build, resolve, reject });
-      if (!actor.draining) {
-        // Drain on the next turn of the event loop, not now: facts that arrive meanwhile (an
-        // executor's reports, other commands) join the same batch and the same append (group commit).
-        actor.draining = true;
-        setImmediate(() => void this.drain(actor, runId));
-      }
-    });
+  private actor(runId: string): Promise<RunActor | undefined> {
+    if (!RUN_ID_PATTERN.test(runId)) return Promise.resolve(undefined);
+    return this.actors.get(runId);
   }
 
-  private async drain(actor: Actor, runId: string): Promise<void> {
-    actor.draining = true;
-    const max = this.o.maxBatch ?? 256;
-    let conflicts = 0;
-    try {
-      for (let round = 0; actor.queue.length > 0; round++) {
-        // Between batches, let the event loop deliver what is in flight so it joins the next one.
-        if (round > 0) await new Promise<void>((r) => setImmediate(r));
-        const batch = actor.queue.splice(0, max);
-        let decided: Decided;
-        try {
-          decided = await this.owning(runId, async (acquired) => {
-            if (actor.reload) {
-              actor.state = fold(runId, await this.readRun(runId));
-              actor.reload = false;
-            } else if (acquired) {
-              await this.catchUp(actor, runId);
-            }
-            return this.decideAndAppend(actor, runId, batch);
-          });
-        } catch (e) {
-          // The state may hold this batch's events (evolved optimistically) or lag the log: it is
-          // rebuilt from the log under the lease before anything else is decided.
-          actor.reload = true;
-          // Another writer got there first (or this one lost the run's lease): re-decide on the log.
-          const retryable = e instanceof WrongExpectedVersionError || (e as Error).name === 'LeaseLostError';
-          if (retryable) {
-            // Said out loud: a replica that stalled past its lease learns here that its writes
-            // were refused, and what it decided is decided again on the log as it now stands.
-            this.o.log('info', 'append refused; re-deciding on the log', {
-              runId,
-              commands: batch.length,
-              reason: (e as Error).name,
-              error: (e as Error).message,
-            });
-          }
-          if (retryable && conflicts++ < 5) {
-            actor.queue.unshift(...batch);
-            continue;
-          }
-          for (const p of batch) p.reject(e);
-          continue;
-        }
-        const { outcomes, events, effects, stored, appendStarted } = decided;
-        const appendedAt = this.o.now();
-        if (events.length > 0) this.o.effects.appendTook?.(appendedAt - appendStarted, events.length);
-        for (const o of outcomes) {
-          if (o.stale) this.o.log('info', 'fact found stale', { runId, ...o.stale });
-          if (o.error !== undefined) o.p.reject(o.error);
-          else o.p.resolve(o.events!);
-        }
-        if (events.length > 0) this.react(runId, effects, stored, appendedAt);
-      }
-    } finally {
-      actor.draining = false;
-    }
-    // A finished run needs no actor until someone rolls it back: it reloads from the log then.
-    if (actor.state.status !== 'running' && actor.queue.length === 0 && this.actors.get(runId) === actor) {
-      this.actors.delete(runId);
-    }
-  }
-
-  /** Runs `fn` as the run's owner: under its lease in a cluster, directly on one machine. */
-  private owning<T>(runId: string, fn: (acquired: boolean) => Promise<T>): Promise<T> {
-    return this.o.locks ? this.o.locks.withLock(runId, fn) : fn(false);
-  }
-
-  /** Decides a batch on the actor's state (evolving it), then appends at the version decided on. */
-  private async decideAndAppend(actor: Actor, runId: string, batch: readonly Pending[]): Promise<Decided> {
-    const expected = actor.state.seq;
-    const events: RunEvent[] = [];
-    const effects: RunEffect[] = [];
-    const outcomes: Decided['outcomes'][number][] = [];
-    for (const p of batch) {
-      try {
-        const command = p.build(actor.state);
-        const out = decide(command, actor.state);
-        const stale = out.length === 0 ? staleFact(command, actor.state) : undefined;
-        for (const e of out) {
-          actor.state = evolve(actor.state, e);
-          effects.push(...effectsOf(actor.state, e));
-        }
-        events.push(...out);
-        outcomes.push({ p, events: out, ...(stale ? { stale } : {}) });
-      } catch (e) {
-        outcomes.push({ p, error: e });
-      }
-    }
-    const appendStarted = this.o.now();
-    let stored: RunEvent[] = events;
-    if (events.length > 0) {
-      stored = await this.storedForm(events);
-      await this.o.store.append(
-        runStream(runId),
-        stored.map(toStoredRunEvent),
-        expected === 0 ? 'no_stream' : expected,
-      );
-    }
-    return { outcomes, events, effects, stored, appendStarted };
+  /** Appends a batch at the version it was decided on; returns the events as the log keeps them. */
+  private async append(
+    runId: string,
+    events: readonly RunEvent[],
+    expected: number,
+  ): Promise<readonly RunEvent[]> {
+    const stored = await this.storedForm(events);
+    await this.o.store.append(
+      runStream(runId),
+      stored.map(toStoredRunEvent),
+      expected === 0 ? 'no_stream' : expected,
+    );
+    return stored;
   }
 
   /** Sets the timer an event starts, if any: the same on the live path and when catching up. */
   private armTimer(runId: string, e: RunEvent): void {
     const due = timerOf(e);
     if (due) this.timers.add(due.dueAt, { runId, taskId: e.taskId!, attempt: e.attempt!, ...due });
-  }
-
-  /**
-   * Brings the actor up to the log: the events other replicas appended since its version. Their
-   * effects were carried out by the replica that appended them; the timers they set are set here
-   * too, so a timer still fires if that replica dies (a timer that no longer stands is ignored).
-   */
-  private async catchUp(actor: Actor, runId: string): Promise<void> {
-    const missed = await this.readRun(runId, undefined, actor.state.seq);
-    for (const e of missed) {
-      actor.state = evolve(actor.state, e);
-      this.armTimer(runId, e);
-    }
   }
 
   /** Carries out what the new decisions ask of the world, then publishes them. */
@@ -661,7 +427,7 @@ export class RunEngine {
   }
 
   /** Events as the log keeps them: a large spec goes to its chunk stream first (spec-chunks.ts). */
-  private async storedForm(events: RunEvent[]): Promise<RunEvent[]> {
+  private async storedForm(events: readonly RunEvent[]): Promise<readonly RunEvent[]> {
     if (!events.some((e) => e.type === 'RunSubmitted')) return events;
     const out: RunEvent[] = [];
     for (const e of events) out.push(await externalizeSpec(this.o.store, e));
@@ -675,7 +441,7 @@ export class RunEngine {
     return [...out];
   }
 
-  private fireTimer(t: Timer): void {
+  private fireTimer(t: RunTimer): void {
     if (this.closed) return;
     void this.fact(t.runId, () => ({
       type: 'FireTimer',
@@ -693,25 +459,6 @@ export class RunEngine {
     });
   }
 
-  private async actor(runId: string): Promise<Actor | undefined> {
-    const known = this.actors.get(runId);
-    if (known) return known;
-    if (!RUN_ID_PATTERN.test(runId)) return undefined;
-    let loading = this.loading.get(runId);
-    if (!loading) {
-      loading = (async () => {
-        const events = await this.readRun(runId);
-        if (events.length === 0) return undefined;
-        const a: Actor = { state: fold(runId, events), queue: [], draining: false };
-        if (!this.actors.has(runId)) this.actors.set(runId, a);
-        return this.actors.get(runId);
-      })();
-      this.loading.set(runId, loading);
-      void loading.finally(() => this.loading.delete(runId));
-    }
-    return loading;
-  }
-
   /** The run's events after seq `from` (default all), up to seq `upTo` (default the last). */
   private async readRun(runId: string, upTo?: number, from = 0): Promise<RunEvent[]> {
     const out: RunEvent[] = [];
@@ -727,15 +474,6 @@ export class RunEngine {
       after = page[page.length - 1]!.streamPosition;
     }
     return out;
-  }
-
-  private async readKey(stream: string): Promise<{ runId: string; specHash: string } | undefined> {
-    const cached = await this.o.keyCache?.get(stream).catch(() => undefined);
-    if (cached) return cached;
-    const [first] = await this.o.store.readStream(stream, { limit: 1 });
-    const found = first ? (first.data as { runId: string; specHash: string }) : undefined;
-    if (found) await this.o.keyCache?.set(stream, found).catch(() => undefined);
-    return found;
   }
 }
 

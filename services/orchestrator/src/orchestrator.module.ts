@@ -3,7 +3,7 @@ import { AUTHORIZER, type Authorizer } from '@rein/auth';
 import { SUBJECTS, type DispatchAttempt, type EvaluateGate } from '@rein/contracts';
 import { JetStreamDispatcher, JetStreamGateRequests, dispatchSettingsFromEnv } from '@rein/dispatch';
 import { HealthController, SERVICE_DEPS, type ServiceDeps, metrics, runSettingsOf } from '@rein/nest';
-import { type EngineOptions, RunEngine } from '@rein/orchestration';
+import { type EngineOptions, RunEngine, RunsApi, type RunsApiOptions } from '@rein/orchestration';
 import { randomBytes } from 'node:crypto';
 import { RunsHttpController } from './runs.http.controller.js';
 import { RunsNatsController } from './runs.nats.controller.js';
@@ -24,7 +24,7 @@ export class OrchestratorModule {
       /** Who may call the API, over HTTP and NATS (Authorizer.open() only on loopback). */
       access: Authorizer;
       /** Cluster mode: run leases and the idempotency-key cache (Redis). */
-      ownership?: Pick<EngineOptions, 'locks' | 'keyCache'>;
+      ownership?: Pick<EngineOptions, 'locks'> & Pick<RunsApiOptions, 'keyCache'>;
     },
   ): DynamicModule {
     return {
@@ -40,7 +40,8 @@ export class OrchestratorModule {
           provide: RunEngine,
           useFactory: async () => {
             const { settings, settingsHash } = runSettingsOf(deps.config);
-            const { bus, baseSources } = deps;
+            const { bus } = deps;
+            const locks = options.ownership?.locks;
             // Over NATS, attempts go through a JetStream work queue (at least once, survives
             // restarts); in one process the bus hands them over directly.
             const jetStream = deps.config.transport === 'nats' ? await openDispatcher(deps) : undefined;
@@ -50,14 +51,10 @@ export class OrchestratorModule {
               store: deps.store,
               settings,
               settingsHash,
-              limits: deps.config.limits,
               now: deps.clock,
-              newRunId: () => newRunId(deps.clock()),
               log: deps.log,
               reclaimRunningOnStart: options.reclaimRunningOnStart,
-              ...options.ownership,
-              // Checked at submit, before anything is written: a refused base leaves no trace in the log.
-              ...(baseSources ? { checkBase: (repo: string) => baseSources.refusal(repo) } : {}),
+              ...(locks ? { locks } : {}),
               effects: {
                 dispatch: jetStream
                   ? (pool: string, msg: DispatchAttempt) =>
@@ -105,8 +102,24 @@ export class OrchestratorModule {
             });
           },
         },
+        {
+          provide: RunsApi,
+          inject: [RunEngine],
+          useFactory: (engine: RunEngine) => {
+            const { baseSources } = deps;
+            const keyCache = options.ownership?.keyCache;
+            return new RunsApi(engine, {
+              store: deps.store,
+              limits: deps.config.limits,
+              newRunId: () => newRunId(deps.clock()),
+              ...(keyCache ? { keyCache } : {}),
+              // Checked at submit, before anything is written: a refused base leaves no trace in the log.
+              ...(baseSources ? { checkBase: (repo: string) => baseSources.refusal(repo) } : {}),
+            });
+          },
+        },
       ],
-      exports: [RunEngine],
+      exports: [RunEngine, RunsApi],
     };
   }
 }

@@ -5,16 +5,15 @@ import {
   type RunEvent,
   SUBJECTS,
   errorEnvelope,
-  mediaTypeOf,
   problem,
   openApiDocument,
 } from '@rein/contracts';
 import { SERVICE_DEPS, type ServiceDeps } from '@rein/nest';
-import { RunEngine } from '@rein/orchestration';
+import { type JsonBody, RunsApi } from '@rein/orchestration';
 import type { Request, Response } from 'express';
 
 /**
- * DESIGN.md's HTTP API. Writes go to the run engine (this service owns runs); reads go over the
+ * DESIGN.md's HTTP API. Writes go to the runs API (this service owns runs); reads go over the
  * transport to the audit service's projections, and pools to the executors. Every handler names
  * the scope its bearer token needs (libs/auth/src/scopes.ts); one without needs `admin`.
  */
@@ -23,7 +22,7 @@ import type { Request, Response } from 'express';
 @UseFilters(AccessDeniedFilter)
 export class RunsHttpController {
   constructor(
-    @Inject(RunEngine) private readonly engine: RunEngine,
+    @Inject(RunsApi) private readonly api: RunsApi,
     @Inject(SERVICE_DEPS) private readonly deps: ServiceDeps,
   ) {}
 
@@ -31,7 +30,7 @@ export class RunsHttpController {
   @RequireScope('runs:submit')
   async submit(@Req() req: Request, @Res() res: Response): Promise<void> {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    send(res, await this.engine.submit(body, req.headers['content-type']));
+    send(res, await this.api.submit(body, req.headers['content-type']));
   }
 
   @Get('runs')
@@ -118,18 +117,15 @@ export class RunsHttpController {
   @Post('runs/:id/cancel')
   @RequireScope('runs:submit')
   async cancel(@Param('id') runId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
-    const body = jsonBody(req);
-    if ('status' in body) return send(res, body);
-    const reason = (body.value as { reason?: unknown }).reason;
-    send(res, await this.engine.cancel(runId, typeof reason === 'string' ? reason : undefined));
+    const body = this.body(req);
+    send(res, body.ok ? await this.api.cancel(runId, body.value) : body.reply);
   }
 
   @Post('runs/:id/rollback')
   @RequireScope('runs:submit')
   async rollback(@Param('id') runId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
-    const body = jsonBody(req);
-    if ('status' in body) return send(res, body);
-    send(res, await this.engine.rollback(runId, body.value));
+    const body = this.body(req);
+    send(res, body.ok ? await this.api.rollback(runId, body.value) : body.reply);
   }
 
   @Post('runs/:id/tasks/:task/approve')
@@ -140,9 +136,8 @@ export class RunsHttpController {
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    const body = jsonBody(req);
-    if ('status' in body) return send(res, body);
-    send(res, await this.engine.approve(runId, taskId, body.value, true));
+    const body = this.body(req);
+    send(res, body.ok ? await this.api.approve(runId, taskId, body.value, true) : body.reply);
   }
 
   @Post('runs/:id/tasks/:task/reject')
@@ -153,9 +148,14 @@ export class RunsHttpController {
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    const body = jsonBody(req);
-    if ('status' in body) return send(res, body);
-    send(res, await this.engine.approve(runId, taskId, body.value, false));
+    const body = this.body(req);
+    send(res, body.ok ? await this.api.approve(runId, taskId, body.value, false) : body.reply);
+  }
+
+  /** Small JSON bodies (cancel, rollback, approve). */
+  private body(req: Request): JsonBody {
+    const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
+    return this.api.httpBody(raw, req.headers['content-type']);
   }
 
   private ask(subject: string, payload: unknown): Promise<ApiReply> {
@@ -214,41 +214,4 @@ function pick(q: Record<string, string>, keys: readonly string[]): Record<string
   const out: Record<string, string> = {};
   for (const k of keys) if (typeof q[k] === 'string') out[k] = q[k];
   return out;
-}
-
-/** Small JSON bodies (cancel, rollback, approve): empty means `{}`. */
-function jsonBody(req: Request): { value: unknown } | ApiReply {
-  const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8').trim() : '';
-  if (raw === '') return { value: {} };
-  const type = req.headers['content-type'] ?? 'application/json';
-  if (mediaTypeOf(type) !== 'json') {
-    return {
-      status: 415,
-      body: errorEnvelope([
-        problem(
-          'unsupported_media_type',
-          `content type ${type} is not supported`,
-          '',
-          'send application/json',
-        ),
-      ]),
-    };
-  }
-  try {
-    const value = JSON.parse(raw) as unknown;
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
-    return { value };
-  } catch (e) {
-    return {
-      status: 400,
-      body: errorEnvelope([
-        problem(
-          'invalid_spec',
-          `body is not a JSON object: ${(e as Error).message}`,
-          '',
-          'send a JSON object',
-        ),
-      ]),
-    };
-  }
 }

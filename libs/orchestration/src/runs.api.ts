@@ -1,0 +1,297 @@
+import {
+  type ApiReply,
+  type SpecLimits,
+  fail,
+  failAll,
+  mediaTypeOf,
+  ok,
+  parseRunSpec,
+  sha256Hex,
+  sniffSpecContentType,
+} from '@rein/contracts';
+import { DecisionError, type RunView } from '@rein/domain';
+import { type EventStore, WrongExpectedVersionError } from '@rein/event-store';
+import { type RunEngine, SnapshotsGoneError } from './run.engine.js';
+
+/** A cache of idempotency keys (Redis); the log stays the only copy that counts. */
+export interface IdempotencyKeyCache {
+  get(stream: string): Promise<{ runId: string; specHash: string } | undefined>;
+  set(stream: string, value: { runId: string; specHash: string }): Promise<void>;
+}
+
+export interface RunsApiOptions {
+  /** Where idempotency keys (`idem-<hash>`) and chunked uploads (`upload-<id>`) are kept. */
+  readonly store: EventStore;
+  readonly limits: SpecLimits;
+  readonly newRunId: () => string;
+  readonly keyCache?: IdempotencyKeyCache;
+  /**
+   * Why a workspace base may not be used (libs/workspace base-sources.ts), or undefined when it
+   * may; asked before anything of the submission is written.
+   */
+  readonly checkBase?: (repo: string) => { readonly message: string; readonly hint: string } | undefined;
+}
+
+/** A small JSON body, parsed; or the reply that refuses it. */
+export type JsonBody =
+  | { readonly ok: true; readonly value: Readonly<Record<string, unknown>> }
+  | { readonly ok: false; readonly reply: ApiReply };
+
+/** A NATS submission's headers: the spec's type, and where it is one chunk of an upload. */
+export interface SubmitMessage {
+  readonly contentType?: string | undefined;
+  readonly uploadId?: string | undefined;
+  readonly chunk?: string | undefined;
+}
+
+/**
+ * DESIGN.md's API for writes, whatever the transport: media types, spec and body parsing,
+ * idempotency keys, chunked uploads, body checks and status codes. Each call becomes a command to
+ * the run engine, and its outcome (or the decider's refusal) the reply. The HTTP and NATS
+ * controllers only map their transport to these calls and the reply back.
+ */
+export class RunsApi {
+  constructor(
+    private readonly engine: RunEngine,
+    private readonly o: RunsApiOptions,
+  ) {}
+
+  async submit(body: string | Uint8Array, contentType: string | undefined): Promise<ApiReply<RunView>> {
+    const media = mediaTypeOf(contentType);
+    if (!media) {
+      return fail(
+        'unsupported_media_type',
+        `content type ${contentType ?? '(none)'} is not supported`,
+        '',
+        'send the spec as application/json or application/yaml',
+      );
+    }
+    const parsed = parseRunSpec(body, media, this.o.limits);
+    if (!parsed.ok) return failAll(parsed.problems);
+    const { spec, specHash } = parsed;
+    const base = spec.spec.workspace;
+    const refused = base === undefined ? undefined : this.o.checkBase?.(base.repo);
+    if (refused) return fail('invalid_spec', refused.message, '/spec/workspace/repo', refused.hint);
+    const key = spec.metadata.idempotencyKey;
+    let runId: string;
+    if (key !== undefined) {
+      const keyStream = `idem-${sha256Hex(key).slice(0, 40)}`;
+      const existing = await this.readKey(keyStream);
+      if (existing) {
+        if (existing.specHash !== specHash) {
+          return fail(
+            'conflict',
+            `idempotencyKey ${key} was used by run ${existing.runId} with a different spec`,
+            '/metadata/idempotencyKey',
+            'use a new idempotencyKey for a changed spec, or resubmit the same spec',
+          );
+        }
+        const view = await this.engine.view(existing.runId);
+        if (view) return ok(view, 200);
+        runId = existing.runId; // the key was recorded but the run was not: finish the submission
+      } else {
+        runId = this.o.newRunId();
+        try {
+          await this.o.store.append(
+            keyStream,
+            [{ id: `${keyStream}:0`, type: 'IdempotencyKeyClaimed', data: { key, runId, specHash } }],
+            'no_stream',
+          );
+          await this.o.keyCache?.set(keyStream, { runId, specHash }).catch(() => undefined);
+        } catch (e) {
+          if (!(e instanceof WrongExpectedVersionError)) throw e;
+          return this.submit(body, contentType); // another submission claimed the key first
+        }
+      }
+    } else {
+      runId = this.o.newRunId();
+    }
+    return ok(await this.engine.submit(runId, spec, specHash), 201);
+  }
+
+  /**
+   * A submission over NATS, where a spec without a content type is sniffed. A spec larger than one
+   * NATS message arrives in chunks (DESIGN.md): every chunk carries `Rein-Upload-Id: <id>` and
+   * `Rein-Chunk: <i>/<n>` (1-based). Chunks are kept in the log (`upload-<id>`), so replicas behind
+   * the queue group can take any of them; chunk i < n is answered 202 `{ upload, received, of }`,
+   * the last one with the submission's reply.
+   */
+  async submitMessage(text: string, message: SubmitMessage): Promise<ApiReply> {
+    const { uploadId } = message;
+    const typeOf = (t: string): string => message.contentType || sniffSpecContentType(t);
+    if (!uploadId) return this.submit(text, typeOf(text));
+    const m = /^(\d+)\/(\d+)$/.exec(message.chunk ?? '');
+    const i = Number(m?.[1]);
+    const n = Number(m?.[2]);
+    const maxChunks = Math.ceil(this.o.limits.maxBytes / (64 * 1024));
+    if (!/^[A-Za-z0-9_-]{8,64}$/.test(uploadId) || !m || i < 1 || i > n || n > maxChunks) {
+      return fail(
+        'invalid_spec',
+        'a chunked submission needs Rein-Upload-Id (8–64 of [A-Za-z0-9_-]) and Rein-Chunk: i/n',
+        '',
+        `send chunks 1/n … n/n of at least 64 KiB each (n ≤ ${maxChunks}) under one upload id`,
+      );
+    }
+    const stream = `upload-${uploadId}`;
+    await this.o.store.append(
+      stream,
+      [{ id: `${stream}:${i}`, type: 'UploadChunk', data: { i, n, text } }],
+      'any',
+    );
+    if (i < n) return ok({ upload: uploadId, received: i, of: n }, 202);
+    const chunks = new Map<number, string>();
+    for (let after = 0; ;) {
+      const page = await this.o.store.readStream(stream, { after, limit: 256 });
+      if (page.length === 0) break;
+      for (const c of page) {
+        const d = c.data as { i: number; text: string };
+        chunks.set(d.i, d.text);
+      }
+      after = page[page.length - 1]!.streamPosition;
+    }
+    const missing = Array.from({ length: n }, (_, k) => k + 1).filter((k) => !chunks.has(k));
+    if (missing.length > 0) {
+      return fail(
+        'invalid_spec',
+        `upload ${uploadId} lacks chunks ${missing.slice(0, 10).join(', ')}`,
+        '',
+        'send every chunk, then the last one again',
+      );
+    }
+    const whole = Array.from({ length: n }, (_, k) => chunks.get(k + 1)!).join('');
+    return this.submit(whole, typeOf(whole));
+  }
+
+  cancel(runId: string, body: Readonly<Record<string, unknown>>): Promise<ApiReply<RunView>> {
+    const { reason } = body;
+    return this.reply(runId, () =>
+      this.engine.cancel(runId, typeof reason === 'string' ? reason : undefined),
+    );
+  }
+
+  async rollback(runId: string, body: unknown): Promise<ApiReply<RunView>> {
+    const b = (body ?? {}) as { toEvent?: unknown; task?: unknown };
+    const keys = body && typeof body === 'object' ? Object.keys(body) : [];
+    const unknown = keys.filter((k) => k !== 'toEvent' && k !== 'task');
+    if (unknown.length > 0 || (b.toEvent === undefined) === (b.task === undefined)) {
+      return fail(
+        'invalid_spec',
+        unknown.length > 0 ? `unknown field ${unknown[0]}` : 'rollback needs exactly one of toEvent or task',
+        unknown.length > 0 ? `/${unknown[0]}` : '',
+        'send { "toEvent": N } or { "task": "<task id>" }',
+      );
+    }
+    if (b.toEvent !== undefined && (typeof b.toEvent !== 'number' || !Number.isInteger(b.toEvent))) {
+      return fail(
+        'invalid_spec',
+        'toEvent must be an integer event seq',
+        '/toEvent',
+        'send { "toEvent": N } with 1 ≤ N ≤ the run\'s last seq',
+      );
+    }
+    if (b.task !== undefined && typeof b.task !== 'string') {
+      return fail('invalid_spec', 'task must be a task id', '/task', 'send { "task": "<task id>" }');
+    }
+    const to = b.toEvent === undefined ? { task: b.task as string } : { toEvent: b.toEvent };
+    return this.reply(runId, () => this.engine.rollback(runId, to));
+  }
+
+  async approve(
+    runId: string,
+    taskId: string,
+    body: unknown,
+    approve: boolean,
+    by?: string,
+  ): Promise<ApiReply<RunView>> {
+    const b = (body ?? {}) as { comment?: unknown; final?: unknown };
+    if (b.comment !== undefined && typeof b.comment !== 'string') {
+      return fail('invalid_spec', 'comment must be a string', '/comment', 'send { "comment": "…" }');
+    }
+    if (b.final !== undefined && typeof b.final !== 'boolean') {
+      return fail(
+        'invalid_spec',
+        'final must be a boolean',
+        '/final',
+        'send { "final": true } to fail the task',
+      );
+    }
+    return this.reply(runId, () =>
+      this.engine.approve(runId, taskId, {
+        approve,
+        ...(b.comment === undefined ? {} : { comment: b.comment as string }),
+        ...(b.final === undefined ? {} : { final: b.final as boolean }),
+        ...(by === undefined ? {} : { by }),
+      }),
+    );
+  }
+
+  /** A small JSON body over HTTP (cancel, rollback, approve): empty means `{}`. */
+  httpBody(raw: string, contentType: string | undefined): JsonBody {
+    const text = raw.trim();
+    if (text === '') return { ok: true, value: {} };
+    const type = contentType ?? 'application/json';
+    if (mediaTypeOf(type) !== 'json') {
+      return {
+        ok: false,
+        reply: fail(
+          'unsupported_media_type',
+          `content type ${type} is not supported`,
+          '',
+          'send application/json',
+        ),
+      };
+    }
+    return jsonObject(text, 'body', 'not an object');
+  }
+
+  /** A NATS request's payload (every call but submit): empty means `{}`. */
+  natsPayload(text: string): JsonBody {
+    if (text === '') return { ok: true, value: {} };
+    return jsonObject(text, 'payload', 'not a JSON object');
+  }
+
+  /** The engine's outcome of a command as the reply: 202 with the run, or why not. */
+  private async reply(
+    runId: string,
+    operate: () => Promise<RunView | undefined>,
+  ): Promise<ApiReply<RunView>> {
+    let view: RunView | undefined;
+    try {
+      view = await operate();
+    } catch (e) {
+      if (e instanceof DecisionError) {
+        const code = e.code === 'invalid' ? 'invalid_spec' : e.code;
+        return fail(code, e.message, e.path, e.hint);
+      }
+      if (e instanceof SnapshotsGoneError)
+        return fail('snapshot_gone', e.message, '', 'roll back to a later point');
+      throw e;
+    }
+    if (!view) return fail('not_found', `run ${runId} does not exist`, '', 'list runs with GET /v1/runs');
+    return ok(view, 202);
+  }
+
+  private async readKey(stream: string): Promise<{ runId: string; specHash: string } | undefined> {
+    const cached = await this.o.keyCache?.get(stream).catch(() => undefined);
+    if (cached) return cached;
+    const [first] = await this.o.store.readStream(stream, { limit: 1 });
+    const found = first ? (first.data as { runId: string; specHash: string }) : undefined;
+    if (found) await this.o.keyCache?.set(stream, found).catch(() => undefined);
+    return found;
+  }
+}
+
+/**
+ * `text` as a JSON object, or a 400 that says what it is not: `what` is the transport's name for
+ * it (HTTP's body, NATS's payload), `notObject` what a JSON value that is no object is called.
+ */
+function jsonObject(text: string, what: 'body' | 'payload', notObject: string): JsonBody {
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new SyntaxError(notObject);
+    return { ok: true, value: value as Record<string, unknown> };
+  } catch (e) {
+    const message = `${what} is not a JSON object: ${(e as Error).message}`;
+    return { ok: false, reply: fail('invalid_spec', message, '', 'send a JSON object') };
+  }
+}
