@@ -9,3 +9,4 @@ export {
 } from './runtimes/index.js';
 export * from './cleanup/index.js';
 export { attemptChangeIn, missingSnapshots } from './attempt-change.js';
+export { checkTestGate, refusedTestGate } from './test-gate.js';

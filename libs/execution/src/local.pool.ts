@@ -92,6 +92,7 @@ import { MAX_ADDED_LINES, START_LINE, attemptChangeIn, missingSnapshots } from '
 import { DEFAULT_TRANSCRIPT_OUTPUT_BYTES, TranscriptWriter } from './transcript.writer.js';
 import { JobQueue } from './job.queue.js';
 import { agentLaunch, type AgentRuntimesConfig, type RuntimeLaunch } from './runtimes/index.js';
+import { checkTestGate, refusedTestGate } from './test-gate.js';
 
 export type { AgentRuntimesConfig } from './runtimes/index.js';
 
@@ -626,23 +627,15 @@ export class LocalPool {
    */
   async runTestGate(r: RunTestGate): Promise<TestGateResult> {
     const startedAt = performance.now();
-    const refuse = (reason: string): TestGateResult => ({
-      exitCode: null,
-      timedOut: false,
-      output: '',
-      durationMs: Math.round(performance.now() - startedAt),
-      reason,
-    });
-    if (this.closing) return refuse(`pool ${this.o.name} is shutting down`);
-    if (typeof r.command !== 'string' || r.command.trim() === '') {
-      return refuse('the test gate has no command: set gates[].test.run');
-    }
-    if (r.snapshot === null) {
-      return refuse(
-        `attempt ${r.attempt} of task ${r.taskId} has no snapshot to test (its workspace was never prepared or the runtime keeps none)`,
-      );
-    }
-    const snapshot = r.snapshot;
+    const refuse = (reason: string): TestGateResult =>
+      refusedTestGate(reason, Math.round(performance.now() - startedAt));
+    const checked = checkTestGate(
+      r,
+      { name: this.o.name, closing: this.closing },
+      'its workspace was never prepared or the runtime keeps none',
+    );
+    if ('refused' in checked) return refuse(checked.refused);
+    const { snapshot } = checked;
     const secrets = this.secretsFor(`the agent of task ${r.taskId}`, r.agent);
     if ('error' in secrets) return refuse(secrets.error);
     const abort = new AbortController();

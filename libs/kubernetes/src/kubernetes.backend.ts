@@ -52,7 +52,13 @@ import {
   type Usage,
 } from '@rein/contracts';
 import { type EventStore } from '@rein/event-store';
-import { parseUsageLine, type AttemptReporter, type PoolLog } from '@rein/execution';
+import {
+  checkTestGate,
+  parseUsageLine,
+  refusedTestGate,
+  type AttemptReporter,
+  type PoolLog,
+} from '@rein/execution';
 import { PromptError, promptContextOf, renderPrompt } from '@rein/prompts';
 import { type WorkspaceManager } from '@rein/workspace';
 import { type GitTokenIssuer } from './git-token.js';
@@ -63,6 +69,7 @@ import {
   gateTokenScope,
   GATE_CONTAINER,
   type AttemptEgress,
+  type AttemptJob,
   type KubernetesBackendSettings,
 } from './job.manifest.js';
 import {
@@ -257,23 +264,14 @@ export class KubernetesBackend {
 
   private async gate(r: RunTestGate, signal: AbortSignal): Promise<TestGateResult> {
     const startedAt = this.o.now();
-    const refuse = (reason: string, output = ''): TestGateResult => ({
-      exitCode: null,
-      timedOut: false,
-      output,
-      durationMs: Math.max(0, this.o.now() - startedAt),
-      reason,
-    });
-    if (this.closing) return refuse(`pool ${this.o.name} is shutting down`);
-    if (typeof r.command !== 'string' || r.command.trim() === '') {
-      return refuse('the test gate has no command: set gates[].test.run');
-    }
-    if (r.snapshot === null) {
-      return refuse(
-        `attempt ${r.attempt} of task ${r.taskId} has no snapshot to test (its pod pushed none, or the runtime keeps none)`,
-      );
-    }
-    const ns = this.o.settings.namespace;
+    const refuse = (reason: string, output = ''): TestGateResult =>
+      refusedTestGate(reason, Math.max(0, this.o.now() - startedAt), output);
+    const checked = checkTestGate(
+      r,
+      { name: this.o.name, closing: this.closing },
+      'its pod pushed none, or the runtime keeps none',
+    );
+    if ('refused' in checked) return refuse(checked.refused);
     const ref = attemptRefs(r.taskId, r.attempt).pushRef;
     // The pod fetches the ref (a token cannot grant an object id); it must hold the snapshot.
     const atRef = await this.pushedSnapshot(r.runId, ref);
@@ -298,31 +296,9 @@ export class KubernetesBackend {
         gateId,
         ...(egress ? { egress: egress.credentials } : {}),
       });
-      if (objects.networkPolicy) {
-        await ignoreConflict(
-          this.networking.createNamespacedNetworkPolicy({
-            namespace: ns,
-            body: objects.networkPolicy as unknown as V1NetworkPolicy,
-          }),
-        );
-      }
-      const job = await this.batch.createNamespacedJob({
-        namespace: ns,
-        body: objects.job as unknown as V1Job,
-      });
+      const job = await this.createJob(objects);
       created = { job: job.metadata?.name ?? '', secret: objects.gateSecret.metadata?.name ?? '' };
-      await this.core.createNamespacedSecret({
-        namespace: ns,
-        body: {
-          ...objects.gateSecret,
-          metadata: {
-            ...objects.gateSecret.metadata,
-            ownerReferences: [
-              { apiVersion: 'batch/v1', kind: 'Job', name: created.job, uid: job.metadata?.uid ?? '' },
-            ],
-          },
-        } as unknown as V1Secret,
-      });
+      await this.createOwnedSecret(objects.gateSecret, job);
       const watched = await this.watchOutcome(
         objects.selector,
         GATE_WATCH,
@@ -524,30 +500,9 @@ export class KubernetesBackend {
         token,
         ...(egress ? { egress: egress.credentials } : {}),
       });
-      const ns = s.namespace;
-      if (objects.networkPolicy) {
-        await ignoreConflict(
-          this.networking.createNamespacedNetworkPolicy({
-            namespace: ns,
-            body: objects.networkPolicy as unknown as V1NetworkPolicy,
-          }),
-        );
-      }
-      const job = await this.batch.createNamespacedJob({
-        namespace: ns,
-        body: objects.job as unknown as V1Job,
-      });
+      const job = await this.createJob(objects);
       const jobName = job.metadata?.name ?? '';
-      const secret = {
-        ...objects.attemptSecret,
-        metadata: {
-          ...objects.attemptSecret.metadata,
-          ownerReferences: [
-            { apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid: job.metadata?.uid ?? '' },
-          ],
-        },
-      };
-      await this.core.createNamespacedSecret({ namespace: ns, body: secret as unknown as V1Secret });
+      await this.createOwnedSecret(objects.attemptSecret, job);
       const outcome = await this.follow(r, jobName, objects.selector);
       const snapshot = await this.pushedSnapshot(m.runId, refs.pushRef);
       return { ...this.resultOf(outcome.outcome, outcome.output), snapshot };
@@ -555,6 +510,34 @@ export class KubernetesBackend {
       egress?.unregister();
       this.o.tokens.revoke(token);
     }
+  }
+
+  /** Creates a pod's Job, and first the run's NetworkPolicy when it needs one (already there is fine). */
+  private async createJob(objects: Pick<AttemptJob, 'job' | 'networkPolicy'>): Promise<V1Job> {
+    const namespace = this.o.settings.namespace;
+    if (objects.networkPolicy) {
+      await ignoreConflict(
+        this.networking.createNamespacedNetworkPolicy({
+          namespace,
+          body: objects.networkPolicy as unknown as V1NetworkPolicy,
+        }),
+      );
+    }
+    return this.batch.createNamespacedJob({ namespace, body: objects.job as unknown as V1Job });
+  }
+
+  /** Creates a pod's Secret owned by its Job, so that whatever deletes the Job deletes the Secret. */
+  private async createOwnedSecret(secret: AttemptJob['attemptSecret'], job: V1Job): Promise<void> {
+    const owner = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      name: job.metadata?.name ?? '',
+      uid: job.metadata?.uid ?? '',
+    };
+    await this.core.createNamespacedSecret({
+      namespace: this.o.settings.namespace,
+      body: { ...secret, metadata: { ...secret.metadata, ownerReferences: [owner] } } as unknown as V1Secret,
+    });
   }
 
   /**
