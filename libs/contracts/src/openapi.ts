@@ -1,3 +1,4 @@
+import { type AttemptStatus, FACT_TYPES, type TaskStatus } from '@rein/domain';
 import type { ErrorCode } from './errors.js';
 import type { EventType, PoolSettings, RunStatus, TimerKind } from './events.js';
 import { RUN_ID_PATTERN, TASK_ID_PATTERN } from './ids.js';
@@ -41,15 +42,7 @@ const ERROR_CODES = every<ErrorCode>()([
   'forbidden',
 ]);
 const EVENT_TYPES = every<EventType>()([
-  'RunSubmitted',
-  'AttemptStarted',
-  'AttemptFinished',
-  'GateVerdictRecorded',
-  'ApprovalGiven',
-  'TimerFired',
-  'CancelRequested',
-  'RollbackRequested',
-  'AttemptUsageReported',
+  ...FACT_TYPES,
   'TaskReady',
   'TaskDispatched',
   'TaskStarted',
@@ -68,9 +61,7 @@ const GATE_KINDS = every<GateKind>()(['test', 'judge', 'approval', 'policy']);
 const TIMER_KINDS = every<TimerKind>()(['retry', 'scheduleToStart', 'startToClose', 'gate']);
 const POOL_BACKENDS = every<PoolSettings['backend']>()(['local', 'kubernetes', 'noop']);
 const TRANSCRIPT_TYPES = every<TranscriptEvent['type']>()(['output', 'tool_call', 'usage', 'status', 'hook']);
-// Task and attempt states are @rein/domain types, which contracts may not import (domain imports
-// contracts); openapi.spec.ts checks these two lists against them.
-const TASK_STATES = [
+const TASK_STATES = every<TaskStatus>()([
   'pending',
   'ready',
   'dispatched',
@@ -81,8 +72,15 @@ const TASK_STATES = [
   'failed',
   'cancelled',
   'skipped',
-] as const;
-const ATTEMPT_STATES = ['dispatched', 'running', 'verifying', 'succeeded', 'failed', 'cancelled'] as const;
+]);
+const ATTEMPT_STATES = every<AttemptStatus>()([
+  'dispatched',
+  'running',
+  'verifying',
+  'succeeded',
+  'failed',
+  'cancelled',
+]);
 
 const RUN_ID = RUN_ID_PATTERN.source;
 const TASK_ID = TASK_ID_PATTERN.source;
