@@ -4,6 +4,7 @@
  *
  *   libs/domain        pure; loads nothing but itself, refers to libs/contracts' types only
  *   libs/contracts     wire shapes and their parsing; may use libs/domain through its barrel
+ *   libs/config        the settings table (flags, REIN_* variables) and its parsers; contracts' types only
  *   libs/<port>        ports and adapters (and the libraries services share): domain, contracts, each other
  *   services/<name>    Nest modules and controllers over libs/; never another service
  *   apps/rein          the composition root and the CLI: wires the services' modules together
@@ -56,6 +57,21 @@ module.exports = {
         path: '^(apps|services|libs|bench|tools|test)/',
         pathNot: ['^libs/contracts/src/', '^libs/domain/src/index\\.ts$'],
       },
+    ),
+    forbid(
+      'config-on-contracts-only',
+      "libs/config (the settings table and its parsers) sits just above libs/contracts: of Rein's own code it may " +
+        'use only contracts, through its barrel. A parser a setting needs belongs in libs/config; the readers in ' +
+        'other libs take it from there.',
+      { path: '^libs/config/src/', pathNot: TEST },
+      { path: '^(apps|services|libs|bench|tools|test)/', pathNot: ['^libs/config/src/', CONTRACTS_BARREL] },
+    ),
+    forbid(
+      'config-loads-nothing',
+      'The CLI reads and checks every setting through libs/config before it loads a server, so libs/config loads ' +
+        "nothing at run time: contracts' types only (`import type`), no packages.",
+      { path: '^libs/config/src/', pathNot: TEST },
+      { pathNot: '^libs/config/src/', dependencyTypesNot: ['type-only'] },
     ),
     forbid(
       'libs-through-their-barrel',
