@@ -23,23 +23,53 @@
  * cluster form of DESIGN.md's "the agent cannot rewrite its own history".
  */
 
-/** Fetch the start ref, verify the commit, check it out. Exit 3: the ref moved. */
-export const WORKSPACE_IN = `set -eu
-export GIT_CONFIG_GLOBAL="$REIN_TOKEN_DIR/gitconfig" GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
+/** Only the token's config, no prompts: how every git step of a pod starts. */
+const GIT_CONFIG =
+  'export GIT_CONFIG_GLOBAL="$REIN_TOKEN_DIR/gitconfig" GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0';
+
+/** `g`: git on the pod's git dir with no hooks and no gc, checking files out as committed. */
+function gitFunction(extra = ''): string {
+  return `g() { git --git-dir="$REIN_GIT_DIR" -c core.bare=false -c core.hooksPath=/dev/null -c gc.auto=0 -c core.symlinks=true -c core.autocrlf=false -c core.protectNTFS=false${extra} "$@"; }`;
+}
+
+/**
+ * Fetch `$<refVar>` into `localRef` of a fresh git dir, check it is `$<commitVar>` (exit 3 with
+ * `mismatch` if not), and check that commit out into the workspace.
+ */
+function checkoutScript(o: {
+  readonly refVar: string;
+  readonly localRef: string;
+  readonly commitVar: string;
+  readonly mismatch: string;
+  readonly done: string;
+}): string {
+  return `set -eu
+${GIT_CONFIG}
 export GIT_ALLOW_PROTOCOL=http:https
-g() { git --git-dir="$REIN_GIT_DIR" -c core.bare=false -c core.hooksPath=/dev/null -c gc.auto=0 -c core.symlinks=true -c core.autocrlf=false -c core.protectNTFS=false "$@"; }
+${gitFunction()}
 git init -q --bare "$REIN_GIT_DIR"
-g fetch -q --no-tags "$REIN_GIT_URL" "+$REIN_START_REF:refs/rein/start"
-got=$(g rev-parse --verify -q 'refs/rein/start^{commit}')
-if [ "$got" != "$REIN_START_COMMIT" ]; then
-  echo "rein: $REIN_START_REF is $got, expected $REIN_START_COMMIT: the workspace moved; retry the attempt" >&2
+g fetch -q --no-tags "$REIN_GIT_URL" "+$${o.refVar}:${o.localRef}"
+got=$(g rev-parse --verify -q '${o.localRef}^{commit}')
+if [ "$got" != "$${o.commitVar}" ]; then
+  echo "${o.mismatch}" >&2
   exit 3
 fi
-g read-tree "$REIN_START_COMMIT"
+g read-tree "$${o.commitVar}"
 cd "$REIN_WORKSPACE"
 g --work-tree=. checkout-index -a -f
-echo "rein: workspace at $REIN_START_COMMIT" >&2
+echo "${o.done}" >&2
 `;
+}
+
+/** Fetch the start ref, verify the commit, check it out. Exit 3: the ref moved. */
+export const WORKSPACE_IN = checkoutScript({
+  refVar: 'REIN_START_REF',
+  localRef: 'refs/rein/start',
+  commitVar: 'REIN_START_COMMIT',
+  mismatch:
+    'rein: $REIN_START_REF is $got, expected $REIN_START_COMMIT: the workspace moved; retry the attempt',
+  done: 'rein: workspace at $REIN_START_COMMIT',
+});
 
 /** Wait for the agent, snapshot the workspace, push it; then stay up until the pod ends. */
 export const WORKSPACE_OUT = `set -u
@@ -48,11 +78,11 @@ park() { [ "\${REIN_PARK:-1}" = 1 ] || exit 0; while :; do sleep 3600 & wait $!;
 s="$REIN_STATUS_DIR"
 if [ -e "$s/pushed" ] || [ -e "$s/push-failed" ]; then park; fi
 while [ ! -e "$s/agent-exit" ]; do sleep 1 & wait $!; done
-export GIT_CONFIG_GLOBAL="$REIN_TOKEN_DIR/gitconfig" GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
+${GIT_CONFIG}
 export GIT_ALLOW_PROTOCOL=http:https GIT_INDEX_FILE="$REIN_GIT_DIR/snapshot-index"
 export GIT_AUTHOR_NAME=rein GIT_AUTHOR_EMAIL=rein@rein.invalid GIT_AUTHOR_DATE='946684800 +0000'
 export GIT_COMMITTER_NAME=rein GIT_COMMITTER_EMAIL=rein@rein.invalid GIT_COMMITTER_DATE='946684800 +0000'
-g() { git --git-dir="$REIN_GIT_DIR" -c core.bare=false -c core.hooksPath=/dev/null -c gc.auto=0 -c core.symlinks=true -c core.autocrlf=false -c core.protectNTFS=false -c core.excludesFile=/dev/null "$@"; }
+${gitFunction(' -c core.excludesFile=/dev/null')}
 fail() { echo "rein: snapshot not pushed: $1" >&2; printf '%s\\n' "$1" > "$s/push-failed.tmp" && mv "$s/push-failed.tmp" "$s/push-failed"; park; }
 rm -f "$GIT_INDEX_FILE"
 cd "$REIN_WORKSPACE" || fail "workspace missing"
@@ -94,22 +124,13 @@ exit "$code"
  * snapshot ref — the only ref its fetch-only token may see — checks it is the snapshot under test
  * and checks it out. Exit 3: the ref holds another commit.
  */
-export const GATE_WORKSPACE_IN = `set -eu
-export GIT_CONFIG_GLOBAL="$REIN_TOKEN_DIR/gitconfig" GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
-export GIT_ALLOW_PROTOCOL=http:https
-g() { git --git-dir="$REIN_GIT_DIR" -c core.bare=false -c core.hooksPath=/dev/null -c gc.auto=0 -c core.symlinks=true -c core.autocrlf=false -c core.protectNTFS=false "$@"; }
-git init -q --bare "$REIN_GIT_DIR"
-g fetch -q --no-tags "$REIN_GIT_URL" "+$REIN_SNAPSHOT_REF:refs/rein/snapshot"
-got=$(g rev-parse --verify -q 'refs/rein/snapshot^{commit}')
-if [ "$got" != "$REIN_SNAPSHOT" ]; then
-  echo "rein: $REIN_SNAPSHOT_REF is $got, not the snapshot under test $REIN_SNAPSHOT" >&2
-  exit 3
-fi
-g read-tree "$REIN_SNAPSHOT"
-cd "$REIN_WORKSPACE"
-g --work-tree=. checkout-index -a -f
-echo "rein: workspace at snapshot $REIN_SNAPSHOT" >&2
-`;
+export const GATE_WORKSPACE_IN = checkoutScript({
+  refVar: 'REIN_SNAPSHOT_REF',
+  localRef: 'refs/rein/snapshot',
+  commitVar: 'REIN_SNAPSHOT',
+  mismatch: 'rein: $REIN_SNAPSHOT_REF is $got, not the snapshot under test $REIN_SNAPSHOT',
+  done: 'rein: workspace at snapshot $REIN_SNAPSHOT',
+});
 
 /**
  * A test gate pod's container: the gate's command ("$1") in the workspace, CPU time limited like
