@@ -182,13 +182,9 @@ export class RunProjection {
     runId: string,
     q: { after?: string | number; limit?: string | number },
   ): Promise<ApiReply<{ events: RunEvent[] }>> {
-    const after = q.after === undefined ? 0 : Number(q.after);
-    const limit = q.limit === undefined ? 1000 : Number(q.limit);
-    if (!Number.isInteger(after) || after < 0)
-      return fail('invalid_spec', 'after must be an integer ≥ 0', '/after', 'e.g. ?after=0');
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-      return fail('invalid_spec', 'limit must be an integer from 1 to 10000', '/limit', 'e.g. ?limit=1000');
-    }
+    const page = eventPage(q);
+    if ('status' in page) return page;
+    const { after, limit } = page;
     const stored = await this.store.readStream(runStream(runId), { after, limit });
     if (stored.length === 0 && (await this.store.streamVersion(runStream(runId))) === 0)
       return notFound(runId);
@@ -242,13 +238,9 @@ export class RunProjection {
         'see the run view for its attempts',
       );
     }
-    const after = q.after === undefined ? 0 : Number(q.after);
-    const limit = q.limit === undefined ? 1000 : Number(q.limit);
-    if (!Number.isInteger(after) || after < 0)
-      return fail('invalid_spec', 'after must be an integer ≥ 0', '/after', 'e.g. ?after=0');
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-      return fail('invalid_spec', 'limit must be an integer from 1 to 10000', '/limit', 'e.g. ?limit=1000');
-    }
+    const page = eventPage(q);
+    if ('status' in page) return page;
+    const { after, limit } = page;
     const stored = await this.store.readStream(attemptStream(runId, taskId, attempt), { after, limit });
     return ok({ events: stored.map(toTranscriptEvent) });
   }
@@ -289,6 +281,21 @@ function summary(s: RunState): RunSummary {
     usage: s.usage,
     tasks: { total: s.tasks.length, ...counts },
   };
+}
+
+/** `?after=&limit=` of an events read: events after seq `after` (default 0), at most `limit` (1000). */
+function eventPage(q: {
+  after?: string | number;
+  limit?: string | number;
+}): { readonly after: number; readonly limit: number } | ApiReply<never> {
+  const after = q.after === undefined ? 0 : Number(q.after);
+  const limit = q.limit === undefined ? 1000 : Number(q.limit);
+  if (!Number.isInteger(after) || after < 0)
+    return fail('invalid_spec', 'after must be an integer ≥ 0', '/after', 'e.g. ?after=0');
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+    return fail('invalid_spec', 'limit must be an integer from 1 to 10000', '/limit', 'e.g. ?limit=1000');
+  }
+  return { after, limit };
 }
 
 function notFound(runId: string): ApiReply<never> {
