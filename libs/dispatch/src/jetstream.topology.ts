@@ -10,6 +10,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { millis, nanos } from '@nats-io/transport-node';
+import { SERVER_SETTINGS, settingsFromEnv } from '@rein/config';
 import { type DispatchAttempt, POOL_NAME_PATTERN, type PoolSettings } from '@rein/contracts';
 
 /*
@@ -27,8 +28,8 @@ import { type DispatchAttempt, POOL_NAME_PATTERN, type PoolSettings } from '@rei
  */
 
 export const DEFAULT_DISPATCH_STREAM = 'REIN_DISPATCH';
-export const DEFAULT_ACK_WAIT_MS = 30_000;
-export const DEFAULT_MAX_DELIVER = 10;
+export const DEFAULT_ACK_WAIT_MS: number = SERVER_SETTINGS.dispatchAckWaitMs.default;
+export const DEFAULT_MAX_DELIVER: number = SERVER_SETTINGS.dispatchMaxDeliver.default;
 /** How long the server remembers a `Nats-Msg-Id`: a re-published attempt inside it is dropped. */
 export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
 
@@ -74,34 +75,14 @@ export interface DispatchEnvSettings {
 
 /**
  * `REIN_DISPATCH_ACK_WAIT_MS` (default 30000) and `REIN_DISPATCH_MAX_DELIVER` (default 10), for
- * `rein up --transport nats`. Bad values throw, naming the variable and the fix.
+ * `rein up --transport nats`, as libs/config defines them. Bad values throw (a RangeError), naming
+ * the variable and the fix.
  */
 export function dispatchSettingsFromEnv(
   env: Readonly<Record<string, string | undefined>>,
 ): DispatchEnvSettings {
-  const int = (name: string, fallback: number, min: number, what: string): number => {
-    const raw = env[name];
-    if (raw === undefined || raw.trim() === '') return fallback;
-    const n = Number(raw);
-    if (!Number.isSafeInteger(n) || n < min) {
-      throw new RangeError(`${name} must be an integer >= ${min} (${what}), got ${JSON.stringify(raw)}`);
-    }
-    return n;
-  };
-  return {
-    ackWaitMs: int(
-      'REIN_DISPATCH_ACK_WAIT_MS',
-      DEFAULT_ACK_WAIT_MS,
-      300,
-      'milliseconds an executor may go silent before its attempt is redelivered',
-    ),
-    maxDeliver: int(
-      'REIN_DISPATCH_MAX_DELIVER',
-      DEFAULT_MAX_DELIVER,
-      1,
-      'deliveries of one attempt before JetStream gives up on it',
-    ),
-  };
+  const s = settingsFromEnv(['dispatchAckWaitMs', 'dispatchMaxDeliver'], env);
+  return { ackWaitMs: s.dispatchAckWaitMs, maxDeliver: s.dispatchMaxDeliver };
 }
 
 /** Checks the settings shared by the dispatcher and the consumers; throws naming the field. */

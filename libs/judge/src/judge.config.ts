@@ -1,3 +1,4 @@
+import { SERVER_SETTINGS, type Setting, judgeBaseUrlProblem, readSetting } from '@rein/config';
 import { JudgeConfigError } from './judge.error.js';
 
 export interface OpenAiJudgeConfig {
@@ -16,8 +17,8 @@ export interface OpenAiJudgeConfig {
 
 export const JUDGE_DEFAULTS = {
   baseURL: 'https://api.openai.com/v1',
-  timeoutMs: 60_000,
-  maxRetries: 2,
+  timeoutMs: SERVER_SETTINGS.judgeTimeoutMs.default,
+  maxRetries: SERVER_SETTINGS.judgeMaxRetries.default,
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -25,81 +26,32 @@ type Env = Readonly<Record<string, string | undefined>>;
 /**
  * Reads the judge's configuration: `REIN_JUDGE_BASE_URL` (default the OpenAI API),
  * `REIN_JUDGE_API_KEY` and `REIN_JUDGE_MODEL` (required), `REIN_JUDGE_TIMEOUT_MS` and
- * `REIN_JUDGE_MAX_RETRIES`. Throws a `JudgeConfigError` listing every problem; the key's value is
- * never part of it.
+ * `REIN_JUDGE_MAX_RETRIES`, each as libs/config defines it. Throws a `JudgeConfigError` listing
+ * every problem; the key's value is never part of it.
  */
 export function judgeConfigFromEnv(env: Env): OpenAiJudgeConfig {
   const problems: string[] = [];
-  const value = (name: string) => {
-    const v = env[name]?.trim();
-    return v === undefined || v === '' ? undefined : v;
+  const read = <T>(key: keyof typeof SERVER_SETTINGS, setting: Setting<T>): T | undefined => {
+    const r = readSetting(key, setting, { env });
+    if (r.ok) return r.value;
+    problems.push(r.problem.message);
+    return undefined;
   };
-
-  const baseURL = value('REIN_JUDGE_BASE_URL') ?? JUDGE_DEFAULTS.baseURL;
-  const urlProblem = checkBaseUrl(baseURL);
-  if (urlProblem) problems.push(`REIN_JUDGE_BASE_URL ${urlProblem}`);
-
-  const apiKey = value('REIN_JUDGE_API_KEY');
-  if (apiKey === undefined) {
-    problems.push(
-      'REIN_JUDGE_API_KEY is not set: set it to the API key of the judge service ' +
-        '(any non-empty value for a local server that needs none)',
-    );
-  }
-
-  const model = value('REIN_JUDGE_MODEL');
-  if (model === undefined)
-    problems.push('REIN_JUDGE_MODEL is not set: name the model that judges (e.g. gpt-4.1-mini)');
-
-  const timeoutMs = integer(
-    value('REIN_JUDGE_TIMEOUT_MS'),
-    JUDGE_DEFAULTS.timeoutMs,
-    1,
-    problems,
-    'REIN_JUDGE_TIMEOUT_MS',
-  );
-  const maxRetries = integer(
-    value('REIN_JUDGE_MAX_RETRIES'),
-    JUDGE_DEFAULTS.maxRetries,
-    0,
-    problems,
-    'REIN_JUDGE_MAX_RETRIES',
-  );
-
+  const required = <T>(key: 'judgeApiKey' | 'judgeModel', value: T | undefined): T | undefined => {
+    if (value === undefined) problems.push(SERVER_SETTINGS[key].requiredWith.problem);
+    return value;
+  };
+  const baseURL = read('judgeBaseUrl', SERVER_SETTINGS.judgeBaseUrl) ?? JUDGE_DEFAULTS.baseURL;
+  const apiKey = required('judgeApiKey', read('judgeApiKey', SERVER_SETTINGS.judgeApiKey));
+  const model = required('judgeModel', read('judgeModel', SERVER_SETTINGS.judgeModel));
+  const timeoutMs = read('judgeTimeoutMs', SERVER_SETTINGS.judgeTimeoutMs) ?? JUDGE_DEFAULTS.timeoutMs;
+  const maxRetries = read('judgeMaxRetries', SERVER_SETTINGS.judgeMaxRetries) ?? JUDGE_DEFAULTS.maxRetries;
   if (problems.length > 0 || apiKey === undefined || model === undefined)
     throw new JudgeConfigError(problems);
-  return { baseURL: baseURL.replace(/\/+$/, ''), apiKey, model, timeoutMs, maxRetries };
+  return { baseURL, apiKey, model, timeoutMs, maxRetries };
 }
 
 /** Why a base URL cannot be used, or undefined when it can. Never echoes credentials in the URL. */
 export function checkBaseUrl(baseURL: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(baseURL);
-  } catch {
-    return 'is not a URL: give the API base, e.g. http://127.0.0.1:7711/v1';
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return `must be http(s), got ${url.protocol}`;
-  }
-  if (url.username !== '' || url.password !== '') {
-    return 'must not carry credentials: put the key in REIN_JUDGE_API_KEY';
-  }
-  return undefined;
-}
-
-function integer(
-  raw: string | undefined,
-  fallback: number,
-  min: number,
-  problems: string[],
-  name: string,
-): number {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) {
-    problems.push(`${name} must be an integer ≥ ${min}, got '${raw}'`);
-    return fallback;
-  }
-  return n;
+  return judgeBaseUrlProblem(baseURL);
 }

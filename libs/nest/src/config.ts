@@ -7,6 +7,7 @@ import {
   canonicalJson,
   sha256Hex,
 } from '@rein/contracts';
+import { SERVER_SETTINGS, settingsFromEnv } from '@rein/config';
 
 /** Server settings; the run-affecting part (`runSettings`) is hashed into every event. */
 export interface ReinConfig {
@@ -68,30 +69,22 @@ export function runSettingsOf(config: ReinConfig): { settings: RunSettings; sett
   };
 }
 
-/** Gate request deadlines unless the environment says otherwise (README "Configuration"). */
-export const DEFAULT_GATE_SETTINGS: GateSettings = { timeoutMs: 600_000, graceMs: 60_000, reRequests: 2 };
+/** Gate request deadlines unless the environment says otherwise (libs/config's table). */
+export const DEFAULT_GATE_SETTINGS: GateSettings = {
+  timeoutMs: SERVER_SETTINGS.gateTimeoutMs.default,
+  graceMs: SERVER_SETTINGS.gateGraceMs.default,
+  reRequests: SERVER_SETTINGS.gateReRequests.default,
+};
 
 /**
  * `REIN_GATE_TIMEOUT_MS` (judge and policy gates; default 600000), `REIN_GATE_GRACE_MS` (added to
  * a test gate's own timeoutMs; default 60000) and `REIN_GATE_REREQUESTS` (default 2). They are run
  * settings: recorded in RunSubmitted and hashed, so give every orchestrator replica the same.
+ * Bad values throw a RangeError naming each variable and the fix.
  */
 export function gateSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): GateSettings {
-  const int = (name: string, fallback: number, min: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw.trim() === '') return fallback;
-    const n = Number(raw);
-    if (!Number.isSafeInteger(n) || n < min) {
-      throw new RangeError(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
-    }
-    return n;
-  };
-  const d = DEFAULT_GATE_SETTINGS;
-  return {
-    timeoutMs: int('REIN_GATE_TIMEOUT_MS', d.timeoutMs, 1),
-    graceMs: int('REIN_GATE_GRACE_MS', d.graceMs, 0),
-    reRequests: int('REIN_GATE_REREQUESTS', d.reRequests, 0),
-  };
+  const s = settingsFromEnv(['gateTimeoutMs', 'gateGraceMs', 'gateReRequests'], env);
+  return { timeoutMs: s.gateTimeoutMs, graceMs: s.gateGraceMs, reRequests: s.gateReRequests };
 }
 
 export const REIN_CONFIG = Symbol('REIN_CONFIG');

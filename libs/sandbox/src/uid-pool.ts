@@ -10,6 +10,7 @@ import {
 } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
+import { DEFAULT_SANDBOX_UIDS, type UidRange, uidRange } from '@rein/config';
 import { processAlive as alive } from './process-alive.js';
 import { SandboxError, type SandboxIdentity } from './sandbox.port.js';
 
@@ -26,36 +27,18 @@ import { SandboxError, type SandboxIdentity } from './sandbox.port.js';
  * server) is skipped. Uids rotate from a random start, so a released uid is not handed straight
  * to the next attempt.
  */
-export interface UidRange {
-  readonly first: number;
-  readonly last: number;
-}
+export type { UidRange };
 
-/**
- * Above Debian's subordinate-id allocations (login.defs SUB_UID_MIN 100000 … SUB_UID_MAX
- * 600100000, which rootless containers map) and systemd's container range (524288 …
- * 1879048191), below 2^31 (tools that parse uids as signed ints) — free on a stock host.
- */
-export const DEFAULT_SANDBOX_UIDS = '2000000000-2000065535';
+/** The default range and the parser are libs/config's, which `--sandbox-uids` is read through. */
+export { DEFAULT_SANDBOX_UIDS };
 /** tmpfs on systemd hosts: claims vanish with the processes they guard at reboot. */
 export const DEFAULT_UID_LOCK_DIR = '/run/rein/sandbox-uids';
 
-const MAX_UID = 2 ** 31 - 2;
-
 /** `first-last` (inclusive) or a single uid; throws naming the flag and the fix. */
 export function parseUidRange(text: string, source = '--sandbox-uids'): UidRange {
-  const m = /^\s*(\d{1,10})\s*(?:-\s*(\d{1,10}))?\s*$/.exec(text);
-  if (!m) {
-    throw new SandboxError(`${source} must be a uid range like 2000000000-2000065535, got "${text}"`);
-  }
-  const first = Number(m[1]);
-  const last = m[2] === undefined ? first : Number(m[2]);
-  if (first < 1000 || last > MAX_UID || last < first) {
-    throw new SandboxError(
-      `${source} ${text} is not usable: give first-last with 1000 <= first <= last <= ${MAX_UID} (system accounts live below 1000), e.g. ${DEFAULT_SANDBOX_UIDS}`,
-    );
-  }
-  return { first, last };
+  const r = uidRange().parse(text, source);
+  if (!r.ok) throw new SandboxError(r.problem);
+  return r.value;
 }
 
 /**

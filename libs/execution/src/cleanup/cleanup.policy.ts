@@ -4,13 +4,18 @@
  * data dir ({@link RunUsage}) and the clock's `now`; the janitor does the I/O. The policy itself
  * is described in workspace.janitor.ts's header and in README.md "Configuration".
  */
+import {
+  SERVER_SETTINGS,
+  type Setting,
+  WORKSPACE_CLEANUP_MODES,
+  type WorkspaceCleanupMode,
+} from '@rein/config';
 import { isRunId } from '@rein/contracts';
 import type { RunUsage } from '@rein/workspace';
 
-export const WORKSPACE_CLEANUP_MODES = ['on-terminal', 'on-success', 'never'] as const;
-export type WorkspaceCleanupMode = (typeof WORKSPACE_CLEANUP_MODES)[number];
+export { WORKSPACE_CLEANUP_MODES, type WorkspaceCleanupMode };
 
-export const DEFAULT_RETENTION_DAYS = 30;
+export const DEFAULT_RETENTION_DAYS: number = SERVER_SETTINGS.retentionDays.default;
 export const DAY_MS = 24 * 60 * 60 * 1000;
 /**
  * Working trees of a run with no activity for this long are abandoned whatever the retention: a
@@ -50,38 +55,28 @@ export class CleanupSettingsError extends Error {
   override readonly name = 'CleanupSettingsError';
 }
 
-/** Checks the settings (absent ones take their defaults); throws a {@link CleanupSettingsError}. */
+/**
+ * Checks the settings (absent ones take their defaults) with libs/config's parsers for
+ * `--retention-days`, `--workspace-cleanup` and `--max-workspace-gb`; throws a
+ * {@link CleanupSettingsError}.
+ */
 export function cleanupSettingsOf(input: CleanupSettingsInput = {}): CleanupSettings {
-  const retentionDays = numberOf(
-    input.retentionDays,
-    DEFAULT_RETENTION_DAYS,
-    '--retention-days / REIN_RETENTION_DAYS',
-    'days to keep an ended run’s snapshots, ≥ 0 (0: removed as soon as the run ends; fractions allowed)',
-    0,
-    36_500,
-  );
-  const mode = input.workspaceCleanup ?? 'on-terminal';
-  if (!(WORKSPACE_CLEANUP_MODES as readonly string[]).includes(mode)) {
-    throw new CleanupSettingsError(
-      `--workspace-cleanup / REIN_WORKSPACE_CLEANUP must be one of ${WORKSPACE_CLEANUP_MODES.join(', ')}, got ${JSON.stringify(mode)}`,
-    );
-  }
-  const cap =
-    input.maxWorkspaceGb === undefined
-      ? undefined
-      : numberOf(
-          input.maxWorkspaceGb,
-          0,
-          '--max-workspace-gb / REIN_MAX_WORKSPACE_GB',
-          'GiB all working trees together may take, > 0 (leave it unset for no cap)',
-          Number.MIN_VALUE,
-          1e9,
-        );
+  const s = SERVER_SETTINGS;
+  const retentionDays = checked(s.retentionDays, input.retentionDays) ?? s.retentionDays.default;
+  const mode = checked(s.workspaceCleanup, input.workspaceCleanup) ?? s.workspaceCleanup.default;
+  const cap = checked(s.maxWorkspaceGb, input.maxWorkspaceGb);
   return {
     retentionDays,
-    workspaceCleanup: mode as WorkspaceCleanupMode,
+    workspaceCleanup: mode,
     ...(cap === undefined ? {} : { maxWorkspaceGb: cap }),
   };
+}
+
+function checked<T>(setting: Setting<T>, value: number | string | undefined): T | undefined {
+  if (value === undefined) return undefined;
+  const r = setting.parser.parse(String(value), setting.label ?? setting.flag ?? '');
+  if (!r.ok) throw new CleanupSettingsError(r.problem);
+  return r.value;
 }
 
 export function cleanupPolicyOf(settings: CleanupSettings = cleanupSettingsOf()): CleanupPolicy {
@@ -216,22 +211,6 @@ export function decideOnEvent(event: unknown, mode: WorkspaceCleanupMode): Event
     default:
       return { kind: 'none' };
   }
-}
-
-function numberOf(
-  value: number | string | undefined,
-  fallback: number,
-  name: string,
-  what: string,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  const n = typeof value === 'number' ? value : value.trim() === '' ? Number.NaN : Number(value);
-  if (!Number.isFinite(n) || n < min || n > max) {
-    throw new CleanupSettingsError(`${name} must be a number of ${what}; got ${JSON.stringify(value)}`);
-  }
-  return n;
 }
 
 function iso(ms: number): string {
