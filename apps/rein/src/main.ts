@@ -326,24 +326,11 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
 
 // ---------- commands with more than a few lines ----------
 
-interface UpFlags {
+/** `rein up`'s flags as commander hands them over: the server's options, as typed on the command line. */
+type UpFlags = Partial<Omit<EmbeddedServerOptions, 'port' | 'services'>> & {
   readonly port?: string;
-  readonly host?: string;
-  readonly dataDir?: string;
-  readonly unsafeNoSandbox?: boolean;
-  readonly sandboxUids?: string;
-  readonly transport?: string;
-  readonly store?: string;
-  readonly natsUrl?: string;
-  readonly redisUrl?: string;
-  readonly tokensFile?: string;
-  readonly workspaceSources?: string;
-  readonly pools?: string;
   readonly services?: string;
-  readonly retentionDays?: string;
-  readonly workspaceCleanup?: string;
-  readonly maxWorkspaceGb?: string;
-}
+};
 
 /** Flags win over the environment, the environment over the defaults. */
 export function upOptions(
