@@ -126,6 +126,25 @@ export function dependentsOf(dag: Dag, index: number): Int32Array {
 }
 
 /**
+ * Every task downstream of `start` (its dependents, theirs, …; not `start`), each once, in
+ * breadth-first order. Iterative, so a long chain cannot overflow the stack.
+ */
+export function downstreamOf(dag: Dag, start: number): number[] {
+  const seen = new Set<number>([start]);
+  const out: number[] = [];
+  const queue = [start];
+  for (let head = 0; head < queue.length; head++) {
+    for (const d of dependentsOf(dag, queue[head]!)) {
+      if (seen.has(d)) continue;
+      seen.add(d);
+      queue.push(d);
+      out.push(d);
+    }
+  }
+  return out;
+}
+
+/**
  * One cycle of the graph as ids, first id repeated at the end (`['a', 'b', 'c', 'a']`: a depends
  * on b, b on c, c on a; a self-dependency is `['a', 'a']`), or null if the graph is acyclic.
  */

@@ -8,6 +8,7 @@ import type {
   TaskSpec,
 } from '@rein/contracts';
 import type { Decider } from './decider.js';
+import { downstreamOf } from './dag.js';
 import { gateKind } from './gate.kind.js';
 import { EVENT_VERSION, eventId } from './run.events.js';
 import { isoFromMs } from './hash.js';
@@ -285,21 +286,11 @@ class Decision {
       this.cancelRest(`cancelled: task ${id} failed (failFast)`);
       return;
     }
-    // Skip everything downstream that has not finished (breadth-first; iterative for big DAGs).
-    const dag = this.s.dag!;
-    const queue = [index];
-    const seen = new Set<number>(queue);
-    while (queue.length > 0) {
-      const i = queue.shift()!;
-      for (let k = dag.dependentOffsets[i]!; k < dag.dependentOffsets[i + 1]!; k++) {
-        const d = dag.dependents[k]!;
-        if (seen.has(d)) continue;
-        seen.add(d);
-        queue.push(d);
-        const dt = taskAt(this.s, d);
-        if (!isTerminalTaskStatus(dt.status)) {
-          this.emit('TaskSkipped', { reason: `dependency ${id} failed` }, dt, dt.attempt || undefined);
-        }
+    // Skip everything downstream that has not finished.
+    for (const d of downstreamOf(this.s.dag!, index)) {
+      const dt = taskAt(this.s, d);
+      if (!isTerminalTaskStatus(dt.status)) {
+        this.emit('TaskSkipped', { reason: `dependency ${id} failed` }, dt, dt.attempt || undefined);
       }
     }
   }
@@ -333,18 +324,7 @@ class Decision {
           'name a task id of this run',
         );
       }
-      const dag = s.dag!;
-      const seen = new Set<number>([start]);
-      const queue = [start];
-      while (queue.length > 0) {
-        const i = queue.shift()!;
-        for (let k = dag.dependentOffsets[i]!; k < dag.dependentOffsets[i + 1]!; k++) {
-          const d = dag.dependents[k]!;
-          if (seen.has(d)) continue;
-          seen.add(d);
-          queue.push(d);
-        }
-      }
+      const seen = new Set<number>([start, ...downstreamOf(s.dag!, start)]);
       // Tasks that ended only because the run failed or was cancelled come back too, so the
       // re-run can finish the run.
       for (const t of allTasks(s)) if (t.status === 'cancelled' || t.status === 'skipped') seen.add(t.index);
