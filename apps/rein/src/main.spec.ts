@@ -69,6 +69,28 @@ describe('usage errors exit 2 with a message', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('checks every server setting of `rein up` before it starts, and prints every problem', async () => {
+    const r = await rein(['up', '--port', 'http', '--workspace-cleanup', 'always'], {
+      REIN_DISPATCH_ACK_WAIT_MS: 'abc',
+      REIN_STORE: 'postgres',
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('error: '))).toEqual([
+      'error: --port must be a port number from 0 to 65535, got "http"',
+      'error: unknown store "postgres": choose sqlite (default), jetstream, kurrentdb or memory (--store / REIN_STORE)',
+      'error: --workspace-cleanup / REIN_WORKSPACE_CLEANUP must be one of on-terminal, on-success, never, got "always"',
+      'error: REIN_DISPATCH_ACK_WAIT_MS must be an integer >= 300 (milliseconds an executor may go silent before its attempt is redelivered), got "abc"',
+    ]);
+  });
+
+  it("declares rein up's flags from the settings table", async () => {
+    const r = await rein(['up', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('--retention-days <D>');
+    expect(r.stdout).toMatch(/env\s+REIN_RETENTION_DAYS;\s+default\s+30/);
+    expect(r.stdout).not.toContain('`');
+  });
+
   it('answers --help with usage and exit 0', async () => {
     const r = await rein(['submit', '--help']);
     expect(r.code).toBe(0);

@@ -1,6 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import {
+  CLIENT_SETTINGS,
+  ConfigError,
+  DEFAULT_DATA_DIR,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  DEFAULT_SERVER,
+  SERVER_SETTINGS,
+  type Setting,
+  loadConfig,
+} from '@rein/config';
 import { ApiError, ConnectionError, ReinClient, type RollbackTarget } from './client.js';
 import { renderEvent, renderPools, renderProblems, renderStatus } from './render.js';
 import { type EmbeddedServerOptions, loadServer, ServerUnavailableError } from './server-entry.js';
@@ -16,10 +27,7 @@ export const EXIT = {
   refused: 2,
 } as const;
 
-export const DEFAULT_SERVER = 'http://127.0.0.1:7700';
-export const DEFAULT_PORT = 7700;
-export const DEFAULT_HOST = '127.0.0.1';
-export const DEFAULT_DATA_DIR = './.rein';
+export { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SERVER };
 
 /** What the CLI touches outside itself; tests pass their own, `bin/rein.mjs` the process's. */
 export interface CliIo {
@@ -106,8 +114,8 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       writeErr: (s) => void io.stderr.write(s),
     })
     .showHelpAfterError('(run `rein --help` or `rein <command> --help` for usage)')
-    .option('--server <url>', `the Rein API (env REIN_SERVER; default ${DEFAULT_SERVER})`)
-    .option('--token <token>', 'bearer token for the API (env REIN_TOKEN)')
+    .option(...optionOf(CLIENT_SETTINGS.server))
+    .option(...optionOf(CLIENT_SETTINGS.token))
     .option('--json', "print the server's JSON as is")
     .option('--no-color', 'no ANSI colours (also NO_COLOR; never used without a TTY)');
 
@@ -119,57 +127,16 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       setCode(await fn(cmd.optsWithGlobals<GlobalOptions>(), ...args));
     };
 
-  program
+  const upCommand = program
     .command('up')
     .description(
       'start Rein: by default all four services in one process on SQLite; with --transport nats any subset of them',
-    )
-    .option('--port <port>', `HTTP port (env REIN_PORT; default ${DEFAULT_PORT})`)
-    .option('--host <host>', `address to listen on (env REIN_HOST; default ${DEFAULT_HOST})`)
-    .option(
-      '--data-dir <dir>',
-      `event store, workspaces, snapshots (env REIN_DATA_DIR; default ${DEFAULT_DATA_DIR})`,
-    )
-    .option(
-      '--unsafe-no-sandbox',
-      'run agents without a sandbox (the server refuses to start without one otherwise)',
-    )
-    .option(
-      '--sandbox-uids <first-last>',
-      'host uids for sandboxed attempts, one per running attempt (env REIN_SANDBOX_UIDS; default 2000000000-2000065535)',
-    )
-    .option('--transport <name>', 'message transport between the services (env REIN_TRANSPORT)')
-    .option('--store <name>', 'event store (env REIN_STORE)')
-    .option('--nats-url <url>', 'NATS server (env REIN_NATS_URL)')
-    .option('--redis-url <url>', 'Redis server (env REIN_REDIS_URL)')
-    .option(
-      '--tokens-file <file>',
-      'bearer tokens with scopes, YAML or JSON (env REIN_TOKENS_FILE); needed to listen beyond loopback',
-    )
-    .option(
-      '--workspace-sources <list>',
-      'where workspace bases may come from: comma-separated local roots and URL patterns, e.g. ' +
-        '/srv/repos,https://github.com/acme/* (env REIN_WORKSPACE_SOURCES; default: local paths and ' +
-        'https://* without a tokens file, none with one)',
-    )
-    .option('--services <list>', 'comma-separated services to run in this process (env REIN_SERVICES)')
-    .option(
-      '--pools <json|file>',
-      'executor pools: JSON list or YAML/JSON file of { name, labels, capacity, backend } (env REIN_POOLS)',
-    )
-    .option(
-      '--retention-days <days>',
-      "days an ended run's snapshots are kept for rollback (env REIN_RETENTION_DAYS; default 30; 0: removed at the end)",
-    )
-    .option(
-      '--workspace-cleanup <when>',
-      'when working trees are removed: on-terminal, on-success or never (env REIN_WORKSPACE_CLEANUP; default on-terminal)',
-    )
-    .option(
-      '--max-workspace-gb <gib>',
-      "cap on all working trees; ended runs' trees go first (env REIN_MAX_WORKSPACE_GB; default none)",
-    )
-    .action(act((_g, opts: UpFlags) => up(io, upOptions(opts, io.env))));
+    );
+  // The flags are the settings table's (libs/config), so --help, the README and the checks agree.
+  for (const setting of Object.values(SERVER_SETTINGS) as Setting<unknown>[]) {
+    if (setting.flag !== undefined) upCommand.option(...optionOf(setting));
+  }
+  upCommand.action(act((_g, opts: UpFlags) => up(io, upOptions(opts, io.env))));
 
   program
     .command('submit')
@@ -326,64 +293,50 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
 
 // ---------- commands with more than a few lines ----------
 
-/** `rein up`'s flags as commander hands them over: the server's options, as typed on the command line. */
-type UpFlags = Partial<Omit<EmbeddedServerOptions, 'port' | 'services'>> & {
-  readonly port?: string;
-  readonly services?: string;
-};
+/** `rein up`'s flags as commander parses them: text, or `true` for a flag without a value. */
+type UpFlags = Readonly<Record<string, string | boolean | undefined>>;
 
-/** Flags win over the environment, the environment over the defaults. */
+/** A setting's commander option, `--port <N>` and its help line, from the settings table. */
+function optionOf(setting: Setting<unknown>): [string, string] {
+  const flag = `${setting.flag ?? ''}${setting.arg === undefined ? '' : ` <${setting.arg}>`}`;
+  const env = setting.env === undefined ? '' : `env ${setting.env}; `;
+  // The table's texts are Markdown for the README; a terminal gets them plain.
+  const plain = (md: string): string => md.replace(/`/g, '').replace(/\[([^\]]+)\]\([^)]*\)/g, '$1');
+  return [flag, plain(`${setting.doc} (${env}default ${setting.defaultDoc})`)];
+}
+
+/**
+ * Flags win over the environment, the environment over the defaults. Every setting of the
+ * server is checked here, before anything starts, and every problem is reported at once (a
+ * {@link ConfigError}, which `rein up` prints line by line before it exits 2).
+ */
 export function upOptions(
   flags: UpFlags,
   env: Readonly<Record<string, string | undefined>>,
 ): EmbeddedServerOptions {
-  const portText = flags.port ?? env.REIN_PORT;
-  const port = portText === undefined ? DEFAULT_PORT : Number(portText);
-  if (!/^[0-9]+$/.test(portText ?? '0') || port > 65535) {
-    const source = flags.port !== undefined ? '--port' : 'REIN_PORT';
-    throw new UsageError(
-      `${source} must be a port number from 0 to 65535, got "${portText}"`,
-      'e.g. --port 7700',
-    );
-  }
-  const pick = (flag: string | undefined, name: string): string | undefined =>
-    flag ?? (env[name] || undefined);
-  const transport = pick(flags.transport, 'REIN_TRANSPORT');
-  const store = pick(flags.store, 'REIN_STORE');
-  const natsUrl = pick(flags.natsUrl, 'REIN_NATS_URL');
-  const redisUrl = pick(flags.redisUrl, 'REIN_REDIS_URL');
-  const tokensFile = pick(flags.tokensFile, 'REIN_TOKENS_FILE');
-  const workspaceSources = pick(flags.workspaceSources, 'REIN_WORKSPACE_SOURCES');
-  const pools = pick(flags.pools, 'REIN_POOLS');
-  const services = pick(flags.services, 'REIN_SERVICES');
-  const retentionDays = pick(flags.retentionDays, 'REIN_RETENTION_DAYS');
-  const workspaceCleanup = pick(flags.workspaceCleanup, 'REIN_WORKSPACE_CLEANUP');
-  const maxWorkspaceGb = pick(flags.maxWorkspaceGb, 'REIN_MAX_WORKSPACE_GB');
-  const sandboxUids = pick(flags.sandboxUids, 'REIN_SANDBOX_UIDS');
+  const loaded = loadConfig({ flags, env });
+  if (!loaded.ok) throw new ConfigError(loaded.problems);
+  const c = loaded.config;
+  const given = (key: keyof typeof SERVER_SETTINGS): boolean => loaded.sources[key] !== 'default';
+  const uids = c.sandboxUids;
+  // What the server defaults itself goes over only when given, as the server's own callers pass it.
   return {
-    host: pick(flags.host, 'REIN_HOST') ?? DEFAULT_HOST,
-    port,
-    dataDir: pick(flags.dataDir, 'REIN_DATA_DIR') ?? DEFAULT_DATA_DIR,
-    unsafeNoSandbox: flags.unsafeNoSandbox === true,
-    ...(sandboxUids === undefined ? {} : { sandboxUids }),
-    ...(transport === undefined ? {} : { transport }),
-    ...(store === undefined ? {} : { store }),
-    ...(natsUrl === undefined ? {} : { natsUrl }),
-    ...(redisUrl === undefined ? {} : { redisUrl }),
-    ...(tokensFile === undefined ? {} : { tokensFile }),
-    ...(workspaceSources === undefined ? {} : { workspaceSources }),
-    ...(retentionDays === undefined ? {} : { retentionDays }),
-    ...(workspaceCleanup === undefined ? {} : { workspaceCleanup }),
-    ...(maxWorkspaceGb === undefined ? {} : { maxWorkspaceGb }),
-    ...(pools === undefined ? {} : { pools }),
-    ...(services === undefined
-      ? {}
-      : {
-          services: services
-            .split(',')
-            .map((s) => s.trim())
-            .filter(Boolean),
-        }),
+    host: c.host,
+    port: c.port,
+    dataDir: c.dataDir,
+    unsafeNoSandbox: c.unsafeNoSandbox,
+    ...(uids === undefined ? {} : { sandboxUids: `${uids.first}-${uids.last}` }),
+    ...(given('transport') ? { transport: c.transport } : {}),
+    ...(given('store') ? { store: c.store } : {}),
+    ...(given('natsUrl') ? { natsUrl: c.natsUrl } : {}),
+    ...(c.redisUrl === undefined ? {} : { redisUrl: c.redisUrl }),
+    ...(c.tokensFile === undefined ? {} : { tokensFile: c.tokensFile }),
+    ...(c.workspaceSources === undefined ? {} : { workspaceSources: c.workspaceSources }),
+    ...(given('retentionDays') ? { retentionDays: String(c.retentionDays) } : {}),
+    ...(given('workspaceCleanup') ? { workspaceCleanup: c.workspaceCleanup } : {}),
+    ...(c.maxWorkspaceGb === undefined ? {} : { maxWorkspaceGb: String(c.maxWorkspaceGb) }),
+    ...(c.pools === undefined ? {} : { pools: c.pools }),
+    ...(c.services === undefined ? {} : { services: c.services }),
   };
 }
 
@@ -524,14 +477,12 @@ function positiveInt(flag: string): (value: string) => number {
 // ---------- output ----------
 
 function clientFor(g: GlobalOptions, io: CliIo): ReinClient {
-  const server = g.server ?? (io.env.REIN_SERVER || DEFAULT_SERVER);
-  if (!/^https?:\/\/[^/]/.test(server)) {
-    throw new UsageError(
-      `--server / REIN_SERVER must be an http(s) URL, got "${server}"`,
-      `e.g. ${DEFAULT_SERVER}`,
-    );
+  const loaded = loadConfig({ flags: { server: g.server, token: g.token }, env: io.env }, CLIENT_SETTINGS);
+  if (!loaded.ok) {
+    const [first] = loaded.problems;
+    throw new UsageError(first?.message ?? 'bad client settings', first?.hint);
   }
-  const token = g.token ?? (io.env.REIN_TOKEN || undefined);
+  const { server, token } = loaded.config;
   return new ReinClient(token === undefined ? { server } : { server, token });
 }
 
@@ -554,7 +505,12 @@ function reportError(e: unknown, io: CliIo, g: Partial<GlobalOptions>): number {
     // commander has already printed its message (and the usage hint); `--help` exits 0.
     return e.exitCode === 0 ? EXIT.ok : EXIT.refused;
   }
-  if (e instanceof UsageError) {
+  if (e instanceof ConfigError) {
+    for (const p of e.problems) {
+      err(`error: ${p.message}`);
+      if (p.hint) err(`  hint: ${p.hint}`);
+    }
+  } else if (e instanceof UsageError) {
     err(`error: ${e.message}`);
     if (e.hint) err(`  hint: ${e.hint}`);
   } else if (e instanceof ApiError) {
