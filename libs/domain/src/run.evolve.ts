@@ -7,6 +7,7 @@ import {
   type RunState,
   type TaskState,
   type TaskStatus,
+  type Verdict,
   allTasks,
   initialState,
   isTerminalTaskStatus,
@@ -120,51 +121,27 @@ export function evolve(state: RunState, event: RunEvent): RunState {
       const t = current(s, event);
       if (!t || t.status !== 'verifying' || t.gate !== event.data.gate) return s;
       const d = event.data;
-      const a = lastAttempt(t);
-      setTask(
-        s,
-        t,
-        {},
-        {
-          verdicts: [
-            ...(a?.verdicts ?? []),
-            {
-              gate: d.kind,
-              index: d.gate,
-              pass: d.pass,
-              ...(d.score === undefined ? {} : { score: d.score }),
-              reasons: d.reasons,
-              provenance: d.provenance,
-            },
-          ],
-          ...(d.pass ? {} : { state: 'failed' as AttemptStatus }),
-        },
-      );
+      addVerdict(s, t, {
+        gate: d.kind,
+        index: d.gate,
+        pass: d.pass,
+        ...(d.score === undefined ? {} : { score: d.score }),
+        reasons: d.reasons,
+        provenance: d.provenance,
+      });
       return s;
     }
     case 'ApprovalGiven': {
       const t = current(s, event);
       if (!t || t.status !== 'verifying' || t.gate !== event.data.gate) return s;
       const d = event.data;
-      const a = lastAttempt(t);
-      setTask(
-        s,
-        t,
-        {},
-        {
-          verdicts: [
-            ...(a?.verdicts ?? []),
-            {
-              gate: 'approval',
-              index: d.gate,
-              pass: d.approve,
-              reasons: d.comment ? [d.comment] : [],
-              provenance: { gate: 'approval', source: d.by ?? 'api', durationMs: 0, final: d.final === true },
-            },
-          ],
-          ...(d.approve ? {} : { state: 'failed' as AttemptStatus }),
-        },
-      );
+      addVerdict(s, t, {
+        gate: 'approval',
+        index: d.gate,
+        pass: d.approve,
+        reasons: d.comment ? [d.comment] : [],
+        provenance: { gate: 'approval', source: d.by ?? 'api', durationMs: 0, final: d.final === true },
+      });
       return s;
     }
     case 'TaskSucceeded': {
@@ -416,6 +393,20 @@ function setTask(
   }
   if (next.status === 'ready' && !wasReady) s.readyQueue.push(s.rank[t.index]!);
   count(s, next, 1);
+}
+
+/** Adds `verdict` to the task's last attempt; a failing one fails the attempt. */
+function addVerdict(s: Draft, t: TaskState, verdict: Verdict): void {
+  const a = lastAttempt(t);
+  setTask(
+    s,
+    t,
+    {},
+    {
+      verdicts: [...(a?.verdicts ?? []), verdict],
+      ...(verdict.pass ? {} : { state: 'failed' as AttemptStatus }),
+    },
+  );
 }
 
 type WritableTask = Mutable<TaskState> & { attempts: AttemptState[] };
