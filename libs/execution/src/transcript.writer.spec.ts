@@ -83,3 +83,31 @@ describe('TranscriptWriter', () => {
     expect(stored.map((e) => e.id)).toEqual([`${stream}#1`, `${stream}#2`]);
   });
 });
+
+describe('TranscriptWriter when the store fails for a while', () => {
+  it('tries the append again until the store is back, and loses nothing', async () => {
+    store = new InMemoryEventStore();
+    let failures = 2;
+    const real = store;
+    // What the writer uses of a store, failing its first two appends as a restarting server would.
+    const flaky = {
+      streamVersion: (id: string) => real.streamVersion(id),
+      append: (...args: Parameters<InMemoryEventStore['append']>) =>
+        failures-- > 0 ? Promise.reject(new Error('nats: connection closed')) : real.append(...args),
+    } as unknown as InMemoryEventStore;
+    const errors: unknown[] = [];
+    const writer = new TranscriptWriter({
+      store: flaky,
+      stream,
+      now: () => 0,
+      capBytes: 1024,
+      onError: (e) => errors.push(e),
+    });
+    await writer.open();
+    writer.output('stdout', 'fault-agent t attempt 1\n');
+    writer.event('status', { status: 'exited', exitCode: 0 });
+    await writer.close();
+    expect(errors).toEqual([]);
+    expect((await store.readStream(stream)).map((e) => e.type)).toEqual(['output', 'status']);
+  });
+});

@@ -1,5 +1,6 @@
 import { type TranscriptEvent } from '@rein/contracts';
-import { type EventStore, type NewEvent } from '@rein/event-store';
+import { EventIdConflictError, type EventStore, type NewEvent } from '@rein/event-store';
+import { retryWithBackoff } from '@rein/transport';
 import { utf8Prefix } from './agent-output.js';
 
 /**
@@ -14,12 +15,16 @@ import { utf8Prefix } from './agent-output.js';
  * and capped per attempt; once the cap is reached a `status` event `output-truncated` says so and
  * later output is dropped. Event ids are `<stream>#<ordinal>`, counted from the stream's length
  * when the writer opened, so a re-run of the same attempt after a crash appends after what the
- * first run wrote instead of colliding with it. A store that fails is logged, never fatal: the
- * transcript is a record of the attempt, not part of its outcome.
+ * first run wrote instead of colliding with it. An append that fails (the store's server
+ * restarting, a NATS outage) is tried again with backoff for up to {@link RETRY_FOR_MS} ms — the
+ * ids make a repeat a no-op — so a transcript survives what the run survives; only a store still
+ * failing after that is logged and the batch given up, never fatal: the transcript is a record of
+ * the attempt, not part of its outcome.
  */
 export const FLUSH_MS = 100;
 export const FLUSH_BYTES = 16 * 1024;
 export const DEFAULT_TRANSCRIPT_OUTPUT_BYTES = 1024 * 1024;
+export const RETRY_FOR_MS = 120_000;
 
 export type TranscriptType = TranscriptEvent['type'];
 
@@ -51,7 +56,11 @@ export class TranscriptWriter {
   /** Learns where the stream ends; call once before writing. */
   async open(): Promise<void> {
     try {
-      this.ordinal = await this.o.store.streamVersion(this.o.stream);
+      this.ordinal = await retryWithBackoff(() => this.o.store.streamVersion(this.o.stream), {
+        initialDelayMs: 100,
+        maxDelayMs: 5_000,
+        forMs: RETRY_FOR_MS,
+      });
     } catch (error) {
       this.o.onError(error);
     }
@@ -100,7 +109,13 @@ export class TranscriptWriter {
     if (events.length === 0) return;
     this.chain = this.chain.then(async () => {
       try {
-        await this.o.store.append(this.o.stream, events, 'any');
+        await retryWithBackoff(() => this.o.store.append(this.o.stream, events, 'any'), {
+          initialDelayMs: 100,
+          maxDelayMs: 5_000,
+          forMs: RETRY_FOR_MS,
+          // Some of these ids are stored with other contents: trying again cannot change that.
+          retryable: (error) => !(error instanceof EventIdConflictError),
+        });
       } catch (error) {
         this.o.onError(error);
       }
