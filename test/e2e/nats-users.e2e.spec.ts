@@ -11,6 +11,7 @@ import {
   startRein,
   traversableTempDir,
 } from '@rein/testing';
+import { noopRun } from './specs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const SERVICES = ['audit', 'executor', 'verifier', 'orchestrator'] as const;
@@ -117,16 +118,7 @@ describe('each service has its own NATS user; API clients reach rein.v1.* only',
 
   it('lets the API user submit, read and follow over NATS', async () => {
     const events: unknown[] = [];
-    const spec = {
-      apiVersion: 'rein/v1',
-      kind: 'Run',
-      metadata: { name: 'api-user' },
-      spec: {
-        defaults: { agent: 'n' },
-        agents: { n: { runtime: 'noop' } },
-        tasks: [{ id: 'x', prompt: 'x' }],
-      },
-    };
+    const spec = noopRun('api-user');
     const first = await call(SUBJECTS.runs.submit, spec);
     expect(first.status).toBe(201);
     const id = first.body.runId as string;
@@ -177,6 +169,41 @@ describe('each service has its own NATS user; API clients reach rein.v1.* only',
     expect((await call(SUBJECTS.runs.get, { runId })).body).toMatchObject({ status: 'succeeded' });
     expect(api.isClosed()).toBe(false);
   }, 60_000);
+
+  it('lets a service use JetStream only on its own streams, and never delete or purge one', async () => {
+    const seen: string[] = [];
+    const executor = await connect({
+      servers: nats.url,
+      user: NATS_USERS.executor,
+      pass: password('executor'),
+    });
+    try {
+      void (async () => {
+        for await (const s of executor.status()) {
+          if (s.type === 'error' && s.error instanceof natsErrors.PermissionViolationError)
+            seen.push(s.error.subject);
+        }
+      })();
+      // Its own stream's info is allowed; deleting or purging the log, or touching the gate queue, is not.
+      const info = await executor.request('$JS.API.STREAM.INFO.REIN_EVENTS', '', { timeout: 5_000 });
+      expect(info.json<{ config?: { name?: string } }>().config?.name).toBe('REIN_EVENTS');
+      const refused = [
+        '$JS.API.STREAM.DELETE.REIN_EVENTS',
+        '$JS.API.STREAM.PURGE.REIN_EVENTS',
+        '$JS.API.STREAM.DELETE.REIN_DISPATCH',
+        '$JS.API.STREAM.INFO.REIN_GATES',
+      ];
+      for (const subject of refused) executor.publish(subject, '{}');
+      await executor.flush();
+      const deadline = Date.now() + 10_000;
+      while (seen.length < refused.length && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(seen).toEqual(expect.arrayContaining(refused));
+      expect((await call(SUBJECTS.runs.list, {})).status).toBe(200);
+    } finally {
+      await executor.close();
+    }
+  }, 30_000);
 });
 
 /** A process running all four services (`rein up`) connects as the `rein` user of the same file. */

@@ -11,9 +11,13 @@ import { SUBJECTS } from './subjects.js';
  * is chunked, so `allow_responses`' one reply per request would not do). Only services publish to
  * `_INBOX.>`; the API user may not, so it cannot answer a request meant for a service.
  *
- * JetStream: the JetStream API (`$JS.API.>`, whose replies come to `_INBOX.>`), the streams'
- * subjects (`rein.log.>` for the event store, `rein.dispatch.>` and `rein.gates.>` for the work
- * queues) and acks (`$JS.ACK.>`) are for services only; the API user has none of them.
+ * JetStream: each service may call the JetStream API only on the streams it uses (`jsApiOn`):
+ * their info, create and update (every side ensures the topology it needs, so start order does
+ * not matter), reading their messages, and their consumers — never deleting or purging a stream,
+ * and never touching another service's. Acks are scoped to the work queue the service consumes.
+ * The streams' subjects (`rein.log.>` for the event store, `rein.dispatch.>` and `rein.gates.>`
+ * for the work queues) are for services only; the API user has no JetStream at all. The stream
+ * names are the deployment's defaults: a deployment that renames them regenerates this file.
  */
 export type NatsUserName = 'orchestrator' | 'executor' | 'verifier' | 'audit' | 'api';
 
@@ -23,8 +27,32 @@ export interface NatsPermissions {
 }
 
 const INBOX = '_INBOX.>';
-const JS_API = '$JS.API.>';
-const JS_ACK = '$JS.ACK.>';
+/** Account info: what `jetstreamManager()` asks first. */
+const JS_INFO = '$JS.API.INFO';
+/** The JetStream streams Rein keeps: the event log and the two work queues. */
+const EVENTS_STREAM = 'REIN_EVENTS';
+const DISPATCH_STREAM = 'REIN_DISPATCH';
+const GATES_STREAM = 'REIN_GATES';
+
+/** The JetStream API calls a service may make on `stream` (none deletes or purges it). */
+function jsApiOn(stream: string): string[] {
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.STREAM.CREATE.${stream}`,
+    `$JS.API.STREAM.UPDATE.${stream}`,
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    `$JS.API.CONSUMER.CREATE.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.INFO.${stream}.>`,
+    `$JS.API.CONSUMER.DELETE.${stream}.>`,
+    `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
+  ];
+}
+/** Acknowledgements of `stream`'s deliveries (`$JS.ACK.<stream>.<consumer>.…`). */
+const ackOn = (stream: string): string => `$JS.ACK.${stream}.>`;
 /** The JetStream event store's subjects (`--store jetstream`; libs/event-store). */
 const LOG = 'rein.log.>';
 /** The dispatch and gate work queues (libs/dispatch). */
@@ -38,8 +66,8 @@ const publicCalls = [
   ...Object.values(SUBJECTS.tasks),
   ...Object.values(SUBJECTS.pools),
 ];
-/** The services that append to the event store (`--store jetstream`): its subjects and the JetStream API. */
-const store = [LOG, JS_API];
+/** The services that append to the event store (`--store jetstream`): its subjects and its stream. */
+const store = [LOG, JS_INFO, ...jsApiOn(EVENTS_STREAM)];
 
 export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> = {
   orchestrator: {
@@ -55,6 +83,8 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> =
       DISPATCH_QUEUE,
       GATE_QUEUE,
       ...store,
+      ...jsApiOn(DISPATCH_STREAM),
+      ...jsApiOn(GATES_STREAM),
     ],
     subscribe: [
       INBOX,
@@ -67,7 +97,15 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> =
     ],
   },
   executor: {
-    publish: [INBOX, i.attemptStarted, i.attemptFinished, i.attemptUsage, JS_ACK, ...store],
+    publish: [
+      INBOX,
+      i.attemptStarted,
+      i.attemptFinished,
+      i.attemptUsage,
+      ...store,
+      ...jsApiOn(DISPATCH_STREAM),
+      ackOn(DISPATCH_STREAM),
+    ],
     subscribe: [
       INBOX,
       i.dispatch('*'),
@@ -80,13 +118,23 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> =
     ],
   },
   verifier: {
-    // No `rein.log.>`: the verifier appends nothing; `$JS.ACK.>` is for the gate work queue.
-    publish: [INBOX, i.gateVerdict, i.runTestGate, i.attemptChange, JS_ACK, JS_API],
+    // No `rein.log.>`: the verifier appends nothing (it opens the store, which may create its
+    // stream when the verifier starts first); it consumes the gate work queue.
+    publish: [
+      INBOX,
+      i.gateVerdict,
+      i.runTestGate,
+      i.attemptChange,
+      JS_INFO,
+      ...jsApiOn(EVENTS_STREAM),
+      ...jsApiOn(GATES_STREAM),
+      ackOn(GATES_STREAM),
+    ],
     subscribe: [INBOX, i.evaluateGate],
   },
   audit: {
-    // Reads the log, appends nothing: the JetStream API only.
-    publish: [INBOX, JS_API],
+    // Reads the log, appends nothing: the event stream's API only.
+    publish: [INBOX, JS_INFO, ...jsApiOn(EVENTS_STREAM)],
     subscribe: [INBOX, ...Object.values(q)],
   },
   /** An API client: the public calls and the run event feed, nothing internal, no JetStream. */
