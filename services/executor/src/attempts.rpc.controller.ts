@@ -26,7 +26,7 @@ import {
   dispatchSettingsFromEnv,
 } from '@rein/dispatch';
 import { LocalPool, attemptChangeIn, missingSnapshots } from '@rein/execution';
-import { KubernetesBackend } from '@rein/kubernetes';
+import type { KubernetesBackend } from '@rein/kubernetes';
 import { SERVICE_DEPS, type ServiceDeps, metrics } from '@rein/nest';
 import { type ExecutorWorkspaces, POOLS, type Pools, WORKSPACES, attemptKey, inFlight } from './pools.js';
 
@@ -177,7 +177,8 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
     if (named) return named;
     for (const p of this.pools.values()) if (p instanceof LocalPool) return p;
     if (name === undefined) {
-      for (const p of this.pools.values()) if (p instanceof KubernetesBackend) return p;
+      // Every pool that is not local is a kubernetes one (Pools).
+      for (const p of this.pools.values()) if (!(p instanceof LocalPool)) return p;
     }
     throw new Error(
       `this executor runs neither pool ${name ?? '(none named)'} nor a local pool, so it cannot run the test gate`,

@@ -16,7 +16,6 @@ import { HealthController, SERVICE_DEPS, type ServiceDeps, hopSamples, metrics }
 import type { Sandbox } from '@rein/sandbox';
 import { WorkspaceManager } from '@rein/workspace';
 import { AttemptsRpcController } from './attempts.rpc.controller.js';
-import { kubernetesPools } from './kubernetes.pools.js';
 import { POOLS, type Pools, WORKSPACES, attemptKey, inFlight } from './pools.js';
 
 /**
@@ -161,16 +160,17 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
                 }),
               );
             }
-            const k8s = await kubernetesPools(
-              deps,
-              deps.config.pools.filter((x) => x.backend === 'kubernetes'),
-              {
-                dataDir,
-                workspaces,
-                reporter: reporterFor,
-                log: (level, msg, fields) => deps.log(level === 'debug' ? 'info' : level, msg, fields),
-              },
-            );
+            const clusterPools = deps.config.pools.filter((x) => x.backend === 'kubernetes');
+            if (clusterPools.length === 0) return pools;
+            // Loaded only for a cluster pool: the Kubernetes client costs every process about a
+            // second of start-up, and most executors (one machine, CI) never use it.
+            const { kubernetesPools } = await import('./kubernetes.pools.js');
+            const k8s = await kubernetesPools(deps, clusterPools, {
+              dataDir,
+              workspaces,
+              reporter: reporterFor,
+              log: (level, msg, fields) => deps.log(level === 'debug' ? 'info' : level, msg, fields),
+            });
             for (const [name, backend] of k8s.backends) pools.set(name, backend);
             closeKubernetes = () => k8s.close();
             return pools;
