@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { startNatsServer, type SpawnedNatsServer } from '../../libs/testing/src/nats-server.js';
 import { startRedisServer, type SpawnedRedisServer } from '../../libs/testing/src/redis-server.js';
 import { startRein, traversableTempDir, type ReinProcess } from '../../libs/testing/src/rein-process.js';
+import { seededRandom } from '../../libs/testing/src/seeded-random.js';
 import { checkRun, type CheckReport } from './log-checker.js';
 
 export const FAULT_KINDS = [
@@ -67,18 +68,6 @@ const LEASE_TTL_MS = 15_000;
 const PAUSE_MS = LEASE_TTL_MS + 4_000;
 const GATE_EVERY = 4;
 const LAYER = 100;
-
-/** Mulberry32: small, seeded, good enough to pick moments and victims reproducibly. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const marker = (taskId: string, attempt: number): string => `fault-agent ${taskId} attempt ${attempt}`;
 
@@ -246,7 +235,7 @@ async function runStatus(c: Cluster, runId: string): Promise<string | undefined>
 export async function runTrial(options: TrialOptions): Promise<TrialResult> {
   const { kind, seed, tasks } = options;
   const log = options.log ?? (() => undefined);
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const faultAt = 0.1 + random() * 0.5;
   const notes: string[] = [];
   const cluster = await startCluster(options.capacity ?? 6);
