@@ -7,7 +7,7 @@ import { type RunEvent } from '@rein/contracts';
 import { fold, runView } from '@rein/domain';
 import { type HttpReply, type ReinProcess, type RunViewBody, startRein } from '@rein/testing';
 import { stringify } from 'yaml';
-import { runSpec, stateOf } from './specs.js';
+import { noopRun, runSpec, stateOf } from './specs.js';
 
 jest.setTimeout(30_000);
 
@@ -152,12 +152,7 @@ describe('POST /v1/runs', () => {
 
   it('answers 400 too_large for more tasks than allowed (100,000)', async () => {
     const tasks = Array.from({ length: 100_001 }, (_, i) => ({ id: `t${i}`, prompt: 'p' }));
-    const r = await rein.submit({
-      apiVersion: 'rein/v1',
-      kind: 'Run',
-      metadata: { name: 'huge' },
-      spec: { defaults: { agent: 'n' }, agents: { n: { runtime: 'noop' } }, tasks },
-    });
+    const r = await rein.submit(noopRun('huge', tasks));
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('too_large');
     expect(r.body.error.path).toBe('/spec/tasks');

@@ -8,6 +8,7 @@ import {
   startRein,
   traversableTempDir,
 } from '@rein/testing';
+import { noopRun } from './specs.js';
 
 /**
  * The four services as four processes over a real nats-server: a run submitted over
@@ -101,16 +102,7 @@ describe('distributed mode: one process per service over NATS', () => {
       });
       return { status: Number(m.headers?.get('Rein-Status')), body: m.json() };
     };
-    const spec = {
-      apiVersion: 'rein/v1',
-      kind: 'Run',
-      metadata: { name: 'over-nats', idempotencyKey: `nats-${Date.now()}` },
-      spec: {
-        defaults: { agent: 'n' },
-        agents: { n: { runtime: 'noop' } },
-        tasks: [{ id: 'x', prompt: 'x' }],
-      },
-    };
+    const spec = noopRun('over-nats', undefined, { idempotencyKey: `nats-${Date.now()}` });
     const first = await call('rein.v1.runs.submit', spec);
     expect(first.status).toBe(201);
     const again = await call('rein.v1.runs.submit', spec);
@@ -142,16 +134,7 @@ describe('distributed mode: one process per service over NATS', () => {
   }, 60_000);
 
   it('publishes a run\u2019s events on rein.v1.events.<runId> as they are appended', async () => {
-    const spec = {
-      apiVersion: 'rein/v1',
-      kind: 'Run',
-      metadata: { name: 'events' },
-      spec: {
-        defaults: { agent: 'n' },
-        agents: { n: { runtime: 'noop' } },
-        tasks: [{ id: 'x', prompt: 'x' }],
-      },
-    };
+    const spec = noopRun('events');
     const seen: string[] = [];
     const sub = nc.subscribe('rein.v1.events.*');
     const completed = (async () => {
@@ -176,19 +159,10 @@ describe('distributed mode: one process per service over NATS', () => {
   }, 30_000);
 
   it('takes a spec larger than one NATS message: chunked over NATS, chunked in the log', async () => {
-    const big = {
-      apiVersion: 'rein/v1',
-      kind: 'Run',
-      metadata: { name: 'big-spec' },
-      spec: {
-        defaults: { agent: 'n' },
-        agents: { n: { runtime: 'noop' } },
-        tasks: Array.from({ length: 2500 }, (_, i) => ({
-          id: `t${i}`,
-          prompt: `${'context '.repeat(80)}#${i}`,
-        })),
-      },
-    };
+    const big = noopRun(
+      'big-spec',
+      Array.from({ length: 2500 }, (_, i) => ({ id: `t${i}`, prompt: `${'context '.repeat(80)}#${i}` })),
+    );
     const text = JSON.stringify(big);
     expect(Buffer.byteLength(text)).toBeGreaterThan(1024 * 1024); // over nats-server's max_payload
     const pieces: string[] = [];

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type ReinProcess, startRein } from '@rein/testing';
+import { noopRun } from './specs.js';
 
 /**
  * Pools and routing with a kubernetes pool configured. No Kubernetes API server
@@ -44,21 +45,15 @@ describe('a kubernetes pool beside the local one', () => {
   });
 
   it('routes tasks by requires, and fails at once a task no pool can take', async () => {
-    const spec = {
-      apiVersion: 'rein/v1',
-      kind: 'Run',
-      metadata: { name: 'routing' },
-      spec: {
-        failFast: false,
-        defaults: { agent: 'n' },
-        agents: { n: { runtime: 'noop' } },
-        tasks: [
-          { id: 'here', prompt: 'p' },
-          { id: 'there', prompt: 'p', requires: ['kubernetes'] },
-          { id: 'nowhere', prompt: 'p', requires: ['gpu'] },
-        ],
-      },
-    };
+    const spec = noopRun(
+      'routing',
+      [
+        { id: 'here', prompt: 'p' },
+        { id: 'there', prompt: 'p', requires: ['kubernetes'] },
+        { id: 'nowhere', prompt: 'p', requires: ['gpu'] },
+      ],
+      { failFast: false },
+    );
     const submitted = await rein.submit(spec);
     expect(submitted.status).toBe(201);
     const done = await rein.waitFor(submitted.body.runId, (r) => r.status !== 'running', 30_000);

@@ -9,6 +9,7 @@ import {
   startRein,
   traversableTempDir,
 } from '@rein/testing';
+import { noopRun } from './specs.js';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -32,16 +33,7 @@ describe('NATS credentials', () => {
   });
 
   it('runs with the user and password on the transport, the JetStream log and dispatch', async () => {
-    const submitted = await rein.submit({
-      apiVersion: 'rein/v1',
-      kind: 'Run',
-      metadata: { name: 'nats-auth' },
-      spec: {
-        defaults: { agent: 'n' },
-        agents: { n: { runtime: 'noop' } },
-        tasks: [{ id: 'a', prompt: 'p' }],
-      },
-    });
+    const submitted = await rein.submit(noopRun('nats-auth', [{ id: 'a', prompt: 'p' }]));
     expect(submitted.status).toBe(201);
     expect((await rein.waitFor(submitted.body.runId, (r) => r.status !== 'running', 30_000)).status).toBe(
       'succeeded',

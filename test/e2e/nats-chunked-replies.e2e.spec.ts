@@ -9,6 +9,7 @@ import {
   startRein,
   traversableTempDir,
 } from '@rein/testing';
+import { noopRun } from './specs.js';
 
 const MAX_PAYLOAD = 64 * 1024;
 const TASKS = Number(process.env.REIN_CHUNKED_TASKS ?? 1000);
@@ -38,16 +39,12 @@ describe('replies larger than max_payload over NATS', () => {
     });
     nc = await connect({ servers: nats.url });
     expect(nc.info?.max_payload).toBe(MAX_PAYLOAD);
-    const submitted = await rein.submit({
-      apiVersion: 'rein/v1',
-      kind: 'Run',
-      metadata: { name: 'chunked-replies' },
-      spec: {
-        defaults: { agent: 'n' },
-        agents: { n: { runtime: 'noop' } },
-        tasks: Array.from({ length: TASKS }, (_, i) => ({ id: `task-${i}`, prompt: `prompt ${i}` })),
-      },
-    });
+    const submitted = await rein.submit(
+      noopRun(
+        'chunked-replies',
+        Array.from({ length: TASKS }, (_, i) => ({ id: `task-${i}`, prompt: `prompt ${i}` })),
+      ),
+    );
     expect(submitted.status).toBe(201);
     runId = submitted.body.runId as string;
     expect((await rein.waitFor(runId, (r) => r.status !== 'running', 120_000)).status).toBe('succeeded');

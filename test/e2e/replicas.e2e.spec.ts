@@ -9,6 +9,7 @@ import {
   startRein,
   traversableTempDir,
 } from '@rein/testing';
+import { noopRun } from './specs.js';
 
 /**
  * Three orchestrator processes own runs through Redis leases over a real
@@ -55,12 +56,7 @@ describe('three orchestrator replicas', () => {
       ...(i >= 20 ? { dependsOn: [`t${String(i - 20).padStart(3, '0')}`] } : {}),
       ...(i === 105 ? { gates: [{ approval: {} }] } : {}),
     }));
-    const spec = {
-      apiVersion: 'rein/v1',
-      kind: 'Run',
-      metadata: { name: 'replicas' },
-      spec: { defaults: { agent: 'n' }, agents: { n: { runtime: 'noop' } }, tasks },
-    };
+    const spec = noopRun('replicas', tasks);
     const started = Date.now();
     const submitted = await orchestrators[0]!.submit(spec);
     expect(submitted.status).toBe(201);

@@ -61,3 +61,25 @@ export function stateOf(run: { tasks: readonly { id: string; state: string }[] }
   if (!t) throw new Error(`run has no task ${task}`);
   return t.state;
 }
+
+/**
+ * A run of `noop` agents (they skip workspace, sandbox and git) written as a person would, with no
+ * retry defaults: for the suites about the transport, access, routing and the log, not agents.
+ */
+export function noopRun(
+  name: string,
+  tasks: readonly Readonly<Record<string, unknown>>[] = [{ id: 'x', prompt: 'x' }],
+  o: { readonly idempotencyKey?: string; readonly failFast?: boolean } = {},
+): Record<string, unknown> {
+  return {
+    apiVersion: 'rein/v1',
+    kind: 'Run',
+    metadata: { name, ...(o.idempotencyKey === undefined ? {} : { idempotencyKey: o.idempotencyKey }) },
+    spec: {
+      ...(o.failFast === undefined ? {} : { failFast: o.failFast }),
+      defaults: { agent: 'n' },
+      agents: { n: { runtime: 'noop' } },
+      tasks,
+    },
+  };
+}
