@@ -367,11 +367,7 @@ export class KubernetesBackend {
     signal: AbortSignal,
     limitMs: number,
   ): Promise<{ end: 'outcome' | 'stopped' | 'backstop'; events: WatchEvent[] }> {
-    const ns = this.o.settings.namespace;
     const events: WatchEvent[] = [];
-    const watch = new Watch(this.o.kubeConfig);
-    const controllers: AbortController[] = [];
-    let finished = false;
     let settle: (end: 'outcome' | 'stopped' | 'backstop') => void = () => undefined;
     const done = new Promise<'outcome' | 'stopped' | 'backstop'>((resolve) => (settle = resolve));
     const check = (): void => {
@@ -384,26 +380,7 @@ export class KubernetesBackend {
       });
       if (o.status !== 'pending') settle('outcome');
     };
-    const open = (apiPath: string): void => {
-      if (finished) return;
-      void watch
-        .watch(
-          apiPath,
-          { labelSelector: selector },
-          (type, object: WatchEvent['object']) => {
-            events.push({ type: type as WatchEvent['type'], object } as WatchEvent);
-            check();
-          },
-          () => setTimeout(() => open(apiPath), 1000).unref(),
-        )
-        .then((c) => (finished ? c.abort() : controllers.push(c)))
-        .catch((error: unknown) => {
-          this.log('warn', 'watch failed; retrying', { path: apiPath, error: String(error) });
-          setTimeout(() => open(apiPath), 5000).unref();
-        });
-    };
-    open(`/apis/batch/v1/namespaces/${ns}/jobs`);
-    open(`/api/v1/namespaces/${ns}/pods`);
+    const stopWatching = this.watchJobAndPods(selector, events, check);
     const timer = setInterval(check, RECHECK_MS);
     const backstop = setTimeout(() => settle('backstop'), limitMs);
     const onAbort = (): void => settle('stopped');
@@ -412,12 +389,53 @@ export class KubernetesBackend {
     try {
       return { end: await done, events };
     } finally {
-      finished = true;
+      stopWatching();
       clearInterval(timer);
       clearTimeout(backstop);
       signal.removeEventListener('abort', onAbort);
-      for (const c of controllers) c.abort();
     }
+  }
+
+  /**
+   * Watches the Job and the Pods that match `selector`, recording every event in `events` before
+   * `onEvent` sees it. A watch the server ends (its timeout) is opened again after 1 s, one that
+   * fails after 5 s: the fold keeps the last state, so nothing is lost in between. Until the
+   * returned stop is called, or `until()` holds.
+   */
+  private watchJobAndPods(
+    selector: string,
+    events: WatchEvent[],
+    onEvent: (object: WatchEvent['object']) => void,
+    until: () => boolean = () => false,
+  ): () => void {
+    const ns = this.o.settings.namespace;
+    const watch = new Watch(this.o.kubeConfig);
+    const controllers: AbortController[] = [];
+    let stopped = false;
+    const open = (apiPath: string): void => {
+      if (stopped || until()) return;
+      void watch
+        .watch(
+          apiPath,
+          { labelSelector: selector },
+          (type, object: WatchEvent['object']) => {
+            events.push({ type: type as WatchEvent['type'], object } as WatchEvent);
+            onEvent(object);
+          },
+          () => setTimeout(() => open(apiPath), 1000).unref(),
+        )
+        .then((c) => (stopped ? c.abort() : controllers.push(c)))
+        .catch((error: unknown) => {
+          this.log('warn', 'watch failed; retrying', { path: apiPath, error: String(error) });
+          setTimeout(() => open(apiPath), 5000).unref();
+        });
+    };
+    open(`/apis/batch/v1/namespaces/${ns}/jobs`);
+    open(`/api/v1/namespaces/${ns}/pods`);
+    return () => {
+      stopped = true;
+      for (const c of controllers) c.abort();
+    };
   }
 
   private pump(): void {
@@ -568,7 +586,7 @@ export class KubernetesBackend {
       this.o.now,
       this.log,
     );
-    const watch = new Watch(this.o.kubeConfig);
+    // The agent log's stream; the watches stop through stopWatching.
     const controllers: AbortController[] = [];
     let logging = false;
     let settle: (o: Outcome) => void = () => undefined;
@@ -592,34 +610,21 @@ export class KubernetesBackend {
           this.log('warn', 'agent log not streamed', { job: jobName, error: String(error) }),
         );
     };
-    const open = (apiPath: string): void => {
-      if (r.abort.signal.aborted) return;
-      void watch
-        .watch(
-          apiPath,
-          { labelSelector: selector },
-          (type, object: WatchEvent['object']) => {
-            events.push({ type: type as WatchEvent['type'], object } as WatchEvent);
-            if (object.kind === 'Pod') {
-              const started = (object.status?.containerStatuses ?? []).some(
-                (c) =>
-                  c.name === 'agent' && (c.state?.running !== undefined || c.state?.terminated !== undefined),
-              );
-              if (started && object.metadata?.name) startLog(object.metadata.name);
-            }
-            check();
-          },
-          // A watch ends after the server's timeout; the fold keeps the last state, so reopen.
-          () => setTimeout(() => open(apiPath), 1000).unref(),
-        )
-        .then((c) => controllers.push(c))
-        .catch((error: unknown) => {
-          this.log('warn', 'watch failed; retrying', { path: apiPath, error: String(error) });
-          setTimeout(() => open(apiPath), 5000).unref();
-        });
-    };
-    open(`/apis/batch/v1/namespaces/${ns}/jobs`);
-    open(`/api/v1/namespaces/${ns}/pods`);
+    const stopWatching = this.watchJobAndPods(
+      selector,
+      events,
+      (object) => {
+        if (object.kind === 'Pod') {
+          const started = (object.status?.containerStatuses ?? []).some(
+            (c) =>
+              c.name === 'agent' && (c.state?.running !== undefined || c.state?.terminated !== undefined),
+          );
+          if (started && object.metadata?.name) startLog(object.metadata.name);
+        }
+        check();
+      },
+      () => r.abort.signal.aborted,
+    );
     const timer = setInterval(check, RECHECK_MS);
     const stopped = new Promise<'stopped'>((resolve) =>
       r.abort.signal.addEventListener('abort', () => resolve('stopped')),
@@ -648,6 +653,7 @@ export class KubernetesBackend {
       }
       return { outcome: first, output: output.result() };
     } finally {
+      stopWatching();
       clearInterval(timer);
       for (const c of controllers) c.abort();
     }
