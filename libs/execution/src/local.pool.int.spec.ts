@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -12,6 +12,7 @@ import {
   type TranscriptEvent,
 } from '@rein/contracts';
 import { InMemoryEventStore } from '@rein/event-store';
+import { processesWith } from '@rein/testing';
 import { BubblewrapSandbox, detectSandbox } from '@rein/sandbox';
 import { WorkspaceManager } from '@rein/workspace';
 import { LocalPool, toTranscriptEvent, type AttemptReporter, type LocalPoolOptions } from './index.js';
@@ -75,20 +76,6 @@ async function eventually(check: () => boolean, deadlineMs: number, what: string
     if (Date.now() > until) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-/** Pids of live processes whose command line contains `marker`. */
-function processesWith(marker: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) found.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return found;
 }
 
 let root: string;

@@ -1,9 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processesWith } from '@rein/testing';
 import {
   BubblewrapSandbox,
   detectSandbox,
@@ -34,20 +35,6 @@ function tempDir(prefix: string): string {
 
 function spec(command: string, extra: Partial<SandboxRunSpec> = {}): SandboxRunSpec {
   return { command, cwd: tempDir('rein-ws-'), env: {}, limits, network: { allow: [] }, ...extra };
-}
-
-/** Pids of live processes whose command line contains `marker`. */
-function processesWith(marker: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) found.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return found;
 }
 
 async function eventually(check: () => boolean, deadlineMs = 3000): Promise<boolean> {

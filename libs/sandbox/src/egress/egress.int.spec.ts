@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processesWith } from '@rein/testing';
 import { BubblewrapSandbox, detectSandbox, type EgressDecision, type SandboxRunSpec } from '../index.js';
 
 /**
@@ -52,16 +53,7 @@ function egressDirs(): string[] {
 }
 
 function forwarders(): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((entry) => {
-      try {
-        return readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('/run/rein/forwarder.cjs');
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+  return processesWith('/run/rein/forwarder.cjs');
 }
 
 beforeAll(async () => {
