@@ -25,7 +25,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BullmqPeer } from './lib/bullmq-peer.js';
-import { chainHops, chainSpec, fanOutSpec } from './lib/shapes.js';
+import { chainHops, chainSpec, fanOutSpec, submitRun } from './lib/shapes.js';
 import { startRedisServer, freePort } from './lib/redis-server.js';
 import { type AppendTally, probeSqliteAppends } from './lib/store-probe.js';
 import {
@@ -85,16 +85,7 @@ async function runToCompletion(
 ): Promise<{ runId: string; ms: number; peakRss: number }> {
   let peakRss = process.memoryUsage().rss;
   const t0 = Date.now();
-  const res = await fetch(`${url}/v1/runs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
-  });
-  const created = (await res.json()) as { runId?: string };
-  if (res.status !== 201 || created.runId === undefined) {
-    throw new Error(`POST /v1/runs answered ${res.status}: ${JSON.stringify(created).slice(0, 500)}`);
-  }
-  const runId = created.runId;
+  const runId = await submitRun(url, body);
   const done = await pollUntil(
     `run ${runId}`,
     async () => {

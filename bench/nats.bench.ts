@@ -25,7 +25,7 @@ import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats
 import { startNatsServer } from '../libs/testing/src/nats-server.js';
 import { startRein, type ReinProcess } from '../libs/testing/src/rein-process.js';
 import { load, machine, print, round } from './lib/report.js';
-import { chainHops, chainSpec, fanOutSpec } from './lib/shapes.js';
+import { chainHops, chainSpec, fanOutSpec, submitRun } from './lib/shapes.js';
 
 const FAN_OUT_TASKS = 10_000;
 const CHAIN_TASKS = 1_000;
@@ -126,18 +126,10 @@ async function runToCompletion(
   body: string,
 ): Promise<{ runId: string; ms: number }> {
   const t0 = Date.now();
-  const res = await fetch(`${url}/v1/runs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
-  });
-  const created = (await res.json()) as { runId?: string };
-  if (res.status !== 201 || created.runId === undefined) {
-    throw new Error(`POST /v1/runs answered ${res.status}: ${JSON.stringify(created).slice(0, 500)}`);
-  }
-  const end = await ends.wait(created.runId, RUN_DEADLINE_MS);
-  if (end.status !== 'succeeded') throw new Error(`run ${created.runId} ended ${end.status}`);
-  return { runId: created.runId, ms: end.at - t0 };
+  const runId = await submitRun(url, body);
+  const end = await ends.wait(runId, RUN_DEADLINE_MS);
+  if (end.status !== 'succeeded') throw new Error(`run ${runId} ended ${end.status}`);
+  return { runId, ms: end.at - t0 };
 }
 
 async function startCluster(natsUrl: string): Promise<{ orchestrator: ReinProcess; all: ReinProcess[] }> {

@@ -35,6 +35,20 @@ export function chainSpec(total: number): string {
   );
 }
 
+/** POSTs a JSON spec to `url`'s /v1/runs and returns the new run's id; anything but 201 throws. */
+export async function submitRun(url: string, body: string): Promise<string> {
+  const res = await fetch(`${url}/v1/runs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
+  const created = (await res.json()) as { runId?: string };
+  if (res.status !== 201 || created.runId === undefined) {
+    throw new Error(`POST /v1/runs answered ${res.status}: ${JSON.stringify(created).slice(0, 500)}`);
+  }
+  return created.runId;
+}
+
 /**
  * A chain's hops from its recorded events: task i-1's AttemptFinished `at` → task i's
  * AttemptStarted `at` (whole ms), executor to executor through the orchestrator and the store.
