@@ -12,7 +12,7 @@ import {
   type TranscriptEvent,
 } from '@rein/contracts';
 import { InMemoryEventStore } from '@rein/event-store';
-import { processesWith } from '@rein/testing';
+import { processesWithMarker } from '@rein/testing';
 import { BubblewrapSandbox, detectSandbox } from '@rein/sandbox';
 import { WorkspaceManager } from '@rein/workspace';
 import { LocalPool, toTranscriptEvent, type AttemptReporter, type LocalPoolOptions } from './index.js';
@@ -362,7 +362,7 @@ describeBwrap('LocalPool running command agents in bubblewrap', () => {
     const marker = `rein-cancel-${randomBytes(6).toString('hex')}`;
     p.dispatch(attempt(runId, agent(`echo ready; sleep 60; : ${marker}`)));
     await eventually(
-      () => processesWith(marker).length > 0 && reporter.starts.some((s) => s.runId === runId),
+      () => processesWithMarker(marker).length > 0 && reporter.starts.some((s) => s.runId === runId),
       10_000,
       'the agent to run',
     );
@@ -370,7 +370,7 @@ describeBwrap('LocalPool running command agents in bubblewrap', () => {
     p.cancel({ runId, taskId: 't', attempt: 1, reason: 'run cancelled by alice' });
     const f = await reporter.finishedOf(runId, 't', 1, 5000);
     expect(Date.now() - t0).toBeLessThan(3000);
-    expect(processesWith(marker)).toEqual([]);
+    expect(processesWithMarker(marker)).toEqual([]);
     expect(f.result).toMatchObject({ error: 'cancelled: run cancelled by alice', retryable: false });
     expect(f.result.exitCode).not.toBe(0);
     expect(p.describe().running).toBe(0);
@@ -498,9 +498,9 @@ describeBwrap('LocalPool running command agents in bubblewrap', () => {
     const runId = nextRun();
     const marker = `rein-close-${randomBytes(6).toString('hex')}`;
     p.dispatch(attempt(runId, agent(`sleep 60; : ${marker}`)));
-    await eventually(() => processesWith(marker).length > 0, 10_000, 'the agent to run');
+    await eventually(() => processesWithMarker(marker).length > 0, 10_000, 'the agent to run');
     await p.close();
-    expect(processesWith(marker)).toEqual([]);
+    expect(processesWithMarker(marker)).toEqual([]);
     const f = await reporter.finishedOf(runId, 't', 1, 0);
     expect(f.result).toMatchObject({ error: 'interrupted: pool local is shutting down', retryable: true });
   });

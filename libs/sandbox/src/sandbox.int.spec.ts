@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processesWith } from '@rein/testing';
+import { processesWithMarker } from '@rein/testing';
 import {
   BubblewrapSandbox,
   detectSandbox,
@@ -131,7 +131,7 @@ describe.each([
     const result = await sandbox.run(
       spec(probe.command, { env: probe.env, limits: { ...limits, wallMs: 1500 } }),
       {
-        onOutput: () => (sawGrandchild ||= processesWith(probe.marker).length > 0),
+        onOutput: () => (sawGrandchild ||= processesWithMarker(probe.marker).length > 0),
       },
     );
     expect(sawGrandchild).toBe(true);
@@ -140,7 +140,7 @@ describe.each([
       cancelled: false,
       reason: 'killed: wall-clock limit 1500 ms',
     });
-    expect(await eventually(() => processesWith(probe.marker).length === 0)).toBe(true);
+    expect(await eventually(() => processesWithMarker(probe.marker).length === 0)).toBe(true);
   });
 
   maybe('kills the whole tree when the signal aborts', async () => {
@@ -149,14 +149,14 @@ describe.each([
     let sawGrandchild = false;
     const result = await sandbox.run(spec(probe.command, { env: probe.env, signal: abort.signal }), {
       onOutput: () => {
-        sawGrandchild ||= processesWith(probe.marker).length > 0;
+        sawGrandchild ||= processesWithMarker(probe.marker).length > 0;
         abort.abort();
       },
     });
     expect(sawGrandchild).toBe(true);
     expect(result).toMatchObject({ cancelled: true, timedOut: false, reason: 'killed: cancelled' });
     expect(result.durationMs).toBeLessThan(5000);
-    expect(await eventually(() => processesWith(probe.marker).length === 0)).toBe(true);
+    expect(await eventually(() => processesWithMarker(probe.marker).length === 0)).toBe(true);
   });
 
   maybe('kills what the command left behind when it exits normally', async () => {
@@ -166,13 +166,13 @@ describe.each([
     let sawGrandchild = false;
     const result = await sandbox.run(run, {
       onOutput: () => {
-        sawGrandchild ||= processesWith(probe.marker).length > 0;
+        sawGrandchild ||= processesWithMarker(probe.marker).length > 0;
         writeFileSync(join(run.cwd, 'go'), '');
       },
     });
     expect(sawGrandchild).toBe(true);
     expect(result).toMatchObject({ exitCode: 0, stdout: 'started\n' });
-    expect(await eventually(() => processesWith(probe.marker).length === 0)).toBe(true);
+    expect(await eventually(() => processesWithMarker(probe.marker).length === 0)).toBe(true);
   });
 
   maybe('stops a write beyond the file size limit (control: a looser limit lets it through)', async () => {

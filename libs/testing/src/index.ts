@@ -9,4 +9,3 @@ export * from './kurrentdb-server.js';
 export * from './seeded-random.js';
 export * from './anthropic-standin.js';
 export * from './openai-responses-standin.js';
-export * from './processes.js';

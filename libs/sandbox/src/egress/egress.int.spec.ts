@@ -4,7 +4,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processesWith } from '@rein/testing';
+import { processesWithMarker } from '@rein/testing';
 import { BubblewrapSandbox, detectSandbox, type EgressDecision, type SandboxRunSpec } from '../index.js';
 
 /**
@@ -53,7 +53,7 @@ function egressDirs(): string[] {
 }
 
 function forwarders(): number[] {
-  return processesWith('/run/rein/forwarder.cjs');
+  return processesWithMarker('/run/rein/forwarder.cjs');
 }
 
 beforeAll(async () => {
