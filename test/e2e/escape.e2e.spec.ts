@@ -12,17 +12,10 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  pollUntil,
-  processesWithMarker,
-  type ReinProcess,
-  type RunViewBody,
-  startRein,
-  traversableTempDir,
-} from '@rein/testing';
+import { pollUntil, processesWithMarker, type ReinProcess, type RunViewBody, startRein } from '@rein/testing';
+import { hostTargets, type HostTargets } from './host-targets.js';
 import { runSpec, stateOf } from './specs.js';
 
 jest.setTimeout(30_000);
@@ -37,11 +30,10 @@ const NO_RETRY = { max: 0 };
 
 let sandboxed: ReinProcess;
 let control: ReinProcess;
-let work: string;
+let host: HostTargets | undefined;
 let hostDir: string;
-let listener: Server;
 let port = 0;
-const received: string[] = [];
+let received: readonly string[] = [];
 /** Pids of processes these tests caused and found alive at the end (the unsafe control may leave some). */
 const leftovers = new Set<number>();
 
@@ -66,21 +58,8 @@ let open: Probes;
 const deadlineMarker = `rein-deadline-${randomBytes(6).toString('hex')}`;
 
 beforeAll(async () => {
-  work = traversableTempDir('rein-e2e-escape-');
-  // World-writable: a sandboxed write that fails here fails because the path is not visible.
-  hostDir = join(work, 'host-visible');
-  mkdirSync(hostDir);
-  chmodSync(hostDir, 0o777);
-  listener = createServer((socket) => {
-    socket.setEncoding('utf8');
-    let text = '';
-    socket.on('data', (d: string) => (text += d));
-    socket.on('close', () => received.push(text));
-    socket.on('error', () => undefined);
-  });
-  await new Promise<void>((ok) => listener.listen(0, '127.0.0.1', ok));
-  const address = listener.address();
-  port = typeof address === 'object' && address ? address.port : 0;
+  host = await hostTargets('rein-e2e-escape-');
+  ({ hostDir, port, received } = host);
 
   const env = { [SECRET_NAME]: SECRET };
   [sandboxed, control] = await Promise.all([
@@ -116,8 +95,7 @@ afterAll(async () => {
     }
   }
   await Promise.all([sandboxed?.dispose(), control?.dispose()]);
-  await new Promise((ok) => listener?.close(ok));
-  if (work) rmSync(work, { recursive: true, force: true });
+  await host?.close();
 });
 
 // ---------- the runs ----------

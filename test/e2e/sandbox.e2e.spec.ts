@@ -8,10 +8,10 @@
  * that is sandboxed too proves nothing, so its probes are expected to succeed, not skipped.
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ReinProcess, type RunViewBody, startRein, traversableTempDir } from '@rein/testing';
+import { type ReinProcess, type RunViewBody, startRein } from '@rein/testing';
+import { hostTargets, type HostTargets } from './host-targets.js';
 import { runSpec, stateOf } from './specs.js';
 
 jest.setTimeout(40_000);
@@ -19,29 +19,14 @@ jest.setTimeout(40_000);
 const SECRET = 's3cr3t-value';
 let sandboxed: ReinProcess;
 let control: ReinProcess;
-let work: string;
+let host: HostTargets | undefined;
 let hostDir: string;
-let listener: Server;
 let port: number;
-const received: string[] = [];
+let received: readonly string[];
 
 beforeAll(async () => {
-  work = traversableTempDir('rein-e2e-sandbox-');
-  // World-writable: if the sandboxed agent fails to write here, it is because it cannot see the
-  // host's path, not because of permissions.
-  hostDir = join(work, 'host-visible');
-  mkdirSync(hostDir);
-  chmodSync(hostDir, 0o777);
-  listener = createServer((socket) => {
-    socket.setEncoding('utf8');
-    let text = '';
-    socket.on('data', (d: string) => (text += d));
-    socket.on('close', () => received.push(text));
-    socket.on('error', () => undefined);
-  });
-  await new Promise<void>((ok) => listener.listen(0, '127.0.0.1', ok));
-  const address = listener.address();
-  port = typeof address === 'object' && address ? address.port : 0;
+  host = await hostTargets('rein-e2e-sandbox-');
+  ({ hostDir, port, received } = host);
   const env = { REIN_E2E_SECRET: SECRET };
   [sandboxed, control] = await Promise.all([
     startRein({ env }),
@@ -51,8 +36,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([sandboxed?.dispose(), control?.dispose()]);
-  await new Promise((ok) => listener?.close(ok));
-  if (work) rmSync(work, { recursive: true, force: true });
+  await host?.close();
 });
 
 /** One task per probe; each agent exits 0 only if its probe reached the host. */
