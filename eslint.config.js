@@ -15,6 +15,7 @@ export default tseslint.config(
       'examples/**',
       '*.config.js',
       'eslint.config.js',
+      '.dependency-cruiser.cjs',
     ],
   },
   js.configs.recommended,
