@@ -14,21 +14,13 @@ import {
   type ReinProcess,
   type RunViewBody,
   startRein,
+  TEST_GIT_ENV,
   traversableTempDir,
 } from '@rein/testing';
 import { runSpec } from './specs.js';
 
 jest.setTimeout(60_000);
 
-const GIT_ENV = {
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_AUTHOR_NAME: 'test',
-  GIT_AUTHOR_EMAIL: 'test@example.invalid',
-  GIT_COMMITTER_NAME: 'test',
-  GIT_COMMITTER_EMAIL: 'test@example.invalid',
-};
 // Whatever the test's environment says, each server gets only the sources its test gives it.
 const CLEAN_ENV = { REIN_TOKENS_FILE: '', REIN_WORKSPACE_SOURCES: '' };
 
@@ -44,7 +36,8 @@ beforeAll(() => {
   reposRoot = join(work, 'repos');
   serviceRepo = join(reposRoot, 'service');
   mkdirSync(serviceRepo, { recursive: true });
-  const git = (...args: string[]): void => void execFileSync('git', args, { cwd: serviceRepo, env: GIT_ENV });
+  const git = (...args: string[]): void =>
+    void execFileSync('git', args, { cwd: serviceRepo, env: TEST_GIT_ENV });
   git('init', '-q', '-b', 'main');
   writeFileSync(join(serviceRepo, 'README.md'), `${SERVICE_TEXT}\n`);
   git('add', '-A');

@@ -9,3 +9,4 @@ export * from './kurrentdb-server.js';
 export * from './seeded-random.js';
 export * from './anthropic-standin.js';
 export * from './openai-responses-standin.js';
+export * from './git-env.js';

@@ -17,6 +17,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { TEST_GIT_ENV } from '@rein/testing';
 import {
   BaseSources,
   SnapshotNotFoundError,
@@ -25,18 +26,8 @@ import {
   WorkspaceManager,
 } from './index.js';
 
-const GIT_ENV = {
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_AUTHOR_NAME: 'test',
-  GIT_AUTHOR_EMAIL: 'test@example.invalid',
-  GIT_COMMITTER_NAME: 'test',
-  GIT_COMMITTER_EMAIL: 'test@example.invalid',
-};
-
 function gitIn(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
+  return execFileSync('git', args, { cwd, env: TEST_GIT_ENV, encoding: 'utf8' }).trim();
 }
 
 /** Every path under `dir` (files, links, empty dirs), sorted, as the host sees it. */
