@@ -24,6 +24,14 @@ const password = (u: NatsUserName | 'all'): string => `pw-${u}-${process.pid}`;
  * over NATS; its attempts to publish a verdict, an attempt fact, a dispatch or a log entry are
  * refused by the server (a permissions violation on its connection) and change nothing.
  */
+/** A nats-server with deploy/nats/rein-auth.conf, reading each user's password from its environment, as deployed. */
+function startDeployedNats(): Promise<NatsServer> {
+  const env = Object.fromEntries(
+    [...SERVICES, 'api' as const, 'all' as const].map((u) => [natsPasswordVariable(u), password(u)]),
+  );
+  return startNatsServer({ config: readFileSync(join(ROOT, 'deploy/nats/rein-auth.conf'), 'utf8'), env });
+}
+
 describe('each service has its own NATS user; API clients reach rein.v1.* only', () => {
   let nats: NatsServer;
   const procs: ReinProcess[] = [];
@@ -32,14 +40,7 @@ describe('each service has its own NATS user; API clients reach rein.v1.* only',
   const violations: { operation: string; subject: string }[] = [];
 
   beforeAll(async () => {
-    // nats-server reads `$REIN_NATS_<USER>_PASS` from its environment, as deployed.
-    const env = Object.fromEntries(
-      [...SERVICES, 'api' as const, 'all' as const].map((u) => [natsPasswordVariable(u), password(u)]),
-    );
-    nats = await startNatsServer({
-      config: readFileSync(join(ROOT, 'deploy/nats/rein-auth.conf'), 'utf8'),
-      env,
-    });
+    nats = await startDeployedNats();
     const dataDir = join(traversableTempDir('rein-nats-users-'), 'data');
     for (const service of SERVICES) {
       procs.push(
@@ -212,13 +213,7 @@ describe('the all-in-one user `rein`', () => {
   let rein: ReinProcess;
 
   beforeAll(async () => {
-    const env = Object.fromEntries(
-      [...SERVICES, 'api' as const, 'all' as const].map((u) => [natsPasswordVariable(u), password(u)]),
-    );
-    nats = await startNatsServer({
-      config: readFileSync(join(ROOT, 'deploy/nats/rein-auth.conf'), 'utf8'),
-      env,
-    });
+    nats = await startDeployedNats();
     rein = await startRein({
       dataDir: join(traversableTempDir('rein-nats-all-'), 'data'),
       env: { REIN_NATS_USER: NATS_USERS.all, REIN_NATS_PASS: password('all') },
