@@ -10,4 +10,6 @@ export * from './messages.js';
 export * from './run-log.js';
 export * from './api-reply.js';
 export * from './openapi.js';
+export * from './request-bodies.js';
+export * from './wire-shapes.js';
 export * from './nats-permissions.js';

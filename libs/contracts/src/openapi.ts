@@ -3,9 +3,10 @@ import type { ErrorCode } from './errors.js';
 import type { EventType, PoolSettings, RunStatus, TimerKind } from './events.js';
 import { RUN_ID_PATTERN, TASK_ID_PATTERN } from './ids.js';
 import type { TranscriptEvent } from './messages.js';
-import { runSpecSchema } from './run-spec.schema.js';
+import { runSpecDefs, runSpecSchema } from './run-spec.schema.js';
 import type { GateKind } from './run-spec.types.js';
 import { SUBJECTS } from './subjects.js';
+import { wireComponents } from './wire-shapes.js';
 
 /**
  * The OpenAPI 3.1 document of Rein's HTTP API (DESIGN.md, "HTTP, JSON, under /v1"), served at
@@ -30,17 +31,6 @@ function every<T extends string>() {
   ): L => list;
 }
 
-const ERROR_CODES = every<ErrorCode>()([
-  'invalid_spec',
-  'cycle',
-  'too_large',
-  'unsupported_media_type',
-  'not_found',
-  'conflict',
-  'snapshot_gone',
-  'unauthorized',
-  'forbidden',
-]);
 const EVENT_TYPES = every<EventType>()([
   ...FACT_TYPES,
   'TaskReady',
@@ -133,10 +123,19 @@ function relocate(node: unknown): unknown {
 function runSpecComponents(): Record<string, Schema> {
   // `$id` would make the copied refs resolve against the run spec resource instead of this
   // document, and `$schema` is the document's `jsonSchemaDialect`: both stay behind.
-  const { $schema: _dialect, $id: _id, $defs, ...root } = runSpecSchema;
+  const { $schema: _dialect, $id: _id, $defs: _defs, ...root } = runSpecSchema;
   const out: Record<string, Schema> = { RunSpec: relocate(root) as Schema };
-  for (const [name, def] of Object.entries($defs)) out[RUN_SPEC_PREFIX + name] = relocate(def) as Schema;
+  for (const [name, def] of Object.entries(runSpecDefs))
+    out[RUN_SPEC_PREFIX + name] = relocate(def) as Schema;
   return out;
+}
+
+/**
+ * The TypeBox shapes as plain JSON: TypeBox marks its schemas with symbol keys, which a JSON
+ * client never sees, and the document is served (and frozen) as plain data.
+ */
+function publishedWireComponents(): Record<string, Schema> {
+  return JSON.parse(JSON.stringify(wireComponents)) as Record<string, Schema>;
 }
 
 // ---------- views ----------
@@ -493,17 +492,6 @@ const transcriptEvent = obj("An entry of an attempt's transcript.", {
 });
 
 // ---------- errors, health ----------
-
-const problemSchema = obj('One problem with a request.', {
-  code: ref('ErrorCode'),
-  message: str('What is wrong; a cycle names it: `cycle: a → b → c → a`.'),
-  path: str('JSON Pointer into the request (e.g. `/spec/tasks/2/dependsOn/0`); empty for the whole of it.'),
-  hint: str('How to fix it.'),
-});
-const errorSchema = obj('The error envelope: the first problem, and every problem found.', {
-  error: ref('Problem'),
-  errors: { type: 'array', minItems: 1, items: ref('Problem') },
-});
 
 const LIMIT_MECHANISMS = ['cgroup-v1', 'cgroup-v2', 'rlimit', 'none'];
 
@@ -887,7 +875,6 @@ const schemas: Record<string, Schema> = {
   AttemptState: { enum: ATTEMPT_STATES },
   GateKind: { enum: GATE_KINDS },
   EventType: { enum: EVENT_TYPES },
-  ErrorCode: { enum: ERROR_CODES },
   Usage: usage,
   Budget: budget,
   Provenance: provenance,
@@ -924,25 +911,7 @@ const schemas: Record<string, Schema> = {
   PoolSettings: poolSettings,
   Pool: pool,
   PoolList: obj('The executor pools.', { pools: list(ref('Pool'), '') }),
-  CancelRequest: obj('Why the run is cancelled.', { reason: { type: 'string' } }, { optional: ['reason'] }),
-  RollbackRequest: {
-    description:
-      '`{ toEvent: N }` rolls back to the state after event N; `{ task: id }` that task and everything downstream.',
-    oneOf: [
-      obj('Roll back to the state after event `toEvent`.', { toEvent: int('A seq of the run.', 1) }),
-      obj('Roll back a task and everything downstream.', { task: { type: 'string', pattern: TASK_ID } }),
-    ],
-  },
-  ApprovalDecision: obj(
-    'A decision on a pending approval gate.',
-    {
-      comment: str('Recorded with the decision; on reject, the feedback of the next attempt.'),
-      final: { type: 'boolean', description: 'Reject only: fail the task instead of retrying it.' },
-    },
-    { optional: ['comment', 'final'] },
-  ),
-  Problem: problemSchema,
-  Error: errorSchema,
+  ...publishedWireComponents(),
   Readiness: readiness,
 };
 
@@ -1022,7 +991,8 @@ function build(): Record<string, unknown> {
         bearer: {
           type: 'http',
           scheme: 'bearer',
-          description: 'Optional for now; `--token` / REIN_TOKEN in the CLI.',
+          description:
+            "A token from the server's tokens file, with the scopes the operation needs (`runs:submit`, `runs:read`, `runs:approve`, `admin`); `--token` / REIN_TOKEN in the CLI. Without a tokens file the API is open, on loopback only.",
         },
       },
     },

@@ -2,14 +2,19 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import { parseDocument } from 'yaml';
 import { dagFromEdges, findCycles } from '@rein/domain';
 import { pointer, problem, type Problem } from './errors.js';
-import { runSpecSchema } from './run-spec.schema.js';
+import {
+  type AgentInput,
+  type GateInput,
+  type RetryPolicyInput,
+  runSpecSchema,
+  type RunSpecInput,
+} from './run-spec.schema.js';
 import {
   DEFAULT_SPEC_LIMITS,
   SPEC_DEFAULTS,
   type AgentProfile,
   type GateSpec,
   type RetryPolicy,
-  type RetryPolicyInput,
   type RunSpec,
   type SpecLimits,
   type TaskSpec,
@@ -85,6 +90,7 @@ export function parseRunSpec(
   crossReferenceProblems(raw, problems);
   if (problems.length > 0) return fail(problems);
 
+  // The schema admitted `raw`, so it is the shape the schema's own type describes.
   const spec = withDefaults(raw as RunSpecInput);
   return { ok: true, spec, specHash: specHash(spec) };
 }
@@ -727,55 +733,6 @@ function isObject(value: unknown): value is Readonly<Record<string, unknown>> {
 }
 
 // ---------- defaults ----------
-
-/** The shape the schema admits; only used once the schema and cross-references have passed. */
-interface RunSpecInput {
-  readonly apiVersion: 'rein/v1';
-  readonly kind: 'Run';
-  readonly metadata: {
-    readonly name: string;
-    readonly idempotencyKey?: string;
-    readonly labels?: Record<string, string>;
-  };
-  readonly spec: {
-    readonly concurrency?: number | null;
-    readonly failFast?: boolean;
-    readonly budget?: { readonly tokens?: number; readonly usd?: number };
-    readonly workspace?: { readonly repo: string; readonly ref?: string };
-    readonly defaults?: { readonly agent?: string; readonly retries?: RetryPolicyInput };
-    readonly agents: Record<string, AgentInput>;
-    readonly tasks: readonly TaskInput[];
-  };
-}
-
-interface AgentInput {
-  readonly runtime: AgentProfile['runtime'];
-  readonly command?: string;
-  readonly env?: Record<string, string>;
-  readonly secrets?: readonly string[];
-  readonly network?: { readonly allow?: readonly string[] };
-  readonly limits?: Partial<AgentProfile['limits']>;
-  readonly hooks?: Partial<AgentProfile['hooks']>;
-  readonly model?: string;
-  readonly allowedTools?: readonly string[];
-  readonly permissionMode?: string;
-}
-
-interface TaskInput {
-  readonly id: string;
-  readonly prompt: string;
-  readonly agent?: string;
-  readonly dependsOn?: readonly string[];
-  readonly priority?: number;
-  readonly retries?: RetryPolicyInput;
-  readonly timeouts?: Partial<TaskTimeouts>;
-  readonly gates?: readonly GateInput[];
-  readonly requires?: readonly string[];
-}
-
-type GateInput =
-  | { readonly test: { readonly run: string; readonly timeoutMs?: number } }
-  | Exclude<GateSpec, { readonly test: unknown }>;
 
 const NO_STRINGS: readonly string[] = Object.freeze([]);
 

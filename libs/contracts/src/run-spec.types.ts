@@ -1,3 +1,5 @@
+import type { AGENT_RUNTIMES, RetryPolicyInput } from './run-spec.schema.js';
+
 /**
  * The run spec after parsing, with DESIGN.md's defaults applied (`apiVersion: rein/v1`, `kind: Run`).
  * Optional fields that have no default stay absent (never `undefined`).
@@ -41,7 +43,7 @@ export interface RunDefaults {
   readonly retries?: RetryPolicyInput;
 }
 
-export type AgentRuntime = 'command' | 'claude-code' | 'codex' | 'noop';
+export type AgentRuntime = (typeof AGENT_RUNTIMES)[number];
 
 export interface AgentProfile {
   readonly runtime: AgentRuntime;
@@ -69,11 +71,6 @@ export interface AgentHooks {
   readonly afterRun?: string;
   readonly beforeRemove?: string;
   readonly timeoutMs: number;
-}
-
-export interface RetryPolicyInput {
-  readonly max?: number;
-  readonly backoff?: Partial<BackoffPolicy>;
 }
 
 export interface BackoffPolicy {

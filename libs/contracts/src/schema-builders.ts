@@ -1,0 +1,48 @@
+import { type ObjectOptions, type Static, type TProperties, type TSchema, Type } from '@sinclair/typebox';
+
+/**
+ * The few TypeBox builders the wire shapes share. Each writes the plain JSON Schema keyword
+ * (`enum`, `propertyNames`, `additionalProperties: false`) that Ajv turns into one precise
+ * error, where TypeBox's own union and record builders would publish `anyOf` of `const`s and
+ * `patternProperties`.
+ */
+
+/** An object that admits only the properties listed. */
+export function closedObject<P extends TProperties>(
+  description: string,
+  properties: P,
+  options: ObjectOptions = {},
+) {
+  return Type.Object(properties, { additionalProperties: false, description, ...options });
+}
+
+/** One of `values`, as a JSON Schema `enum`, typed as their union. */
+export function enumOf<const V extends readonly (string | number | boolean)[]>(
+  values: V,
+  description?: string,
+) {
+  return Type.Unsafe<V[number]>(description === undefined ? { enum: values } : { enum: values, description });
+}
+
+/** A string-keyed map whose keys match `propertyNames` and whose values are `value`. */
+export function mapOf<V extends TSchema>(
+  value: V,
+  propertyNames: Record<string, unknown>,
+  description: string,
+) {
+  return Type.Unsafe<Record<string, Static<V>>>({
+    type: 'object',
+    propertyNames,
+    additionalProperties: value,
+    description,
+  });
+}
+
+/**
+ * A reference to the OpenAPI component `name`, typed as the schema it names. Shapes that share a
+ * part refer to it by the name it is published under, so the document keeps one copy of it and
+ * a validator compiled from `wireComponents` resolves it the same way.
+ */
+export function componentRef<T extends TSchema>(name: string, _schema: T) {
+  return Type.Unsafe<Static<T>>({ $ref: `#/components/schemas/${name}` });
+}

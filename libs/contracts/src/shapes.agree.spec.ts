@@ -1,0 +1,320 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import { errorEnvelope, type ErrorEnvelope, problem, type Problem } from './errors.js';
+import { openApiDocument } from './openapi.js';
+import type { ApprovalDecision, CancelRequest, RollbackRequest } from './request-bodies.js';
+import { parseRunSpec } from './run-spec.parser.js';
+import { runSpecSchema, type RunSpecInput } from './run-spec.schema.js';
+import { type WireComponent, wireValidator } from './wire-shapes.js';
+
+/**
+ * Each shape is defined once (TypeBox) and reaches clients three ways: as a TypeScript type, as
+ * the validator the server runs, and as a schema in the OpenAPI document. The samples below go
+ * through all three: valid ones are declared against the type (`satisfies`), invalid ones that
+ * the type can express are marked `@ts-expect-error` (so `npm run typecheck` fails if the type
+ * starts admitting them), and every sample must get the same answer from the validator and from
+ * the schema compiled out of the served document.
+ */
+
+type Json = Record<string, unknown>;
+const DOC_ID = 'urn:rein:openapi';
+
+let documentAjv: Ajv2020;
+
+function fromDocument(name: string): ValidateFunction {
+  const validate = documentAjv.getSchema(`${DOC_ID}#/components/schemas/${name}`);
+  if (!validate) throw new Error(`the OpenAPI document has no schema ${name}`);
+  return validate;
+}
+
+beforeAll(() => {
+  documentAjv = new Ajv2020({ strict: true, strictRequired: false, allowUnionTypes: true, allErrors: true });
+  // A copy served as JSON, as a client reads it: nothing of the in-process objects comes along.
+  const served = JSON.parse(JSON.stringify(openApiDocument())) as Json;
+  // `discriminator` is an annotation for code generators (validation is the oneOf); the
+  // document's top-level fields are declared so that it can be added whole as the resource its
+  // `#/components/…` refs resolve in.
+  documentAjv.addVocabulary(['discriminator', ...Object.keys(served)]);
+  documentAjv.addFormat('date-time', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/);
+  documentAjv.addSchema({ ...served, $id: DOC_ID });
+});
+
+/** What the validator and the published schema say of each sample; the test wants them equal. */
+function verdicts(
+  own: (value: unknown) => boolean,
+  published: ValidateFunction,
+  samples: Readonly<Record<string, unknown>>,
+): Record<string, { own: boolean; published: boolean }> {
+  return Object.fromEntries(
+    Object.entries(samples).map(([name, value]) => [name, { own: own(value), published: published(value) }]),
+  );
+}
+
+function agreeOn(
+  own: (value: unknown) => boolean,
+  published: ValidateFunction,
+  valid: Readonly<Record<string, unknown>>,
+  invalid: Readonly<Record<string, unknown>>,
+): void {
+  const all = (samples: Readonly<Record<string, unknown>>, ok: boolean) =>
+    Object.fromEntries(Object.keys(samples).map((name) => [name, { own: ok, published: ok }]));
+  expect(verdicts(own, published, valid)).toEqual(all(valid, true));
+  expect(verdicts(own, published, invalid)).toEqual(all(invalid, false));
+}
+
+// ---------- the run spec ----------
+
+const designSpec = {
+  apiVersion: 'rein/v1',
+  kind: 'Run',
+  metadata: { name: 'customer-data-service', idempotencyKey: 'cds-2026-11-22', labels: { team: 'platform' } },
+  spec: {
+    concurrency: 4,
+    failFast: true,
+    budget: { tokens: 2_000_000, usd: 20 },
+    workspace: { repo: './service', ref: 'main' },
+    defaults: { agent: 'coder', retries: { max: 2 } },
+    agents: {
+      coder: { runtime: 'command', command: 'my-agent --task "$REIN_PROMPT"', env: { LOG_LEVEL: 'info' } },
+      reviewer: {
+        runtime: 'claude-code',
+        model: 'claude-sonnet-4-5',
+        allowedTools: ['Read', 'Grep', 'Bash'],
+      },
+    },
+    tasks: [
+      {
+        id: 'api',
+        prompt: 'Implement the profile API. {{ feedback }}',
+        retries: { max: 2, backoff: { initialMs: 1000, factor: 2, maxMs: 300_000 } },
+        timeouts: { scheduleToStartMs: 60_000 },
+        gates: [{ test: { run: 'npm test' } }, { judge: { rubric: 'authenticated', threshold: 0.8 } }],
+      },
+      {
+        id: 'deploy',
+        dependsOn: ['api'],
+        prompt: 'Deploy.',
+        requires: ['kubernetes'],
+        gates: [{ approval: {} }, { policy: { denyPaths: ['.github/**'], maxDiffLines: 500 } }],
+      },
+    ],
+  },
+} satisfies RunSpecInput;
+
+const minimalSpec = {
+  apiVersion: 'rein/v1',
+  kind: 'Run',
+  metadata: { name: 'm' },
+  spec: {
+    concurrency: null,
+    agents: { a: { runtime: 'noop' } },
+    tasks: [{ id: 't', prompt: 'p', agent: 'a' }],
+  },
+} satisfies RunSpecInput;
+
+const designBody = designSpec.spec;
+const validSpecs: Record<string, RunSpecInput> = { design: designSpec, minimal: minimalSpec };
+
+const invalidSpecs: Record<string, unknown> = {
+  // @ts-expect-error apiVersion is the literal 'rein/v1'
+  'wrong apiVersion': { ...designSpec, apiVersion: 'rein/v2' } satisfies RunSpecInput,
+  // @ts-expect-error failfast is not a field (the type rejects the excess property)
+  'misspelt field': { ...designSpec, spec: { ...designBody, failfast: true } } satisfies RunSpecInput,
+  'no tasks': { ...designSpec, spec: { ...designBody, tasks: [] } } satisfies RunSpecInput,
+  'concurrency 0': { ...designSpec, spec: { ...designBody, concurrency: 0 } } satisfies RunSpecInput,
+  'fractional priority': {
+    ...designSpec,
+    spec: { ...designBody, tasks: [{ id: 'a', prompt: 'p', priority: 1.5 }] },
+  } satisfies RunSpecInput,
+  'bad task id': { ...designSpec, spec: { ...designBody, tasks: [{ id: 'a b', prompt: 'p' }] } },
+  // The type cannot say "command is required when runtime is command"; the schema does.
+  'command runtime without command': {
+    ...designSpec,
+    spec: { ...designBody, agents: { coder: { runtime: 'command' } } },
+  } satisfies RunSpecInput,
+  'unknown runtime': {
+    ...designSpec,
+    // @ts-expect-error runtime is one of the four runtimes
+    spec: { ...designBody, agents: { coder: { runtime: 'docker' } } } satisfies RunSpecInput['spec'],
+  },
+  'two gates in one': {
+    ...designSpec,
+    spec: { ...designBody, tasks: [{ id: 'a', prompt: 'p', gates: [{ test: { run: 'x' }, approval: {} }] }] },
+  },
+  'judge without threshold': {
+    ...designSpec,
+    spec: {
+      ...designBody,
+      tasks: [
+        // @ts-expect-error a judge gate needs its threshold
+        { id: 'a', prompt: 'p', gates: [{ judge: { rubric: 'r' } }] },
+      ] satisfies RunSpecInput['spec']['tasks'],
+    },
+  },
+  'label value not a string': {
+    ...designSpec,
+    // @ts-expect-error label values are strings
+    metadata: { name: 'x', labels: { team: 1 } } satisfies RunSpecInput['metadata'],
+  },
+  'negative retries': {
+    ...designSpec,
+    spec: { ...designBody, defaults: { agent: 'coder', retries: { max: -1 } } },
+  } satisfies RunSpecInput,
+};
+
+describe('the run spec: one schema for the type, the parser and the OpenAPI document', () => {
+  const ownSchema = () =>
+    new Ajv2020({ strict: true, strictRequired: false, allErrors: true }).compile(runSpecSchema);
+  const parses = (value: unknown) => parseRunSpec(JSON.stringify(value), 'json').ok;
+
+  it('the schema, the parser and the published RunSpec agree on every sample', () => {
+    const own = ownSchema();
+    agreeOn((v) => own(v), fromDocument('RunSpec'), validSpecs, invalidSpecs);
+    agreeOn(parses, fromDocument('RunSpec'), validSpecs, invalidSpecs);
+  });
+
+  it("the parser names each invalid sample's problem with a JSON Pointer and a hint", () => {
+    for (const [name, value] of Object.entries(invalidSpecs)) {
+      const result = parseRunSpec(JSON.stringify(value), 'json');
+      if (result.ok) throw new Error(`${name} parsed`);
+      for (const p of result.problems) {
+        expect({ name, pointer: /^(\/[^/]*)*$/.test(p.path), hint: p.hint.length > 0 }).toEqual({
+          name,
+          pointer: true,
+          hint: true,
+        });
+      }
+    }
+  });
+
+  it('a parsed spec, defaults filled in, is still a RunSpec as published (RunSubmitted carries it)', () => {
+    for (const [name, value] of Object.entries(validSpecs)) {
+      const result = parseRunSpec(JSON.stringify(value), 'json');
+      if (!result.ok) throw new Error(`${name}: ${JSON.stringify(result.problems)}`);
+      expect({ name, published: fromDocument('RunSpec')(result.spec) }).toEqual({ name, published: true });
+    }
+  });
+});
+
+// ---------- the error envelope ----------
+
+const cycle = problem('cycle', 'cycle: a → b → a', '/spec/tasks/1/dependsOn/0', 'remove one of the edges');
+const validEnvelopes: Record<string, ErrorEnvelope> = {
+  'one problem': errorEnvelope([cycle]),
+  'every problem': {
+    error: cycle,
+    errors: [cycle, { code: 'invalid_spec', message: 'x', path: '', hint: '' } satisfies Problem],
+  },
+};
+const invalidEnvelopes: Record<string, unknown> = {
+  'no problems': { error: cycle, errors: [] } satisfies ErrorEnvelope,
+  // @ts-expect-error teapot is not an error code
+  'unknown code': { error: { ...cycle, code: 'teapot' }, errors: [cycle] } satisfies ErrorEnvelope,
+  'problem without a hint': {
+    // @ts-expect-error a problem always has a hint
+    error: { code: 'cycle', message: 'm', path: '' },
+    errors: [cycle],
+  } satisfies ErrorEnvelope,
+  // @ts-expect-error the envelope is closed
+  'extra field': { error: cycle, errors: [cycle], status: 400 } satisfies ErrorEnvelope,
+};
+
+describe('the error envelope: one schema for the type, the validator and the OpenAPI document', () => {
+  it('the validator and the published Error agree on every sample', () => {
+    agreeOn((v) => wireValidator('Error')(v), fromDocument('Error'), validEnvelopes, invalidEnvelopes);
+  });
+
+  it("the parser's own failures are envelopes as published", () => {
+    const failures = Object.values(invalidSpecs).map((value) => parseRunSpec(JSON.stringify(value), 'json'));
+    failures.push(parseRunSpec('{ "apiVersion": ', 'json'), parseRunSpec('a: [', 'yaml'));
+    for (const result of failures) {
+      if (result.ok) throw new Error('parsed');
+      const envelope = errorEnvelope(result.problems);
+      expect(wireValidator('Error')(envelope)).toBe(true);
+      expect(fromDocument('Error')(envelope)).toBe(true);
+    }
+  });
+});
+
+// ---------- request bodies ----------
+
+const bodies: readonly {
+  readonly name: WireComponent;
+  readonly valid: Readonly<Record<string, unknown>>;
+  readonly invalid: Readonly<Record<string, unknown>>;
+}[] = [
+  {
+    name: 'CancelRequest',
+    valid: {
+      empty: {} satisfies CancelRequest,
+      'with a reason': { reason: 'wrong base' } satisfies CancelRequest,
+    },
+    invalid: {
+      // @ts-expect-error reason is a string
+      'reason not a string': { reason: 1 } satisfies CancelRequest,
+      // @ts-expect-error the body is closed
+      'unknown field': { why: 'x' } satisfies CancelRequest,
+    },
+  },
+  {
+    name: 'RollbackRequest',
+    valid: {
+      'to an event': { toEvent: 12 } satisfies RollbackRequest,
+      'a task': { task: 'api' } satisfies RollbackRequest,
+    },
+    invalid: {
+      // @ts-expect-error one of toEvent and task is needed
+      neither: {} satisfies RollbackRequest,
+      // TypeScript admits a property of either member of a union, so only the schemas catch this.
+      both: { toEvent: 12, task: 'api' } satisfies RollbackRequest,
+      'event 0': { toEvent: 0 } satisfies RollbackRequest,
+      'fractional event': { toEvent: 1.5 } satisfies RollbackRequest,
+      'bad task id': { task: 'a/b' } satisfies RollbackRequest,
+      // @ts-expect-error toEvent is a number
+      'event as a string': { toEvent: '12' } satisfies RollbackRequest,
+    },
+  },
+  {
+    name: 'ApprovalDecision',
+    valid: {
+      empty: {} satisfies ApprovalDecision,
+      'comment and final': { comment: 'looks good', final: false } satisfies ApprovalDecision,
+    },
+    invalid: {
+      // @ts-expect-error final is a boolean
+      'final as a string': { final: 'yes' } satisfies ApprovalDecision,
+      // @ts-expect-error comment is a string
+      'comment as a list': { comment: ['a'] } satisfies ApprovalDecision,
+      // @ts-expect-error the body is closed
+      'unknown field': { approve: true } satisfies ApprovalDecision,
+    },
+  },
+];
+
+describe('request bodies: one schema each for the type, the validator and the OpenAPI document', () => {
+  it.each(bodies)(
+    '$name: the validator and the published schema agree on every sample',
+    ({ name, valid, invalid }) => {
+      agreeOn((v) => wireValidator(name)(v), fromDocument(name), valid, invalid);
+    },
+  );
+
+  it('the operations take their bodies by reference to those schemas', () => {
+    const paths = openApiDocument().paths as Record<string, Record<string, Json>>;
+    const bodyRef = (path: string) =>
+      JSON.stringify((paths[path]!.post!.requestBody as Json).content).match(
+        /#\/components\/schemas\/(\w+)/,
+      )?.[1];
+    expect({
+      cancel: bodyRef('/v1/runs/{id}/cancel'),
+      rollback: bodyRef('/v1/runs/{id}/rollback'),
+      approve: bodyRef('/v1/runs/{id}/tasks/{task}/approve'),
+      reject: bodyRef('/v1/runs/{id}/tasks/{task}/reject'),
+    }).toEqual({
+      cancel: 'CancelRequest',
+      rollback: 'RollbackRequest',
+      approve: 'ApprovalDecision',
+      reject: 'ApprovalDecision',
+    });
+  });
+});
