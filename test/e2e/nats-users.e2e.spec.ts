@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { connect, createInbox, errors as natsErrors, type NatsConnection } from '@nats-io/transport-node';
-import { NATS_USERS, SUBJECTS, natsPasswordVariable, type NatsUserName } from '@rein/contracts';
+import {
+  NATS_USERS,
+  SUBJECTS,
+  natsInboxPrefix,
+  natsPasswordVariable,
+  type NatsUserName,
+} from '@rein/contracts';
 import { requestWhole } from '@rein/transport';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -152,16 +158,17 @@ describe('each service has its own NATS user; API clients reach rein.v1.* only',
       api.publish(subject, JSON.stringify({ pattern: subject, data, id: 'forged' }), {
         reply: createInbox(),
       });
-    // Eavesdropping on what services tell each other is refused too.
-    api.subscribe('rein.internal.>');
+    // Eavesdropping on what services tell each other, or on the replies they are sent, is refused too.
+    const eavesdrops = ['rein.internal.>', '_REIN_INBOX.>', '_REIN_INBOX.orchestrator.>'];
+    for (const subject of eavesdrops) api.subscribe(subject);
     await api.flush();
     const deadline = Date.now() + 10_000;
-    while (violations.length < forged.length + 1 && Date.now() < deadline)
+    while (violations.length < forged.length + eavesdrops.length && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 50));
     expect(violations).toEqual(
       expect.arrayContaining([
         ...forged.map(([subject]) => ({ operation: 'publish', subject })),
-        { operation: 'subscription', subject: 'rein.internal.>' },
+        ...eavesdrops.map((subject) => ({ operation: 'subscription', subject })),
       ]),
     );
     // The connection stays usable, and the run's log is as it was.
@@ -177,6 +184,7 @@ describe('each service has its own NATS user; API clients reach rein.v1.* only',
       servers: nats.url,
       user: NATS_USERS.executor,
       pass: password('executor'),
+      inboxPrefix: natsInboxPrefix(NATS_USERS.executor)!,
     });
     try {
       void (async () => {

@@ -26,6 +26,7 @@ import { Authorizer, TokensFileError } from '@rein/auth';
 import { type IdempotencyKeyCache, RunEngine } from '@rein/orchestration';
 import type { ViewCache } from '@rein/projections';
 import type { RunView } from '@rein/domain';
+import { natsInboxPrefix } from '@rein/contracts';
 import { FencedEventStore, RedisLeases, RedisRunLocks } from '@rein/leases';
 import { BaseSources, BaseSourcesError } from '@rein/workspace';
 import { Redis } from 'ioredis';
@@ -245,7 +246,12 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   let nc: NatsConnection | undefined;
   if (config.transport === 'nats' || config.store === 'jetstream') {
     try {
-      nc = await connectNats({ servers: natsUrl, name: `rein-${[...services].join('+')}`, ...natsAuth });
+      nc = await connectNats({
+        servers: natsUrl,
+        name: `rein-${[...services].join('+')}`,
+        ...natsAuth,
+        inboxPrefix: natsInboxPrefix(natsUser),
+      });
     } catch (e) {
       throw new StartupError(
         `cannot connect to NATS at ${natsUrl}: ${(e as Error).message} (set --nats-url / REIN_NATS_URL)`,

@@ -3,8 +3,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   NATS_PERMISSIONS,
+  NATS_USERS,
   type NatsUserName,
   allSubjects,
+  natsInboxPrefix,
   renderNatsAuthConfig,
   subjectMatches,
   unionPermissions,
@@ -71,6 +73,23 @@ describe('NATS users and their permissions', () => {
     for (const s of SERVICES)
       for (const k of ['publish', 'subscribe'] as const)
         for (const p of NATS_PERMISSIONS[s][k]) expect(all[k]).toContain(p);
+  });
+
+  it('gives each service a reply inbox only it may subscribe, and API clients the default one', () => {
+    const users = Object.keys(NATS_PERMISSIONS) as NatsUserName[];
+    for (const u of SERVICES) {
+      const prefix = natsInboxPrefix(NATS_USERS[u]);
+      expect(prefix).toBe(`_REIN_INBOX.${u}`);
+      const readers = users.filter((r) => allowed(NATS_PERMISSIONS[r].subscribe, `${prefix}.reply.1`));
+      expect([u, readers]).toEqual([u, [u]]);
+      // Every other service may answer it; an API client may not.
+      for (const r of SERVICES) expect(allowed(NATS_PERMISSIONS[r].publish, `${prefix}.reply.1`)).toBe(true);
+      expect(allowed(NATS_PERMISSIONS.api.publish, `${prefix}.reply.1`)).toBe(false);
+    }
+    expect(allowed(unionPermissions(SERVICES).subscribe, `${natsInboxPrefix(NATS_USERS.all)}.x`)).toBe(true);
+    expect(natsInboxPrefix(NATS_USERS.api)).toBeUndefined();
+    expect(natsInboxPrefix('someone-else')).toBeUndefined();
+    expect(natsInboxPrefix(undefined)).toBeUndefined();
   });
 
   it('matches NATS wildcards as the server does', () => {

@@ -6,10 +6,14 @@ import { SUBJECTS } from './subjects.js';
  * from this by `renderNatsAuthConfig` and a test keeps the two equal, and checks every subject of
  * SUBJECTS has a publisher and a subscriber here, so a new subject cannot be missed.
  *
- * Request-reply: the requester publishes the subject and subscribes its `_INBOX.>` reply inbox;
- * the responder subscribes the subject and publishes to the inbox (several messages when the reply
- * is chunked, so `allow_responses`' one reply per request would not do). Only services publish to
- * `_INBOX.>`; the API user may not, so it cannot answer a request meant for a service.
+ * Request-reply: the requester publishes the subject and subscribes its reply inbox; the responder
+ * subscribes the subject and publishes to the inbox (several messages when the reply is chunked,
+ * so `allow_responses`' one reply per request would not do). Each service user has an inbox of its
+ * own (`_REIN_INBOX.<user>.>`, `natsInboxPrefix`) that only it may subscribe, so no other user
+ * reads the replies a service is sent. API clients keep the default `_INBOX.>`, which stock NATS
+ * clients use; only services publish to either, so an API client cannot answer a request.
+ * (API clients sharing the `rein-api` user can read each other's replies; a deployment that must
+ * keep clients apart gives each its own user.)
  *
  * JetStream: each service may call the JetStream API only on the streams it uses (`jsApiOn`):
  * their info, create and update (every side ensures the topology it needs, so start order does
@@ -26,7 +30,14 @@ export interface NatsPermissions {
   readonly subscribe: readonly string[];
 }
 
+/** API clients' reply inboxes (every stock NATS client's default prefix). */
 const INBOX = '_INBOX.>';
+/** Where services' reply inboxes live: one level per user below it. */
+const REIN_INBOX_ROOT = '_REIN_INBOX';
+/** Every reply a service may send: to API clients and to other services. */
+const REPLIES = [INBOX, `${REIN_INBOX_ROOT}.>`];
+/** The reply inbox only `user` may subscribe. */
+const inboxOf = (user: NatsUserName | 'all'): string => `${REIN_INBOX_ROOT}.${user}.>`;
 /** Account info: what `jetstreamManager()` asks first. */
 const JS_INFO = '$JS.API.INFO';
 /** The JetStream streams Rein keeps: the event log and the two work queues. */
@@ -72,7 +83,7 @@ const store = [LOG, JS_INFO, ...jsApiOn(EVENTS_STREAM)];
 export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> = {
   orchestrator: {
     publish: [
-      INBOX,
+      ...REPLIES,
       SUBJECTS.events('*'),
       i.dispatch('*'),
       i.cancel,
@@ -87,7 +98,7 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> =
       ...jsApiOn(GATES_STREAM),
     ],
     subscribe: [
-      INBOX,
+      inboxOf('orchestrator'),
       ...publicCalls,
       SUBJECTS.events('*'),
       i.attemptStarted,
@@ -98,7 +109,7 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> =
   },
   executor: {
     publish: [
-      INBOX,
+      ...REPLIES,
       i.attemptStarted,
       i.attemptFinished,
       i.attemptUsage,
@@ -107,7 +118,7 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> =
       ackOn(DISPATCH_STREAM),
     ],
     subscribe: [
-      INBOX,
+      inboxOf('executor'),
       i.dispatch('*'),
       i.cancel,
       i.pools,
@@ -121,7 +132,7 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> =
     // No `rein.log.>`: the verifier appends nothing (it opens the store, which may create its
     // stream when the verifier starts first); it consumes the gate work queue.
     publish: [
-      INBOX,
+      ...REPLIES,
       i.gateVerdict,
       i.runTestGate,
       i.attemptChange,
@@ -130,12 +141,12 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> =
       ...jsApiOn(GATES_STREAM),
       ackOn(GATES_STREAM),
     ],
-    subscribe: [INBOX, i.evaluateGate],
+    subscribe: [inboxOf('verifier'), i.evaluateGate],
   },
   audit: {
     // Reads the log, appends nothing: the event stream's API only.
-    publish: [INBOX, JS_INFO, ...jsApiOn(EVENTS_STREAM)],
-    subscribe: [INBOX, ...Object.values(q)],
+    publish: [...REPLIES, JS_INFO, ...jsApiOn(EVENTS_STREAM)],
+    subscribe: [inboxOf('audit'), ...Object.values(q)],
   },
   /** An API client: the public calls and the run event feed, nothing internal, no JetStream. */
   api: {
@@ -160,12 +171,26 @@ export function natsPasswordVariable(user: NatsUserName | 'all'): string {
   return user === 'all' ? 'REIN_NATS_ALL_PASS' : `REIN_NATS_${user.toUpperCase()}_PASS`;
 }
 
-/** Every service's permissions together: the user of a process that runs all of them. */
+/**
+ * Every service's permissions together, and its own inbox: the user of a process that runs all of
+ * them.
+ */
 export function unionPermissions(users: readonly NatsUserName[]): NatsPermissions {
   const merge = (k: keyof NatsPermissions): string[] => [
     ...new Set(users.flatMap((u) => NATS_PERMISSIONS[u][k])),
   ];
-  return { publish: merge('publish'), subscribe: merge('subscribe') };
+  return { publish: merge('publish'), subscribe: [inboxOf('all'), ...merge('subscribe')] };
+}
+
+/**
+ * The inbox prefix a Rein process connecting as NATS user `user` asks for replies on: its own
+ * inbox when `user` is one of the services' users (deploy/nats/rein-auth.conf lets nobody else
+ * subscribe it), otherwise none — API clients and deployments with users of their own keep the
+ * default `_INBOX`.
+ */
+export function natsInboxPrefix(user: string | undefined): string | undefined {
+  const known = Object.entries(NATS_USERS).find(([key, name]) => name === user && key !== 'api');
+  return known ? `${REIN_INBOX_ROOT}.${known[0]}` : undefined;
 }
 
 /** deploy/nats/rein-auth.conf: an `authorization` block for nats-server (`include` it). */

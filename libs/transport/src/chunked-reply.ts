@@ -125,8 +125,16 @@ export function respondChunked(
 export interface RequestWholeOptions {
   readonly timeoutMs: number;
   readonly headers?: MsgHdrs;
-  /** The inbox prefix the connection's user may subscribe to (default `_INBOX`). */
+  /** The inbox prefix the connection's user may subscribe to (default: the connection's own). */
   readonly inboxPrefix?: string;
+}
+
+/**
+ * The inbox prefix `nc` was opened with (a service's own inbox): nats.js keeps it on the
+ * connection's options, which its `NatsConnection` interface does not declare.
+ */
+function inboxPrefixOf(nc: NatsConnection): string | undefined {
+  return (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
 }
 
 /**
@@ -141,7 +149,7 @@ export function requestWhole(
   options: RequestWholeOptions,
 ): Promise<WholeReply> {
   return new Promise<WholeReply>((resolve, reject) => {
-    const inbox = createInbox(options.inboxPrefix);
+    const inbox = createInbox(options.inboxPrefix ?? inboxPrefixOf(nc));
     const assembler = new ReplyAssembler(subject);
     let settled = false;
     const finish = (fn: () => void): void => {

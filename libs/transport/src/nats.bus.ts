@@ -9,6 +9,8 @@ export interface NatsOptions {
   readonly pass?: string;
   /** Connection name shown by the server (`rein-<service>`). */
   readonly name: string;
+  /** Where this connection's replies arrive (a service's own inbox; absent: `_INBOX`). */
+  readonly inboxPrefix?: string | undefined;
 }
 
 /** An error a remote handler returned (Nest's `err` in its reply packet). */
@@ -30,6 +32,7 @@ export async function connectNats(o: NatsOptions): Promise<NatsConnection> {
     name: o.name,
     ...(o.user === undefined ? {} : { user: o.user }),
     ...(o.pass === undefined ? {} : { pass: o.pass }),
+    ...(o.inboxPrefix === undefined ? {} : { inboxPrefix: o.inboxPrefix }),
     maxReconnectAttempts: -1,
   });
 }
