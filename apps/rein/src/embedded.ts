@@ -12,15 +12,9 @@ import {
   SqliteEventStore,
   openKurrentDbEventStore,
 } from '@rein/event-store';
-import {
-  parsePools,
-  HttpErrorsFilter,
-  type Logger,
-  type ReinConfig,
-  type ServiceDeps,
-  defaultConfig,
-} from '@rein/nest';
+import { parsePools, HttpErrorsFilter, type ReinConfig, type ServiceDeps, defaultConfig } from '@rein/nest';
 import { cleanupSettingsOf } from '@rein/execution';
+import { LOG_LEVELS, type LogLevel, type Logger, NestLoggerAdapter, pinoLogger } from '@rein/logging';
 import { judgeConfigFromEnv } from '@rein/judge';
 import { Authorizer, TokensFileError } from '@rein/auth';
 import { type IdempotencyKeyCache, RunEngine } from '@rein/orchestration';
@@ -101,8 +95,11 @@ export interface EmbeddedOptions {
   readonly workspaceCleanup?: string;
   /** Cap in GiB on all working trees together (env REIN_MAX_WORKSPACE_GB; default none). */
   readonly maxWorkspaceGb?: number | string;
+  /** Lines below it are not logged (`--log-level` / REIN_LOG_LEVEL; default `info`). */
+  readonly logLevel?: string;
   /** Where startup notices go (default: stderr). */
   readonly say?: (line: string) => void;
+  /** The services' logger; default: JSON lines on stdout (pino) at {@link logLevel}. */
   readonly log?: Logger;
 }
 
@@ -259,16 +256,26 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     }
   }
   const dbPath = resolve(config.dataDir, 'events.db');
-  const store = await openStore(config, dbPath, nc, options.kurrentdbUrl ?? process.env.REIN_KURRENTDB_URL);
+  const kurrentdbUrl = options.kurrentdbUrl ?? process.env.REIN_KURRENTDB_URL;
+  const store = await openStore(config, dbPath, nc, kurrentdbUrl);
   for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   const broker = new InProcessBroker();
-  const log: Logger =
+  // The process's one logger; each service writes through a child naming it.
+  const logs: Logger =
     options.log ??
-    ((level, msg, fields) => {
-      if (level !== 'info') process.stderr.write(`${JSON.stringify({ level, msg, ...fields })}\n`);
+    pinoLogger({
+      level: logLevelOf(options.logLevel),
+      // Whatever field or message would carry them, these values never reach a line.
+      secrets: {
+        REIN_NATS_PASS: natsPass,
+        REIN_KURRENTDB_URL: kurrentdbUrl,
+        REIN_REDIS_URL: options.redisUrl ?? process.env.REIN_REDIS_URL,
+        REIN_JUDGE_API_KEY: config.judge?.apiKey,
+      },
     });
   const limits = sandbox ? { sandboxLimits: sandbox.enforcement } : {};
-  const deps = (): ServiceDeps => {
+  const deps = (service: ServiceName): ServiceDeps => {
+    const log = logs.child({ service });
     if (nc && config.transport === 'nats') {
       return {
         config,
@@ -296,7 +303,6 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   };
 
   const apps: INestApplication[] = [];
-  const nestLogger = ['error', 'warn'] as ('error' | 'warn')[];
   const start = async (
     module: Parameters<typeof NestFactory.create>[0],
     http: boolean,
@@ -304,7 +310,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   ): Promise<INestApplication> => {
     const app = await NestFactory.create(module, {
       bodyParser: false,
-      logger: nestLogger,
+      logger: new NestLoggerAdapter(logs.child({ service })),
       abortOnError: false,
     });
     if (config.transport === 'nats') {
@@ -341,15 +347,17 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   try {
     if (services.has('audit')) {
       const cache = await redisViewCache(options.redisUrl ?? process.env.REIN_REDIS_URL, closers);
-      await start(AuditModule.register(deps(), cache ? { cache } : {}), false, 'audit');
+      await start(AuditModule.register(deps('audit'), cache ? { cache } : {}), false, 'audit');
     }
     if (services.has('executor'))
-      await start(ExecutorModule.register(deps(), sandbox!, executorDir), false, 'executor');
-    if (services.has('verifier')) await start(VerifierModule.register(deps()), false, 'verifier');
+      await start(ExecutorModule.register(deps('executor'), sandbox!, executorDir), false, 'executor');
+    if (services.has('verifier')) await start(VerifierModule.register(deps('verifier')), false, 'verifier');
     let http: INestApplication;
     if (services.has('orchestrator')) {
       const ownership = await redisOwnership(options.redisUrl ?? process.env.REIN_REDIS_URL, store, closers);
-      const orchestratorDeps = ownership ? { ...deps(), store: ownership.store } : deps();
+      const orchestratorDeps = ownership
+        ? { ...deps('orchestrator'), store: ownership.store }
+        : deps('orchestrator');
       http = await start(
         OrchestratorModule.register(orchestratorDeps, {
           ...(ownership ? { ownership: { locks: ownership.locks, keyCache: ownership.keyCache } } : {}),
@@ -576,6 +584,14 @@ async function redisViewCache(
       await redis.set(`rein:view:${runId}`, JSON.stringify(view), 'EX', 24 * 3600);
     },
   };
+}
+
+function logLevelOf(v: string | undefined): LogLevel {
+  const level = v ?? 'info';
+  if ((LOG_LEVELS as readonly string[]).includes(level)) return level as LogLevel;
+  throw new StartupError(
+    `unknown log level "${level}": choose from ${LOG_LEVELS.join(', ')} (--log-level / REIN_LOG_LEVEL)`,
+  );
 }
 
 function storeKind(v: string | undefined): ReinConfig['store'] {

@@ -337,6 +337,7 @@ export function upOptions(
     ...(c.maxWorkspaceGb === undefined ? {} : { maxWorkspaceGb: String(c.maxWorkspaceGb) }),
     ...(c.pools === undefined ? {} : { pools: c.pools }),
     ...(c.services === undefined ? {} : { services: c.services }),
+    ...(given('logLevel') ? { logLevel: c.logLevel } : {}),
   };
 }
 

@@ -28,6 +28,8 @@ export interface EmbeddedServerOptions {
   readonly retentionDays?: string;
   readonly workspaceCleanup?: string;
   readonly maxWorkspaceGb?: string;
+  /** Lines below it are not logged; the server's default is `info`. */
+  readonly logLevel?: string;
   /** Which of the services this process runs; the server's default is all four. */
   readonly services?: readonly string[];
 }

@@ -58,6 +58,10 @@ export type ServiceName = (typeof SERVICE_NAMES)[number];
 export const WORKSPACE_CLEANUP_MODES = ['on-terminal', 'on-success', 'never'] as const;
 export type WorkspaceCleanupMode = (typeof WORKSPACE_CLEANUP_MODES)[number];
 
+/** pino's levels, lowest first: a server writes its lines at its level and above. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 export const DEFAULT_PORT = 7700;
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_DATA_DIR = './.rein';
@@ -185,6 +189,16 @@ export const SERVER_SETTINGS = {
     default: 'inprocess',
     defaultDoc: '`inprocess`; `nats` for a cluster',
     doc: 'message transport between the services',
+    readBy: ['all'],
+  },
+  logLevel: {
+    flag: '--log-level',
+    arg: 'L',
+    env: 'REIN_LOG_LEVEL',
+    parser: oneOf(LOG_LEVELS),
+    default: 'info',
+    defaultDoc: '`info`',
+    doc: 'JSON log lines on stdout at this level and above: `trace`, `debug`, `info`, `warn`, `error` or `fatal`',
     readBy: ['all'],
   },
   natsUrl: {

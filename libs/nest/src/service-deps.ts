@@ -3,6 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { MessageBus } from '@rein/transport';
 import type { BaseSources } from '@rein/workspace';
 import type { LimitEnforcement } from '@rein/sandbox';
+import type { Logger } from '@rein/logging';
 import type { Clock, ReinConfig } from './config.js';
 
 /** What the process gives every service module: config, clock, the log's store and the transport. */
@@ -24,12 +25,6 @@ export interface ServiceDeps {
    */
   readonly baseSources?: BaseSources;
 }
-
-export type Logger = (
-  level: 'info' | 'warn' | 'error',
-  msg: string,
-  fields?: Record<string, unknown>,
-) => void;
 
 export const SERVICE_DEPS = Symbol('SERVICE_DEPS');
 export const EVENT_STORE = Symbol('EVENT_STORE');

@@ -48,9 +48,11 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
   dispatch(@Payload() m: DispatchAttempt): void {
     const pool = this.pools.get(m.pool);
     if (!pool) {
-      this.deps.log('warn', 'dispatch for a pool this executor does not run', {
+      this.deps.log.warn('dispatch for a pool this executor does not run', {
         pool: m.pool,
         runId: m.runId,
+        taskId: m.taskId,
+        attempt: m.attempt,
       });
       return;
     }
@@ -88,8 +90,10 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
       case 'unknown': {
         const settled = settlements.expect(key);
         if (delivery.redelivered) {
-          this.deps.log('warn', 'running a redelivered attempt', {
-            attempt: key,
+          this.deps.log.warn('running a redelivered attempt', {
+            runId: m.runId,
+            taskId: m.taskId,
+            attempt: m.attempt,
             deliveryCount: delivery.deliveryCount,
           });
         }
@@ -125,7 +129,7 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
           pool,
           ...settings,
           handler: (m, delivery) => this.deliver(m, delivery),
-          log: (level, msg, fields) => this.deps.log(level, msg, { ...fields }),
+          log: this.deps.log.child({ pool: name }).log,
         }),
       );
     }

@@ -35,7 +35,7 @@ function agentCliConfig(deps: ServiceDeps): AgentRuntimesConfig | undefined {
       ...(process.env.REIN_OPENAI_BASE_URL ? { openaiBaseUrl: process.env.REIN_OPENAI_BASE_URL } : {}),
     });
   } catch (e) {
-    deps.log('warn', 'agent CLIs unavailable', { error: (e as Error).message });
+    deps.log.warn('agent CLIs unavailable', { error: (e as Error).message });
     return undefined;
   }
 }
@@ -85,7 +85,7 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
       runEndedAt: lookup.runEndedAt,
       resolveSecrets,
       isBusy: inFlightHere,
-      log: (level, msg, fields) => deps.log(level === 'debug' ? 'info' : level, msg, fields),
+      log: deps.log.log,
     });
     return {
       module: ExecutorModule,
@@ -155,7 +155,7 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
                   transcripts: deps.store,
                   now: deps.clock,
                   resolveSecrets,
-                  log: (level, msg, fields) => deps.log(level === 'debug' ? 'info' : level, msg, fields),
+                  log: deps.log.log,
                   reporter: reporterFor(p),
                 }),
               );
@@ -169,7 +169,7 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
               dataDir,
               workspaces,
               reporter: reporterFor,
-              log: (level, msg, fields) => deps.log(level === 'debug' ? 'info' : level, msg, fields),
+              log: deps.log.log,
             });
             for (const [name, backend] of k8s.backends) pools.set(name, backend);
             closeKubernetes = () => k8s.close();

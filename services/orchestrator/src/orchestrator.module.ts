@@ -52,7 +52,7 @@ export class OrchestratorModule {
               settings,
               settingsHash,
               now: deps.clock,
-              log: deps.log,
+              log: deps.log.log,
               reclaimRunningOnStart: options.reclaimRunningOnStart,
               ...(locks ? { locks } : {}),
               effects: {
@@ -60,7 +60,7 @@ export class OrchestratorModule {
                   ? (pool: string, msg: DispatchAttempt) =>
                       void jetStream.dispatch(pool, msg).catch((error: unknown) =>
                         // Still `dispatched` in the log: a restarted orchestrator dispatches it again.
-                        deps.log('error', 'dispatch failed; the attempt waits for a restart or its timeout', {
+                        deps.log.error('dispatch failed; the attempt waits for a restart or its timeout', {
                           runId: msg.runId,
                           taskId: msg.taskId,
                           attempt: msg.attempt,
@@ -75,7 +75,7 @@ export class OrchestratorModule {
                   ? (msg: EvaluateGate) =>
                       void gateQueue.request(msg).catch((error: unknown) =>
                         // The gate's recorded deadline re-requests it.
-                        deps.log('error', 'gate request failed; it is re-requested at its deadline', {
+                        deps.log.error('gate request failed; it is re-requested at its deadline', {
                           runId: msg.runId,
                           taskId: msg.taskId,
                           attempt: msg.attempt,

@@ -97,7 +97,7 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
           errors: [],
         },
       };
-      this.deps.log('error', 'NATS API call failed', { subject, error: String(e) });
+      this.deps.log.error('NATS API call failed', { subject, error: String(e) });
     }
     this.respond(msg, reply);
   }
@@ -109,7 +109,7 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
     try {
       respondChunked(nc, msg, JSON.stringify(reply.body), statusHeaders(reply.status));
     } catch (e) {
-      this.deps.log('error', 'NATS API reply failed', { subject: msg.subject, error: String(e) });
+      this.deps.log.error('NATS API reply failed', { subject: msg.subject, error: String(e) });
     }
   }
 

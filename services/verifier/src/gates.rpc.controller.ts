@@ -46,7 +46,7 @@ export class GatesRpcController implements OnModuleInit, OnModuleDestroy {
       connection: this.deps.nats,
       ...dispatchSettingsFromEnv(process.env),
       handler: (m) => this.deliver(m),
-      log: (level, msg, fields) => this.deps.log(level, msg, { ...fields }),
+      log: this.deps.log.log,
     });
   }
 
@@ -61,9 +61,10 @@ export class GatesRpcController implements OnModuleInit, OnModuleDestroy {
       tries: 6,
       initialDelayMs: 200,
     }).catch((e: unknown) =>
-      this.deps.log('error', 'verdict could not be reported', {
+      this.deps.log.error('verdict could not be reported', {
         runId: m.runId,
         taskId: m.taskId,
+        attempt: m.attempt,
         error: String(e),
       }),
     );

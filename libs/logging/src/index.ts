@@ -1,0 +1,3 @@
+export * from './logger.port.js';
+export * from './pino.logger.js';
+export * from './nest.logger.js';
