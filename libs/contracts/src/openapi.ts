@@ -1,10 +1,7 @@
-import { type AttemptStatus, FACT_TYPES, type TaskStatus } from '@rein/domain';
+import type { AttemptStatus, TaskStatus } from '@rein/domain';
 import type { ErrorCode } from './errors.js';
-import type { EventType, PoolSettings, RunStatus, TimerKind } from './events.js';
 import { RUN_ID_PATTERN, TASK_ID_PATTERN } from './ids.js';
 import type { TranscriptEvent } from './messages.js';
-import { runSpecDefs, runSpecSchema } from './run-spec.schema.js';
-import type { GateKind } from './run-spec.types.js';
 import { SUBJECTS } from './subjects.js';
 import { wireComponents } from './wire-shapes.js';
 
@@ -31,25 +28,6 @@ function every<T extends string>() {
   ): L => list;
 }
 
-const EVENT_TYPES = every<EventType>()([
-  ...FACT_TYPES,
-  'TaskReady',
-  'TaskDispatched',
-  'TaskStarted',
-  'GateRequested',
-  'TaskRetryScheduled',
-  'TaskSucceeded',
-  'TaskFailed',
-  'TaskCancelled',
-  'TaskSkipped',
-  'RunCompleted',
-  'RunRolledBack',
-  'BudgetExceeded',
-]);
-const RUN_STATUSES = every<RunStatus>()(['running', 'succeeded', 'failed', 'cancelled']);
-const GATE_KINDS = every<GateKind>()(['test', 'judge', 'approval', 'policy']);
-const TIMER_KINDS = every<TimerKind>()(['retry', 'scheduleToStart', 'startToClose', 'gate']);
-const POOL_BACKENDS = every<PoolSettings['backend']>()(['local', 'kubernetes', 'noop']);
 const TRANSCRIPT_TYPES = every<TranscriptEvent['type']>()(['output', 'tool_call', 'usage', 'status', 'hook']);
 const TASK_STATES = every<TaskStatus>()([
   'pending',
@@ -102,48 +80,7 @@ function obj(
   };
 }
 
-// ---------- the run spec, from the schema the parser validates with ----------
-
-const RUN_SPEC_PREFIX = 'RunSpec.';
-
-/** Deep copy of a run spec schema node with `#/$defs/x` rewritten to `#/components/schemas/RunSpec.x`. */
-function relocate(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(relocate);
-  if (node === null || typeof node !== 'object') return node;
-  const out: Schema = {};
-  for (const [k, v] of Object.entries(node)) {
-    out[k] =
-      k === '$ref' && typeof v === 'string' && v.startsWith('#/$defs/')
-        ? `#/components/schemas/${RUN_SPEC_PREFIX}${v.slice('#/$defs/'.length)}`
-        : relocate(v);
-  }
-  return out;
-}
-
-function runSpecComponents(): Record<string, Schema> {
-  // `$id` would make the copied refs resolve against the run spec resource instead of this
-  // document, and `$schema` is the document's `jsonSchemaDialect`: both stay behind.
-  const { $schema: _dialect, $id: _id, $defs: _defs, ...root } = runSpecSchema;
-  const out: Record<string, Schema> = { RunSpec: relocate(root) as Schema };
-  for (const [name, def] of Object.entries(runSpecDefs))
-    out[RUN_SPEC_PREFIX + name] = relocate(def) as Schema;
-  return out;
-}
-
-/**
- * The TypeBox shapes as plain JSON: TypeBox marks its schemas with symbol keys, which a JSON
- * client never sees, and the document is served (and frozen) as plain data.
- */
-function publishedWireComponents(): Record<string, Schema> {
-  return JSON.parse(JSON.stringify(wireComponents)) as Record<string, Schema>;
-}
-
 // ---------- views ----------
-
-const usage = obj('Tokens and cost used.', {
-  tokens: int('Tokens used.'),
-  usd: { type: 'number', minimum: 0, description: 'Cost in USD.' },
-});
 
 const budget = obj(
   "The run's caps, as in its spec.",
@@ -152,18 +89,6 @@ const budget = obj(
     usd: { type: 'number', minimum: 0, description: 'Total cost in USD the run may use.' },
   },
   { optional: ['tokens', 'usd'] },
-);
-
-const provenance = obj(
-  'Where a verdict came from; gates add fields of their own (e.g. the judge model, the policy rule).',
-  {
-    gate: ref('GateKind'),
-    source: str('The command run (test), the model asked (judge), who decided (approval), or the policy.'),
-    exitCode: { type: 'integer', description: "The test command's exit code." },
-    score: { type: 'number', description: "The judge's score." },
-    durationMs: int('How long the gate took, in ms.'),
-  },
-  { optional: ['exitCode', 'score'], closed: false },
 );
 
 const verdict = obj(
@@ -254,235 +179,6 @@ const runSummary = obj('A run in a list: its view without the tasks, plus task c
     additionalProperties: { type: 'integer', minimum: 0 },
   },
 });
-
-const poolProperties: Record<string, Schema> = {
-  name: { type: 'string' },
-  labels: list({ type: 'string' }, "Labels a task's `requires` must find here."),
-  capacity: int('Attempts the pool runs at once.', 1),
-  backend: { enum: POOL_BACKENDS },
-};
-const poolSettings = obj('An executor pool, as configured.', poolProperties);
-const pool = obj('An executor pool and its load.', {
-  ...poolProperties,
-  running: int('Attempts running now.'),
-  queued: int('Attempts waiting for a slot.'),
-});
-
-// ---------- events ----------
-
-const open = { closed: false } as const;
-const eventData: Record<EventType, Schema> = {
-  RunSubmitted: obj(
-    'The spec as parsed (defaults filled in) and the server settings in force. A spec larger than 512 KiB is stored in chunks in `spec-<hash>` and carried by reference (`specRef`).',
-    {
-      spec: ref('RunSpec'),
-      specRef: obj('A large spec, by reference.', {
-        hash: { type: 'string' },
-        bytes: int('Bytes of its canonical JSON.'),
-        chunks: int('Chunks in its stream.', 1),
-      }),
-      settings: ref('RunSettings'),
-    },
-    { optional: ['spec', 'specRef'], closed: false },
-  ),
-  AttemptStarted: obj(
-    'An executor started the attempt.',
-    { pool: { type: 'string' }, worker: { type: 'string' } },
-    open,
-  ),
-  AttemptFinished: obj(
-    'The outcome of the agent process.',
-    {
-      exitCode: { type: 'integer' },
-      summary: { type: 'string' },
-      snapshot: nullable('string', 'The snapshot commit.'),
-      usage: ref('Usage'),
-      error: str('Set when the attempt did not run to an exit code of its own.'),
-      retryable: { type: 'boolean', description: 'false when retrying cannot help: the task fails now.' },
-      diff: obj('What the attempt changed.', {
-        files: int('Files changed.'),
-        insertions: int('Lines added.'),
-        deletions: int('Lines removed.'),
-      }),
-    },
-    { optional: ['error', 'retryable', 'diff'], closed: false },
-  ),
-  GateVerdictRecorded: obj(
-    'The verdict of gate `gate` (its index in the task).',
-    {
-      gate: int('Index of the gate in the task.'),
-      kind: ref('GateKind'),
-      pass: { type: 'boolean' },
-      score: { type: 'number' },
-      reasons: list({ type: 'string' }, 'Why.'),
-      provenance: ref('Provenance'),
-    },
-    { optional: ['score'], closed: false },
-  ),
-  ApprovalGiven: obj(
-    'A human approved or rejected an approval gate.',
-    {
-      gate: int('Index of the gate in the task.'),
-      approve: { type: 'boolean' },
-      comment: { type: 'string' },
-      final: { type: 'boolean', description: 'A final rejection fails the task.' },
-      by: str('Who decided.'),
-    },
-    { optional: ['comment', 'final', 'by'], closed: false },
-  ),
-  TimerFired: obj(
-    'A retry, schedule-to-start or start-to-close timer came due.',
-    {
-      timer: { enum: TIMER_KINDS },
-      dueAt: int('Due time, ms since the epoch.'),
-    },
-    open,
-  ),
-  CancelRequested: obj(
-    'Someone asked to cancel the run.',
-    { reason: { type: 'string' } },
-    {
-      optional: ['reason'],
-      closed: false,
-    },
-  ),
-  RollbackRequested: obj(
-    'Someone asked to roll the run back.',
-    { toEvent: int('Target seq.', 1), task: { type: 'string' } },
-    { optional: ['toEvent', 'task'], closed: false },
-  ),
-  TaskReady: obj(
-    'Dependencies met; waiting for a pool.',
-    { reason: { type: 'string' } },
-    {
-      optional: ['reason'],
-      closed: false,
-    },
-  ),
-  TaskDispatched: obj(
-    'The attempt was sent to a pool.',
-    {
-      pool: { type: 'string' },
-      priority: { type: 'integer' },
-      scheduleToStartDueAt: int('ms since the epoch; present when the task has scheduleToStartMs.'),
-      upstream: list(
-        obj('An accepted snapshot of a dependency.', {
-          task: { type: 'string' },
-          snapshot: nullable('string', ''),
-        }),
-        'The workspace the attempt starts from: base plus these snapshots.',
-      ),
-      feedback: str("The previous attempt's gate reasons, for the prompt."),
-      restart: { type: 'boolean', description: 'The workspace restarts from its starting point.' },
-      agent: str('The agent profile.'),
-    },
-    { optional: ['scheduleToStartDueAt'], closed: false },
-  ),
-  TaskStarted: obj('The attempt is running.', { startToCloseDueAt: int('ms since the epoch.') }, open),
-  GateRequested: obj(
-    'Gate `gate` is being evaluated.',
-    {
-      gate: int('Index of the gate.'),
-      kind: ref('GateKind'),
-      dueAt: int('A verdict is due by then (ms since the epoch); absent for approvals.'),
-      request: int('1 for the first request of the gate, then one more per re-request.', 1),
-    },
-    { optional: ['dueAt', 'request'], closed: false },
-  ),
-  TaskRetryScheduled: obj(
-    'The attempt failed and another one is due.',
-    {
-      nextAttempt: int('Number of the next attempt.', 1),
-      dueAt: int('ms since the epoch.'),
-      delayMs: int('Backoff delay.'),
-      reason: { type: 'string' },
-      feedback: { type: 'string' },
-    },
-    open,
-  ),
-  TaskSucceeded: obj('The task succeeded.', { snapshot: nullable('string', 'Its accepted snapshot.') }, open),
-  TaskFailed: obj('The task failed for good.', { reason: { type: 'string' } }, open),
-  TaskCancelled: obj(
-    'The task was cancelled.',
-    { reason: { type: 'string' }, inFlight: int('The attempt that was in flight and must be stopped.', 1) },
-    { optional: ['inFlight'], closed: false },
-  ),
-  TaskSkipped: obj('A dependency failed (failFast: false).', { reason: { type: 'string' } }, open),
-  RunCompleted: obj(
-    'The run finished.',
-    { status: { enum: RUN_STATUSES.filter((s) => s !== 'running') }, reason: { type: 'string' } },
-    { optional: ['reason'], closed: false },
-  ),
-  AttemptUsageReported: obj(
-    "The running total of an attempt's usage, reported while it runs.",
-    { usage: ref('Usage') },
-    open,
-  ),
-  BudgetExceeded: obj(
-    "The run's budget was exhausted: the figures; in-flight attempts were stopped and the rest cancelled.",
-    {
-      usage: ref('Usage'),
-      budget: obj(
-        "The run's budget.",
-        { tokens: { type: 'number' }, usd: { type: 'number' } },
-        { optional: ['tokens', 'usd'] },
-      ),
-      reason: { type: 'string' },
-    },
-    open,
-  ),
-  RunRolledBack: obj(
-    'Tasks returned to pending; in-flight attempts were cancelled.',
-    {
-      toEvent: int('Target seq.', 1),
-      task: { type: 'string' },
-      tasks: list({ type: 'string' }, 'The tasks that returned to pending, in spec order.'),
-      cancelled: list(obj('A cancelled attempt.', { task: { type: 'string' }, attempt: int('', 1) }), ''),
-    },
-    { optional: ['toEvent', 'task'], closed: false },
-  ),
-};
-
-const event: Schema = {
-  ...obj(
-    'An event of a run stream. `data` depends on `type`.',
-    {
-      seq: int('1-based position in the run stream.', 1),
-      id: str('Deterministic id (run, task, attempt, kind, ordinal): a retried append is a no-op.'),
-      type: ref('EventType'),
-      version: int('Schema version of this event type.', 1),
-      at: time('When it was decided or observed.'),
-      runId: { type: 'string', pattern: RUN_ID },
-      taskId: { type: 'string', pattern: TASK_ID },
-      attempt: int('Attempt number.', 1),
-      data: { type: 'object' },
-      meta: obj('The policy in force.', {
-        specHash: str('Hash of the run spec.'),
-        settingsHash: str('Hash of the server settings (defaults for retries, timeouts, limits).'),
-      }),
-    },
-    { optional: ['taskId', 'attempt'] },
-  ),
-  oneOf: EVENT_TYPES.map((t) => ref(`${t}Event`)),
-  discriminator: {
-    propertyName: 'type',
-    mapping: Object.fromEntries(EVENT_TYPES.map((t) => [t, `#/components/schemas/${t}Event`])),
-  },
-};
-
-function eventComponents(): Record<string, Schema> {
-  const out: Record<string, Schema> = {};
-  for (const t of EVENT_TYPES) {
-    out[`${t}Event`] = {
-      type: 'object',
-      description: `The ${t} variant of Event (the envelope's other fields are in Event).`,
-      required: ['type', 'data'],
-      properties: { type: { const: t }, data: ref(`${t}Data`) },
-    };
-    out[`${t}Data`] = eventData[t];
-  }
-  return out;
-}
 
 const transcriptEvent = obj("An entry of an attempt's transcript.", {
   seq: int('1-based position in the attempt stream.', 1),
@@ -869,15 +565,10 @@ const responses: Record<string, Schema> = {
 };
 
 const schemas: Record<string, Schema> = {
-  ...runSpecComponents(),
-  RunStatus: { enum: RUN_STATUSES },
+  ...wireComponents(),
   TaskState: { enum: TASK_STATES },
   AttemptState: { enum: ATTEMPT_STATES },
-  GateKind: { enum: GATE_KINDS },
-  EventType: { enum: EVENT_TYPES },
-  Usage: usage,
   Budget: budget,
-  Provenance: provenance,
   Verdict: verdict,
   Attempt: attempt,
   Task: task,
@@ -888,30 +579,12 @@ const schemas: Record<string, Schema> = {
     runs: list(ref('RunSummary'), ''),
     next: nullable('string', 'Cursor of the next page; null on the last page.'),
   }),
-  Event: event,
-  ...eventComponents(),
   EventPage: obj('Events of a run.', { events: list(ref('Event'), 'In seq order.') }),
   TranscriptEvent: transcriptEvent,
   TranscriptPage: obj('Transcript entries of an attempt.', {
     events: list(ref('TranscriptEvent'), 'In seq order.'),
   }),
-  RunSettings: obj(
-    'Server settings in force for a run; hashed into meta.settingsHash.',
-    {
-      pools: list(ref('PoolSettings'), ''),
-      retryJitter: { type: 'number', description: 'Retry jitter as a fraction of the delay.' },
-      gates: obj('Gate request deadlines.', {
-        timeoutMs: int('Judge and policy gates: ms a verdict may take.', 1),
-        graceMs: int("Test gates: ms added to the gate's own timeoutMs.", 0),
-        reRequests: int('Requests after the first before the attempt fails.', 0),
-      }),
-    },
-    { optional: ['gates'], closed: false },
-  ),
-  PoolSettings: poolSettings,
-  Pool: pool,
   PoolList: obj('The executor pools.', { pools: list(ref('Pool'), '') }),
-  ...publishedWireComponents(),
   Readiness: readiness,
 };
 

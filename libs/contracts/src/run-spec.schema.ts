@@ -65,6 +65,10 @@ const retries = closedObject('Retries: { max, backoff: { initialMs, factor, maxM
   backoff: Type.Optional(backoff),
 });
 
+/** The kinds of gate, in the order a task's `gates` are described. */
+export const GATE_KINDS = ['test', 'judge', 'approval', 'policy'] as const;
+export const GateKindSchema = enumOf(GATE_KINDS);
+
 export const AGENT_RUNTIMES = ['command', 'claude-code', 'codex', 'noop'] as const;
 
 const agent = closedObject(

@@ -1,4 +1,4 @@
-import type { AGENT_RUNTIMES, RetryPolicyInput } from './run-spec.schema.js';
+import type { AGENT_RUNTIMES, GATE_KINDS, RetryPolicyInput } from './run-spec.schema.js';
 
 /**
  * The run spec after parsing, with DESIGN.md's defaults applied (`apiVersion: rein/v1`, `kind: Run`).
@@ -122,7 +122,7 @@ export interface PolicyGateSpec {
   };
 }
 
-export type GateKind = 'test' | 'judge' | 'approval' | 'policy';
+export type GateKind = (typeof GATE_KINDS)[number];
 
 /** DESIGN.md defaults. */
 export const SPEC_DEFAULTS = {

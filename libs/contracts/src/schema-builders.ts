@@ -46,3 +46,18 @@ export function mapOf<V extends TSchema>(
 export function componentRef<T extends TSchema>(name: string, _schema: T) {
   return Type.Unsafe<Static<T>>({ $ref: `#/components/schemas/${name}` });
 }
+
+/** An object that may carry fields not listed (events and settings gain fields across versions). */
+export function openObject<P extends TProperties>(description: string, properties: P) {
+  return Type.Object(properties, { description });
+}
+
+/** An array, typed readonly as every list the API hands out (TypeBox's arrays are mutable). */
+export function readonlyList<T extends TSchema>(items: T, description: string) {
+  return Type.Unsafe<readonly Static<T>[]>(Type.Array(items, { description }));
+}
+
+/** A value or null, as one `type` list rather than a union, so a wrong value gets one error. */
+export function nullable<T extends 'string' | 'integer'>(type: T, description: string) {
+  return Type.Unsafe<(T extends 'string' ? string : number) | null>({ type: [type, 'null'], description });
+}

@@ -1,11 +1,12 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { errorEnvelope, type ErrorEnvelope, problem, type Problem } from './errors.js';
+import type { RunEvent, RunEventOf } from './events.js';
 import { openApiDocument } from './openapi.js';
 import type { ApprovalDecision, CancelRequest, RollbackRequest } from './request-bodies.js';
 import { parseRunSpec } from './run-spec.parser.js';
 import { runSpecSchema, type RunSpecInput } from './run-spec.schema.js';
-import { type WireComponent, wireValidator } from './wire-shapes.js';
+import { wireValidator } from './wire-shapes.js';
 
 /**
  * Each shape is defined once (TypeBox) and reaches clients three ways: as a TypeScript type, as
@@ -239,7 +240,7 @@ describe('the error envelope: one schema for the type, the validator and the Ope
 // ---------- request bodies ----------
 
 const bodies: readonly {
-  readonly name: WireComponent;
+  readonly name: string;
   readonly valid: Readonly<Record<string, unknown>>;
   readonly invalid: Readonly<Record<string, unknown>>;
 }[] = [
@@ -316,5 +317,93 @@ describe('request bodies: one schema each for the type, the validator and the Op
       approve: 'ApprovalDecision',
       reject: 'ApprovalDecision',
     });
+  });
+});
+
+// ---------- events ----------
+
+const meta = { specHash: 'sha256:s', settingsHash: 'sha256:t' } satisfies RunEvent['meta'];
+const envelope = {
+  seq: 3,
+  id: 'r1:api:1:x:0',
+  version: 1,
+  at: '2026-11-22T10:00:00.000Z',
+  runId: 'r1',
+  meta,
+};
+
+const validEvents: Record<string, RunEvent> = {
+  'a verdict': {
+    ...envelope,
+    type: 'GateVerdictRecorded',
+    taskId: 'api',
+    attempt: 1,
+    data: {
+      gate: 1,
+      kind: 'judge',
+      pass: false,
+      score: 0.4,
+      reasons: ['no auth check'],
+      provenance: { gate: 'judge', source: 'gpt', durationMs: 12, model: 'gpt-x' },
+    },
+  } satisfies RunEventOf<'GateVerdictRecorded'>,
+  'an attempt finished': {
+    ...envelope,
+    type: 'AttemptFinished',
+    taskId: 'api',
+    attempt: 1,
+    data: { exitCode: 0, summary: 'done', snapshot: null, usage: { tokens: 10, usd: 0.01 } },
+  } satisfies RunEventOf<'AttemptFinished'>,
+  'a run completed': {
+    ...envelope,
+    type: 'RunCompleted',
+    data: { status: 'failed', reason: 'budget exceeded' },
+  } satisfies RunEventOf<'RunCompleted'>,
+  'a rollback': {
+    ...envelope,
+    type: 'RunRolledBack',
+    data: { toEvent: 2, tasks: ['api'], cancelled: [{ task: 'api', attempt: 1 }] },
+  } satisfies RunEventOf<'RunRolledBack'>,
+};
+
+const invalidEvents: Record<string, unknown> = {
+  'completed as running': {
+    ...envelope,
+    type: 'RunCompleted',
+    // @ts-expect-error a run cannot complete as running
+    data: { status: 'running' },
+  } satisfies RunEvent,
+  'verdict of an unknown gate kind': {
+    ...envelope,
+    type: 'GateVerdictRecorded',
+    data: {
+      gate: 0,
+      // @ts-expect-error gate kinds are test, judge, approval, policy
+      kind: 'vibe',
+      pass: true,
+      reasons: [],
+      provenance: { gate: 'test', source: 'x', durationMs: 1 },
+    },
+  } satisfies RunEventOf<'GateVerdictRecorded'>,
+  'finished without usage': {
+    ...envelope,
+    type: 'AttemptFinished',
+    // @ts-expect-error usage is required
+    data: { exitCode: 0, summary: 'done', snapshot: null },
+  } satisfies RunEventOf<'AttemptFinished'>,
+  // @ts-expect-error no such event type
+  'unknown type': { ...envelope, type: 'TaskExploded', data: {} } satisfies RunEvent,
+  'seq 0': { ...envelope, seq: 0, type: 'TaskReady', data: {} } satisfies RunEvent,
+  'bad run id': { ...envelope, runId: 'a.b', type: 'TaskReady', data: {} } satisfies RunEvent,
+};
+
+describe('events: one schema each for the types, the validator and the OpenAPI document', () => {
+  it('the validator and the published Event agree on every sample', () => {
+    agreeOn((v) => wireValidator('Event')(v), fromDocument('Event'), validEvents, invalidEvents);
+  });
+
+  it('event data stays open to fields added in later versions', () => {
+    const later = { ...validEvents['a run completed']!, data: { status: 'succeeded', addedLater: 1 } };
+    expect([wireValidator('Event')(later), fromDocument('Event')(later)]).toEqual([true, true]);
   });
 });

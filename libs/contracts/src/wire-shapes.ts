@@ -1,35 +1,135 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import type { TSchema } from '@sinclair/typebox';
 import { ErrorCodeSchema, ErrorEnvelopeSchema, ProblemSchema } from './errors.js';
+import {
+  EVENT_TYPES,
+  EventEnvelopeSchema,
+  eventDataSchemas,
+  PoolSchema,
+  PoolSettingsSchema,
+  ProvenanceSchema,
+  RunSettingsSchema,
+  RunStatusSchema,
+  UsageSchema,
+} from './events.js';
 import { ApprovalDecisionSchema, CancelRequestSchema, RollbackRequestSchema } from './request-bodies.js';
+import { GateKindSchema, runSpecDefs, runSpecSchema } from './run-spec.schema.js';
 
 /**
- * The shapes defined once in TypeBox, by the OpenAPI component name they are published under.
- * openapi.ts embeds them as they are; `wireValidator` compiles the same objects, resolving their
+ * The shapes defined once in TypeBox, as the OpenAPI components they are published as. openapi.ts
+ * embeds these as they are; `wireValidator` compiles the same objects, resolving their
  * `#/components/schemas/…` references among themselves exactly as a client of the document does.
  */
-export const wireComponents = {
-  ErrorCode: ErrorCodeSchema,
-  Problem: ProblemSchema,
-  Error: ErrorEnvelopeSchema,
-  CancelRequest: CancelRequestSchema,
-  RollbackRequest: RollbackRequestSchema,
-  ApprovalDecision: ApprovalDecisionSchema,
-} as const satisfies Record<string, TSchema>;
 
-export type WireComponent = keyof typeof wireComponents;
+type Schema = Record<string, unknown>;
+
+const RUN_SPEC_PREFIX = 'RunSpec.';
+
+/**
+ * A plain-JSON copy of a schema node (TypeBox's symbol keys are left behind) with the run spec's
+ * `#/$defs/x` rewritten to `#/components/schemas/RunSpec.x`: tools resolve `#/…` against the
+ * document, not against the run spec's own `$id`.
+ */
+function relocate(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(relocate);
+  if (node === null || typeof node !== 'object') return node;
+  const out: Schema = {};
+  for (const [k, v] of Object.entries(node)) {
+    out[k] =
+      k === '$ref' && typeof v === 'string' && v.startsWith('#/$defs/')
+        ? `#/components/schemas/${RUN_SPEC_PREFIX}${v.slice('#/$defs/'.length)}`
+        : relocate(v);
+  }
+  return out;
+}
+
+function runSpecComponents(): Record<string, Schema> {
+  // `$id` would make the copied refs resolve against the run spec resource instead of this
+  // document, and `$schema` is the document's `jsonSchemaDialect`: both stay behind.
+  const { $schema: _dialect, $id: _id, $defs: _defs, ...root } = runSpecSchema;
+  const out: Record<string, Schema> = { RunSpec: relocate(root) as Schema };
+  for (const [name, def] of Object.entries(runSpecDefs))
+    out[RUN_SPEC_PREFIX + name] = relocate(def) as Schema;
+  return out;
+}
+
+const eventRef = (t: string) => `#/components/schemas/${t}Event`;
+
+/** `Event`: the envelope, and one variant per type that ties `data` to its `<Type>Data`. */
+function eventComponents(): Record<string, Schema> {
+  const out: Record<string, Schema> = {
+    EventType: { enum: EVENT_TYPES },
+    Event: {
+      ...(relocate(EventEnvelopeSchema) as Schema),
+      oneOf: EVENT_TYPES.map((t) => ({ $ref: eventRef(t) })),
+      discriminator: {
+        propertyName: 'type',
+        mapping: Object.fromEntries(EVENT_TYPES.map((t) => [t, eventRef(t)])),
+      },
+    },
+  };
+  for (const t of EVENT_TYPES) {
+    out[`${t}Event`] = {
+      type: 'object',
+      description: `The ${t} variant of Event (the envelope's other fields are in Event).`,
+      required: ['type', 'data'],
+      properties: { type: { const: t }, data: { $ref: `#/components/schemas/${t}Data` } },
+    };
+    out[`${t}Data`] = relocate(eventDataSchemas[t]) as Schema;
+  }
+  return out;
+}
+
+function plain(schemas: Record<string, unknown>): Record<string, Schema> {
+  return Object.fromEntries(Object.entries(schemas).map(([k, v]) => [k, relocate(v) as Schema]));
+}
+
+function build(): Readonly<Record<string, Schema>> {
+  return {
+    ...runSpecComponents(),
+    ...plain({
+      RunStatus: RunStatusSchema,
+      GateKind: GateKindSchema,
+      ErrorCode: ErrorCodeSchema,
+      Usage: UsageSchema,
+      Provenance: ProvenanceSchema,
+    }),
+    ...eventComponents(),
+    ...plain({
+      RunSettings: RunSettingsSchema,
+      PoolSettings: PoolSettingsSchema,
+      Pool: PoolSchema,
+      CancelRequest: CancelRequestSchema,
+      RollbackRequest: RollbackRequestSchema,
+      ApprovalDecision: ApprovalDecisionSchema,
+      Problem: ProblemSchema,
+      Error: ErrorEnvelopeSchema,
+    }),
+  };
+}
+
+let components: Readonly<Record<string, Schema>> | undefined;
+
+/** The components, as plain JSON; built once. */
+export function wireComponents(): Readonly<Record<string, Schema>> {
+  components ??= build();
+  return components;
+}
 
 const WIRE_ID = 'urn:rein:wire';
 let ajv: Ajv2020 | undefined;
 
-/** An Ajv validator of one wire shape, compiled once. */
-export function wireValidator(name: WireComponent): ValidateFunction {
+/** An Ajv validator of one wire shape (a component name, e.g. `Event`, `RunSpec`, `Error`), compiled once. */
+export function wireValidator(name: string): ValidateFunction {
   if (!ajv) {
-    ajv = new Ajv2020({ allErrors: true, strict: true });
+    // strictRequired off: the run spec's `then: { required: ['command'] }` names a property
+    // declared beside the `if`. `discriminator` is an annotation for code generators.
+    ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
+    ajv.addVocabulary(['discriminator']);
     // The components live where the OpenAPI document has them, so their refs need no rewriting;
     // `components` is only a container here, not a keyword to evaluate.
     ajv.addKeyword('components');
-    ajv.addSchema({ $id: WIRE_ID, components: { schemas: wireComponents } });
+    ajv.addFormat('date-time', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/);
+    ajv.addSchema({ $id: WIRE_ID, components: { schemas: wireComponents() } });
   }
   const validate = ajv.getSchema(`${WIRE_ID}#/components/schemas/${name}`);
   if (!validate) throw new Error(`no wire shape ${name}`);
