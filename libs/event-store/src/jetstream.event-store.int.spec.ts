@@ -136,16 +136,80 @@ describe('JetStreamEventStore on a real nats-server', () => {
     expect((await store.readAll()).map((e) => e.streamId)).toEqual(odd);
   });
 
-  it('refuses a batch larger than one message, naming the limit, and writes nothing', async () => {
-    const store = await openStore({ ...freshNames(), maxPayload: 64 * 1024 });
-    const big = Array.from({ length: 100 }, (_, i) => ({ id: `b${i}`, type: 'T', data: 'x'.repeat(1000) }));
-    const refused = store.append('run-a', big, 'no_stream');
+  it('stores a batch larger than one message whole, across parts, and refuses only an event larger than one', async () => {
+    const names = freshNames();
+    const store = await openStore({ ...names, maxPayload: 64 * 1024 });
+    await store.append('run-a', [{ id: 'a0', type: 'T', data: {} }], 'no_stream');
+    const big = Array.from({ length: 200 }, (_, i) => ({ id: `b${i}`, type: 'T', data: 'x'.repeat(1000) }));
+    expect(await store.append('run-a', big, 1)).toEqual({
+      nextVersion: 201,
+      lastGlobalPosition: 201,
+      duplicate: false,
+    });
+    // Four parts of ≤ 64 KiB in the parts stream, one commit in the log's own stream.
+    expect((await jsm.streams.info(`${names.streamName}_PARTS`)).state.messages).toBe(4);
+    expect((await jsm.streams.info(names.streamName)).state.messages).toBe(2);
+    // A re-sent batch is found, not stored twice.
+    expect(await store.append('run-a', big, 1)).toMatchObject({ duplicate: true, nextVersion: 201 });
+    await store.append('run-b', [{ id: 'c0', type: 'T', data: {} }], 'no_stream');
+
+    const expected = ['a0', ...big.map((e) => e.id), 'c0'];
+    const all = await store.readAll();
+    expect(all.map((e) => e.id)).toEqual(expected);
+    expect(all.map((e) => e.globalPosition)).toEqual(expected.map((_, i) => i + 1));
+    expect(all[100]).toMatchObject({ streamId: 'run-a', streamPosition: 101, data: 'x'.repeat(1000) });
+    expect((await store.readAll({ after: 150, limit: 3 })).map((e) => e.id)).toEqual([
+      'b149',
+      'b150',
+      'b151',
+    ]);
+    // A store that never saw it reads it the same, and follows it from the start.
+    const other = await openStore({ ...names, maxPayload: 64 * 1024 });
+    expect(await other.readStream('run-a')).toEqual(all.slice(0, 201));
+    expect(await other.streamVersion('run-a')).toBe(201);
+    const controller = new AbortController();
+    const followed = drain(other.subscribeToAll({ signal: controller.signal, after: 199 }));
+    await eventually(() => followed.seen.length === 3, 'the subscriber to read the spanning batch');
+    expect(followed.seen.map((e) => e.id)).toEqual(['b198', 'b199', 'c0']);
+    controller.abort();
+    await followed.ended;
+
+    // One event over max_payload is refused before anything is written.
+    const huge = [
+      { id: 'h0', type: 'T', data: {} },
+      { id: 'h1', type: 'T', data: 'y'.repeat(70 * 1024) },
+    ];
+    const refused = store.append('run-c', huge, 'no_stream');
     await expect(refused).rejects.toBeInstanceOf(EventBatchTooLargeError);
-    await expect(refused).rejects.toThrow(/over the 65536-byte max_payload/);
-    expect(await store.readAll()).toEqual([]);
-    // The same events fit as two smaller batches.
-    await store.append('run-a', big.slice(0, 50), 'no_stream');
-    expect(await store.append('run-a', big.slice(50), 50)).toMatchObject({ nextVersion: 100 });
+    await expect(refused).rejects.toThrow(
+      /event h1 for stream run-c takes \d+ bytes, over the 65536-byte max_payload/,
+    );
+    expect(await store.streamVersion('run-c')).toBe(0);
+    expect((await store.readAll()).length).toBe(202);
+  });
+
+  it('keeps a spanning batch atomic: parts without a commit are never read, a refused commit writes nothing', async () => {
+    const names = freshNames();
+    const one = await openStore({ ...names, maxPayload: 32 * 1024 });
+    const two = await openStore({ ...names, maxPayload: 32 * 1024 });
+    await one.append('run-a', [{ id: 'a0', type: 'T', data: {} }], 'no_stream');
+    const batch = (p: string): { id: string; type: string; data: string }[] =>
+      Array.from({ length: 100 }, (_, i) => ({ id: `${p}${i}`, type: 'T', data: 'z'.repeat(800) }));
+    // Both write a spanning batch at version 1: one lands, the other is refused after its parts.
+    const outcomes = await Promise.allSettled([
+      one.append('run-a', batch('p'), 1),
+      two.append('run-a', batch('q'), 1),
+    ]);
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const refusal = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+    expect(refusal.reason).toBeInstanceOf(WrongExpectedVersionError);
+    // Parts of a writer that died before its commit.
+    admin.publish(`${names.subjectPrefix}-parts.run-a`, JSON.stringify([{ id: 'ghost', type: 'T' }]));
+    await admin.flush();
+    const winner = outcomes[0].status === 'fulfilled' ? 'p' : 'q';
+    const all = await two.readAll();
+    expect(all.map((e) => e.id)).toEqual(['a0', ...batch(winner).map((e) => e.id)]);
+    expect(await one.readStream('run-a')).toEqual(all);
   });
 
   it('lets two stores on two connections share the log: versions, positions and ids agree', async () => {

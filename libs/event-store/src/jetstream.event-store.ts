@@ -43,6 +43,14 @@ import {
  * records where its first event sits (`version`: position in its stream, `position`: global), so a
  * reader needs nothing but the message.
  *
+ * Batches larger than one message (a fan-out's decision readies thousands of tasks at once) span
+ * messages and stay atomic: their events go first, in parts, to a second JetStream stream
+ * (`<streamName>_PARTS`, subjects `<subjectPrefix>-parts.…`, made on first need), and then ONE
+ * commit message on the stream's subject names the parts' sequences. The commit is what the
+ * positions and expectations below apply to, so the log holds the batch from the moment the commit
+ * lands, and never part of it: parts whose commit never landed (the writer died, or was refused)
+ * are never read. Only one event larger than a message is refused.
+ *
  * Positions. The port wants global positions 1, 2, 3, … with no gaps (the shared contract suite
  * checks exact values), so a message's global position is fixed when it is published: every
  * append carries `Nats-Expected-Last-Sequence` (the whole stream's last sequence) as well as
@@ -69,8 +77,8 @@ import {
  *   on a single 2.9 server can therefore lose up to 2 minutes of acknowledged appends; replicas 3
  *   is what protects them there.
  * - `duplicateWindowMs` (default 2 min): longer than a publisher's retry horizon for one batch.
- * - `max_payload` (1 MiB by default): the largest batch; raise it on the server (up to 64 MiB,
- *   8 MiB advised) if batches need it, or keep big data (specs) in chunks above the store.
+ * - `max_payload` (1 MiB by default): the largest event, and the size above which a batch spans
+ *   parts (one more round trip per part); raising it (8 MiB advised) keeps big batches in one message.
  */
 
 export interface JetStreamEventStoreOptions {
@@ -97,20 +105,19 @@ export interface JetStreamEventStoreOptions {
   readonly clock?: () => number;
 }
 
-/** A batch that does not fit in one NATS message (see `maxPayload`). */
+/** An event that does not fit in one NATS message (see `maxPayload`); batches span messages. */
 export class EventBatchTooLargeError extends RangeError {
   override readonly name = 'EventBatchTooLargeError';
   constructor(
     readonly streamId: string,
-    readonly events: number,
+    readonly eventId: string,
     readonly bytes: number,
     readonly limit: number,
   ) {
     super(
-      `append: the batch of ${events} events for stream ${streamId} takes ${bytes} bytes as one message, ` +
-        `over the ${limit}-byte max_payload of the NATS server; the JetStream event store keeps a batch ` +
-        'atomic by storing it as one message, so keep large data (specs) in chunks outside the batch, ' +
-        'or raise max_payload on the server',
+      `append: event ${eventId} for stream ${streamId} takes ${bytes} bytes, over the ${limit}-byte ` +
+        'max_payload of the NATS server, and one event is stored in one message: keep large data ' +
+        '(specs) in chunks outside the event, or raise max_payload on the server',
     );
   }
 }
@@ -131,6 +138,13 @@ const MAX_APPEND_ATTEMPTS = 100;
 const WRONG_LAST_SEQUENCE = 10071;
 const STREAM_NOT_FOUND = 10059;
 
+/** The parts stream's name and subject prefix for a store's stream and prefix. */
+const partsStreamOf = (streamName: string): string => `${streamName}_PARTS`;
+const partsPrefixOf = (prefix: string): string => `${prefix}-parts`;
+
+/** One event as a message carries it. */
+type WireEvent = { id: string; type: string; data?: unknown; meta?: unknown };
+
 /** One message: a batch of events of one stream. */
 interface Batch {
   readonly seq: number;
@@ -140,8 +154,11 @@ interface Batch {
   /** Global position of the first event. */
   readonly position: number;
   readonly recordedAt: number;
-  readonly events: readonly { id: string; type: string; data?: unknown; meta?: unknown }[];
+  readonly events: readonly WireEvent[];
 }
+
+/** A decoded message: a batch whose events may still be in parts (sequences in the parts stream). */
+type Decoded = Omit<Batch, 'events'> & { readonly events: readonly WireEvent[]; readonly parts?: number[] };
 
 /** What this process knows of one stream's subject, trusted only after a look at its last message. */
 interface StreamIndex {
@@ -201,6 +218,8 @@ export class JetStreamEventStore implements EventStore {
   /** Global position of a message's last event → its sequence, so paging readers skip the search. */
   readonly #positionHints = new Map<number, number>();
   readonly #subscriptions = new Set<() => void>();
+  /** Made the first time a batch spans parts (most logs never need it). */
+  #partsStream: Promise<void> | undefined;
 
   private constructor(
     nc: NatsConnection,
@@ -268,25 +287,81 @@ export class JetStreamEventStore implements EventStore {
     this.#checkOpen('append');
     const input = prepareAppend(streamId, events, expected);
     const recordedAt = this.#clock();
-    const eventsJson = encodeEvents(input.events);
+    const encoded = input.events.map(encodeEvent);
     // Checked with the widest numbers a message can carry, before any I/O, so whether a batch fits
-    // does not depend on the state of the log.
-    const worst = envelope(
-      input.streamId,
-      Number.MAX_SAFE_INTEGER,
-      Number.MAX_SAFE_INTEGER,
-      recordedAt,
-      eventsJson,
-    );
-    const bytes = Buffer.byteLength(worst) + HEADER_RESERVE;
-    if (bytes > this.#maxPayload) {
-      throw new EventBatchTooLargeError(input.streamId, input.events.length, bytes, this.#maxPayload);
-    }
+    // in one message does not depend on the state of the log.
+    const worst = (events: string): number =>
+      Buffer.byteLength(
+        envelope(input.streamId, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, recordedAt, events),
+      ) + HEADER_RESERVE;
+    const eventsJson = `[${encoded.join(',')}]`;
+    const parts = worst(eventsJson) <= this.#maxPayload ? undefined : this.#split(input, encoded);
     const run = this.#appendTail.then(() =>
-      this.#appendInTurn(input.streamId, input.events, input.expected, recordedAt, eventsJson),
+      this.#appendInTurn(input.streamId, input.events, input.expected, recordedAt, eventsJson, parts),
     );
     this.#appendTail = run.catch(() => undefined);
     return run;
+  }
+
+  /** A batch too large for one message as parts that each fit one (events JSON arrays, in order). */
+  #split(input: ReturnType<typeof prepareAppend>, encoded: readonly string[]): string[] {
+    const room = this.#maxPayload - HEADER_RESERVE - 2;
+    const parts: string[] = [];
+    let current: string[] = [];
+    let bytes = 0;
+    for (const [i, event] of encoded.entries()) {
+      const size = Buffer.byteLength(event) + 1;
+      if (size > room) {
+        throw new EventBatchTooLargeError(input.streamId, input.events[i]!.id, size, this.#maxPayload);
+      }
+      if (bytes + size > room) {
+        parts.push(`[${current.join(',')}]`);
+        current = [];
+        bytes = 0;
+      }
+      current.push(event);
+      bytes += size;
+    }
+    parts.push(`[${current.join(',')}]`);
+    return parts;
+  }
+
+  /** Stores a spanning batch's parts (before its commit) and answers their sequences. */
+  async #publishParts(streamId: string, id: string, parts: readonly string[]): Promise<number[]> {
+    this.#partsStream ??= ensurePartsStream(this.#jsm, this.#streamName, this.#prefix).catch((e) => {
+      this.#partsStream = undefined;
+      throw e;
+    });
+    await this.#partsStream;
+    const subject = `${partsPrefixOf(this.#prefix)}.${streamIdToSubjectToken(streamId)}`;
+    const seqs: number[] = [];
+    // One at a time: a part's message id names its place, so a re-sent batch finds its parts
+    // (the server answers a duplicate with the stored one's sequence).
+    for (const [k, part] of parts.entries()) {
+      const ack = await this.#js.publish(subject, part, { msgID: `${id}.${k}`, timeout: this.#timeoutMs });
+      seqs.push(ack.seq);
+    }
+    return seqs;
+  }
+
+  /** A decoded message with its events, read from the parts stream when it spans parts. */
+  async #resolve(decoded: Decoded): Promise<Batch> {
+    if (!decoded.parts) return decoded;
+    const stream = partsStreamOf(this.#streamName);
+    const parts = await Promise.all(
+      decoded.parts.map(async (seq) => {
+        const message = await this.#jsm.streams.getMessage(stream, { seq });
+        if (!message) {
+          throw new Error(
+            `JetStreamEventStore: part ${seq} of message ${decoded.seq} is missing from the JetStream stream ` +
+              `${stream}; an event log must never lose messages (was it purged, or messages deleted?)`,
+          );
+        }
+        return JSON.parse(new TextDecoder().decode(message.data)) as WireEvent[];
+      }),
+    );
+    const { parts: _, ...batch } = decoded;
+    return { ...batch, events: parts.flat() };
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
@@ -373,9 +448,11 @@ export class JetStreamEventStore implements EventStore {
     expected: ExpectedVersion,
     recordedAt: number,
     eventsJson: string,
+    parts: readonly string[] | undefined,
   ): Promise<AppendResult> {
     const subject = this.#subject(streamId);
     let overtaken = false;
+    let partSeqs: number[] | undefined;
     for (let attempt = 1; ; attempt++) {
       this.#checkOpen('append');
       let index = overtaken ? undefined : this.#cachedIndex(streamId);
@@ -411,7 +488,12 @@ export class JetStreamEventStore implements EventStore {
       const position = head.lastPosition + 1;
       let ack;
       try {
-        ack = await this.#js.publish(subject, envelope(streamId, version, position, recordedAt, eventsJson), {
+        // Parts are stored once; a commit overtaken by another writer is re-sent naming the same parts.
+        if (parts) partSeqs ??= await this.#publishParts(streamId, batchId(streamId, events), parts);
+        const body = partSeqs
+          ? envelope(streamId, version, position, recordedAt, '[]', { count: events.length, seqs: partSeqs })
+          : envelope(streamId, version, position, recordedAt, eventsJson);
+        ack = await this.#js.publish(subject, body, {
           msgID: batchId(streamId, events),
           expect: { lastSequence: head.seq, lastSubjectSequence: index.lastSeq },
           timeout: this.#timeoutMs,
@@ -477,7 +559,7 @@ export class JetStreamEventStore implements EventStore {
     if (signal?.aborted) stop();
     try {
       for await (const message of messages) {
-        for (const event of toStored(decode(message))) {
+        for (const event of toStored(await this.#resolve(decode(message)))) {
           if (event.globalPosition <= after) continue;
           if (signal?.aborted || this.#closed) return;
           yield event;
@@ -603,7 +685,7 @@ export class JetStreamEventStore implements EventStore {
   /** The last message on a subject (wildcards allowed), read from the stream leader: never stale. */
   async #lastOn(subject: string): Promise<Batch | undefined> {
     const message = await this.#jsm.streams.getMessage(this.#streamName, { last_by_subj: subject });
-    return message ? decode(message) : undefined;
+    return message ? this.#resolve(decode(message)) : undefined;
   }
 
   /** Messages by sequence: one request each (in parallel) for a few, a consumer for a range. */
@@ -623,7 +705,7 @@ export class JetStreamEventStore implements EventStore {
               'an event log must never lose messages (was it purged, or messages deleted?)',
           );
         }
-        return decode(message);
+        return this.#resolve(decode(message));
       }),
     );
   }
@@ -644,7 +726,7 @@ export class JetStreamEventStore implements EventStore {
     const messages = await consumer.consume({ max_bytes: 8 * 1024 * 1024, expires: 30_000 });
     try {
       for await (const message of messages) {
-        const batch = decode(message);
+        const batch = await this.#resolve(decode(message));
         batches.push(batch);
         if (enough(batch) || batch.seq >= to) break;
       }
@@ -707,32 +789,32 @@ function firstBatchAfter(batches: StreamIndex['batches'], after: number): number
   return low;
 }
 
-/** The events part of a message; data and meta are already JSON text (absent stays absent). */
-function encodeEvents(events: readonly PreparedEvent[]): string {
-  const parts = events.map((e) => {
-    let part = `{"id":${JSON.stringify(e.id)},"type":${JSON.stringify(e.type)}`;
-    if (e.data !== null) part += `,"data":${e.data}`;
-    if (e.meta !== null) part += `,"meta":${e.meta}`;
-    return `${part}}`;
-  });
-  return `[${parts.join(',')}]`;
+/** One event as a message holds it; data and meta are already JSON text (absent stays absent). */
+function encodeEvent(e: PreparedEvent): string {
+  let part = `{"id":${JSON.stringify(e.id)},"type":${JSON.stringify(e.type)}`;
+  if (e.data !== null) part += `,"data":${e.data}`;
+  if (e.meta !== null) part += `,"meta":${e.meta}`;
+  return `${part}}`;
 }
 
+/** A message's body; a spanning batch's commit has no events of its own, but its parts' sequences. */
 function envelope(
   streamId: string,
   version: number,
   position: number,
   recordedAt: number,
   events: string,
+  parts?: { count: number; seqs: readonly number[] },
 ): string {
+  const spanning = parts ? `,"count":${parts.count},"parts":${JSON.stringify(parts.seqs)}` : '';
   return (
     `{"format":${WIRE_FORMAT},"streamId":${JSON.stringify(streamId)},"version":${version},` +
-    `"position":${position},"recordedAt":${recordedAt},"events":${events}}`
+    `"position":${position},"recordedAt":${recordedAt},"events":${events}${spanning}}`
   );
 }
 
-function decode(message: StoredMsg | JsMsg): Batch {
-  let body: Partial<Omit<Batch, 'seq'>> & { format?: unknown };
+function decode(message: StoredMsg | JsMsg): Decoded {
+  let body: Partial<Omit<Batch, 'seq'>> & { format?: unknown; count?: unknown; parts?: unknown };
   try {
     body = JSON.parse(new TextDecoder().decode(message.data)) as typeof body;
   } catch {
@@ -745,7 +827,9 @@ function decode(message: StoredMsg | JsMsg): Batch {
     typeof body.position !== 'number' ||
     typeof body.recordedAt !== 'number' ||
     !Array.isArray(body.events) ||
-    body.events.length === 0
+    (body.parts === undefined
+      ? body.events.length === 0
+      : !Array.isArray(body.parts) || body.parts.length === 0 || typeof body.count !== 'number')
   ) {
     throw new Error(
       `JetStreamEventStore: message ${message.seq} on ${message.subject} is not a batch of events in wire ` +
@@ -759,6 +843,7 @@ function decode(message: StoredMsg | JsMsg): Batch {
     position: body.position,
     recordedAt: body.recordedAt,
     events: body.events,
+    ...(body.parts === undefined ? {} : { parts: body.parts as number[] }),
   };
 }
 
@@ -850,6 +935,55 @@ function checkOptions(options: JetStreamEventStoreOptions): Settings {
   };
 }
 
+/**
+ * An event log keeps everything: file storage, no limits, and no deleting or purging messages
+ * (which would leave holes in the positions, or commits without their parts).
+ */
+const KEEP_EVERYTHING = {
+  storage: StorageType.File,
+  retention: RetentionPolicy.Limits,
+  discard: DiscardPolicy.Old,
+  max_msgs: -1,
+  max_bytes: -1,
+  max_age: 0,
+  max_msgs_per_subject: -1,
+  deny_delete: true,
+  deny_purge: true,
+} as const;
+
+/**
+ * Creates the parts stream if it is missing: file storage, nothing ever deleted (a part may belong
+ * to any commit of the log). It takes the log stream's replicas and duplicate window.
+ */
+async function ensurePartsStream(jsm: JetStreamManager, streamName: string, prefix: string): Promise<void> {
+  const name = partsStreamOf(streamName);
+  try {
+    await jsm.streams.info(name);
+    return;
+  } catch (error) {
+    if (errorCode(error) !== STREAM_NOT_FOUND) throw error;
+  }
+  const log = (await jsm.streams.info(streamName)).config;
+  try {
+    await jsm.streams.add({
+      name,
+      subjects: [`${partsPrefixOf(prefix)}.>`],
+      ...KEEP_EVERYTHING,
+      num_replicas: log.num_replicas,
+      duplicate_window: log.duplicate_window,
+    });
+  } catch (error) {
+    // Another process made it first: what we wanted exists.
+    if (
+      !(await jsm.streams.info(name).then(
+        () => true,
+        () => false,
+      ))
+    )
+      throw error;
+  }
+}
+
 /** Creates the stream, or brings an existing one to our subjects, replicas and duplicate window. */
 async function ensureStream(jsm: JetStreamManager, settings: Settings): Promise<void> {
   const { streamName, prefix, replicas, duplicateWindowMs } = settings;
@@ -862,19 +996,9 @@ async function ensureStream(jsm: JetStreamManager, settings: Settings): Promise<
     await jsm.streams.add({
       name: streamName,
       subjects,
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.Old,
+      ...KEEP_EVERYTHING,
       num_replicas: replicas,
       duplicate_window: nanos(duplicateWindowMs),
-      // An event log keeps everything: no limits, and no deleting or purging messages (which
-      // would leave holes in the positions).
-      max_msgs: -1,
-      max_bytes: -1,
-      max_age: 0,
-      max_msgs_per_subject: -1,
-      deny_delete: true,
-      deny_purge: true,
     });
     return;
   }
