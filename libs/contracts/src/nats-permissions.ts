@@ -19,7 +19,7 @@ import { SUBJECTS } from './subjects.js';
  * their info, create and update (every side ensures the topology it needs, so start order does
  * not matter), reading their messages, and their consumers — never deleting or purging a stream,
  * and never touching another service's. Acks are scoped to the work queue the service consumes.
- * The streams' subjects (`rein.log.>` for the event store, `rein.dispatch.>` and `rein.gates.>`
+ * The streams' subjects (`rein.log.>` and `rein.log-parts.>` for the event store, `rein.dispatch.>` and `rein.gates.>`
  * for the work queues) are for services only; the API user has no JetStream at all. The stream
  * names are the deployment's defaults: a deployment that renames them regenerates this file.
  */
@@ -42,6 +42,8 @@ const inboxOf = (user: NatsUserName | 'all'): string => `${REIN_INBOX_ROOT}.${us
 const JS_INFO = '$JS.API.INFO';
 /** The JetStream streams Rein keeps: the event log and the two work queues. */
 const EVENTS_STREAM = 'REIN_EVENTS';
+/** The event log's second stream: the events of batches too large for one message. */
+const EVENT_PARTS_STREAM = 'REIN_EVENTS_PARTS';
 const DISPATCH_STREAM = 'REIN_DISPATCH';
 const GATES_STREAM = 'REIN_GATES';
 
@@ -66,6 +68,9 @@ function jsApiOn(stream: string): string[] {
 const ackOn = (stream: string): string => `$JS.ACK.${stream}.>`;
 /** The JetStream event store's subjects (`--store jetstream`; libs/event-store). */
 const LOG = 'rein.log.>';
+const LOG_PARTS = 'rein.log-parts.>';
+/** What reading the log takes: both its streams. */
+const readLog = [JS_INFO, ...jsApiOn(EVENTS_STREAM), ...jsApiOn(EVENT_PARTS_STREAM)];
 /** The dispatch and gate work queues (libs/dispatch). */
 const DISPATCH_QUEUE = 'rein.dispatch.>';
 const GATE_QUEUE = 'rein.gates.>';
@@ -78,7 +83,7 @@ const publicCalls = [
   ...Object.values(SUBJECTS.pools),
 ];
 /** The services that append to the event store (`--store jetstream`): its subjects and its stream. */
-const store = [LOG, JS_INFO, ...jsApiOn(EVENTS_STREAM)];
+const store = [LOG, LOG_PARTS, ...readLog];
 
 export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> = {
   orchestrator: {
@@ -136,8 +141,7 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> =
       i.gateVerdict,
       i.runTestGate,
       i.attemptChange,
-      JS_INFO,
-      ...jsApiOn(EVENTS_STREAM),
+      ...readLog,
       ...jsApiOn(GATES_STREAM),
       ackOn(GATES_STREAM),
     ],
@@ -145,7 +149,7 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> =
   },
   audit: {
     // Reads the log, appends nothing: the event stream's API only.
-    publish: [...REPLIES, JS_INFO, ...jsApiOn(EVENTS_STREAM)],
+    publish: [...REPLIES, ...readLog],
     subscribe: [inboxOf('audit'), ...Object.values(q)],
   },
   /** An API client: the public calls and the run event feed, nothing internal, no JetStream. */
