@@ -45,6 +45,26 @@ export default tseslint.config(
     },
   },
   {
+    // Settings are read through libs/config's table (loadConfig, settingsFromEnv; processEnv for
+    // the values named at run time), so every REIN_* variable has one name, parser, default and
+    // README line. The exceptions configure nothing of a server: tests, the test kit, bench/ and
+    // tools/ read the test kit's own REIN_TEST_* switches and hand environments to the servers
+    // and CLIs they spawn.
+    files: ['**/*.ts'],
+    ignores: ['libs/config/src/**', '**/*.spec.ts', 'test/**', 'libs/testing/**', 'bench/**', 'tools/**'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'process',
+          property: 'env',
+          message:
+            'Read settings through libs/config (loadConfig / settingsFromEnv, passed in by the composition root); a value named at run time through its processEnv().',
+        },
+      ],
+    },
+  },
+  {
     // Nest resolves constructor parameters from emitted decorator metadata, which a type-only
     // import erases; services keep value imports for injected classes.
     files: ['services/**/*.ts', 'libs/nest/**/*.ts'],

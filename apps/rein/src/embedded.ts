@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { ConfigError, type Env, SERVER_SETTINGS, processEnv, settingsFromEnv } from '@rein/config';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AuditModule } from '../../../services/audit/src/audit.module.js';
@@ -101,6 +102,53 @@ export interface EmbeddedOptions {
   readonly say?: (line: string) => void;
   /** The services' logger; default: JSON lines on stdout (pino) at {@link logLevel}. */
   readonly log?: Logger;
+  /** Where the settings not given above are read from (libs/config's table); default: the process's. */
+  readonly env?: Env;
+}
+
+/** What this composition root reads from the environment (libs/config) when its caller gives none. */
+const ENV_SETTINGS = [
+  'tokensFile',
+  'workspaceSources',
+  'sandboxUids',
+  'natsUrl',
+  'natsUser',
+  'natsPass',
+  'kurrentdbUrl',
+  'redisUrl',
+  'retentionDays',
+  'workspaceCleanup',
+  'maxWorkspaceGb',
+  'logLevel',
+  'gateTimeoutMs',
+  'gateGraceMs',
+  'gateReRequests',
+  'dispatchAckWaitMs',
+  'dispatchMaxDeliver',
+  'agentToolsDir',
+  'anthropicBaseUrl',
+  'openaiBaseUrl',
+  'k8sNamespace',
+  'k8sAgentImage',
+  'k8sGitUrl',
+  'k8sEgressUrl',
+  'k8sServiceAccount',
+  'k8sTtlSeconds',
+  'gitHost',
+  'gitPort',
+  'egressHost',
+  'egressPort',
+] as const;
+
+type EnvSettings = ReturnType<typeof settingsFromEnv<(typeof ENV_SETTINGS)[number]>>;
+
+function envSettings(env: Env): EnvSettings {
+  try {
+    return settingsFromEnv(ENV_SETTINGS, env);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new StartupError(e.message);
+    throw e;
+  }
 }
 
 export interface EmbeddedServer {
@@ -120,10 +168,12 @@ export class StartupError extends Error {
  */
 export async function startEmbedded(options: EmbeddedOptions = {}): Promise<EmbeddedServer> {
   const say = options.say ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const env = options.env ?? processEnv();
+  const fromEnv = envSettings(env);
   let judgeFromEnv: ReinConfig['judge'];
-  if (!options.judge && process.env.REIN_JUDGE_BASE_URL) {
+  if (!options.judge && env[SERVER_SETTINGS.judgeBaseUrl.env]) {
     try {
-      judgeFromEnv = judgeConfigFromEnv(process.env);
+      judgeFromEnv = judgeConfigFromEnv(env);
     } catch (e) {
       throw new StartupError(`the judge is misconfigured: ${(e as Error).message}`);
     }
@@ -138,7 +188,13 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     sqliteSynchronous: options.sqliteSynchronous ?? 'FULL',
     ...(options.pools ? { pools: poolsOf(options.pools) } : {}),
     ...(options.judge ? { judge: options.judge } : judgeFromEnv ? { judge: judgeFromEnv } : {}),
-    cleanup: cleanupOf(options),
+    cleanup: cleanupOf(options, fromEnv),
+    gates: {
+      timeoutMs: fromEnv.gateTimeoutMs,
+      graceMs: fromEnv.gateGraceMs,
+      reRequests: fromEnv.gateReRequests,
+    },
+    dispatch: { ackWaitMs: fromEnv.dispatchAckWaitMs, maxDeliver: fromEnv.dispatchMaxDeliver },
   });
   const services = new Set<ServiceName>();
   for (const name of options.services ?? ALL_SERVICES) {
@@ -155,7 +211,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   // The API runs agents' commands, so it may run open only where nobody else can reach it: HTTP on
   // loopback and, with the NATS transport (the API also answers on rein.v1.*), NATS on loopback.
   // A process without the orchestrator serves only /healthz, /readyz and /metrics, open by design.
-  const tokensFile = options.tokensFile ?? (process.env.REIN_TOKENS_FILE || undefined);
+  const tokensFile = options.tokensFile ?? fromEnv.tokensFile;
   let access = Authorizer.open();
   if (tokensFile !== undefined) {
     try {
@@ -167,10 +223,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
       throw e;
     }
   } else if (services.has('orchestrator')) {
-    const apiNats =
-      config.transport === 'nats'
-        ? (options.natsUrl ?? process.env.REIN_NATS_URL ?? 'nats://127.0.0.1:4222')
-        : undefined;
+    const apiNats = config.transport === 'nats' ? (options.natsUrl ?? fromEnv.natsUrl) : undefined;
     const exposed = !isLoopback(config.host)
       ? `HTTP on ${config.host}`
       : apiNats !== undefined && !natsUrlsAreLoopback(apiNats)
@@ -189,12 +242,18 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
   chmodSync(config.dataDir, 0o711);
   const executorDir = executorDirFor(config.dataDir, say);
-  const baseSources = workspaceSourcesOf(options, access, tokensFile, config.dataDir, executorDir);
+  const baseSources = workspaceSourcesOf(
+    options.workspaceSources ?? fromEnv.workspaceSources,
+    access,
+    tokensFile,
+    config.dataDir,
+    executorDir,
+  );
   if (services.has('orchestrator') || services.has('executor')) {
     say(`rein: workspace bases: ${baseSources.describe()}`);
   }
   for (const s of baseSources.sources) {
-    if (services.has('executor') && s.kind === 'url' && s.secret !== undefined && !process.env[s.secret])
+    if (services.has('executor') && s.kind === 'url' && s.secret !== undefined && !env[s.secret])
       say(
         `rein: warning: workspace source ${s.entry} names ${s.secret}, which is not set: fetches from it fail`,
       );
@@ -211,7 +270,10 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
         "!!! WARNING: --unsafe-no-sandbox: agents run WITHOUT a sandbox, with this server's user and access.",
       );
     } else {
-      const uids = sandboxUidPool(options.sandboxUids ?? process.env.REIN_SANDBOX_UIDS);
+      const uids = sandboxUidPool(
+        options.sandboxUids ??
+          (fromEnv.sandboxUids && `${fromEnv.sandboxUids.first}-${fromEnv.sandboxUids.last}`),
+      );
       const found = await detectSandbox(uids ? { uids } : {});
       if (!found.available) {
         throw new StartupError(
@@ -233,9 +295,9 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     if (reaped > 0) say(`rein: stopped ${reaped} process(es) left running by a server that died`);
   }
 
-  const natsUrl = options.natsUrl ?? process.env.REIN_NATS_URL ?? 'nats://127.0.0.1:4222';
-  const natsUser = options.natsUser ?? process.env.REIN_NATS_USER;
-  const natsPass = options.natsPass ?? process.env.REIN_NATS_PASS;
+  const natsUrl = options.natsUrl ?? fromEnv.natsUrl;
+  const natsUser = options.natsUser ?? fromEnv.natsUser;
+  const natsPass = options.natsPass ?? fromEnv.natsPass;
   const natsAuth = {
     ...(natsUser ? { user: natsUser } : {}),
     ...(natsPass ? { pass: natsPass } : {}),
@@ -256,7 +318,8 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     }
   }
   const dbPath = resolve(config.dataDir, 'events.db');
-  const kurrentdbUrl = options.kurrentdbUrl ?? process.env.REIN_KURRENTDB_URL;
+  const kurrentdbUrl = options.kurrentdbUrl ?? fromEnv.kurrentdbUrl;
+  const redisUrl = options.redisUrl ?? fromEnv.redisUrl;
   const store = await openStore(config, dbPath, nc, kurrentdbUrl);
   for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   const broker = new InProcessBroker();
@@ -264,12 +327,12 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const logs: Logger =
     options.log ??
     pinoLogger({
-      level: logLevelOf(options.logLevel),
+      level: logLevelOf(options.logLevel ?? fromEnv.logLevel),
       // Whatever field or message would carry them, these values never reach a line.
       secrets: {
         REIN_NATS_PASS: natsPass,
         REIN_KURRENTDB_URL: kurrentdbUrl,
-        REIN_REDIS_URL: options.redisUrl ?? process.env.REIN_REDIS_URL,
+        REIN_REDIS_URL: redisUrl,
         REIN_JUDGE_API_KEY: config.judge?.apiKey,
       },
     });
@@ -346,15 +409,36 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   let listening: INestApplication | undefined;
   try {
     if (services.has('audit')) {
-      const cache = await redisViewCache(options.redisUrl ?? process.env.REIN_REDIS_URL, closers);
+      const cache = await redisViewCache(redisUrl, closers);
       await start(AuditModule.register(deps('audit'), cache ? { cache } : {}), false, 'audit');
     }
     if (services.has('executor'))
-      await start(ExecutorModule.register(deps('executor'), sandbox!, executorDir), false, 'executor');
+      await start(
+        ExecutorModule.register(deps('executor'), sandbox!, executorDir, {
+          agentToolsDir: fromEnv.agentToolsDir,
+          anthropicBaseUrl: fromEnv.anthropicBaseUrl,
+          openaiBaseUrl: fromEnv.openaiBaseUrl,
+          kubernetes: {
+            namespace: fromEnv.k8sNamespace,
+            agentImage: fromEnv.k8sAgentImage,
+            gitUrl: fromEnv.k8sGitUrl,
+            egressUrl: fromEnv.k8sEgressUrl,
+            serviceAccount: fromEnv.k8sServiceAccount,
+            ttlSeconds: fromEnv.k8sTtlSeconds,
+            gitHost: fromEnv.gitHost,
+            gitPort: fromEnv.gitPort,
+            egressHost: fromEnv.egressHost,
+            egressPort: fromEnv.egressPort,
+          },
+          secrets: env,
+        }),
+        false,
+        'executor',
+      );
     if (services.has('verifier')) await start(VerifierModule.register(deps('verifier')), false, 'verifier');
     let http: INestApplication;
     if (services.has('orchestrator')) {
-      const ownership = await redisOwnership(options.redisUrl ?? process.env.REIN_REDIS_URL, store, closers);
+      const ownership = await redisOwnership(redisUrl, store, closers);
       const orchestratorDeps = ownership
         ? { ...deps('orchestrator'), store: ownership.store }
         : deps('orchestrator');
@@ -456,7 +540,7 @@ function describeEnforcement(e: LimitEnforcement): string {
  * a fallback outside the data dir) or the tokens file, whatever the list says.
  */
 function workspaceSourcesOf(
-  options: EmbeddedOptions,
+  list: string | undefined,
   access: Authorizer,
   tokensFile: string | undefined,
   dataDir: string,
@@ -464,7 +548,7 @@ function workspaceSourcesOf(
 ): BaseSources {
   try {
     return BaseSources.forServer({
-      list: options.workspaceSources ?? (process.env.REIN_WORKSPACE_SOURCES || undefined),
+      list,
       open: access.isOpen,
       forbidden: [
         { path: dataDir, what: "the server's data dir" },
@@ -543,11 +627,10 @@ function poolsOf(value: ReinConfig['pools'] | string): ReinConfig['pools'] {
   }
 }
 
-function cleanupOf(options: EmbeddedOptions): NonNullable<ReinConfig['cleanup']> {
-  const env = (name: string): string | undefined => process.env[name] || undefined;
-  const retentionDays = options.retentionDays ?? env('REIN_RETENTION_DAYS');
-  const workspaceCleanup = options.workspaceCleanup ?? env('REIN_WORKSPACE_CLEANUP');
-  const maxWorkspaceGb = options.maxWorkspaceGb ?? env('REIN_MAX_WORKSPACE_GB');
+function cleanupOf(options: EmbeddedOptions, fromEnv: EnvSettings): NonNullable<ReinConfig['cleanup']> {
+  const retentionDays = options.retentionDays ?? fromEnv.retentionDays;
+  const workspaceCleanup = options.workspaceCleanup ?? fromEnv.workspaceCleanup;
+  const maxWorkspaceGb = options.maxWorkspaceGb ?? fromEnv.maxWorkspaceGb;
   try {
     return cleanupSettingsOf({
       ...(retentionDays === undefined ? {} : { retentionDays }),

@@ -11,6 +11,7 @@ import {
   SERVER_SETTINGS,
   type Setting,
   loadConfig,
+  processEnv,
 } from '@rein/config';
 import { ApiError, ConnectionError, ReinClient, type RollbackTarget } from './client.js';
 import { renderEvent, renderPools, renderProblems, renderStatus } from './render.js';
@@ -87,7 +88,7 @@ function defaultIo(): CliIo {
     stdout: process.stdout,
     stderr: process.stderr,
     stdin: process.stdin,
-    env: process.env,
+    env: processEnv(),
     now: () => Date.now(),
     untilStopped: () =>
       new Promise((resolve) => {

@@ -42,6 +42,17 @@ export class ConfigError extends RangeError {
   }
 }
 
+/**
+ * The process's environment, read here and nowhere else in shipped code (ESLint forbids
+ * `process.env` outside libs/config). Settings go through the table (`loadConfig`,
+ * `settingsFromEnv`); the other uses are values named at run time, not settings: a secret an agent
+ * profile or a workspace source names, and what the git and agent processes a server starts
+ * inherit (PATH, proxies).
+ */
+export function processEnv(): Env {
+  return process.env;
+}
+
 /** An environment variable set to nothing (or blanks) counts as not set, as in an env file. */
 function envValue(env: Env, name: string | undefined): string | undefined {
   if (name === undefined) return undefined;

@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { type AttemptChange, type AttemptChangeRequest } from '@rein/contracts';
 import { SnapshotNotFoundError, type WorkspaceManager } from '@rein/workspace';
+import { processEnv } from '@rein/config';
 
 /**
  * What an attempt changed, read from the run's repository with git plumbing (for the policy
@@ -24,7 +25,7 @@ const exec = promisify(execFile);
 
 function gitEnv(): NodeJS.ProcessEnv {
   return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    PATH: processEnv().PATH ?? '/usr/bin:/bin',
     LC_ALL: 'C',
     GIT_CONFIG_GLOBAL: '/dev/null',
     GIT_CONFIG_NOSYSTEM: '1',

@@ -24,6 +24,7 @@ import { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { RUN_ID_CHARS } from '@rein/contracts';
 import { type GitTokenIssuer, type GitTokenScope } from './git-token.js';
+import { processEnv } from '@rein/config';
 
 export interface GitHttpServerOptions {
   /** The executor's data dir (absolute): repositories are `<dataDir>/runs/<runId>/repo.git`. */
@@ -181,7 +182,7 @@ export class GitHttpServer {
       ...[...scope.fetchRefs, ...scope.pushRefs].map((r): [string, string] => ['receive.hideRefs', `!${r}`]),
     ];
     const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      PATH: processEnv().PATH ?? '/usr/bin:/bin',
       LC_ALL: 'C',
       GIT_CONFIG_NOSYSTEM: '1',
       GIT_CONFIG_GLOBAL: '/dev/null',

@@ -83,6 +83,7 @@ import {
   type WatchEvent,
 } from './job.watcher.js';
 import { attemptId, egressPolicyName, LABELS, labelValue } from './names.js';
+import { processEnv } from '@rein/config';
 
 export interface KubernetesBackendOptions {
   readonly name: string;
@@ -695,7 +696,7 @@ export class KubernetesBackend {
         ['--git-dir', gitDir, 'rev-parse', '--verify', '-q', `${ref}^{commit}`],
         {
           env: {
-            PATH: process.env.PATH ?? '/usr/bin:/bin',
+            PATH: processEnv().PATH ?? '/usr/bin:/bin',
             GIT_CONFIG_GLOBAL: '/dev/null',
             GIT_CONFIG_NOSYSTEM: '1',
           },

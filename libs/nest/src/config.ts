@@ -21,8 +21,10 @@ export interface ReinConfig {
   readonly pools: readonly PoolSettings[];
   readonly limits: SpecLimits;
   readonly retryJitter: number;
-  /** Gate request deadlines; absent: {@link gateSettingsFromEnv}. */
+  /** Gate request deadlines (a run setting); absent: {@link DEFAULT_GATE_SETTINGS}. */
   readonly gates?: GateSettings;
+  /** JetStream work queues' redelivery (`REIN_DISPATCH_*`); absent: the table's defaults. */
+  readonly dispatch?: { readonly ackWaitMs: number; readonly maxDeliver: number };
   readonly judge?: {
     readonly baseURL: string;
     readonly apiKey: string;
@@ -61,7 +63,7 @@ export function runSettingsOf(config: ReinConfig): { settings: RunSettings; sett
   const settings: RunSettings = {
     pools: config.pools,
     retryJitter: config.retryJitter,
-    gates: config.gates ?? gateSettingsFromEnv(process.env),
+    gates: config.gates ?? DEFAULT_GATE_SETTINGS,
   };
   return {
     settings,

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { GitError } from './workspace.errors.js';
+import { processEnv } from '@rein/config';
 
 /** Every commit rein writes carries this identity and date, so equal inputs give equal ids. */
 export const REIN_IDENT = { name: 'rein', email: 'rein@rein.invalid', date: '946684800 +0000' } as const;
@@ -60,7 +61,7 @@ const BARE_SSH =
 function gitEnv(indexFile: string | undefined, fetch?: FetchCredentials): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const name of PASSED_THROUGH) {
-    const value = process.env[name];
+    const value = processEnv()[name];
     if (value !== undefined) env[name] = value;
   }
   env.PATH ??= '/usr/bin:/bin';

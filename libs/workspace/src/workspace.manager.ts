@@ -71,6 +71,7 @@ import {
   refComponent,
   RunPaths,
 } from './workspace-paths.js';
+import { processEnv } from '@rein/config';
 
 export interface WorkspaceOwner {
   readonly uid: number;
@@ -535,7 +536,7 @@ export class WorkspaceManager {
     const secrets: string[] = [];
     const httpHeaders: string[] = [];
     if (verdict.secret !== undefined) {
-      const token = (this.options.secret ?? ((name) => process.env[name]))(verdict.secret);
+      const token = (this.options.secret ?? ((name) => processEnv()[name]))(verdict.secret);
       if (token === undefined || token === '') {
         throw new WorkspaceError(
           `the workspace source for ${repo} names the secret ${verdict.secret}, which is not set in the executor's ` +

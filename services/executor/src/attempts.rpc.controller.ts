@@ -120,7 +120,7 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
         'the NATS transport needs the process NATS connection (ServiceDeps.nats) to take attempts',
       );
     }
-    const settings = dispatchSettingsFromEnv(process.env);
+    const settings = this.deps.config.dispatch ?? dispatchSettingsFromEnv({});
     for (const name of this.pools.keys()) {
       const pool = this.deps.config.pools.find((p) => p.name === name)!;
       this.consumers.push(

@@ -16,23 +16,35 @@ import { HealthController, SERVICE_DEPS, type ServiceDeps, hopSamples, metrics }
 import type { Sandbox } from '@rein/sandbox';
 import { WorkspaceManager } from '@rein/workspace';
 import { AttemptsRpcController } from './attempts.rpc.controller.js';
+import type { KubernetesSettings } from './kubernetes.pools.js';
 import { POOLS, type Pools, WORKSPACES, attemptKey, inFlight } from './pools.js';
+
+/**
+ * What only the executor reads (libs/config's table, passed in by the composition root): where the
+ * agent CLIs are and which provider URLs they talk to, the kubernetes pools' settings, and the
+ * environment the secrets an agent profile names are taken from.
+ */
+export interface ExecutorSettings {
+  readonly agentToolsDir?: string | undefined;
+  readonly anthropicBaseUrl?: string | undefined;
+  readonly openaiBaseUrl?: string | undefined;
+  readonly kubernetes: KubernetesSettings;
+  /** Secrets are the server's own environment variables, named by the agent profile. */
+  readonly secrets: Readonly<Record<string, string | undefined>>;
+}
 
 /**
  * The Claude Code and Codex CLIs, installed apart from the product by `npm ci --prefix tools/agents`
  * (REIN_AGENT_TOOLS_DIR to use another place); providers' base URLs from REIN_ANTHROPIC_BASE_URL
  * and REIN_OPENAI_BASE_URL. Absent CLIs are not an error until an agent uses one.
  */
-function agentCliConfig(deps: ServiceDeps): AgentRuntimesConfig | undefined {
-  const dir =
-    process.env.REIN_AGENT_TOOLS_DIR ?? fileURLToPath(new URL('../../../../tools/agents', import.meta.url));
+function agentCliConfig(deps: ServiceDeps, settings: ExecutorSettings): AgentRuntimesConfig | undefined {
+  const dir = settings.agentToolsDir ?? fileURLToPath(new URL('../../../../tools/agents', import.meta.url));
   if (!existsSync(`${dir}/node_modules/.bin`)) return undefined;
   try {
     return agentRuntimesFromToolsDir(dir, {
-      ...(process.env.REIN_ANTHROPIC_BASE_URL
-        ? { anthropicBaseUrl: process.env.REIN_ANTHROPIC_BASE_URL }
-        : {}),
-      ...(process.env.REIN_OPENAI_BASE_URL ? { openaiBaseUrl: process.env.REIN_OPENAI_BASE_URL } : {}),
+      ...(settings.anthropicBaseUrl ? { anthropicBaseUrl: settings.anthropicBaseUrl } : {}),
+      ...(settings.openaiBaseUrl ? { openaiBaseUrl: settings.openaiBaseUrl } : {}),
     });
   } catch (e) {
     deps.log.warn('agent CLIs unavailable', { error: (e as Error).message });
@@ -47,13 +59,17 @@ let closeKubernetes: () => Promise<void> = () => Promise.resolve();
 const JANITOR = Symbol('JANITOR');
 
 /** Secrets are the server's own environment variables, named by the agent profile. */
-function resolveSecrets(names: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const n of names) {
-    const v = process.env[n];
-    if (v !== undefined) out[n] = v;
-  }
-  return out;
+function secretsFrom(
+  env: Readonly<Record<string, string | undefined>>,
+): (names: readonly string[]) => Record<string, string> {
+  return (names) => {
+    const out: Record<string, string> = {};
+    for (const n of names) {
+      const v = env[n];
+      if (v !== undefined) out[n] = v;
+    }
+    return out;
+  };
 }
 
 /** Whether an attempt of the task (or of any task of the run) was dispatched here and has not finished. */
@@ -65,7 +81,13 @@ function inFlightHere(runId: string, taskId?: string): boolean {
 
 @Module({})
 export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
-  static register(deps: ServiceDeps, sandbox: Sandbox, executorDir: string): DynamicModule {
+  static register(
+    deps: ServiceDeps,
+    sandbox: Sandbox,
+    executorDir: string,
+    settings: ExecutorSettings,
+  ): DynamicModule {
+    const resolveSecrets = secretsFrom(settings.secrets);
     // Over NATS, a JetStream delivery is acked once its attempt's finished fact is accepted; this
     // ledger joins the pool's reports to the deliveries (see AttemptsRpcController.deliver).
     const settlements = deps.config.transport === 'nats' ? new AttemptSettlements() : null;
@@ -74,6 +96,7 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
     const workspaces = new WorkspaceManager({
       dataDir: executorDir,
       ...(deps.baseSources ? { baseSources: deps.baseSources } : {}),
+      secret: (name) => settings.secrets[name],
     });
     const lookup = new RunLogLookup(deps.store);
     const janitor = new WorkspaceJanitor({
@@ -139,7 +162,7 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
                 settlements?.accepted(key);
               },
             });
-            const agentRuntimes = agentCliConfig(deps);
+            const agentRuntimes = agentCliConfig(deps, settings);
             const pools: Pools = new Map();
             for (const p of deps.config.pools.filter((x) => x.backend === 'local')) {
               pools.set(
@@ -165,7 +188,7 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
             // Loaded only for a cluster pool: the Kubernetes client costs every process about a
             // second of start-up, and most executors (one machine, CI) never use it.
             const { kubernetesPools } = await import('./kubernetes.pools.js');
-            const k8s = await kubernetesPools(deps, clusterPools, {
+            const k8s = await kubernetesPools(deps, settings.kubernetes, clusterPools, {
               dataDir,
               workspaces,
               reporter: reporterFor,

@@ -19,8 +19,23 @@ import type { WorkspaceManager } from '@rein/workspace';
  * `network.allow` by per-attempt proxy credentials. Pods reach it at REIN_K8S_EGRESS_URL, by
  * default this replica's git host on that port.
  */
+/** The kubernetes pools' settings (libs/config's table: REIN_K8S_*, REIN_GIT_*, REIN_EGRESS_*). */
+export interface KubernetesSettings {
+  readonly namespace: string;
+  readonly agentImage?: string | undefined;
+  readonly gitUrl?: string | undefined;
+  readonly egressUrl?: string | undefined;
+  readonly serviceAccount: string;
+  readonly ttlSeconds: number;
+  readonly gitHost: string;
+  readonly gitPort: number;
+  readonly egressHost: string;
+  readonly egressPort: number;
+}
+
 export async function kubernetesPools(
   deps: ServiceDeps,
+  k: KubernetesSettings,
   pools: readonly PoolSettings[],
   shared: {
     dataDir: string;
@@ -31,8 +46,10 @@ export async function kubernetesPools(
 ): Promise<{ backends: Map<string, KubernetesBackend>; close(): Promise<void> }> {
   const backends = new Map<string, KubernetesBackend>();
   if (pools.length === 0) return { backends, close: () => Promise.resolve() };
-  const env = process.env;
-  const missing = ['REIN_K8S_AGENT_IMAGE', 'REIN_K8S_GIT_URL'].filter((n) => !env[n]);
+  const missing = [
+    ...(k.agentImage ? [] : ['REIN_K8S_AGENT_IMAGE']),
+    ...(k.gitUrl ? [] : ['REIN_K8S_GIT_URL']),
+  ];
   if (missing.length > 0) {
     throw new Error(
       `pools ${pools.map((p) => p.name).join(', ')} use the kubernetes backend, which needs ${missing.join(' and ')} ` +
@@ -49,13 +66,13 @@ export async function kubernetesPools(
   }
   const tokens = new GitTokenIssuer(deps.clock);
   const git = new GitHttpServer({ dataDir: shared.dataDir, tokens });
-  await git.listen(Number(env.REIN_GIT_PORT ?? 7701), env.REIN_GIT_HOST ?? '0.0.0.0');
-  const egressPort = Number(env.REIN_EGRESS_PORT ?? 3128);
+  await git.listen(k.gitPort, k.gitHost);
+  const egressPort = k.egressPort;
   let egress: TenantEgressProxy;
   try {
     egress = await startTenantEgressProxy({
       port: egressPort,
-      host: env.REIN_EGRESS_HOST ?? '0.0.0.0',
+      host: k.egressHost,
       onDecision: (attempt, d) => {
         // Refusals only: an allowed request is the normal case and would flood the log.
         if (!d.allowed) shared.log('warn', 'egress refused', { attempt, ...d });
@@ -63,11 +80,10 @@ export async function kubernetesPools(
     });
   } catch (e) {
     await git.close();
-    throw new Error(`REIN_EGRESS_PORT ${String(env.REIN_EGRESS_PORT ?? 3128)}: ${(e as Error).message}`);
+    throw new Error(`REIN_EGRESS_PORT ${String(egressPort)}: ${(e as Error).message}`);
   }
-  const gitUrl = new URL(env.REIN_K8S_GIT_URL!);
-  const egressProxyUrl =
-    env.REIN_K8S_EGRESS_URL ?? `http://${gitUrl.host.replace(/:\d+$/, '')}:${egress.port}`;
+  const gitUrl = new URL(k.gitUrl!);
+  const egressProxyUrl = k.egressUrl ?? `http://${gitUrl.host.replace(/:\d+$/, '')}:${egress.port}`;
   for (const p of pools) {
     backends.set(
       p.name,
@@ -76,11 +92,11 @@ export async function kubernetesPools(
         labels: p.labels,
         capacity: p.capacity,
         settings: {
-          namespace: env.REIN_K8S_NAMESPACE ?? 'rein-agents',
-          image: env.REIN_K8S_AGENT_IMAGE!,
-          executorGitUrl: env.REIN_K8S_GIT_URL!,
-          serviceAccount: env.REIN_K8S_SERVICE_ACCOUNT ?? 'default',
-          ttlSecondsAfterFinished: Number(env.REIN_K8S_TTL_SECONDS ?? 600),
+          namespace: k.namespace,
+          image: k.agentImage!,
+          executorGitUrl: k.gitUrl!,
+          serviceAccount: k.serviceAccount,
+          ttlSecondsAfterFinished: k.ttlSeconds,
           egressProxyUrl,
         },
         egress,

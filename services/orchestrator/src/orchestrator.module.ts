@@ -134,7 +134,7 @@ function openDispatcher(deps: ServiceDeps): Promise<JetStreamDispatcher> {
   return JetStreamDispatcher.open({
     connection: deps.nats,
     pools: deps.config.pools,
-    ...dispatchSettingsFromEnv(process.env),
+    ...(deps.config.dispatch ?? dispatchSettingsFromEnv({})),
   });
 }
 
@@ -145,5 +145,8 @@ function openGateRequests(deps: ServiceDeps): Promise<JetStreamGateRequests> {
       'the NATS transport needs the process NATS connection (ServiceDeps.nats) to request gates',
     );
   }
-  return JetStreamGateRequests.open({ connection: deps.nats, ...dispatchSettingsFromEnv(process.env) });
+  return JetStreamGateRequests.open({
+    connection: deps.nats,
+    ...(deps.config.dispatch ?? dispatchSettingsFromEnv({})),
+  });
 }

@@ -44,7 +44,7 @@ export class GatesRpcController implements OnModuleInit, OnModuleDestroy {
     }
     this.consumer = await openGateConsumer({
       connection: this.deps.nats,
-      ...dispatchSettingsFromEnv(process.env),
+      ...(this.deps.config.dispatch ?? dispatchSettingsFromEnv({})),
       handler: (m) => this.deliver(m),
       log: this.deps.log.log,
     });
