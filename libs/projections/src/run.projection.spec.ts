@@ -69,3 +69,29 @@ describe('the run projection with a shared view cache', () => {
     expect(cache.gets).toBe(0);
   });
 });
+
+/** A log that someone keeps appending to: every read is followed by another append elsewhere. */
+class BusyLog extends InMemoryEventStore {
+  appended = 0;
+  override async readAll(options?: Parameters<InMemoryEventStore['readAll']>[0]) {
+    const page = await super.readAll(options);
+    this.appended++;
+    await this.append('noise', [{ id: `n${this.appended}`, type: 'Noise', data: {} }], 'any');
+    return page;
+  }
+}
+
+describe('the run projection on a log that keeps growing', () => {
+  it('answers once it has folded what was appended before the query, without waiting for the writers to stop', async () => {
+    const store = new BusyLog();
+    await store.append(`run-${runId}`, fixture.events.map(toStoredRunEvent), 'no_stream');
+    const p = new RunProjection(store);
+    const [listed, got] = await Promise.all([p.list({}), p.get(runId)]);
+    expect(listed.body).toMatchObject({ runs: [{ runId }] });
+    expect(got.body).toEqual(fixture.states[String(fixture.events.length)]);
+    // The log kept growing all along (the old catch-up read until a read came back empty, which
+    // this log never gives, and never answered).
+    expect(store.appended).toBeGreaterThan(0);
+    expect((await p.stateCounts()).runs).toEqual({ [got.body.status]: 1 });
+  });
+});

@@ -45,6 +45,8 @@ export interface ViewCache {
   set(runId: string, view: RunView): Promise<void>;
 }
 const MAX_PAGE = 1000;
+/** Events read per round trip while catching up with the log. */
+const CATCH_UP_PAGE = 5000;
 
 /**
  * The audit service's read model: every run's state, folded from the log as it grows. Queries
@@ -54,6 +56,9 @@ export class RunProjection {
   private readonly runs = new Map<string, RunState>();
   private position = 0;
   private catching: Promise<void> | undefined;
+  /** Catch-up calls made, and the newest one a finished pass covers. */
+  private asked = 0;
+  private served = 0;
   private readonly specs: SpecResolver;
   /** True once the projection has folded everything the log held (the first catch-up ended). */
   private warm = false;
@@ -71,31 +76,42 @@ export class RunProjection {
     return this.warm;
   }
 
-  /** Folds everything appended since the last catch-up. Concurrent callers share one pass. */
-  catchUp(): Promise<void> {
-    this.catching ??= (async () => {
-      try {
-        for (;;) {
-          const page = await this.store.readAll({ after: this.position, limit: 5000 });
-          if (page.length === 0) {
-            this.warm = true;
-            break;
-          }
-          for (const s of page) {
-            const runId = runIdOfStream(s.streamId);
-            if (runId !== undefined) {
-              let e = fromStoredRunEvent(runId, s);
-              if (e.type === 'RunSubmitted') e = await this.specs.resolve(e);
-              this.runs.set(runId, evolve(this.runs.get(runId) ?? initialState(runId), e));
-            }
-            this.position = s.globalPosition;
-          }
-        }
-      } finally {
+  /**
+   * Folds everything appended before the call (a client reads its own writes). Concurrent callers
+   * share passes; a pass ends when a read comes back short (the log's head at that moment), so a
+   * log that grows while it is read — a 10,000-task run at full speed — cannot keep a query
+   * waiting for ever.
+   */
+  async catchUp(): Promise<void> {
+    const ticket = ++this.asked;
+    while (this.served < ticket) {
+      this.catching ??= this.pass().finally(() => {
         this.catching = undefined;
+      });
+      await this.catching;
+    }
+  }
+
+  private async pass(): Promise<void> {
+    for (;;) {
+      // Every caller so far arrived before the read below, so a short read covers them all.
+      const covers = this.asked;
+      const page = await this.store.readAll({ after: this.position, limit: CATCH_UP_PAGE });
+      for (const s of page) {
+        const runId = runIdOfStream(s.streamId);
+        if (runId !== undefined) {
+          let e = fromStoredRunEvent(runId, s);
+          if (e.type === 'RunSubmitted') e = await this.specs.resolve(e);
+          this.runs.set(runId, evolve(this.runs.get(runId) ?? initialState(runId), e));
+        }
+        this.position = s.globalPosition;
       }
-    })();
-    return this.catching;
+      if (page.length < CATCH_UP_PAGE) {
+        this.warm = true;
+        this.served = Math.max(this.served, covers);
+        return;
+      }
+    }
   }
 
   async get(runId: string): Promise<ApiReply<RunView>> {
