@@ -11,5 +11,6 @@ export * from './run-log.js';
 export * from './api-reply.js';
 export * from './openapi.js';
 export * from './request-bodies.js';
+export * from './run-view.js';
 export * from './wire-shapes.js';
 export * from './nats-permissions.js';

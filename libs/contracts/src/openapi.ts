@@ -1,7 +1,8 @@
-import type { AttemptStatus, TaskStatus } from '@rein/domain';
 import type { ErrorCode } from './errors.js';
 import { RUN_ID_PATTERN, TASK_ID_PATTERN } from './ids.js';
 import type { TranscriptEvent } from './messages.js';
+import { TASK_STATES } from './run-view.js';
+import { every } from './schema-builders.js';
 import { SUBJECTS } from './subjects.js';
 import { wireComponents } from './wire-shapes.js';
 
@@ -18,38 +19,7 @@ import { wireComponents } from './wire-shapes.js';
 
 type Schema = Record<string, unknown>;
 
-/**
- * A list naming every member of the union `T`: a member added to `T` but not here is a compile
- * error, so the enums below cannot fall behind the types they document.
- */
-function every<T extends string>() {
-  return <const L extends readonly T[]>(
-    list: L & ([T] extends [L[number]] ? unknown : { missing: Exclude<T, L[number]> }),
-  ): L => list;
-}
-
 const TRANSCRIPT_TYPES = every<TranscriptEvent['type']>()(['output', 'tool_call', 'usage', 'status', 'hook']);
-const TASK_STATES = every<TaskStatus>()([
-  'pending',
-  'ready',
-  'dispatched',
-  'running',
-  'verifying',
-  'succeeded',
-  'retrying',
-  'failed',
-  'cancelled',
-  'skipped',
-]);
-const ATTEMPT_STATES = every<AttemptStatus>()([
-  'dispatched',
-  'running',
-  'verifying',
-  'succeeded',
-  'failed',
-  'cancelled',
-]);
-
 const RUN_ID = RUN_ID_PATTERN.source;
 const TASK_ID = TASK_ID_PATTERN.source;
 
@@ -81,86 +51,6 @@ function obj(
 }
 
 // ---------- views ----------
-
-const budget = obj(
-  "The run's caps, as in its spec.",
-  {
-    tokens: int('Total tokens the run may use.'),
-    usd: { type: 'number', minimum: 0, description: 'Total cost in USD the run may use.' },
-  },
-  { optional: ['tokens', 'usd'] },
-);
-
-const verdict = obj(
-  'The verdict of one gate on an attempt.',
-  {
-    gate: ref('GateKind'),
-    pass: { type: 'boolean' },
-    score: { type: 'number', description: 'The judge score, for judge gates.' },
-    reasons: list({ type: 'string' }, 'Why the gate passed or failed; fed back to the next attempt.'),
-    provenance: ref('Provenance'),
-  },
-  { optional: ['score'] },
-);
-
-const attempt = obj(
-  'One attempt of a task.',
-  {
-    n: int('Attempt number; only grows, across retries and rollbacks.', 1),
-    state: ref('AttemptState'),
-    startedAt: {
-      type: ['string', 'null'],
-      format: 'date-time',
-      description: 'null until the attempt starts.',
-    },
-    finishedAt: { type: ['string', 'null'], format: 'date-time', description: 'null until it finishes.' },
-    exitCode: nullable('integer', "The agent's exit code; null until it finishes."),
-    summary: nullable('string', "The agent's final message or the tail of its output."),
-    snapshot: nullable('string', 'The commit the workspace was snapshotted to after the attempt.'),
-    usage: ref('Usage'),
-    reason: str('Why the attempt failed or was cancelled.'),
-    verdicts: list(ref('Verdict'), 'Gate verdicts, in gate order.'),
-  },
-  { optional: ['reason'] },
-);
-
-const task = obj(
-  'A task of the run and its attempts.',
-  {
-    id: { type: 'string', pattern: TASK_ID },
-    state: ref('TaskState'),
-    dependsOn: list({ type: 'string' }, 'Ids of tasks that must succeed first.'),
-    reason: str('Why the task failed, was cancelled or skipped, or is waiting.'),
-    gate: obj('While `verifying`: the gate being evaluated, or awaiting a person (`kind: approval`).', {
-      index: int('Position of the gate in the task spec.', 0),
-      kind: ref('GateKind'),
-    }),
-    attempts: list(ref('Attempt'), 'Attempts, oldest first.'),
-  },
-  { optional: ['reason', 'gate'] },
-);
-
-const runViewProperties: Record<string, Schema> = {
-  runId: { type: 'string', pattern: RUN_ID },
-  name: str('metadata.name of the spec.'),
-  status: ref('RunStatus'),
-  labels,
-  createdAt: time('When the run was submitted.'),
-  updatedAt: time('Time of its latest event.'),
-  seq: int('seq of the latest event folded into this view.', 1),
-  usage: ref('Usage'),
-  budget: ref('Budget'),
-  reason: str('Why the run ended failed or cancelled, when it says (e.g. `budget exceeded: …`).'),
-  tasks: list(ref('Task'), 'The tasks, in spec order.'),
-};
-const runView = obj('The state of a run, folded from its events.', runViewProperties, {
-  optional: ['budget', 'reason'],
-});
-const replayView = obj(
-  'The run view as it was right after event `at`.',
-  { ...runViewProperties, at: int('The seq the view was folded up to.', 1) },
-  { optional: ['budget', 'reason'] },
-);
 
 const runSummary = obj('A run in a list: its view without the tasks, plus task counts.', {
   runId: { type: 'string', pattern: RUN_ID },
@@ -566,14 +456,6 @@ const responses: Record<string, Schema> = {
 
 const schemas: Record<string, Schema> = {
   ...wireComponents(),
-  TaskState: { enum: TASK_STATES },
-  AttemptState: { enum: ATTEMPT_STATES },
-  Budget: budget,
-  Verdict: verdict,
-  Attempt: attempt,
-  Task: task,
-  RunView: runView,
-  ReplayView: replayView,
   RunSummary: runSummary,
   RunList: obj('A page of runs, newest first.', {
     runs: list(ref('RunSummary'), ''),

@@ -61,3 +61,13 @@ export function readonlyList<T extends TSchema>(items: T, description: string) {
 export function nullable<T extends 'string' | 'integer'>(type: T, description: string) {
   return Type.Unsafe<(T extends 'string' ? string : number) | null>({ type: [type, 'null'], description });
 }
+
+/**
+ * A list naming every member of the union `T`: a member added to `T` but not here is a compile
+ * error, so an enum cannot fall behind the type it publishes.
+ */
+export function every<T extends string>() {
+  return <const L extends readonly T[]>(
+    list: L & ([T] extends [L[number]] ? unknown : { missing: Exclude<T, L[number]> }),
+  ): L => list;
+}

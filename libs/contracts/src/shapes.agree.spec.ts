@@ -4,6 +4,7 @@ import { errorEnvelope, type ErrorEnvelope, problem, type Problem } from './erro
 import type { RunEvent, RunEventOf } from './events.js';
 import { openApiDocument } from './openapi.js';
 import type { ApprovalDecision, CancelRequest, RollbackRequest } from './request-bodies.js';
+import type { AttemptView, ReplayView, RunView, TaskView } from './run-view.js';
 import { parseRunSpec } from './run-spec.parser.js';
 import { runSpecSchema, type RunSpecInput } from './run-spec.schema.js';
 import { wireValidator } from './wire-shapes.js';
@@ -405,5 +406,95 @@ describe('events: one schema each for the types, the validator and the OpenAPI d
   it('event data stays open to fields added in later versions', () => {
     const later = { ...validEvents['a run completed']!, data: { status: 'succeeded', addedLater: 1 } };
     expect([wireValidator('Event')(later), fromDocument('Event')(later)]).toEqual([true, true]);
+  });
+});
+
+// ---------- the run view ----------
+
+const attemptView = {
+  n: 1,
+  state: 'failed',
+  startedAt: '2026-11-22T10:00:01.000Z',
+  finishedAt: '2026-11-22T10:00:09.000Z',
+  exitCode: 0,
+  summary: 'done',
+  snapshot: 'abc123',
+  usage: { tokens: 10, usd: 0.01 },
+  verdicts: [
+    {
+      gate: 'judge',
+      pass: false,
+      score: 0.4,
+      reasons: ['no auth check'],
+      provenance: { gate: 'judge', source: 'gpt', durationMs: 12 },
+    },
+  ],
+} satisfies AttemptView;
+const taskView = {
+  id: 'api',
+  state: 'verifying',
+  dependsOn: [],
+  gate: { index: 0, kind: 'approval' },
+  attempts: [attemptView],
+} satisfies TaskView;
+const runViewSample = {
+  runId: 'r1',
+  name: 'customer-data-service',
+  status: 'running',
+  labels: { team: 'platform' },
+  createdAt: '2026-11-22T10:00:00.000Z',
+  updatedAt: '2026-11-22T10:00:09.000Z',
+  seq: 7,
+  usage: { tokens: 10, usd: 0.01 },
+  budget: { tokens: 100 },
+  tasks: [taskView],
+} satisfies RunView;
+
+const validViews: Record<string, RunView> = {
+  'a running run': runViewSample,
+  'a failed run with a reason and no budget': {
+    ...runViewSample,
+    status: 'failed',
+    reason: 'budget exceeded: tokens',
+    budget: {},
+    tasks: [{ ...taskView, state: 'pending', attempts: [] }],
+  },
+};
+const invalidViews: Record<string, unknown> = {
+  // @ts-expect-error no such run status
+  'unknown status': { ...runViewSample, status: 'paused' } satisfies RunView,
+  // @ts-expect-error no such task state
+  'unknown task state': { ...runViewSample, tasks: [{ ...taskView, state: 'stuck' }] } satisfies RunView,
+  'attempt 0': { ...runViewSample, tasks: [{ ...taskView, attempts: [{ ...attemptView, n: 0 }] }] },
+  'startedAt not a time': {
+    ...runViewSample,
+    tasks: [{ ...taskView, attempts: [{ ...attemptView, startedAt: 'yesterday' }] }],
+  } satisfies RunView,
+  // @ts-expect-error the view is closed
+  'undocumented field': { ...runViewSample, owner: 'me' } satisfies RunView,
+  'verdict of an unknown gate kind': {
+    ...runViewSample,
+    tasks: [
+      {
+        ...taskView,
+        // @ts-expect-error gate kinds are test, judge, approval, policy
+        attempts: [{ ...attemptView, verdicts: [{ ...attemptView.verdicts[0], gate: 'vibe' }] }],
+      },
+    ],
+  } satisfies RunView,
+};
+
+describe('the run view: one schema for the type the domain builds, the validator and the OpenAPI document', () => {
+  it('the validator and the published RunView agree on every sample', () => {
+    agreeOn((v) => wireValidator('RunView')(v), fromDocument('RunView'), validViews, invalidViews);
+  });
+
+  it('a replay view is a run view with `at`', () => {
+    const replay = { ...runViewSample, at: 3 } satisfies ReplayView;
+    expect([wireValidator('ReplayView')(replay), fromDocument('ReplayView')(replay)]).toEqual([true, true]);
+    expect([wireValidator('ReplayView')(runViewSample), fromDocument('ReplayView')(runViewSample)]).toEqual([
+      false,
+      false,
+    ]);
   });
 });

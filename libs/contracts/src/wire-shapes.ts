@@ -13,6 +13,16 @@ import {
 } from './events.js';
 import { ApprovalDecisionSchema, CancelRequestSchema, RollbackRequestSchema } from './request-bodies.js';
 import { GateKindSchema, runSpecDefs, runSpecSchema } from './run-spec.schema.js';
+import {
+  AttemptSchema,
+  AttemptStateSchema,
+  BudgetSchema,
+  ReplayViewSchema,
+  RunViewSchema,
+  TaskSchema,
+  TaskStateSchema,
+  VerdictSchema,
+} from './run-view.js';
 
 /**
  * The shapes defined once in TypeBox, as the OpenAPI components they are published as. openapi.ts
@@ -88,10 +98,18 @@ function build(): Readonly<Record<string, Schema>> {
     ...runSpecComponents(),
     ...plain({
       RunStatus: RunStatusSchema,
+      TaskState: TaskStateSchema,
+      AttemptState: AttemptStateSchema,
       GateKind: GateKindSchema,
       ErrorCode: ErrorCodeSchema,
       Usage: UsageSchema,
+      Budget: BudgetSchema,
       Provenance: ProvenanceSchema,
+      Verdict: VerdictSchema,
+      Attempt: AttemptSchema,
+      Task: TaskSchema,
+      RunView: RunViewSchema,
+      ReplayView: ReplayViewSchema,
     }),
     ...eventComponents(),
     ...plain({

@@ -1,51 +1,9 @@
-import type { Budget, GateKind, RunStatus, Usage } from '@rein/contracts';
+import type { AttemptView, RunView, TaskView } from '@rein/contracts';
 import { gateKind } from './gate.kind.js';
-import type { AttemptStatus, RunState, TaskStatus } from './run.state.js';
+import type { RunState } from './run.state.js';
 
-/** DESIGN.md's run view (`GET /v1/runs/{id}`; `replay?at=N` adds `at`). */
-export interface RunView {
-  readonly runId: string;
-  readonly name: string;
-  readonly status: RunStatus;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly seq: number;
-  readonly usage: Usage;
-  readonly budget?: Budget;
-  /** Why the run ended failed or cancelled, when it says (e.g. the budget was exceeded). */
-  readonly reason?: string;
-  readonly tasks: readonly TaskView[];
-}
-
-export interface TaskView {
-  readonly id: string;
-  readonly state: TaskStatus;
-  readonly dependsOn: readonly string[];
-  readonly reason?: string;
-  /** While `verifying`: the gate being evaluated, or awaiting a person (`approval`). */
-  readonly gate?: { readonly index: number; readonly kind: GateKind };
-  readonly attempts: readonly AttemptView[];
-}
-
-export interface AttemptView {
-  readonly n: number;
-  readonly state: AttemptStatus;
-  readonly startedAt: string | null;
-  readonly finishedAt: string | null;
-  readonly exitCode: number | null;
-  readonly summary: string | null;
-  readonly snapshot: string | null;
-  readonly usage: Usage;
-  readonly reason?: string;
-  readonly verdicts: readonly {
-    readonly gate: string;
-    readonly pass: boolean;
-    readonly score?: number;
-    readonly reasons: readonly string[];
-    readonly provenance: unknown;
-  }[];
-}
+// The view is a wire shape, defined (with its schema) in contracts; the domain only builds it.
+export type { AttemptView, RunView, TaskView };
 
 export function runView(s: RunState): RunView {
   if (s.status === 'none' || !s.spec) throw new Error(`run ${s.runId} has no events`);
