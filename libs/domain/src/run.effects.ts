@@ -82,21 +82,63 @@ export function effectsOf(state: RunState, e: RunEvent): RunEffect[] {
 }
 
 /**
+ * A cancel the log recorded, and what tells until when its attempt may still run somewhere: the
+ * attempt's recorded startToClose deadline, or, for an attempt never seen starting, the cancel's
+ * time plus the task's startToClose (the caller reads the clock; the domain does not).
+ */
+export interface StandingCancel {
+  readonly effect: Extract<RunEffect, { kind: 'cancel' }>;
+  /** The attempt's `TaskStarted` deadline (ms since the epoch), when it was seen starting. */
+  readonly startToCloseDueAt?: number;
+  /** When the cancel was recorded (the event's `at`). */
+  readonly recordedAt: string;
+  readonly startToCloseMs: number;
+}
+
+/** Events whose effects include cancels (see `effectsOf`). */
+const CANCELLING = new Set<RunEvent['type']>([
+  'TaskRetryScheduled',
+  'TaskFailed',
+  'TaskCancelled',
+  'RunRolledBack',
+]);
+
+/**
  * Folds a run's log and returns, beside its state, the effects that still stand: the dispatch of
  * every task still `dispatched`, the gate request of every task still `verifying` on a gate the
  * verifier evaluates, and every timer that has not been superseded — each computed by
  * `effectsOf` at the event that recorded it, exactly as the live path computed it then.
- * Cancels are not repeated: the executor's own startToClose limit stops an attempt whose cancel
- * was lost with the orchestrator.
+ *
+ * And every cancel the log recorded, with the time until which its attempt may still run (its
+ * `TaskStarted` deadline; for an attempt never seen starting, the cancel's time plus the task's
+ * startToClose): a cancel lost with the orchestrator is sent again while it can still matter,
+ * whatever state the run is in now (a cancelled run is no longer running, but its attempts may
+ * be). Cancels are idempotent at the executor, so sending one twice costs nothing.
  */
 export function outstandingEffects(
   runId: string,
   events: readonly RunEvent[],
-): { readonly state: RunState; readonly effects: RunEffect[] } {
+): { readonly state: RunState; readonly effects: RunEffect[]; readonly cancels: StandingCancel[] } {
   let state = initialState(runId);
   const latest = new Map<string, { dispatch?: RunEffect; gate?: RunEffect; timer?: RunEffect }>();
+  const deadlines = new Map<string, number>();
+  const cancels: StandingCancel[] = [];
   for (const e of events) {
     state = evolve(state, e);
+    if (e.type === 'TaskStarted') deadlines.set(`${e.taskId}#${e.attempt}`, e.data.startToCloseDueAt);
+    if (CANCELLING.has(e.type)) {
+      for (const fx of effectsOf(state, e)) {
+        if (fx.kind !== 'cancel') continue;
+        const { taskId, attempt } = fx.message;
+        const due = deadlines.get(`${taskId}#${attempt}`);
+        cancels.push({
+          effect: fx,
+          ...(due === undefined ? {} : { startToCloseDueAt: due }),
+          recordedAt: e.at,
+          startToCloseMs: taskSpec(state, state.dag!.indexOf.get(taskId)!).timeouts.startToCloseMs,
+        });
+      }
+    }
     if (e.taskId === undefined) continue;
     if (e.type !== 'TaskDispatched' && e.type !== 'GateRequested' && timerOf(e) === undefined) continue;
     let slot = latest.get(e.taskId);
@@ -108,7 +150,7 @@ export function outstandingEffects(
     }
   }
   const effects: RunEffect[] = [];
-  if (state.status !== 'running') return { state, effects };
+  if (state.status !== 'running') return { state, effects, cancels };
   for (const t of allTasks(state)) {
     const slot = latest.get(taskSpec(state, t.index).id);
     if (!slot) continue;
@@ -127,7 +169,7 @@ export function outstandingEffects(
     const timer = slot.timer?.kind === 'timer' ? slot.timer.timer : undefined;
     if (timer && timer.attempt === t.attempt && timer.dueAt === t.dueAt) effects.push(slot.timer!);
   }
-  return { state, effects };
+  return { state, effects, cancels };
 }
 
 function dispatchMessage(state: RunState, e: Extract<RunEvent, { type: 'TaskDispatched' }>): DispatchAttempt {

@@ -2,7 +2,12 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type DispatchAttempt, type EvaluateGate, DEFAULT_SPEC_LIMITS } from '@rein/contracts';
+import {
+  type CancelAttempt,
+  type DispatchAttempt,
+  type EvaluateGate,
+  DEFAULT_SPEC_LIMITS,
+} from '@rein/contracts';
 import type { RunView } from '@rein/domain';
 import { SqliteEventStore } from '@rein/event-store';
 import { TEST_SETTINGS, pollUntil } from '@rein/testing';
@@ -19,6 +24,7 @@ import { RunsApi } from './runs.api.js';
 interface Sent {
   readonly dispatched: DispatchAttempt[];
   readonly gates: EvaluateGate[];
+  readonly cancels: CancelAttempt[];
 }
 
 const dirs: string[] = [];
@@ -32,19 +38,19 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function engineOn(path: string): { engine: RunEngine; api: RunsApi; sent: Sent } {
+function engineOn(path: string, now = Date.now): { engine: RunEngine; api: RunsApi; sent: Sent } {
   const store = new SqliteEventStore({ path });
-  const sent: Sent = { dispatched: [], gates: [] };
+  const sent: Sent = { dispatched: [], gates: [], cancels: [] };
   const engine = new RunEngine({
     store,
     settings: TEST_SETTINGS,
     settingsHash: 'sha256:test',
-    now: Date.now,
+    now,
     log: () => undefined,
     reclaimRunningOnStart: false,
     effects: {
       dispatch: (_pool, msg) => sent.dispatched.push(msg),
-      cancelAttempt: () => undefined,
+      cancelAttempt: (msg) => sent.cancels.push(msg),
       evaluateGate: (msg) => sent.gates.push(msg),
       appended: () => undefined,
       missingSnapshots: () => Promise.resolve([]),
@@ -117,5 +123,55 @@ describe('recovery re-sends what the live path sent', () => {
     expect(restarted.sent.gates).toEqual(live.sent.gates);
     // The budget left is the one recorded with the dispatch: 1,000 tokens less attempt 1's 100.
     expect(restarted.sent.dispatched[0]!.budgetLeft).toEqual({ tokens: 900 });
+  });
+
+  it('a cancel lost with the orchestrator is sent again while its attempt may still run, in a cancelled run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rein-recovery-'));
+    dirs.push(dir);
+    const path = join(dir, 'events.db');
+    const live = engineOn(path);
+    const spec = {
+      apiVersion: 'rein/v1',
+      kind: 'Run',
+      metadata: { name: 'lost-cancel' },
+      spec: {
+        defaults: { agent: 'sh' },
+        agents: { sh: { runtime: 'command', command: 'sleep 60' } },
+        tasks: [
+          { id: 'running', prompt: 'p', timeouts: { startToCloseMs: 600_000 } },
+          { id: 'waiting', prompt: 'q', timeouts: { startToCloseMs: 600_000 } },
+        ],
+      },
+    };
+    const reply = await live.api.submit(JSON.stringify(spec), 'application/json');
+    expect(reply.status).toBe(201);
+    const runId = (reply.body as RunView).runId;
+    await live.engine.attemptStarted({
+      runId,
+      taskId: 'running',
+      attempt: 1,
+      pool: 'local',
+      worker: 'w',
+      at: Date.now(),
+    });
+    expect((await live.api.cancel(runId, { reason: 'stop' })).status).toBe(202);
+    const liveCancels = [...live.sent.cancels].sort((a, b) => a.taskId.localeCompare(b.taskId));
+    expect(liveCancels.map((c) => [c.taskId, c.attempt])).toEqual([
+      ['running', 1],
+      ['waiting', 1],
+    ]);
+    live.engine.close();
+
+    // Restarted at once: both attempts may still run (one started, one dispatched), so both are
+    // cancelled again, as the live engine sent them, though the run is no longer running.
+    const restarted = engineOn(path);
+    expect(await restarted.engine.recover()).toEqual({ runs: 1, resumed: 0 });
+    expect([...restarted.sent.cancels].sort((a, b) => a.taskId.localeCompare(b.taskId))).toEqual(liveCancels);
+    expect(restarted.sent.dispatched).toEqual([]);
+
+    // Restarted after the attempts' startToClose (10 min): no executor runs them any more.
+    const later = engineOn(path, () => Date.now() + 11 * 60_000);
+    await later.engine.recover();
+    expect(later.sent.cancels).toEqual([]);
   });
 });

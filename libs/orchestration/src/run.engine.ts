@@ -283,7 +283,8 @@ export class RunEngine {
 
   /**
    * Rebuilds every unfinished run from the log: timers from recorded due times, dispatches that
-   * no executor confirmed, gates awaiting a verdict, and (embedded) attempts lost with the process.
+   * no executor confirmed, gates awaiting a verdict, and (embedded) attempts lost with the process;
+   * and sends again the cancels of attempts that may still be running, in any run.
    */
   async recover(): Promise<{ runs: number; resumed: number }> {
     const byRun = new Map<string, RunEvent[]>();
@@ -301,8 +302,14 @@ export class RunEngine {
       after = page[page.length - 1]!.globalPosition;
     }
     let resumed = 0;
+    const now = this.o.now();
     for (const [runId, events] of byRun) {
-      const { state, effects } = outstandingEffects(runId, events);
+      const { state, effects, cancels } = outstandingEffects(runId, events);
+      // Whatever the run's state: a cancel lost with the last orchestrator still stops its attempt.
+      for (const c of cancels) {
+        const until = c.startToCloseDueAt ?? Date.parse(c.recordedAt) + c.startToCloseMs;
+        if (until > now) this.carryOut(c.effect);
+      }
       if (state.status !== 'running') continue;
       resumed++;
       this.actors.adopt(runId, state);
