@@ -1,5 +1,7 @@
-import type { AttemptFinishedData, GateVerdictRecordedData, PoolSettings, Usage } from './events.js';
+import { type Static, Type } from '@sinclair/typebox';
+import type { AttemptFinishedData, GateVerdictRecordedData, PoolSchema, Usage } from './events.js';
 import type { AgentProfile, GateSpec, WorkspaceBase } from './run-spec.types.js';
+import { closedObject, enumOf } from './schema-builders.js';
 
 /** orchestrator → executor: everything an executor needs to run one attempt, without reading the log. */
 export interface DispatchAttempt {
@@ -113,18 +115,21 @@ export interface AttemptChange {
   readonly addedLines: readonly string[];
 }
 
-export interface PoolView extends PoolSettings {
-  readonly running: number;
-  readonly queued: number;
-}
+/** An executor pool and its load, as `GET /v1/pools` lists it (published as `Pool`). */
+export type PoolView = Readonly<Static<typeof PoolSchema>>;
 
 /** Per-attempt transcript events (DESIGN.md: agent output, tool calls, usage). */
-export interface TranscriptEvent {
-  readonly seq: number;
-  readonly at: string;
-  readonly type: 'output' | 'tool_call' | 'usage' | 'status' | 'hook';
-  readonly data: Readonly<Record<string, unknown>>;
-}
+export const TRANSCRIPT_TYPES = ['output', 'tool_call', 'usage', 'status', 'hook'] as const;
+export const TranscriptEventSchema = closedObject("An entry of an attempt's transcript.", {
+  seq: Type.Integer({ minimum: 1, description: '1-based position in the attempt stream.' }),
+  at: Type.String({ format: 'date-time', description: 'When it was observed.' }),
+  type: enumOf(TRANSCRIPT_TYPES),
+  data: Type.Unsafe<Readonly<Record<string, unknown>>>({
+    type: 'object',
+    description: 'Agent output, a tool call, token usage, a status or hook line.',
+  }),
+});
+export type TranscriptEvent = Readonly<Static<typeof TranscriptEventSchema>>;
 
 /** `attempt-<runId>-<taskId>-<n>`: the per-attempt transcript stream. */
 export function attemptStream(runId: string, taskId: string, attempt: number): string {

@@ -1,8 +1,6 @@
 import type { ErrorCode } from './errors.js';
 import { RUN_ID_PATTERN, TASK_ID_PATTERN } from './ids.js';
-import type { TranscriptEvent } from './messages.js';
 import { TASK_STATES } from './run-view.js';
-import { every } from './schema-builders.js';
 import { SUBJECTS } from './subjects.js';
 import { wireComponents } from './wire-shapes.js';
 
@@ -19,7 +17,6 @@ import { wireComponents } from './wire-shapes.js';
 
 type Schema = Record<string, unknown>;
 
-const TRANSCRIPT_TYPES = every<TranscriptEvent['type']>()(['output', 'tool_call', 'usage', 'status', 'hook']);
 const RUN_ID = RUN_ID_PATTERN.source;
 const TASK_ID = TASK_ID_PATTERN.source;
 
@@ -68,13 +65,6 @@ const runSummary = obj('A run in a list: its view without the tasks, plus task c
     propertyNames: { enum: ['total', ...TASK_STATES] },
     additionalProperties: { type: 'integer', minimum: 0 },
   },
-});
-
-const transcriptEvent = obj("An entry of an attempt's transcript.", {
-  seq: int('1-based position in the attempt stream.', 1),
-  at: time('When it was observed.'),
-  type: { enum: TRANSCRIPT_TYPES },
-  data: { type: 'object', description: 'Agent output, a tool call, token usage, a status or hook line.' },
 });
 
 // ---------- errors, health ----------
@@ -462,7 +452,6 @@ const schemas: Record<string, Schema> = {
     next: nullable('string', 'Cursor of the next page; null on the last page.'),
   }),
   EventPage: obj('Events of a run.', { events: list(ref('Event'), 'In seq order.') }),
-  TranscriptEvent: transcriptEvent,
   TranscriptPage: obj('Transcript entries of an attempt.', {
     events: list(ref('TranscriptEvent'), 'In seq order.'),
   }),

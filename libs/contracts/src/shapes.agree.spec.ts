@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { errorEnvelope, type ErrorEnvelope, problem, type Problem } from './errors.js';
 import type { RunEvent, RunEventOf } from './events.js';
+import type { PoolView, TranscriptEvent } from './messages.js';
 import { openApiDocument } from './openapi.js';
 import type { ApprovalDecision, CancelRequest, RollbackRequest } from './request-bodies.js';
 import type { AttemptView, ReplayView, RunView, TaskView } from './run-view.js';
@@ -496,5 +497,72 @@ describe('the run view: one schema for the type the domain builds, the validator
       false,
       false,
     ]);
+  });
+});
+
+// ---------- pools and transcripts ----------
+
+describe('pools and transcript entries: one schema each for the type, the validator and the OpenAPI document', () => {
+  it('the validators and the published schemas agree on every sample', () => {
+    agreeOn(
+      (v) => wireValidator('Pool')(v),
+      fromDocument('Pool'),
+      {
+        local: {
+          name: 'local',
+          labels: [],
+          capacity: 2,
+          backend: 'local',
+          running: 1,
+          queued: 0,
+        } satisfies PoolView,
+      },
+      {
+        docker: {
+          name: 'd',
+          labels: [],
+          capacity: 1,
+          // @ts-expect-error no such backend
+          backend: 'docker',
+          running: 0,
+          queued: 0,
+        } satisfies PoolView,
+        'no capacity': {
+          name: 'd',
+          labels: [],
+          capacity: 0,
+          backend: 'noop',
+          running: 0,
+          queued: 0,
+        } satisfies PoolView,
+      },
+    );
+    agreeOn(
+      (v) => wireValidator('TranscriptEvent')(v),
+      fromDocument('TranscriptEvent'),
+      {
+        output: {
+          seq: 1,
+          at: '2026-11-22T10:00:00.000Z',
+          type: 'output',
+          data: { text: 'hi' },
+        } satisfies TranscriptEvent,
+      },
+      {
+        thought: {
+          seq: 1,
+          at: '2026-11-22T10:00:00.000Z',
+          // @ts-expect-error no such transcript entry type
+          type: 'thought',
+          data: {},
+        } satisfies TranscriptEvent,
+        'seq 0': {
+          seq: 0,
+          at: '2026-11-22T10:00:00.000Z',
+          type: 'output',
+          data: {},
+        } satisfies TranscriptEvent,
+      },
+    );
   });
 });

@@ -11,6 +11,7 @@ import {
   RunStatusSchema,
   UsageSchema,
 } from './events.js';
+import { TranscriptEventSchema } from './messages.js';
 import { ApprovalDecisionSchema, CancelRequestSchema, RollbackRequestSchema } from './request-bodies.js';
 import { GateKindSchema, runSpecDefs, runSpecSchema } from './run-spec.schema.js';
 import {
@@ -116,6 +117,7 @@ function build(): Readonly<Record<string, Schema>> {
       RunSettings: RunSettingsSchema,
       PoolSettings: PoolSettingsSchema,
       Pool: PoolSchema,
+      TranscriptEvent: TranscriptEventSchema,
       CancelRequest: CancelRequestSchema,
       RollbackRequest: RollbackRequestSchema,
       ApprovalDecision: ApprovalDecisionSchema,
