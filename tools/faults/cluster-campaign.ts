@@ -110,7 +110,7 @@ interface Cluster {
   readonly redis: SpawnedRedisServer;
   readonly byKind: Readonly<Record<'orchestrator' | 'executor' | 'verifier' | 'audit', ReinProcess[]>>;
   readonly all: ReinProcess[];
-  /** Set by the pause fault: which orchestrator, and how much it had logged (stdout) before. */
+  /** Set by the pause fault: which orchestrator, and how much it had logged (stderr) before. */
   paused?: { readonly process: ReinProcess; readonly logAt: number };
 }
 
@@ -356,7 +356,7 @@ async function inject(
       const i = holder ?? Math.floor(random() * c.byKind.orchestrator.length);
       const victim = c.byKind.orchestrator[i]!;
       process.kill(victim.pid, 'SIGSTOP');
-      c.paused = { process: victim, logAt: victim.stdout().length };
+      c.paused = { process: victim, logAt: victim.stderr().length };
       await sleep(PAUSE_MS);
       process.kill(victim.pid, 'SIGCONT');
       notes.push(
@@ -373,7 +373,7 @@ async function inject(
 /** What the paused orchestrator said after it resumed: its lost leases and refused appends. */
 function refusedWrites(c: Cluster): string[] {
   if (!c.paused) return [];
-  const after = c.paused.process.stdout().slice(c.paused.logAt);
+  const after = c.paused.process.stderr().slice(c.paused.logAt);
   const refused = after.split('\n').filter((l) => l.includes('append refused'));
   return [
     `after resuming, the paused orchestrator had ${refused.length} appends refused`,

@@ -198,7 +198,7 @@ export const SERVER_SETTINGS = {
     parser: oneOf(LOG_LEVELS),
     default: 'info',
     defaultDoc: '`info`',
-    doc: 'JSON log lines on stdout at this level and above: `trace`, `debug`, `info`, `warn`, `error` or `fatal`',
+    doc: 'JSON log lines on stderr at this level and above: `trace`, `debug`, `info`, `warn`, `error` or `fatal`',
     readBy: ['all'],
   },
   natsUrl: {

@@ -33,7 +33,10 @@ export interface PinoLoggerOptions {
    */
   readonly service?: string;
   readonly level: LogLevel;
-  /** Default: stdout, written synchronously so the last lines survive a crash. */
+  /**
+   * Default: stderr, beside the start-up notices, where operators and the test kit already look;
+   * stdout stays the CLI's own output. Written synchronously so the last lines survive a crash.
+   */
   readonly destination?: DestinationStream;
   /**
    * Values that never appear in a line, whatever field or message carries them (the NATS
@@ -68,7 +71,7 @@ export function pinoLogger(options: PinoLoggerOptions): Logger {
           }
         : {}),
     },
-    options.destination ?? pino.destination({ fd: 1, sync: true }),
+    options.destination ?? pino.destination({ fd: 2, sync: true }),
   );
   return wrap(root);
 }
