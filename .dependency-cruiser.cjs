@@ -127,6 +127,21 @@ module.exports = {
       { dependencyTypes: ['npm-dev'] },
     ),
     forbid(
+      'nats-in-its-adapters-only',
+      'Only the transport adapters hold a NATS connection: libs/transport (bus, request server, chunked replies), ' +
+        'libs/dispatch (the JetStream work queues), libs/event-store (the JetStream store) and the composition root ' +
+        'that connects (apps/rein/src/embedded.ts). A service asks for MESSAGE_BUS, WORK_QUEUES or REQUEST_SERVER.',
+      {
+        path: PRODUCTION,
+        pathNot: [
+          '^libs/(transport|dispatch|event-store|testing)/',
+          '^apps/rein/src/embedded\\.ts$',
+          ...TEST,
+        ],
+      },
+      { path: 'node_modules/@nats-io/' },
+    ),
+    forbid(
       'no-cycles',
       'No module reaches itself through imports that survive compilation. (libs/domain refers back to contracts with ' +
         'type-only imports, which are erased; that is the one allowed back edge.)',

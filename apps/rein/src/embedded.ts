@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { ConfigError, type Env, SERVER_SETTINGS, processEnv, settingsFromEnv } from '@rein/config';
-import type { INestApplication } from '@nestjs/common';
+import type { DynamicModule, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AuditModule } from '../../../services/audit/src/audit.module.js';
 import { ExecutorModule } from '../../../services/executor/src/executor.module.js';
@@ -13,7 +13,15 @@ import {
   SqliteEventStore,
   openKurrentDbEventStore,
 } from '@rein/event-store';
-import { parsePools, HttpErrorsFilter, type ReinConfig, type ServiceDeps, defaultConfig } from '@rein/nest';
+import {
+  parsePools,
+  HttpErrorsFilter,
+  CoreModule,
+  type ReinConfig,
+  type SandboxInfo,
+  defaultConfig,
+} from '@rein/nest';
+import { JetStreamWorkQueues, dispatchSettingsFromEnv } from '@rein/dispatch';
 import { cleanupSettingsOf } from '@rein/execution';
 import { LOG_LEVELS, type LogLevel, type Logger, NestLoggerAdapter, pinoLogger } from '@rein/logging';
 import { judgeConfigFromEnv } from '@rein/judge';
@@ -48,7 +56,9 @@ import {
   InProcessBroker,
   InProcessClient,
   InProcessServer,
+  type MessageBus,
   NatsBus,
+  NatsRequestServer,
   connectNats,
 } from '@rein/transport';
 import express from 'express';
@@ -100,7 +110,7 @@ export interface EmbeddedOptions {
   readonly logLevel?: string;
   /** Where startup notices go (default: stderr). */
   readonly say?: (line: string) => void;
-  /** The services' logger; default: JSON lines on stdout (pino) at {@link logLevel}. */
+  /** The services' logger; default: JSON lines on stderr (pino) at {@link logLevel}. */
   readonly log?: Logger;
   /** Where the settings not given above are read from (libs/config's table); default: the process's. */
   readonly env?: Env;
@@ -260,7 +270,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   }
 
   let sandbox: Sandbox | undefined;
-  let sandboxKind: ServiceDeps['sandboxKind'] = 'none';
+  let sandboxKind: SandboxInfo['kind'] = 'none';
   if (services.has('executor')) {
     if (config.unsafeNoSandbox) {
       // Asked for explicitly: agents run unconfined (the control for containment tests, or a
@@ -336,33 +346,34 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
         REIN_JUDGE_API_KEY: config.judge?.apiKey,
       },
     });
-  const limits = sandbox ? { sandboxLimits: sandbox.enforcement } : {};
-  const deps = (service: ServiceName): ServiceDeps => {
-    const log = logs.child({ service });
-    if (nc && config.transport === 'nats') {
-      return {
-        config,
-        clock: Date.now,
-        store,
-        bus: new NatsBus(nc),
-        log,
-        sandboxKind,
-        ...limits,
-        nats: nc,
-        baseSources,
-      };
+  const sandboxInfo: SandboxInfo = { kind: sandboxKind, ...(sandbox ? { limits: sandbox.enforcement } : {}) };
+  // Only the transport's adapters hold the NATS connection: the bus, the work queues and the
+  // server of the public API; the services get them through their tokens (CoreModule).
+  const overNats =
+    nc && config.transport === 'nats'
+      ? {
+          connection: nc,
+          workQueues: new JetStreamWorkQueues(nc, config.dispatch ?? dispatchSettingsFromEnv({})),
+          requestServer: new NatsRequestServer(nc),
+        }
+      : undefined;
+  const core = (service: ServiceName, storeOf: EventStore = store): DynamicModule => {
+    let bus: MessageBus;
+    if (overNats) bus = new NatsBus(overNats.connection);
+    else {
+      const client = new InProcessClient(broker);
+      bus = new ClientProxyBus(client, client);
     }
-    const client = new InProcessClient(broker);
-    return {
+    return CoreModule.of({
       config,
       clock: Date.now,
-      store,
-      bus: new ClientProxyBus(client, client),
-      log,
-      sandboxKind,
-      ...limits,
+      store: storeOf,
+      bus,
+      log: logs.child({ service }),
+      sandbox: sandboxInfo,
       baseSources,
-    };
+      ...(overNats ? { workQueues: overNats.workQueues, requestServer: overNats.requestServer } : {}),
+    });
   };
 
   const apps: INestApplication[] = [];
@@ -410,11 +421,11 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   try {
     if (services.has('audit')) {
       const cache = await redisViewCache(redisUrl, closers);
-      await start(AuditModule.register(deps('audit'), cache ? { cache } : {}), false, 'audit');
+      await start(AuditModule.register(core('audit'), cache ? { cache } : {}), false, 'audit');
     }
     if (services.has('executor'))
       await start(
-        ExecutorModule.register(deps('executor'), sandbox!, executorDir, {
+        ExecutorModule.register(core('executor'), sandbox!, executorDir, {
           agentToolsDir: fromEnv.agentToolsDir,
           anthropicBaseUrl: fromEnv.anthropicBaseUrl,
           openaiBaseUrl: fromEnv.openaiBaseUrl,
@@ -435,15 +446,13 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
         false,
         'executor',
       );
-    if (services.has('verifier')) await start(VerifierModule.register(deps('verifier')), false, 'verifier');
+    if (services.has('verifier')) await start(VerifierModule.register(core('verifier')), false, 'verifier');
     let http: INestApplication;
     if (services.has('orchestrator')) {
       const ownership = await redisOwnership(redisUrl, store, closers);
-      const orchestratorDeps = ownership
-        ? { ...deps('orchestrator'), store: ownership.store }
-        : deps('orchestrator');
+      const orchestratorCore = core('orchestrator', ownership?.store);
       http = await start(
-        OrchestratorModule.register(orchestratorDeps, {
+        OrchestratorModule.register(orchestratorCore, {
           ...(ownership ? { ownership: { locks: ownership.locks, keyCache: ownership.keyCache } } : {}),
           http: true,
           // Only an all-in-one process knows its running attempts died with it; elsewhere the

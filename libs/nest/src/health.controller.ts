@@ -1,7 +1,9 @@
 import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { register } from './metrics.js';
-import { SERVICE_DEPS, type ServiceDeps } from './service-deps.js';
+import type { EventStore } from '@rein/event-store';
+import { REIN_CONFIG, type ReinConfig } from './config.js';
+import { EVENT_STORE, SANDBOX_INFO, type SandboxInfo } from './tokens.js';
 
 const NO_LIMITS = {
   pids: 'none',
@@ -15,7 +17,11 @@ const NO_LIMITS = {
 /** `/healthz` (alive), `/readyz` (store and transport answer) and `/metrics` (Prometheus). */
 @Controller()
 export class HealthController {
-  constructor(@Inject(SERVICE_DEPS) private readonly deps: ServiceDeps) {}
+  constructor(
+    @Inject(REIN_CONFIG) private readonly config: ReinConfig,
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(SANDBOX_INFO) private readonly sandbox: SandboxInfo,
+  ) {}
 
   @Get('healthz')
   healthz(): { status: 'ok' } {
@@ -24,11 +30,11 @@ export class HealthController {
 
   @Get('readyz')
   async readyz(@Res() res: Response): Promise<void> {
-    const { store, config, sandboxKind, sandboxLimits } = this.deps;
+    const { store, config } = this;
     const body = {
-      sandbox: sandboxKind,
+      sandbox: this.sandbox.kind,
       // Without an executor in this process nothing here runs agents, so nothing enforces a limit.
-      limits: sandboxLimits ?? NO_LIMITS,
+      limits: this.sandbox.limits ?? NO_LIMITS,
       store: config.store === 'sqlite' ? `sqlite (synchronous=${config.sqliteSynchronous})` : config.store,
       transport: config.transport === 'inprocess' ? 'in-process' : 'nats',
     };

@@ -5,3 +5,4 @@ export * from './nats.bus.js';
 export * from './chunked-reply.js';
 export * from './chunking.server-nats.js';
 export * from './retry.js';
+export * from './request-server.js';

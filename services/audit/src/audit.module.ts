@@ -1,5 +1,6 @@
 import { type DynamicModule, Inject, Module, type OnModuleInit } from '@nestjs/common';
-import { HealthController, SERVICE_DEPS, type ServiceDeps, metrics } from '@rein/nest';
+import { EVENT_STORE, HealthController, metrics } from '@rein/nest';
+import type { EventStore } from '@rein/event-store';
 import { RunProjection, type ViewCache } from '@rein/projections';
 
 const VIEW_CACHE = Symbol('VIEW_CACHE');
@@ -7,13 +8,17 @@ import { RunsQueryRpcController } from './runs-query.rpc.controller.js';
 
 @Module({})
 export class AuditModule implements OnModuleInit {
-  static register(deps: ServiceDeps, options: { cache?: ViewCache } = {}): DynamicModule {
+  static register(core: DynamicModule, options: { cache?: ViewCache } = {}): DynamicModule {
     return {
       module: AuditModule,
+      imports: [core],
       controllers: [RunsQueryRpcController, HealthController],
       providers: [
-        { provide: SERVICE_DEPS, useValue: deps },
-        { provide: RunProjection, useFactory: () => new RunProjection(deps.store, options.cache) },
+        {
+          provide: RunProjection,
+          inject: [EVENT_STORE],
+          useFactory: (store: EventStore) => new RunProjection(store, options.cache),
+        },
         { provide: VIEW_CACHE, useValue: options.cache ?? null },
       ],
     };

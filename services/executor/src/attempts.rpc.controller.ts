@@ -22,20 +22,37 @@ import {
   ATTEMPT_SETTLEMENTS,
   type AttemptDelivery,
   type AttemptSettlements,
-  JetStreamAttemptConsumer,
-  dispatchSettingsFromEnv,
+  type JetStreamAttemptConsumer,
+  WORK_QUEUES,
+  type WorkQueues,
 } from '@rein/dispatch';
+import { LOGGER, type Logger } from '@rein/logging';
+import type { MessageBus } from '@rein/transport';
 import { LocalPool, attemptChangeIn, missingSnapshots } from '@rein/execution';
 import type { KubernetesBackend } from '@rein/kubernetes';
-import { SERVICE_DEPS, type ServiceDeps, metrics } from '@rein/nest';
-import { type ExecutorWorkspaces, POOLS, type Pools, WORKSPACES, attemptKey, inFlight } from './pools.js';
+import { CLOCK, type Clock, MESSAGE_BUS, REIN_CONFIG, type ReinConfig, metrics } from '@rein/nest';
+import {
+  AttemptsInFlight,
+  type ExecutorWorkspaces,
+  IN_FLIGHT,
+  POOLS,
+  type Pools,
+  WORKSPACES,
+  attemptKey,
+} from './pools.js';
 
 /** The executor's handlers: dispatched attempts, cancellations, and the verifier's requests. */
 @Controller()
 export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnApplicationShutdown {
   constructor(
     @Inject(POOLS) private readonly pools: Pools,
-    @Inject(SERVICE_DEPS) private readonly deps: ServiceDeps,
+    @Inject(REIN_CONFIG) private readonly config: ReinConfig,
+    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(LOGGER) private readonly log: Logger,
+    @Inject(IN_FLIGHT) private readonly inFlight: AttemptsInFlight,
+    /** Present over NATS, where each local pool pulls its attempts from its JetStream consumer. */
+    @Inject(WORK_QUEUES) private readonly queues: WorkQueues | null,
     /** Present over NATS, where attempts arrive through JetStream (see `deliver`). */
     @Inject(ATTEMPT_SETTLEMENTS) private readonly settlements: AttemptSettlements | null,
     @Inject(WORKSPACES) private readonly ws: ExecutorWorkspaces,
@@ -48,7 +65,7 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
   dispatch(@Payload() m: DispatchAttempt): void {
     const pool = this.pools.get(m.pool);
     if (!pool) {
-      this.deps.log.warn('dispatch for a pool this executor does not run', {
+      this.log.warn('dispatch for a pool this executor does not run', {
         pool: m.pool,
         runId: m.runId,
         taskId: m.taskId,
@@ -57,9 +74,9 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
       return;
     }
     if (m.causeAt !== undefined) {
-      metrics.dispatchSeconds.observe({ pool: m.pool }, Math.max(0, this.deps.clock() - m.causeAt) / 1000);
+      metrics.dispatchSeconds.observe({ pool: m.pool }, Math.max(0, this.clock() - m.causeAt) / 1000);
     }
-    inFlight.set(attemptKey(m), {
+    this.inFlight.set(attemptKey(m), {
       runtime: m.agent.runtime,
       ...(m.causeAt === undefined ? {} : { causeAt: m.causeAt }),
     });
@@ -82,7 +99,7 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
       case 'pending':
         return prior.settled;
       case 'finished':
-        await this.deps.bus.request(SUBJECTS.internal.attemptFinished, prior.report);
+        await this.bus.request(SUBJECTS.internal.attemptFinished, prior.report);
         settlements.accepted(key);
         return;
       case 'cancelled':
@@ -90,7 +107,7 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
       case 'unknown': {
         const settled = settlements.expect(key);
         if (delivery.redelivered) {
-          this.deps.log.warn('running a redelivered attempt', {
+          this.log.warn('running a redelivered attempt', {
             runId: m.runId,
             taskId: m.taskId,
             attempt: m.attempt,
@@ -109,27 +126,19 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
    * attempts from its durable JetStream consumer.
    */
   async onModuleInit(): Promise<void> {
-    this.unsubscribe = this.deps.bus.subscribe(SUBJECTS.internal.cancel, (c) => {
+    this.unsubscribe = this.bus.subscribe(SUBJECTS.internal.cancel, (c) => {
       const cancel = c as CancelAttempt;
       this.settlements?.cancel(attemptKey(cancel));
       for (const pool of this.pools.values()) pool.cancel(cancel);
     });
-    if (!this.settlements) return;
-    if (!this.deps.nats) {
-      throw new Error(
-        'the NATS transport needs the process NATS connection (ServiceDeps.nats) to take attempts',
-      );
-    }
-    const settings = this.deps.config.dispatch ?? dispatchSettingsFromEnv({});
+    const queues = this.queues;
+    if (!this.settlements || !queues) return;
     for (const name of this.pools.keys()) {
-      const pool = this.deps.config.pools.find((p) => p.name === name)!;
+      const pool = this.config.pools.find((p) => p.name === name)!;
       this.consumers.push(
-        await JetStreamAttemptConsumer.open({
-          connection: this.deps.nats,
-          pool,
-          ...settings,
+        await queues.attempts(pool, {
           handler: (m, delivery) => this.deliver(m, delivery),
-          log: this.deps.log.child({ pool: name }).log,
+          log: this.log.child({ pool: name }).log,
         }),
       );
     }

@@ -12,12 +12,28 @@ import {
 } from '@rein/execution';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { HealthController, SERVICE_DEPS, type ServiceDeps, hopSamples, metrics } from '@rein/nest';
+import type { EventStore } from '@rein/event-store';
+import { LOGGER, type Logger } from '@rein/logging';
+import {
+  BASE_SOURCES,
+  CLOCK,
+  type Clock,
+  EVENT_STORE,
+  HealthController,
+  MESSAGE_BUS,
+  REIN_CONFIG,
+  type ReinConfig,
+  hopSamples,
+  metrics,
+} from '@rein/nest';
+import type { MessageBus } from '@rein/transport';
+import type { BaseSources } from '@rein/workspace';
 import type { Sandbox } from '@rein/sandbox';
 import { WorkspaceManager } from '@rein/workspace';
 import { AttemptsRpcController } from './attempts.rpc.controller.js';
+import type { ExecutorWorkspaces } from './pools.js';
 import type { KubernetesSettings } from './kubernetes.pools.js';
-import { POOLS, type Pools, WORKSPACES, attemptKey, inFlight } from './pools.js';
+import { AttemptsInFlight, IN_FLIGHT, POOLS, type Pools, WORKSPACES, attemptKey } from './pools.js';
 
 /**
  * What only the executor reads (libs/config's table, passed in by the composition root): where the
@@ -38,7 +54,7 @@ export interface ExecutorSettings {
  * (REIN_AGENT_TOOLS_DIR to use another place); providers' base URLs from REIN_ANTHROPIC_BASE_URL
  * and REIN_OPENAI_BASE_URL. Absent CLIs are not an error until an agent uses one.
  */
-function agentCliConfig(deps: ServiceDeps, settings: ExecutorSettings): AgentRuntimesConfig | undefined {
+function agentCliConfig(log: Logger, settings: ExecutorSettings): AgentRuntimesConfig | undefined {
   const dir = settings.agentToolsDir ?? fileURLToPath(new URL('../../../../tools/agents', import.meta.url));
   if (!existsSync(`${dir}/node_modules/.bin`)) return undefined;
   try {
@@ -47,13 +63,16 @@ function agentCliConfig(deps: ServiceDeps, settings: ExecutorSettings): AgentRun
       ...(settings.openaiBaseUrl ? { openaiBaseUrl: settings.openaiBaseUrl } : {}),
     });
   } catch (e) {
-    deps.log.warn('agent CLIs unavailable', { error: (e as Error).message });
+    log.warn('agent CLIs unavailable', { error: (e as Error).message });
     return undefined;
   }
 }
 
-/** Stops the kubernetes backends and their git server (set when the pools are built). */
-let closeKubernetes: () => Promise<void> = () => Promise.resolve();
+/** What the pools need closed after them: the kubernetes backends and their git server. */
+interface PoolsClosers {
+  closeKubernetes: () => Promise<void>;
+}
+const POOLS_CLOSERS = Symbol('POOLS_CLOSERS');
 
 /** The executor's workspace janitor (libs/execution/src/cleanup): what goes from its data dir, when. */
 const JANITOR = Symbol('JANITOR');
@@ -72,56 +91,98 @@ function secretsFrom(
   };
 }
 
-/** Whether an attempt of the task (or of any task of the run) was dispatched here and has not finished. */
-function inFlightHere(runId: string, taskId?: string): boolean {
-  const prefix = taskId === undefined ? `${runId}/` : `${runId}/${taskId}/`;
-  for (const key of inFlight.keys()) if (key.startsWith(prefix)) return true;
-  return false;
-}
-
 @Module({})
 export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
   static register(
-    deps: ServiceDeps,
+    core: DynamicModule,
     sandbox: Sandbox,
     executorDir: string,
     settings: ExecutorSettings,
   ): DynamicModule {
     const resolveSecrets = secretsFrom(settings.secrets);
-    // Over NATS, a JetStream delivery is acked once its attempt's finished fact is accepted; this
-    // ledger joins the pool's reports to the deliveries (see AttemptsRpcController.deliver).
-    const settlements = deps.config.transport === 'nats' ? new AttemptSettlements() : null;
-    // One manager for the pools and the janitor: its per-task locks order removals and prepares.
-    // The same base policy as the API's (defence in depth: in a cluster they are other processes).
-    const workspaces = new WorkspaceManager({
-      dataDir: executorDir,
-      ...(deps.baseSources ? { baseSources: deps.baseSources } : {}),
-      secret: (name) => settings.secrets[name],
-    });
-    const lookup = new RunLogLookup(deps.store);
-    const janitor = new WorkspaceJanitor({
-      workspaces,
-      policy: cleanupPolicyOf(deps.config.cleanup),
-      now: deps.clock,
-      sandbox,
-      profileOf: lookup.profileOf,
-      runEndedAt: lookup.runEndedAt,
-      resolveSecrets,
-      isBusy: inFlightHere,
-      log: deps.log.log,
-    });
     return {
       module: ExecutorModule,
+      imports: [core],
       controllers: [AttemptsRpcController, HealthController],
       providers: [
-        { provide: SERVICE_DEPS, useValue: deps },
-        { provide: ATTEMPT_SETTLEMENTS, useValue: settlements },
-        { provide: JANITOR, useValue: janitor },
-        { provide: WORKSPACES, useValue: { dataDir: executorDir, workspaces } },
+        { provide: IN_FLIGHT, useFactory: () => new AttemptsInFlight() },
+        {
+          provide: POOLS_CLOSERS,
+          useFactory: (): PoolsClosers => ({ closeKubernetes: () => Promise.resolve() }),
+        },
+        {
+          // Over NATS, a JetStream delivery is acked once its attempt's finished fact is accepted;
+          // this ledger joins the pool's reports to the deliveries (see AttemptsRpcController.deliver).
+          provide: ATTEMPT_SETTLEMENTS,
+          inject: [REIN_CONFIG],
+          useFactory: (config: ReinConfig) => (config.transport === 'nats' ? new AttemptSettlements() : null),
+        },
+        {
+          // One manager for the pools and the janitor: its per-task locks order removals and
+          // prepares. The same base policy as the API's (defence in depth: in a cluster they are
+          // other processes).
+          provide: WORKSPACES,
+          inject: [BASE_SOURCES],
+          useFactory: (baseSources: BaseSources | null) => ({
+            dataDir: executorDir,
+            workspaces: new WorkspaceManager({
+              dataDir: executorDir,
+              ...(baseSources ? { baseSources } : {}),
+              secret: (name) => settings.secrets[name],
+            }),
+          }),
+        },
+        {
+          provide: JANITOR,
+          inject: [WORKSPACES, REIN_CONFIG, EVENT_STORE, CLOCK, LOGGER, IN_FLIGHT],
+          useFactory: (
+            ws: ExecutorWorkspaces,
+            config: ReinConfig,
+            store: EventStore,
+            clock: Clock,
+            log: Logger,
+            inFlight: AttemptsInFlight,
+          ) => {
+            const lookup = new RunLogLookup(store);
+            return new WorkspaceJanitor({
+              workspaces: ws.workspaces,
+              policy: cleanupPolicyOf(config.cleanup),
+              now: clock,
+              sandbox,
+              profileOf: lookup.profileOf,
+              runEndedAt: lookup.runEndedAt,
+              resolveSecrets,
+              isBusy: (runId, taskId) => inFlight.holds(runId, taskId),
+              log: log.log,
+            });
+          },
+        },
         {
           provide: POOLS,
-          useFactory: async (): Promise<Pools> => {
+          inject: [
+            WORKSPACES,
+            REIN_CONFIG,
+            EVENT_STORE,
+            MESSAGE_BUS,
+            CLOCK,
+            LOGGER,
+            IN_FLIGHT,
+            ATTEMPT_SETTLEMENTS,
+            POOLS_CLOSERS,
+          ],
+          useFactory: async (
+            ws: ExecutorWorkspaces,
+            config: ReinConfig,
+            store: EventStore,
+            bus: MessageBus,
+            clock: Clock,
+            log: Logger,
+            inFlight: AttemptsInFlight,
+            settlements: AttemptSettlements | null,
+            closers: PoolsClosers,
+          ): Promise<Pools> => {
             const dataDir = executorDir;
+            const { workspaces } = ws;
             const reporterFor = (p: PoolSettings): AttemptReporter => ({
               started: async (m) => {
                 // Per-hop latency: from the outcome that readied the task to its start here.
@@ -134,11 +195,11 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
                     hopSamples.add(ms);
                   }
                 }
-                await deps.bus.request(SUBJECTS.internal.attemptStarted, m);
+                await bus.request(SUBJECTS.internal.attemptStarted, m);
               },
               // Fire and forget: the next report carries the newer total anyway.
               usage: (m) => {
-                deps.bus.request(SUBJECTS.internal.attemptUsage, m).catch(() => undefined);
+                bus.request(SUBJECTS.internal.attemptUsage, m).catch(() => undefined);
               },
               finished: async (m) => {
                 const info = inFlight.get(attemptKey(m));
@@ -154,7 +215,7 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
                 const key = attemptKey(m);
                 settlements?.reporting(key, m);
                 try {
-                  await deps.bus.request(SUBJECTS.internal.attemptFinished, m);
+                  await bus.request(SUBJECTS.internal.attemptFinished, m);
                 } catch (error) {
                   settlements?.failed(key, error);
                   throw error;
@@ -162,9 +223,9 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
                 settlements?.accepted(key);
               },
             });
-            const agentRuntimes = agentCliConfig(deps, settings);
+            const agentRuntimes = agentCliConfig(log, settings);
             const pools: Pools = new Map();
-            for (const p of deps.config.pools.filter((x) => x.backend === 'local')) {
+            for (const p of config.pools.filter((x) => x.backend === 'local')) {
               pools.set(
                 p.name,
                 new LocalPool({
@@ -175,27 +236,27 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
                   sandbox,
                   workspaces,
                   ...(agentRuntimes ? { agentRuntimes } : {}),
-                  transcripts: deps.store,
-                  now: deps.clock,
+                  transcripts: store,
+                  now: clock,
                   resolveSecrets,
-                  log: deps.log.log,
+                  log: log.log,
                   reporter: reporterFor(p),
                 }),
               );
             }
-            const clusterPools = deps.config.pools.filter((x) => x.backend === 'kubernetes');
+            const clusterPools = config.pools.filter((x) => x.backend === 'kubernetes');
             if (clusterPools.length === 0) return pools;
             // Loaded only for a cluster pool: the Kubernetes client costs every process about a
             // second of start-up, and most executors (one machine, CI) never use it.
             const { kubernetesPools } = await import('./kubernetes.pools.js');
-            const k8s = await kubernetesPools(deps, settings.kubernetes, clusterPools, {
+            const k8s = await kubernetesPools({ store, clock }, settings.kubernetes, clusterPools, {
               dataDir,
               workspaces,
               reporter: reporterFor,
-              log: deps.log.log,
+              log: log.log,
             });
             for (const [name, backend] of k8s.backends) pools.set(name, backend);
-            closeKubernetes = () => k8s.close();
+            closers.closeKubernetes = () => k8s.close();
             return pools;
           },
         },
@@ -206,13 +267,14 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
   constructor(
     @Inject(POOLS) private readonly pools: Pools,
     @Inject(JANITOR) private readonly janitor: WorkspaceJanitor,
-    @Inject(SERVICE_DEPS) private readonly deps: ServiceDeps,
+    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
+    @Inject(POOLS_CLOSERS) private readonly closers: PoolsClosers,
   ) {}
 
   private unsubscribe: (() => void) | undefined;
 
   onModuleInit(): void {
-    this.unsubscribe = this.deps.bus.subscribe(SUBJECTS.eventsAll, (events) => this.janitor.onEvents(events));
+    this.unsubscribe = this.bus.subscribe(SUBJECTS.eventsAll, (events) => this.janitor.onEvents(events));
     this.janitor.start();
   }
 
@@ -221,6 +283,6 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
     // The janitor first: nothing is removed while the pools wind their attempts down.
     await this.janitor.close();
     await Promise.all([...this.pools.values()].map((p) => p.close()));
-    await closeKubernetes();
+    await this.closers.closeKubernetes();
   }
 }

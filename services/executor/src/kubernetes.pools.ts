@@ -2,7 +2,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { PoolSettings } from '@rein/contracts';
 import type { AttemptReporter, PoolLog } from '@rein/execution';
 import { GitHttpServer, GitTokenIssuer, KubernetesBackend } from '@rein/kubernetes';
-import type { ServiceDeps } from '@rein/nest';
+import type { EventStore } from '@rein/event-store';
+import type { Clock } from '@rein/nest';
 import { startTenantEgressProxy, type TenantEgressProxy } from '@rein/sandbox';
 import type { WorkspaceManager } from '@rein/workspace';
 
@@ -34,7 +35,7 @@ export interface KubernetesSettings {
 }
 
 export async function kubernetesPools(
-  deps: ServiceDeps,
+  deps: { readonly store: EventStore; readonly clock: Clock },
   k: KubernetesSettings,
   pools: readonly PoolSettings[],
   shared: {

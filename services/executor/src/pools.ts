@@ -12,7 +12,17 @@ export interface AttemptInfo {
   runtime: string;
   startedAt?: number;
 }
-export const inFlight = new Map<string, AttemptInfo>();
+/** The attempts dispatched to this executor that have not finished, by {@link attemptKey}. */
+export class AttemptsInFlight extends Map<string, AttemptInfo> {
+  /** Whether an attempt of the task (or of any task of the run) is here and has not finished. */
+  holds(runId: string, taskId?: string): boolean {
+    const prefix = taskId === undefined ? `${runId}/` : `${runId}/${taskId}/`;
+    for (const key of this.keys()) if (key.startsWith(prefix)) return true;
+    return false;
+  }
+}
+export const IN_FLIGHT = Symbol('IN_FLIGHT');
+
 export const attemptKey = (m: { runId: string; taskId: string; attempt: number }): string =>
   `${m.runId}/${m.taskId}/${m.attempt}`;
 

@@ -1,8 +1,23 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { AUTHORIZER, type Authorizer } from '@rein/auth';
 import { SUBJECTS, type DispatchAttempt, type EvaluateGate } from '@rein/contracts';
-import { JetStreamDispatcher, JetStreamGateRequests, dispatchSettingsFromEnv } from '@rein/dispatch';
-import { HealthController, SERVICE_DEPS, type ServiceDeps, metrics, runSettingsOf } from '@rein/nest';
+import type { EventStore } from '@rein/event-store';
+import { WORK_QUEUES, type WorkQueues } from '@rein/dispatch';
+import { LOGGER, type Logger } from '@rein/logging';
+import type { MessageBus } from '@rein/transport';
+import type { BaseSources } from '@rein/workspace';
+import {
+  BASE_SOURCES,
+  CLOCK,
+  type Clock,
+  EVENT_STORE,
+  HealthController,
+  MESSAGE_BUS,
+  REIN_CONFIG,
+  type ReinConfig,
+  metrics,
+  runSettingsOf,
+} from '@rein/nest';
 import { type EngineOptions, RunEngine, RunsApi, type RunsApiOptions } from '@rein/orchestration';
 import { randomBytes } from 'node:crypto';
 import { RunsHttpController } from './runs.http.controller.js';
@@ -17,7 +32,7 @@ function newRunId(now: number): string {
 @Module({})
 export class OrchestratorModule {
   static register(
-    deps: ServiceDeps,
+    core: DynamicModule,
     options: {
       http: boolean;
       reclaimRunningOnStart: boolean;
@@ -29,30 +44,37 @@ export class OrchestratorModule {
   ): DynamicModule {
     return {
       module: OrchestratorModule,
+      imports: [core],
       controllers: options.http
         ? [RunsRpcController, RunsHttpController, HealthController]
         : [RunsRpcController, HealthController],
       providers: [
-        { provide: SERVICE_DEPS, useValue: deps },
         { provide: AUTHORIZER, useValue: options.access },
         RunsNatsController,
         {
           provide: RunEngine,
-          useFactory: async () => {
-            const { settings, settingsHash } = runSettingsOf(deps.config);
-            const { bus } = deps;
+          inject: [REIN_CONFIG, EVENT_STORE, MESSAGE_BUS, CLOCK, LOGGER, WORK_QUEUES],
+          useFactory: async (
+            config: ReinConfig,
+            store: EventStore,
+            bus: MessageBus,
+            clock: Clock,
+            log: Logger,
+            queues: WorkQueues | null,
+          ) => {
+            const { settings, settingsHash } = runSettingsOf(config);
             const locks = options.ownership?.locks;
             // Over NATS, attempts go through a JetStream work queue (at least once, survives
             // restarts); in one process the bus hands them over directly.
-            const jetStream = deps.config.transport === 'nats' ? await openDispatcher(deps) : undefined;
+            const jetStream = queues ? await queues.dispatcher(config.pools) : undefined;
             // Gate requests likewise: they wait for a verifier that is not up yet.
-            const gateQueue = deps.config.transport === 'nats' ? await openGateRequests(deps) : undefined;
+            const gateQueue = queues ? await queues.gateRequests() : undefined;
             return new RunEngine({
-              store: deps.store,
+              store,
               settings,
               settingsHash,
-              now: deps.clock,
-              log: deps.log.log,
+              now: clock,
+              log: log.log,
               reclaimRunningOnStart: options.reclaimRunningOnStart,
               ...(locks ? { locks } : {}),
               effects: {
@@ -60,7 +82,7 @@ export class OrchestratorModule {
                   ? (pool: string, msg: DispatchAttempt) =>
                       void jetStream.dispatch(pool, msg).catch((error: unknown) =>
                         // Still `dispatched` in the log: a restarted orchestrator dispatches it again.
-                        deps.log.error('dispatch failed; the attempt waits for a restart or its timeout', {
+                        log.error('dispatch failed; the attempt waits for a restart or its timeout', {
                           runId: msg.runId,
                           taskId: msg.taskId,
                           attempt: msg.attempt,
@@ -75,7 +97,7 @@ export class OrchestratorModule {
                   ? (msg: EvaluateGate) =>
                       void gateQueue.request(msg).catch((error: unknown) =>
                         // The gate's recorded deadline re-requests it.
-                        deps.log.error('gate request failed; it is re-requested at its deadline', {
+                        log.error('gate request failed; it is re-requested at its deadline', {
                           runId: msg.runId,
                           taskId: msg.taskId,
                           attempt: msg.attempt,
@@ -104,14 +126,19 @@ export class OrchestratorModule {
         },
         {
           provide: RunsApi,
-          inject: [RunEngine],
-          useFactory: (engine: RunEngine) => {
-            const { baseSources } = deps;
+          inject: [RunEngine, REIN_CONFIG, EVENT_STORE, CLOCK, BASE_SOURCES],
+          useFactory: (
+            engine: RunEngine,
+            config: ReinConfig,
+            store: EventStore,
+            clock: Clock,
+            baseSources: BaseSources | null,
+          ) => {
             const keyCache = options.ownership?.keyCache;
             return new RunsApi(engine, {
-              store: deps.store,
-              limits: deps.config.limits,
-              newRunId: () => newRunId(deps.clock()),
+              store,
+              limits: config.limits,
+              newRunId: () => newRunId(clock()),
               ...(keyCache ? { keyCache } : {}),
               // Checked at submit, before anything is written: a refused base leaves no trace in the log.
               ...(baseSources ? { checkBase: (repo: string) => baseSources.refusal(repo) } : {}),
@@ -122,31 +149,4 @@ export class OrchestratorModule {
       exports: [RunEngine, RunsApi],
     };
   }
-}
-
-/** The JetStream work queue attempts are dispatched through. */
-function openDispatcher(deps: ServiceDeps): Promise<JetStreamDispatcher> {
-  if (!deps.nats) {
-    throw new Error(
-      'the NATS transport needs the process NATS connection (ServiceDeps.nats) to dispatch attempts',
-    );
-  }
-  return JetStreamDispatcher.open({
-    connection: deps.nats,
-    pools: deps.config.pools,
-    ...(deps.config.dispatch ?? dispatchSettingsFromEnv({})),
-  });
-}
-
-/** The JetStream work queue gate requests go through. */
-function openGateRequests(deps: ServiceDeps): Promise<JetStreamGateRequests> {
-  if (!deps.nats) {
-    throw new Error(
-      'the NATS transport needs the process NATS connection (ServiceDeps.nats) to request gates',
-    );
-  }
-  return JetStreamGateRequests.open({
-    connection: deps.nats,
-    ...(deps.config.dispatch ?? dispatchSettingsFromEnv({})),
-  });
 }

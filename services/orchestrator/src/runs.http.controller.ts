@@ -8,7 +8,8 @@ import {
   problem,
   openApiDocument,
 } from '@rein/contracts';
-import { SERVICE_DEPS, type ServiceDeps } from '@rein/nest';
+import { MESSAGE_BUS } from '@rein/nest';
+import type { MessageBus } from '@rein/transport';
 import { type JsonBody, RunsApi } from '@rein/orchestration';
 import type { Request, Response } from 'express';
 
@@ -23,7 +24,7 @@ import type { Request, Response } from 'express';
 export class RunsHttpController {
   constructor(
     @Inject(RunsApi) private readonly api: RunsApi,
-    @Inject(SERVICE_DEPS) private readonly deps: ServiceDeps,
+    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
   ) {}
 
   @Post('runs')
@@ -159,7 +160,7 @@ export class RunsHttpController {
   }
 
   private ask(subject: string, payload: unknown): Promise<ApiReply> {
-    return this.deps.bus.request<ApiReply>(subject, payload);
+    return this.bus.request<ApiReply>(subject, payload);
   }
 
   /** SSE: catch up from `after`, then follow live; `id:` is the event's seq (resume with Last-Event-ID). */
@@ -182,7 +183,7 @@ export class RunsHttpController {
       last = e.seq;
       res.write(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`);
     };
-    const unsubscribe = this.deps.bus.subscribe(SUBJECTS.events(runId), (data) => {
+    const unsubscribe = this.bus.subscribe(SUBJECTS.events(runId), (data) => {
       for (const e of data as RunEvent[]) {
         if (live) write(e);
         else pending.push(e);

@@ -1,13 +1,19 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import type { Msg, Subscription } from '@nats-io/transport-node';
 import { AUTHORIZER, Authorizer, type Scope } from '@rein/auth';
 import { type ApiReply, SUBJECTS } from '@rein/contracts';
-import { SERVICE_DEPS, type ServiceDeps } from '@rein/nest';
+import { MESSAGE_BUS } from '@rein/nest';
+import { LOGGER, type Logger } from '@rein/logging';
 import { RunsApi } from '@rein/orchestration';
-import { respondChunked, statusHeaders } from '@rein/transport';
+import {
+  type MessageBus,
+  REQUEST_SERVER,
+  type RequestServer,
+  type ServedReply,
+  type ServedRequest,
+} from '@rein/transport';
 
 type Body = Readonly<Record<string, unknown>>;
-type Handler = (body: Body, raw: Msg) => Promise<ApiReply>;
+type Handler = (body: Body, raw: ServedRequest) => Promise<ApiReply>;
 
 /**
  * DESIGN.md's API over NATS request-reply: the same operations, payloads and error envelope as
@@ -18,17 +24,20 @@ type Handler = (body: Body, raw: Msg) => Promise<ApiReply>;
  */
 @Injectable()
 export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
-  private readonly subs: Subscription[] = [];
+  private readonly subs: (() => void)[] = [];
 
   constructor(
     @Inject(RunsApi) private readonly api: RunsApi,
-    @Inject(SERVICE_DEPS) private readonly deps: ServiceDeps,
+    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
+    @Inject(LOGGER) private readonly log: Logger,
     @Inject(AUTHORIZER) private readonly access: Authorizer,
+    /** Null without the NATS transport: then the API is served over HTTP only. */
+    @Inject(REQUEST_SERVER) private readonly server: RequestServer | null,
   ) {}
 
   onModuleInit(): void {
-    const nc = this.deps.nats;
-    if (!nc) return;
+    const server = this.server;
+    if (!server) return;
     const routes: Record<string, [Scope, Handler]> = {
       [SUBJECTS.runs.submit]: ['runs:submit', (_b, raw) => this.submit(raw)],
       [SUBJECTS.runs.list]: ['runs:read', (b) => this.ask(SUBJECTS.query.list, b)],
@@ -62,31 +71,32 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
     };
     for (const [subject, [scope, handle]] of Object.entries(routes)) {
       this.subs.push(
-        nc.subscribe(subject, {
+        server.serve(subject, {
           queue: 'rein-api',
-          callback: (err, msg) => {
-            if (err) return;
-            void this.serve(msg, subject, scope, handle);
-          },
+          handler: (req) => this.serve(req, subject, scope, handle),
+          onReplyError: (e, replied) =>
+            this.log.error('NATS API reply failed', { subject: replied, error: String(e) }),
         }),
       );
     }
   }
 
   onModuleDestroy(): void {
-    for (const s of this.subs.splice(0)) s.unsubscribe();
+    for (const unsubscribe of this.subs.splice(0)) unsubscribe();
   }
 
-  private async serve(msg: Msg, subject: string, scope: Scope, handle: Handler): Promise<void> {
+  private async serve(
+    msg: ServedRequest,
+    subject: string,
+    scope: Scope,
+    handle: Handler,
+  ): Promise<ServedReply> {
     let reply: ApiReply;
     // Before the payload is parsed: a caller without the scope learns nothing about its request.
-    const decision = this.access.check(msg.headers?.get('Authorization', 'insensitive'), scope);
-    if (!decision.ok) {
-      this.respond(msg, decision.reply);
-      return;
-    }
+    const decision = this.access.check(msg.header('Authorization', 'insensitive'), scope);
+    if (!decision.ok) return served(decision.reply);
     try {
-      const body = subject === SUBJECTS.runs.submit ? undefined : this.api.natsPayload(msg.string());
+      const body = subject === SUBJECTS.runs.submit ? undefined : this.api.natsPayload(msg.text);
       if (body && !body.ok) reply = body.reply;
       else reply = await handle(body?.value ?? {}, msg);
     } catch (e) {
@@ -97,33 +107,27 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
           errors: [],
         },
       };
-      this.deps.log.error('NATS API call failed', { subject, error: String(e) });
+      this.log.error('NATS API call failed', { subject, error: String(e) });
     }
-    this.respond(msg, reply);
+    return served(reply);
   }
 
-  /** A reply larger than one NATS message goes out in chunks (`Rein-Chunk: i/n`, DESIGN.md). */
-  private respond(msg: Msg, reply: ApiReply): void {
-    const nc = this.deps.nats;
-    if (!nc) return;
-    try {
-      respondChunked(nc, msg, JSON.stringify(reply.body), statusHeaders(reply.status));
-    } catch (e) {
-      this.deps.log.error('NATS API reply failed', { subject: msg.subject, error: String(e) });
-    }
-  }
-
-  private submit(raw: Msg): Promise<ApiReply> {
-    return this.api.submitMessage(raw.string(), {
-      contentType: raw.headers?.get('Content-Type'),
-      uploadId: raw.headers?.get('Rein-Upload-Id'),
-      chunk: raw.headers?.get('Rein-Chunk'),
+  private submit(raw: ServedRequest): Promise<ApiReply> {
+    return this.api.submitMessage(raw.text, {
+      contentType: raw.header('Content-Type'),
+      uploadId: raw.header('Rein-Upload-Id'),
+      chunk: raw.header('Rein-Chunk'),
     });
   }
 
   private ask(subject: string, payload: unknown): Promise<ApiReply> {
-    return this.deps.bus.request<ApiReply>(subject, payload);
+    return this.bus.request<ApiReply>(subject, payload);
   }
+}
+
+/** The HTTP body as the reply; a reply larger than one message goes out in chunks (the adapter's). */
+function served(reply: ApiReply): ServedReply {
+  return { status: reply.status, body: JSON.stringify(reply.body) };
 }
 
 function str(v: unknown): string {

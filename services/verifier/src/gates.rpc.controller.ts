@@ -11,12 +11,13 @@ import {
 } from '@rein/contracts';
 import {
   type JetStreamAttemptConsumer,
-  dispatchSettingsFromEnv,
+  WORK_QUEUES,
+  type WorkQueues,
   gateRequestMsgId,
-  openGateConsumer,
 } from '@rein/dispatch';
-import { SERVICE_DEPS, type ServiceDeps, metrics } from '@rein/nest';
-import { retryWithBackoff } from '@rein/transport';
+import { LOGGER, type Logger } from '@rein/logging';
+import { CLOCK, type Clock, MESSAGE_BUS, metrics } from '@rein/nest';
+import { type MessageBus, retryWithBackoff } from '@rein/transport';
 import { GateEvaluator } from '@rein/verification';
 
 /**
@@ -32,22 +33,16 @@ export class GatesRpcController implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     @Inject(GateEvaluator) private readonly evaluator: GateEvaluator,
-    @Inject(SERVICE_DEPS) private readonly deps: ServiceDeps,
+    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(LOGGER) private readonly log: Logger,
+    /** Present over NATS, where gate requests come from the JetStream gate queue. */
+    @Inject(WORK_QUEUES) private readonly queues: WorkQueues | null,
   ) {}
 
   async onModuleInit(): Promise<void> {
-    if (this.deps.config.transport !== 'nats') return;
-    if (!this.deps.nats) {
-      throw new Error(
-        'the NATS transport needs the process NATS connection (ServiceDeps.nats) to take gate requests',
-      );
-    }
-    this.consumer = await openGateConsumer({
-      connection: this.deps.nats,
-      ...(this.deps.config.dispatch ?? dispatchSettingsFromEnv({})),
-      handler: (m) => this.deliver(m),
-      log: this.deps.log.log,
-    });
+    if (!this.queues) return;
+    this.consumer = await this.queues.gates({ handler: (m) => this.deliver(m), log: this.log.log });
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -57,11 +52,11 @@ export class GatesRpcController implements OnModuleInit, OnModuleDestroy {
   @EventPattern(SUBJECTS.internal.evaluateGate)
   async evaluate(@Payload() m: EvaluateGate): Promise<void> {
     const msg = await this.verdictOf(m);
-    await retryWithBackoff(() => this.deps.bus.request(SUBJECTS.internal.gateVerdict, msg), {
+    await retryWithBackoff(() => this.bus.request(SUBJECTS.internal.gateVerdict, msg), {
       tries: 6,
       initialDelayMs: 200,
     }).catch((e: unknown) =>
-      this.deps.log.error('verdict could not be reported', {
+      this.log.error('verdict could not be reported', {
         runId: m.runId,
         taskId: m.taskId,
         attempt: m.attempt,
@@ -82,7 +77,7 @@ export class GatesRpcController implements OnModuleInit, OnModuleDestroy {
       verdict = this.verdictOf(m);
       this.verdicts.set(key, verdict);
     }
-    await this.deps.bus.request(SUBJECTS.internal.gateVerdict, await verdict);
+    await this.bus.request(SUBJECTS.internal.gateVerdict, await verdict);
     this.verdicts.delete(key);
   }
 
@@ -101,18 +96,17 @@ export class GatesRpcController implements OnModuleInit, OnModuleDestroy {
       };
     }
     metrics.gateOutcomes.inc({ gate: verdict.kind, outcome: verdict.pass ? 'pass' : 'fail' });
-    return { runId: m.runId, taskId: m.taskId, attempt: m.attempt, at: this.deps.clock(), verdict };
+    return { runId: m.runId, taskId: m.taskId, attempt: m.attempt, at: this.clock(), verdict };
   }
 }
 
-export function executorClient(deps: ServiceDeps): {
+export function executorClient(bus: MessageBus): {
   runTestGate(r: RunTestGate): Promise<TestGateResult>;
   attemptChange(r: AttemptChangeRequest): Promise<AttemptChange>;
 } {
   return {
     // A test gate may run as long as its own timeout; the request waits a little longer.
-    runTestGate: (r) =>
-      deps.bus.request<TestGateResult>(SUBJECTS.internal.runTestGate, r, r.timeoutMs + 30_000),
-    attemptChange: (r) => deps.bus.request<AttemptChange>(SUBJECTS.internal.attemptChange, r),
+    runTestGate: (r) => bus.request<TestGateResult>(SUBJECTS.internal.runTestGate, r, r.timeoutMs + 30_000),
+    attemptChange: (r) => bus.request<AttemptChange>(SUBJECTS.internal.attemptChange, r),
   };
 }

@@ -1,24 +1,26 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { OpenAiJudge } from '@rein/judge';
-import { HealthController, SERVICE_DEPS, type ServiceDeps } from '@rein/nest';
+import { CLOCK, type Clock, HealthController, MESSAGE_BUS, REIN_CONFIG, type ReinConfig } from '@rein/nest';
+import type { MessageBus } from '@rein/transport';
 import { GateEvaluator } from '@rein/verification';
 import { GatesRpcController, executorClient } from './gates.rpc.controller.js';
 
 @Module({})
 export class VerifierModule {
-  static register(deps: ServiceDeps): DynamicModule {
+  static register(core: DynamicModule): DynamicModule {
     return {
       module: VerifierModule,
+      imports: [core],
       controllers: [GatesRpcController, HealthController],
       providers: [
-        { provide: SERVICE_DEPS, useValue: deps },
         {
           provide: GateEvaluator,
-          useFactory: () => {
-            const j = deps.config.judge;
+          inject: [REIN_CONFIG, MESSAGE_BUS, CLOCK],
+          useFactory: (config: ReinConfig, bus: MessageBus, clock: Clock) => {
+            const j = config.judge;
             return new GateEvaluator({
-              executor: executorClient(deps),
-              now: deps.clock,
+              executor: executorClient(bus),
+              now: clock,
               ...(j
                 ? {
                     judge: new OpenAiJudge({
