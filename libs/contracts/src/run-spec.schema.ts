@@ -222,6 +222,19 @@ const task = closedObject(
   },
 );
 
+const budget = closedObject('Caps for the whole run: { tokens, usd }.', {
+  tokens: Type.Optional(nonNegativeInt('Total tokens the run may use, an integer ≥ 0.')),
+  usd: Type.Optional(Type.Number({ minimum: 0, description: 'Total cost in USD the run may use, ≥ 0.' })),
+});
+
+const workspace = closedObject(
+  'Base for the task workspaces: { repo: <path or git URL>, ref: <branch or commit> }.',
+  {
+    repo: nonEmpty('A path or git URL.'),
+    ref: Type.Optional(nonEmpty('A branch, tag or commit.')),
+  },
+);
+
 const spec = closedObject(
   'The run body: agents and tasks, with optional concurrency, failFast, budget, workspace, defaults.',
   {
@@ -236,20 +249,8 @@ const spec = closedObject(
     failFast: Type.Optional(
       Type.Boolean({ description: 'true (default): a permanent failure cancels the rest.' }),
     ),
-    budget: Type.Optional(
-      closedObject('Caps for the whole run: { tokens, usd }.', {
-        tokens: Type.Optional(nonNegativeInt('Total tokens the run may use, an integer ≥ 0.')),
-        usd: Type.Optional(
-          Type.Number({ minimum: 0, description: 'Total cost in USD the run may use, ≥ 0.' }),
-        ),
-      }),
-    ),
-    workspace: Type.Optional(
-      closedObject('Base for the task workspaces: { repo: <path or git URL>, ref: <branch or commit> }.', {
-        repo: nonEmpty('A path or git URL.'),
-        ref: Type.Optional(nonEmpty('A branch, tag or commit.')),
-      }),
-    ),
+    budget: Type.Optional(budget),
+    workspace: Type.Optional(workspace),
     defaults: Type.Optional(
       closedObject('Defaults for tasks: { agent, retries }.', {
         agent: Type.Optional(nonEmpty('The agent profile of tasks without `agent`.')),
@@ -298,3 +299,9 @@ export type AgentInput = Static<typeof agent>;
 export type TaskInput = Static<typeof task>;
 export type GateInput = Static<typeof gate>;
 export type RetryPolicyInput = Static<typeof retries>;
+
+// The parts the parsed spec keeps as given (run-spec.types.ts builds the parsed spec from these).
+export type BudgetInput = Static<typeof budget>;
+export type WorkspaceInput = Static<typeof workspace>;
+export type JudgeGateInput = Static<typeof judgeGate>;
+export type PolicyGateInput = Static<typeof policyGate>;

@@ -1,4 +1,12 @@
-import type { AGENT_RUNTIMES, GATE_KINDS, RetryPolicyInput } from './run-spec.schema.js';
+import type {
+  AGENT_RUNTIMES,
+  BudgetInput,
+  GATE_KINDS,
+  JudgeGateInput,
+  PolicyGateInput,
+  RetryPolicyInput,
+  WorkspaceInput,
+} from './run-spec.schema.js';
 
 /**
  * The run spec after parsing, with DESIGN.md's defaults applied (`apiVersion: rein/v1`, `kind: Run`).
@@ -28,15 +36,9 @@ export interface RunBody {
   readonly tasks: readonly TaskSpec[];
 }
 
-export interface Budget {
-  readonly tokens?: number;
-  readonly usd?: number;
-}
-
-export interface WorkspaceBase {
-  readonly repo: string;
-  readonly ref?: string;
-}
+// Kept as given: the parsed spec's budget and workspace are the submitted ones.
+export type Budget = Readonly<BudgetInput>;
+export type WorkspaceBase = Readonly<WorkspaceInput>;
 
 export interface RunDefaults {
   readonly agent?: string;
@@ -108,18 +110,13 @@ export interface TestGateSpec {
   readonly test: { readonly run: string; readonly timeoutMs: number };
 }
 export interface JudgeGateSpec {
-  readonly judge: { readonly rubric: string; readonly threshold: number; readonly model?: string };
+  readonly judge: Readonly<JudgeGateInput['judge']>;
 }
 export interface ApprovalGateSpec {
   readonly approval: Readonly<Record<string, never>>;
 }
 export interface PolicyGateSpec {
-  readonly policy: {
-    readonly allowPaths?: readonly string[];
-    readonly denyPaths?: readonly string[];
-    readonly maxDiffLines?: number;
-    readonly forbiddenPatterns?: readonly string[];
-  };
+  readonly policy: Readonly<PolicyGateInput['policy']>;
 }
 
 export type GateKind = (typeof GATE_KINDS)[number];
