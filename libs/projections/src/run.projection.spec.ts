@@ -92,6 +92,6 @@ describe('the run projection on a log that keeps growing', () => {
     // The log kept growing all along (the old catch-up read until a read came back empty, which
     // this log never gives, and never answered).
     expect(store.appended).toBeGreaterThan(0);
-    expect((await p.stateCounts()).runs).toEqual({ [got.body.status]: 1 });
+    expect((await p.stateCounts()).runs).toEqual({ [(got.body as RunView).status]: 1 });
   });
 });
