@@ -7,7 +7,7 @@ import {
   canonicalJson,
   sha256Hex,
 } from '@rein/contracts';
-import { SERVER_SETTINGS, settingsFromEnv } from '@rein/config';
+import { SERVER_SETTINGS } from '@rein/config';
 
 /** Server settings; the run-affecting part (`runSettings`) is hashed into every event. */
 export interface ReinConfig {
@@ -71,23 +71,16 @@ export function runSettingsOf(config: ReinConfig): { settings: RunSettings; sett
   };
 }
 
-/** Gate request deadlines unless the environment says otherwise (libs/config's table). */
+/**
+ * Gate request deadlines unless REIN_GATE_TIMEOUT_MS, REIN_GATE_GRACE_MS or REIN_GATE_REREQUESTS say
+ * otherwise (libs/config's table; the composition root reads them). They are run settings:
+ * recorded in RunSubmitted and hashed, so give every orchestrator replica the same.
+ */
 export const DEFAULT_GATE_SETTINGS: GateSettings = {
   timeoutMs: SERVER_SETTINGS.gateTimeoutMs.default,
   graceMs: SERVER_SETTINGS.gateGraceMs.default,
   reRequests: SERVER_SETTINGS.gateReRequests.default,
 };
-
-/**
- * `REIN_GATE_TIMEOUT_MS` (judge and policy gates; default 600000), `REIN_GATE_GRACE_MS` (added to
- * a test gate's own timeoutMs; default 60000) and `REIN_GATE_REREQUESTS` (default 2). They are run
- * settings: recorded in RunSubmitted and hashed, so give every orchestrator replica the same.
- * Bad values throw a RangeError naming each variable and the fix.
- */
-export function gateSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): GateSettings {
-  const s = settingsFromEnv(['gateTimeoutMs', 'gateGraceMs', 'gateReRequests'], env);
-  return { timeoutMs: s.gateTimeoutMs, graceMs: s.gateGraceMs, reRequests: s.gateReRequests };
-}
 
 export const REIN_CONFIG = Symbol('REIN_CONFIG');
 export const CLOCK = Symbol('CLOCK');
