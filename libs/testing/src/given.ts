@@ -108,6 +108,6 @@ function pick(e: RunEvent): Expected {
     type: e.type,
     ...(e.taskId === undefined ? {} : { taskId: e.taskId }),
     ...(e.attempt === undefined ? {} : { attempt: e.attempt }),
-    ...(e.data === undefined ? {} : { data: e.data as Record<string, unknown> }),
+    ...(e.data === undefined ? {} : { data: e.data }),
   };
 }
