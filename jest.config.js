@@ -26,6 +26,10 @@ const common = {
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
 };
 export default {
+  // Integration and end-to-end tests spawn git, bubblewrap and servers; on a loaded 2-core CI machine
+  // a 1-second operation can take 6, and Jest's 5 s default then fails tests that are correct. A
+  // test that needs more (or must fail faster) still sets its own timeout.
+  testTimeout: 30_000,
   projects: [
     {
       ...common,
