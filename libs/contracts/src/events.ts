@@ -161,6 +161,17 @@ export const eventDataSchemas = {
     toEvent: Type.Optional(int('Target seq.', 1)),
     task: Type.Optional(Type.String()),
   }),
+  TaskCancelRequested: openObject('Someone asked to cancel this task.', {
+    reason: optionalReason,
+    by: Type.Optional(
+      Type.String({ description: 'Who asked: the token name, `local` when the API is open.' }),
+    ),
+  }),
+  TaskRetryRequested: openObject('Someone asked to run this failed or cancelled task again.', {
+    by: Type.Optional(
+      Type.String({ description: 'Who asked: the token name, `local` when the API is open.' }),
+    ),
+  }),
   // The running total of an attempt's usage, reported while it runs (budgets are checked on it).
   AttemptUsageReported: openObject("The running total of an attempt's usage, reported while it runs.", {
     usage,
@@ -226,6 +237,10 @@ export const eventDataSchemas = {
       '',
     ),
   }),
+  TaskRetried: openObject(
+    'A task retry was granted: the task and its skipped or cancelled dependents returned to pending, with renewed retries.',
+    { tasks: readonlyList(Type.String(), 'The tasks that returned to pending, in spec order.') },
+  ),
   // The run's budget was exhausted: the figures, and what was stopped.
   BudgetExceeded: openObject(
     "The run's budget was exhausted: the figures; in-flight attempts were stopped and the rest cancelled.",
@@ -267,6 +282,9 @@ export type TaskSkippedData = DataOf<'TaskSkipped'>;
 export type RunCompletedData = DataOf<'RunCompleted'>;
 export type BudgetExceededData = DataOf<'BudgetExceeded'>;
 export type RunRolledBackData = DataOf<'RunRolledBack'>;
+export type TaskCancelRequestedData = DataOf<'TaskCancelRequested'>;
+export type TaskRetryRequestedData = DataOf<'TaskRetryRequested'>;
+export type TaskRetriedData = DataOf<'TaskRetried'>;
 
 export type EventDataMap = {
   [T in keyof typeof eventDataSchemas]: T extends 'RunSubmitted' ? RunSubmittedData : DataOf<T>;

@@ -73,6 +73,20 @@ export interface RequestRollback extends Base {
   readonly target?: RunState;
 }
 
+/** Cancel one task: it ends `cancelled` and its dependents follow the run's failFast rule. */
+export interface RequestTaskCancel extends Base {
+  readonly type: 'RequestTaskCancel';
+  readonly taskId: string;
+  readonly reason?: string;
+  readonly by?: string;
+}
+/** Run a failed or cancelled task again, with renewed retries; its skipped or cancelled dependents come back. */
+export interface RequestTaskRetry extends Base {
+  readonly type: 'RequestTaskRetry';
+  readonly taskId: string;
+  readonly by?: string;
+}
+
 export type RunCommand =
   | SubmitRun
   | RecordAttemptStarted
@@ -82,7 +96,9 @@ export type RunCommand =
   | GiveApproval
   | FireTimer
   | RequestCancel
-  | RequestRollback;
+  | RequestRollback
+  | RequestTaskCancel
+  | RequestTaskRetry;
 
 export type DecisionErrorCode = 'conflict' | 'invalid' | 'not_found';
 

@@ -199,6 +199,12 @@ class Decision {
       case 'RequestRollback':
         this.rollback(c);
         break;
+      case 'RequestTaskCancel':
+        this.cancelTask(c);
+        break;
+      case 'RequestTaskRetry':
+        this.retryTask(c);
+        break;
     }
     this.react();
   }
@@ -281,18 +287,112 @@ class Decision {
     const t = taskAt(this.s, index);
     if (isTerminalTaskStatus(t.status)) return;
     this.emit('TaskFailed', { reason }, t, t.attempt || undefined);
+    this.afterTaskEnded(index, 'failed');
+  }
+
+  /** A task ended without succeeding: failFast cancels the rest; otherwise what depends on it is skipped. */
+  private afterTaskEnded(index: number, how: 'failed' | 'cancelled'): void {
     const id = taskSpec(this.s, index).id;
     if (this.s.spec!.spec.failFast) {
-      this.cancelRest(`cancelled: task ${id} failed (failFast)`);
+      this.cancelRest(`cancelled: task ${id} ${how} (failFast)`);
       return;
     }
-    // Skip everything downstream that has not finished.
     for (const d of downstreamOf(this.s.dag!, index)) {
       const dt = taskAt(this.s, d);
       if (!isTerminalTaskStatus(dt.status)) {
-        this.emit('TaskSkipped', { reason: `dependency ${id} failed` }, dt, dt.attempt || undefined);
+        this.emit('TaskSkipped', { reason: `dependency ${id} ${how}` }, dt, dt.attempt || undefined);
       }
     }
+  }
+
+  private cancelTask(c: Extract<RunCommand, { type: 'RequestTaskCancel' }>): void {
+    const t = this.task(c.taskId);
+    if (this.s.status !== 'running') {
+      throw new DecisionError('conflict', `run ${c.runId} already finished (${this.s.status})`);
+    }
+    if (isTerminalTaskStatus(t.status)) {
+      throw new DecisionError(
+        'conflict',
+        `task ${c.taskId} already ended (${t.status})`,
+        '',
+        'only a task that has not ended can be cancelled; a failed or cancelled one can be retried',
+      );
+    }
+    const by = c.by === undefined ? {} : { by: c.by };
+    this.emit(
+      'TaskCancelRequested',
+      { ...(c.reason === undefined ? {} : { reason: c.reason }), ...by },
+      t,
+      t.attempt || undefined,
+    );
+    const reason = `cancelled by request${c.by === undefined ? '' : ` of ${c.by}`}${c.reason ? `: ${c.reason}` : ''}`;
+    this.emit(
+      'TaskCancelled',
+      isInFlight(t.status) ? { reason, inFlight: t.attempt } : { reason },
+      t,
+      t.attempt || undefined,
+    );
+    this.afterTaskEnded(t.index, 'cancelled');
+  }
+
+  /**
+   * The task and those of its dependents that were skipped or cancelled return to pending, each
+   * with renewed retries and a workspace rebuilt from its dependencies' accepted snapshots; a
+   * dependent that also waits on another task that cannot run stays as it is. A finished run
+   * runs again.
+   */
+  private retryTask(c: Extract<RunCommand, { type: 'RequestTaskRetry' }>): void {
+    const s = this.s;
+    const t = this.task(c.taskId);
+    if (t.status !== 'failed' && t.status !== 'cancelled') {
+      throw new DecisionError(
+        'conflict',
+        `task ${c.taskId} is ${t.status}: only a failed or cancelled task can be retried`,
+        '',
+        isTerminalTaskStatus(t.status)
+          ? 'roll the run back to run a succeeded task again'
+          : 'wait for it to end',
+      );
+    }
+    if (s.budgetExceeded) {
+      throw new DecisionError(
+        'conflict',
+        `run ${c.runId} has used its budget (${this.budgetReason()}): a retry could not run`,
+        '',
+        'roll the run back or submit it again with a larger budget',
+      );
+    }
+    const dag = s.dag!;
+    const blocked = (i: number): number | undefined => {
+      for (let k = dag.depOffsets[i]!; k < dag.depOffsets[i + 1]!; k++) {
+        const d = dag.deps[k]!;
+        const st = taskAt(s, d).status;
+        if ((st === 'failed' || st === 'skipped' || st === 'cancelled') && !back.has(d)) return d;
+      }
+      return undefined;
+    };
+    const back = new Set<number>();
+    const dep = blocked(t.index);
+    if (dep !== undefined) {
+      const d = taskAt(s, dep);
+      throw new DecisionError(
+        'conflict',
+        `task ${c.taskId} depends on ${taskSpec(s, dep).id}, which is ${d.status}`,
+        '',
+        `retry ${taskSpec(s, dep).id} first: its dependents come back with it`,
+      );
+    }
+    back.add(t.index);
+    const downstream = new Set(downstreamOf(dag, t.index));
+    for (const i of dag.order) {
+      if (!downstream.has(i)) continue;
+      const st = taskAt(s, i).status;
+      if ((st === 'skipped' || st === 'cancelled') && blocked(i) === undefined) back.add(i);
+    }
+    this.emit('TaskRetryRequested', c.by === undefined ? {} : { by: c.by }, t, t.attempt || undefined);
+    const tasks = [...back].sort((a, b) => a - b);
+    this.emit('TaskRetried', { tasks: tasks.map((i) => taskSpec(s, i).id) }, t, t.attempt || undefined);
+    this.candidates.push(...tasks);
   }
 
   private cancelRest(reason: string): void {
@@ -402,11 +502,14 @@ class Decision {
       this.dispatch(t);
     }
     if (s.terminal === s.tasks.length) {
+      // A task cancelled on its own (not by failFast, which fails the run) leaves the run cancelled.
       const status = s.cancelRequested
         ? 'cancelled'
         : s.failedTasks > 0 || s.budgetExceeded
           ? 'failed'
-          : 'succeeded';
+          : anyCancelled(s)
+            ? 'cancelled'
+            : 'succeeded';
       const reason = s.budgetExceeded ? this.budgetReason() : undefined;
       this.emit('RunCompleted', reason === undefined ? { status } : { status, reason }, undefined, undefined);
     }
@@ -511,6 +614,11 @@ class Decision {
     evolve(s, event);
     this.events.push(event);
   }
+}
+
+function anyCancelled(s: RunState): boolean {
+  for (const t of allTasks(s)) if (t.status === 'cancelled') return true;
+  return false;
 }
 
 /**

@@ -11,6 +11,8 @@ export const FACT_TYPES = [
   'CancelRequested',
   'RollbackRequested',
   'AttemptUsageReported',
+  'TaskCancelRequested',
+  'TaskRetryRequested',
 ] as const satisfies readonly EventType[];
 
 export type FactType = (typeof FACT_TYPES)[number];

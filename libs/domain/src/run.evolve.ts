@@ -225,8 +225,12 @@ export function evolve(state: RunState, event: RunEvent): RunState {
       s.status = event.data.status;
       s.reason = event.data.reason ?? null;
       return s;
+    case 'TaskRetried':
+      return retried(s, event);
     case 'TimerFired':
     case 'RollbackRequested':
+    case 'TaskCancelRequested':
+    case 'TaskRetryRequested':
       return s;
   }
 }
@@ -290,6 +294,18 @@ function submitted(s: Draft, event: RunEventOf<'RunSubmitted'>): RunState {
   return s;
 }
 
+/** A task that returns to pending (rollback, retry): renewed retries, its workspace rebuilt. */
+const RETURNED: Readonly<Partial<Mutable<TaskState>>> = Object.freeze({
+  status: 'pending',
+  failures: 0,
+  feedback: '',
+  accepted: null,
+  gate: -1,
+  restart: true,
+  dueAt: null,
+  reason: null,
+});
+
 function rolledBack(s: Draft, event: RunEventOf<'RunRolledBack'>): RunState {
   const cancelled = new Map(event.data.cancelled.map((c) => [c.task, c.attempt]));
   for (const id of event.data.tasks) {
@@ -298,19 +314,23 @@ function rolledBack(s: Draft, event: RunEventOf<'RunRolledBack'>): RunState {
     setTask(
       s,
       t,
-      {
-        status: 'pending',
-        failures: 0,
-        feedback: '',
-        accepted: null,
-        gate: -1,
-        restart: true,
-        dueAt: null,
-        reason: null,
-      },
+      RETURNED,
       inFlight === undefined ? undefined : endAttempt(t, 'cancelled', event.at, 'rolled back'),
     );
   }
+  return reopened(s);
+}
+
+/** The retried task and its returned dependents start again: pending, renewed retries, fresh workspace. */
+function retried(s: Draft, event: RunEventOf<'TaskRetried'>): RunState {
+  for (const id of event.data.tasks) {
+    setTask(s, byId(s, id), RETURNED);
+  }
+  return reopened(s);
+}
+
+/** Tasks came back: recount what every task waits on, and the run runs again. */
+function reopened(s: Draft): RunState {
   // Dependencies may have changed state: recount what every task waits on.
   const dag = s.dag!;
   for (const t of allTasks(s)) {

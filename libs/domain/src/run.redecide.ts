@@ -163,6 +163,23 @@ function commandOf(fact: RunEvent, produced: readonly RunEvent[], options: Redec
       const n = d.toEvent ?? 0;
       return { ...base, type: 'RequestRollback', toEvent: n, target: fold(fact.runId, produced.slice(0, n)) };
     }
+    case 'TaskCancelRequested': {
+      const d = fact.data;
+      return {
+        ...base,
+        type: 'RequestTaskCancel',
+        taskId,
+        ...(d.reason === undefined ? {} : { reason: d.reason }),
+        ...(d.by === undefined ? {} : { by: d.by }),
+      };
+    }
+    case 'TaskRetryRequested':
+      return {
+        ...base,
+        type: 'RequestTaskRetry',
+        taskId,
+        ...(fact.data.by === undefined ? {} : { by: fact.data.by }),
+      };
     default:
       throw new Error(`${fact.type} is not a fact`);
   }

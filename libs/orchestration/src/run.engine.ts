@@ -227,6 +227,45 @@ export class RunEngine {
     }));
   }
 
+  /** Cancels one task; its dependents follow the run's failFast rule. */
+  cancelTask(
+    runId: string,
+    taskId: string,
+    o: { readonly reason?: string; readonly by?: string } = {},
+  ): Promise<RunView | undefined> {
+    return this.operate(runId, () => ({
+      type: 'RequestTaskCancel',
+      runId,
+      now: this.o.now(),
+      taskId,
+      ...(o.reason === undefined ? {} : { reason: o.reason }),
+      ...(o.by === undefined ? {} : { by: o.by }),
+    }));
+  }
+
+  /**
+   * Runs a failed or cancelled task again. Rejects with `SnapshotsGoneError` when a snapshot its
+   * workspace (or a returning dependent's) restarts from is gone.
+   */
+  async retryTask(
+    runId: string,
+    taskId: string,
+    o: { readonly by?: string } = {},
+  ): Promise<RunView | undefined> {
+    const actor = await this.actor(runId);
+    if (!actor) return undefined;
+    const now = await this.actors.current(actor);
+    const gone = await this.o.effects.missingSnapshots(runId, this.snapshotsNeeded(now));
+    if (gone.length > 0) throw new SnapshotsGoneError(gone);
+    return this.operate(runId, () => ({
+      type: 'RequestTaskRetry',
+      runId,
+      now: this.o.now(),
+      taskId,
+      ...(o.by === undefined ? {} : { by: o.by }),
+    }));
+  }
+
   // ---- facts from other services ----
 
   async attemptStarted(m: AttemptStartedMessage): Promise<void> {
@@ -518,6 +557,8 @@ function staleFact(c: RunCommand, s: RunState): StaleFact | undefined {
     case 'GiveApproval':
     case 'RequestCancel':
     case 'RequestRollback':
+    case 'RequestTaskCancel':
+    case 'RequestTaskRetry':
       return undefined;
   }
 }
