@@ -1,8 +1,8 @@
 import type { ErrorCode } from './errors.js';
 import { RUN_ID_PATTERN, TASK_ID_PATTERN } from './ids.js';
-import { TASK_STATES } from './run-view.js';
+import { deepFreeze } from './schema-builders.js';
 import { SUBJECTS } from './subjects.js';
-import { wireComponents } from './wire-shapes.js';
+import { WIRE_COMPONENTS } from './wire-shapes.js';
 
 /**
  * The OpenAPI 3.1 document of Rein's HTTP API (DESIGN.md, "HTTP, JSON, under /v1"), served at
@@ -21,93 +21,6 @@ const RUN_ID = RUN_ID_PATTERN.source;
 const TASK_ID = TASK_ID_PATTERN.source;
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
-const str = (description: string): Schema => ({ type: 'string', description });
-const int = (description: string, minimum = 0): Schema => ({ type: 'integer', minimum, description });
-const nullable = (type: string, description: string): Schema => ({ type: [type, 'null'], description });
-const time = (description: string): Schema => ({ type: 'string', format: 'date-time', description });
-const list = (items: Schema, description: string): Schema => ({ type: 'array', items, description });
-const labels: Schema = {
-  type: 'object',
-  additionalProperties: { type: 'string' },
-  description: 'String labels from the run spec, e.g. { team: platform }.',
-};
-
-/** An object schema; `closed` forbids fields not listed. Required = every property not in `optional`. */
-function obj(
-  description: string,
-  properties: Record<string, Schema>,
-  { optional = [], closed = true }: { optional?: readonly string[]; closed?: boolean } = {},
-): Schema {
-  return {
-    type: 'object',
-    description,
-    required: Object.keys(properties).filter((k) => !optional.includes(k)),
-    properties,
-    ...(closed ? { additionalProperties: false } : {}),
-  };
-}
-
-// ---------- views ----------
-
-const runSummary = obj('A run in a list: its view without the tasks, plus task counts.', {
-  runId: { type: 'string', pattern: RUN_ID },
-  name: { type: 'string' },
-  status: ref('RunStatus'),
-  labels,
-  createdAt: time('When the run was submitted.'),
-  updatedAt: time('Time of its latest event.'),
-  seq: int('seq of its latest event.', 1),
-  usage: ref('Usage'),
-  tasks: {
-    type: 'object',
-    description: 'Task counts: `total`, and one entry per task state present.',
-    required: ['total'],
-    propertyNames: { enum: ['total', ...TASK_STATES] },
-    additionalProperties: { type: 'integer', minimum: 0 },
-  },
-});
-
-// ---------- errors, health ----------
-
-const LIMIT_MECHANISMS = ['cgroup-v1', 'cgroup-v2', 'rlimit', 'none'];
-
-const readiness = obj(
-  'What the server runs on. 200 once the store and transport answer; 503 with `reason` otherwise.',
-  {
-    status: { enum: ['ready', 'unavailable'] },
-    sandbox: {
-      enum: ['bubblewrap', 'kubernetes', 'none'],
-      description: '`none` only when started with --unsafe-no-sandbox.',
-    },
-    store: str('The event store, e.g. `sqlite (synchronous=FULL)`.'),
-    transport: str('`in-process` or `nats`.'),
-    limits: obj(
-      'What enforces each agent limit on this host, found at start (cgroup layouts differ between hosts): `cgroup-v1`, `cgroup-v2`, `rlimit` or `none`; all `none` in a process without an executor.',
-      {
-        pids: {
-          enum: LIMIT_MECHANISMS,
-          description: '`limits.pids`: a pids cgroup, else RLIMIT_NPROC of the attempt uid.',
-        },
-        memory: {
-          enum: LIMIT_MECHANISMS,
-          description: '`limits.memoryMb`: a memory cgroup, else RLIMIT_AS.',
-        },
-        cpu: { enum: LIMIT_MECHANISMS, description: '`limits.cpuSeconds`: RLIMIT_CPU per process.' },
-        fileSize: { enum: LIMIT_MECHANISMS, description: '`limits.fileSizeMb`: RLIMIT_FSIZE.' },
-        cpuShare: {
-          enum: LIMIT_MECHANISMS,
-          description: 'A CPU quota per attempt (all CPUs but one), so one agent cannot starve the others.',
-        },
-        uids: {
-          enum: ['per-attempt', 'shared'],
-          description: '`per-attempt`: each running attempt has a uid of its own (needs a root executor).',
-        },
-      },
-    ),
-    reason: str('Why the server is not ready.'),
-  },
-  { optional: ['reason'] },
-);
 
 // ---------- operations ----------
 
@@ -312,7 +225,7 @@ const paths: Record<string, Record<string, unknown>> = {
       tags: tags.ops,
       summary: 'Liveness',
       security: [],
-      responses: { '200': answer('The process is alive.', obj('Alive.', { status: { const: 'ok' } })) },
+      responses: { '200': answer('The process is alive.', ref('Liveness')) },
     },
   },
   '/readyz': {
@@ -444,21 +357,6 @@ const responses: Record<string, Schema> = {
   UnsupportedMediaType: errorResponse('The body is not application/json.', ['unsupported_media_type']),
 };
 
-const schemas: Record<string, Schema> = {
-  ...wireComponents(),
-  RunSummary: runSummary,
-  RunList: obj('A page of runs, newest first.', {
-    runs: list(ref('RunSummary'), ''),
-    next: nullable('string', 'Cursor of the next page; null on the last page.'),
-  }),
-  EventPage: obj('Events of a run.', { events: list(ref('Event'), 'In seq order.') }),
-  TranscriptPage: obj('Transcript entries of an attempt.', {
-    events: list(ref('TranscriptEvent'), 'In seq order.'),
-  }),
-  PoolList: obj('The executor pools.', { pools: list(ref('Pool'), '') }),
-  Readiness: readiness,
-};
-
 /** Public subjects map to the HTTP operation with the same payload; internal ones are for reference. */
 function natsSubjects(): Schema {
   const { runs, tasks, pools, internal } = SUBJECTS;
@@ -528,7 +426,7 @@ function build(): Record<string, unknown> {
     ],
     paths,
     components: {
-      schemas,
+      schemas: WIRE_COMPONENTS,
       parameters,
       responses,
       securitySchemes: {
@@ -544,18 +442,14 @@ function build(): Record<string, unknown> {
   };
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
+/**
+ * The document, built and deeply frozen when the module loads: a const rather than a memo. Building
+ * it is a walk over plain objects (about 10 ms, once per process), and a frozen value shared by
+ * every caller holds no state that one of them could change under the others.
+ */
+const document: Record<string, unknown> = deepFreeze(build());
 
-let document: Record<string, unknown> | undefined;
-
-/** The OpenAPI 3.1 document, built once; the same deeply frozen object on every call. */
+/** The OpenAPI 3.1 document; the same deeply frozen object on every call. */
 export function openApiDocument(): Record<string, unknown> {
-  document ??= deepFreeze(build());
   return document;
 }

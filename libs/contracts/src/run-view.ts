@@ -125,3 +125,22 @@ export const ReplayViewSchema = closedObject('The run view as it was right after
   at: int('The seq the view was folded up to.', 1),
 });
 export type ReplayView = Readonly<Static<typeof ReplayViewSchema>>;
+
+// A summary is the view's head: the same fields, so the two cannot drift, without the budget,
+// the reason and the tasks, which it counts instead.
+const { tasks: _tasks, budget: _budget, reason: _reason, ...summaryProperties } = runViewProperties;
+
+export const RunSummarySchema = closedObject(
+  'A run in a list: its view without the tasks, plus task counts.',
+  {
+    ...summaryProperties,
+    tasks: Type.Unsafe<{ readonly total: number } & { readonly [S in TaskStatus]?: number }>({
+      type: 'object',
+      description: 'Task counts: `total`, and one entry per task state present.',
+      required: ['total'],
+      propertyNames: { enum: ['total', ...TASK_STATES] },
+      additionalProperties: { type: 'integer', minimum: 0 },
+    }),
+  },
+);
+export type RunSummary = Readonly<Static<typeof RunSummarySchema>>;

@@ -71,3 +71,12 @@ export function every<T extends string>() {
     list: L & ([T] extends [L[number]] ? unknown : { missing: Exclude<T, L[number]> }),
   ): L => list;
 }
+
+/** `value`, frozen all the way down (an object already frozen is taken to be frozen throughout). */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

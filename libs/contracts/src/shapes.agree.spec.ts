@@ -1,14 +1,15 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { EventPage, Liveness, PoolList, Readiness, RunList, TranscriptPage } from './api-pages.js';
 import { errorEnvelope, type ErrorEnvelope, problem, type Problem } from './errors.js';
 import type { RunEvent, RunEventOf } from './events.js';
 import type { PoolView, TranscriptEvent } from './messages.js';
 import { openApiDocument } from './openapi.js';
 import type { ApprovalDecision, CancelRequest, RollbackRequest } from './request-bodies.js';
-import type { AttemptView, ReplayView, RunView, TaskView } from './run-view.js';
+import type { AttemptView, ReplayView, RunSummary, RunView, TaskView } from './run-view.js';
 import { parseRunSpec } from './run-spec.parser.js';
 import { runSpecSchema, type RunSpecInput } from './run-spec.schema.js';
-import { wireValidator } from './wire-shapes.js';
+import { WireValidators } from './wire-shapes.js';
 
 /**
  * Each shape is defined once (TypeBox) and reaches clients three ways: as a TypeScript type, as
@@ -21,6 +22,9 @@ import { wireValidator } from './wire-shapes.js';
 
 type Json = Record<string, unknown>;
 const DOC_ID = 'urn:rein:openapi';
+
+const wire = new WireValidators();
+const wireValidator = (name: string): ValidateFunction => wire.of(name);
 
 let documentAjv: Ajv2020;
 
@@ -63,6 +67,23 @@ function agreeOn(
     Object.fromEntries(Object.keys(samples).map((name) => [name, { own: ok, published: ok }]));
   expect(verdicts(own, published, valid)).toEqual(all(valid, true));
   expect(verdicts(own, published, invalid)).toEqual(all(invalid, false));
+}
+
+/** Valid and invalid samples of the wire shape `name`. */
+interface ShapeSamples {
+  readonly name: string;
+  readonly valid: Readonly<Record<string, unknown>>;
+  readonly invalid: Readonly<Record<string, unknown>>;
+}
+
+/** One test per shape: its validator and its published schema agree on every sample of it. */
+function eachAgrees(shapes: readonly ShapeSamples[]): void {
+  it.each(shapes)(
+    '$name: the validator and the published schema agree on every sample',
+    ({ name, valid, invalid }) => {
+      agreeOn((v) => wireValidator(name)(v), fromDocument(name), valid, invalid);
+    },
+  );
 }
 
 // ---------- the run spec ----------
@@ -241,11 +262,7 @@ describe('the error envelope: one schema for the type, the validator and the Ope
 
 // ---------- request bodies ----------
 
-const bodies: readonly {
-  readonly name: string;
-  readonly valid: Readonly<Record<string, unknown>>;
-  readonly invalid: Readonly<Record<string, unknown>>;
-}[] = [
+const bodies: readonly ShapeSamples[] = [
   {
     name: 'CancelRequest',
     valid: {
@@ -295,12 +312,7 @@ const bodies: readonly {
 ];
 
 describe('request bodies: one schema each for the type, the validator and the OpenAPI document', () => {
-  it.each(bodies)(
-    '$name: the validator and the published schema agree on every sample',
-    ({ name, valid, invalid }) => {
-      agreeOn((v) => wireValidator(name)(v), fromDocument(name), valid, invalid);
-    },
-  );
+  eachAgrees(bodies);
 
   it('the operations take their bodies by reference to those schemas', () => {
     const paths = openApiDocument().paths as Record<string, Record<string, Json>>;
@@ -564,5 +576,175 @@ describe('pools and transcript entries: one schema each for the type, the valida
         } satisfies TranscriptEvent,
       },
     );
+  });
+});
+
+// ---------- pages, pools, readiness, liveness ----------
+
+// A summary is the head of the run's view, with task counts for its tasks.
+const { tasks: _tasks, budget: _budget, ...viewHead } = runViewSample;
+const summarySample = { ...viewHead, tasks: { total: 2, running: 1, pending: 1 } } satisfies RunSummary;
+const poolSample = {
+  name: 'local',
+  labels: ['local'],
+  capacity: 4,
+  backend: 'local',
+  running: 1,
+  queued: 0,
+} satisfies PoolView;
+const transcriptSample = {
+  seq: 1,
+  at: '2026-11-22T10:00:00.000Z',
+  type: 'output',
+  data: { text: 'hi' },
+} satisfies TranscriptEvent;
+const limitsSample = {
+  pids: 'cgroup-v1',
+  memory: 'cgroup-v2',
+  cpu: 'rlimit',
+  fileSize: 'rlimit',
+  cpuShare: 'none',
+  uids: 'per-attempt',
+} satisfies Readiness['limits'];
+const { uids: _uids, ...withoutUids } = limitsSample;
+const readinessSample = {
+  status: 'ready',
+  sandbox: 'bubblewrap',
+  store: 'sqlite (synchronous=FULL)',
+  transport: 'in-process',
+  limits: limitsSample,
+} satisfies Readiness;
+
+const pages: readonly ShapeSamples[] = [
+  {
+    name: 'RunSummary',
+    valid: {
+      'a running run': summarySample,
+      'no tasks counted but the total': { ...summarySample, tasks: { total: 0 } } satisfies RunSummary,
+    },
+    invalid: {
+      // @ts-expect-error the counts are by task state
+      'a count of an unknown state': { ...summarySample, tasks: { total: 1, stuck: 1 } } satisfies RunSummary,
+      // @ts-expect-error the total is required
+      'no total': { ...summarySample, tasks: { running: 1 } } satisfies RunSummary,
+      'a negative count': { ...summarySample, tasks: { total: -1 } } satisfies RunSummary,
+      // @ts-expect-error a summary carries no tasks of the view
+      'the tasks of a view': { ...summarySample, tasks: [] } satisfies RunSummary,
+      // @ts-expect-error the summary is closed
+      'undocumented field': { ...summarySample, budget: {} } satisfies RunSummary,
+    },
+  },
+  {
+    name: 'RunList',
+    valid: {
+      'a last page': { runs: [summarySample], next: null } satisfies RunList,
+      'a page with more': { runs: [], next: 'WyJhIiwiYiJd' } satisfies RunList,
+    },
+    invalid: {
+      // @ts-expect-error next is required (null on the last page)
+      'no next': { runs: [summarySample] } satisfies RunList,
+      // @ts-expect-error next is a string or null
+      'next as a number': { runs: [], next: 2 } satisfies RunList,
+      'a summary with a bad run id': {
+        runs: [{ ...summarySample, runId: 'a.b' }],
+        next: null,
+      } satisfies RunList,
+    },
+  },
+  {
+    name: 'EventPage',
+    valid: {
+      empty: { events: [] } satisfies EventPage,
+      'events of every kind': { events: Object.values(validEvents) } satisfies EventPage,
+    },
+    invalid: {
+      'an invalid event': { events: [invalidEvents['seq 0']] },
+      // @ts-expect-error the page is closed
+      'a cursor': { events: [], next: null } satisfies EventPage,
+    },
+  },
+  {
+    name: 'TranscriptPage',
+    valid: { 'one entry': { events: [transcriptSample] } satisfies TranscriptPage },
+    invalid: {
+      'an unknown entry type': {
+        // @ts-expect-error no such transcript entry type
+        events: [{ ...transcriptSample, type: 'thought' }],
+      } satisfies TranscriptPage,
+      // @ts-expect-error events is required
+      'no events': {} satisfies TranscriptPage,
+    },
+  },
+  {
+    name: 'PoolList',
+    valid: { 'the local pool': { pools: [poolSample] } satisfies PoolList },
+    invalid: {
+      // @ts-expect-error no such backend
+      'a docker pool': { pools: [{ ...poolSample, backend: 'docker' }] } satisfies PoolList,
+      'a pool without capacity': { pools: [{ ...poolSample, capacity: 0 }] } satisfies PoolList,
+    },
+  },
+  {
+    name: 'Readiness',
+    valid: {
+      ready: readinessSample,
+      unavailable: {
+        ...readinessSample,
+        status: 'unavailable',
+        sandbox: 'none',
+        reason: 'store does not answer',
+      } satisfies Readiness,
+    },
+    invalid: {
+      // @ts-expect-error no such sandbox
+      'a docker sandbox': { ...readinessSample, sandbox: 'docker' } satisfies Readiness,
+      'an unknown limit mechanism': {
+        ...readinessSample,
+        // @ts-expect-error a limit is enforced by a cgroup, an rlimit or nothing
+        limits: { ...limitsSample, pids: 'ulimit' },
+      } satisfies Readiness,
+      'a limit left out': {
+        ...readinessSample,
+        // @ts-expect-error every limit is named
+        limits: withoutUids,
+      } satisfies Readiness,
+      // @ts-expect-error readiness is closed
+      'undocumented field': { ...readinessSample, version: '1' } satisfies Readiness,
+    },
+  },
+  {
+    name: 'Liveness',
+    valid: { ok: { status: 'ok' } satisfies Liveness },
+    // @ts-expect-error alive is the one status
+    invalid: { 'another status': { status: 'degraded' } satisfies Liveness },
+  },
+];
+
+describe('pages, pools, readiness and liveness: one schema each for the type, the validator and the OpenAPI document', () => {
+  eachAgrees(pages);
+
+  it('the operations answer with those schemas by reference', () => {
+    const paths = openApiDocument().paths as Record<string, Record<string, Json>>;
+    const answerRef = (path: string, status: string) =>
+      JSON.stringify(
+        ((paths[path]!.get!.responses as Record<string, Json>)[status]!.content as Json)['application/json'],
+      ).match(/#\/components\/schemas\/(\w+)/)?.[1];
+    expect({
+      list: answerRef('/v1/runs', '200'),
+      events: answerRef('/v1/runs/{id}/events', '200'),
+      transcript: answerRef('/v1/runs/{id}/tasks/{task}/attempts/{n}/events', '200'),
+      pools: answerRef('/v1/pools', '200'),
+      ready: answerRef('/readyz', '200'),
+      unavailable: answerRef('/readyz', '503'),
+      alive: answerRef('/healthz', '200'),
+    }).toEqual({
+      list: 'RunList',
+      events: 'EventPage',
+      transcript: 'TranscriptPage',
+      pools: 'PoolList',
+      ready: 'Readiness',
+      unavailable: 'Readiness',
+      alive: 'Liveness',
+    });
   });
 });

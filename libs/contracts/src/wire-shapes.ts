@@ -11,6 +11,14 @@ import {
   RunStatusSchema,
   UsageSchema,
 } from './events.js';
+import {
+  EventPageSchema,
+  LivenessSchema,
+  PoolListSchema,
+  ReadinessSchema,
+  RunListSchema,
+  TranscriptPageSchema,
+} from './api-pages.js';
 import { TranscriptEventSchema } from './messages.js';
 import { ApprovalDecisionSchema, CancelRequestSchema, RollbackRequestSchema } from './request-bodies.js';
 import { GateKindSchema, runSpecDefs, runSpecSchema } from './run-spec.schema.js';
@@ -19,11 +27,13 @@ import {
   AttemptStateSchema,
   BudgetSchema,
   ReplayViewSchema,
+  RunSummarySchema,
   RunViewSchema,
   TaskSchema,
   TaskStateSchema,
   VerdictSchema,
 } from './run-view.js';
+import { deepFreeze } from './schema-builders.js';
 
 /**
  * The shapes defined once in TypeBox, as the OpenAPI components they are published as. openapi.ts
@@ -94,7 +104,7 @@ function plain(schemas: Record<string, unknown>): Record<string, Schema> {
   return Object.fromEntries(Object.entries(schemas).map(([k, v]) => [k, relocate(v) as Schema]));
 }
 
-function build(): Readonly<Record<string, Schema>> {
+function build(): Record<string, Schema> {
   return {
     ...runSpecComponents(),
     ...plain({
@@ -123,35 +133,54 @@ function build(): Readonly<Record<string, Schema>> {
       ApprovalDecision: ApprovalDecisionSchema,
       Problem: ProblemSchema,
       Error: ErrorEnvelopeSchema,
+      RunSummary: RunSummarySchema,
+      RunList: RunListSchema,
+      EventPage: EventPageSchema,
+      TranscriptPage: TranscriptPageSchema,
+      PoolList: PoolListSchema,
+      Readiness: ReadinessSchema,
+      Liveness: LivenessSchema,
     }),
   };
 }
 
-let components: Readonly<Record<string, Schema>> | undefined;
-
-/** The components, as plain JSON; built once. */
-export function wireComponents(): Readonly<Record<string, Schema>> {
-  components ??= build();
-  return components;
-}
+/**
+ * The components, as plain JSON, deeply frozen. Built when the module loads rather than memoised
+ * on first use: building is one walk over the schemas (about 10 ms, once per process), and a
+ * frozen const holds no state that one importer could change under another, where a memo is a
+ * mutable slot every importer shares.
+ */
+export const WIRE_COMPONENTS: Readonly<Record<string, Schema>> = deepFreeze(build());
 
 const WIRE_ID = 'urn:rein:wire';
-let ajv: Ajv2020 | undefined;
 
-/** An Ajv validator of one wire shape (a component name, e.g. `Event`, `RunSpec`, `Error`), compiled once. */
-export function wireValidator(name: string): ValidateFunction {
-  if (!ajv) {
+/**
+ * Validators of the wire shapes, by component name (e.g. `Event`, `RunSpec`, `Error`), each
+ * compiled on first use and kept by this instance. An instance owned by whoever validates rather
+ * than one Ajv at module level: Ajv's cache of compiled validators is mutable state, which a
+ * module would share with every importer (the CLI, the domain's tests) and keep for the life of
+ * the process, and compiling every shape at load would make each of them pay for validators most
+ * never use. A service keeps one for its lifetime; a test makes its own.
+ */
+export class WireValidators {
+  private readonly ajv: Ajv2020;
+
+  constructor() {
     // strictRequired off: the run spec's `then: { required: ['command'] }` names a property
     // declared beside the `if`. `discriminator` is an annotation for code generators.
-    ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
-    ajv.addVocabulary(['discriminator']);
+    this.ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
+    this.ajv.addVocabulary(['discriminator']);
     // The components live where the OpenAPI document has them, so their refs need no rewriting;
     // `components` is only a container here, not a keyword to evaluate.
-    ajv.addKeyword('components');
-    ajv.addFormat('date-time', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/);
-    ajv.addSchema({ $id: WIRE_ID, components: { schemas: wireComponents() } });
+    this.ajv.addKeyword('components');
+    this.ajv.addFormat('date-time', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/);
+    this.ajv.addSchema({ $id: WIRE_ID, components: { schemas: WIRE_COMPONENTS } });
   }
-  const validate = ajv.getSchema(`${WIRE_ID}#/components/schemas/${name}`);
-  if (!validate) throw new Error(`no wire shape ${name}`);
-  return validate;
+
+  /** The validator of the component `name`; compiled once per instance. */
+  of(name: string): ValidateFunction {
+    const validate = this.ajv.getSchema(`${WIRE_ID}#/components/schemas/${name}`);
+    if (!validate) throw new Error(`no wire shape ${name}`);
+    return validate;
+  }
 }
