@@ -1,10 +1,11 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import { parseDocument } from 'yaml';
+import { parseDocument, type ScalarTag, type Tags } from 'yaml';
 import { dagFromEdges, findCycles } from '@rein/domain';
 import { pointer, problem, type Problem } from './errors.js';
 import {
   type AgentInput,
   type GateInput,
+  MAX_PROMPT_BYTES,
   type RetryPolicyInput,
   runSpecSchema,
   type RunSpecInput,
@@ -22,6 +23,9 @@ import {
 } from './run-spec.types.js';
 import { specHash } from './spec-hash.js';
 
+// The number rule of queries and specs is published with the spec parser that applies it.
+export * from './numbers.js';
+
 export type SpecMediaType = 'json' | 'yaml';
 
 export type ParseResult =
@@ -34,13 +38,41 @@ export type ParseResult =
  */
 export const MAX_LISTED_PROBLEMS = 1000;
 
+/**
+ * At most this many levels of nesting (objects and arrays) in a spec, checked by a linear scan
+ * of the text before any parser sees it: a parser that recurses (YAML's) must never be handed a
+ * megabyte of `[`. A real spec nests about ten levels. YAML is counted conservatively (indentation
+ * levels, `- ` / `? ` / `: ` indicators on a line, and open brackets, added up).
+ */
+export const MAX_SPEC_DEPTH = 64;
+
 const JSON_TYPES = new Set(['application/json']);
 const YAML_TYPES = new Set(['application/yaml', 'application/x-yaml', 'text/yaml']);
 
-/** The spec format of an HTTP `Content-Type`, parameters such as `charset` ignored; null if unsupported. */
+/**
+ * The spec format of an HTTP `Content-Type`; null if unsupported. Bodies are read as UTF-8, so a
+ * `charset` parameter other than `utf-8` (e.g. `latin1`, `utf-16`) is unsupported too, not ignored.
+ */
 export function mediaTypeOf(contentType: string | undefined): SpecMediaType | null {
   if (contentType === undefined) return null;
-  const essence = (contentType.split(';', 1)[0] ?? '').trim().toLowerCase();
+  const [type = '', ...params] = contentType.split(';');
+  const essence = type.trim().toLowerCase();
+  for (const param of params) {
+    const eq = param.indexOf('=');
+    const name = param
+      .slice(0, eq === -1 ? undefined : eq)
+      .trim()
+      .toLowerCase();
+    const value =
+      eq === -1
+        ? ''
+        : param
+            .slice(eq + 1)
+            .trim()
+            .replace(/^"(.*)"$/, '$1')
+            .toLowerCase();
+    if (name === 'charset' && value !== 'utf-8' && value !== 'utf8') return null;
+  }
   if (JSON_TYPES.has(essence)) return 'json';
   if (YAML_TYPES.has(essence)) return 'yaml';
   return null;
@@ -78,6 +110,18 @@ export function parseRunSpec(
 
   const decoded = decode(body);
   if (!decoded.ok) return fail([decoded.problem]);
+  const deep = mediaType === 'json' ? jsonTooDeep(decoded.text) : yamlTooDeep(decoded.text);
+  if (deep !== -1) {
+    const { line, column } = lineColumn(decoded.text, deep);
+    return fail([
+      problem(
+        'too_large',
+        `the spec nests more than ${MAX_SPEC_DEPTH} levels deep (at line ${line}, column ${column})`,
+        '',
+        `a run spec nests about ten levels; flatten the value at line ${line}`,
+      ),
+    ]);
+  }
   const parsed = mediaType === 'json' ? parseJson(decoded.text) : parseYaml(decoded.text);
   if (!parsed.ok) return fail(parsed.problems);
   const raw = parsed.value;
@@ -161,9 +205,39 @@ function parseJson(text: string): Parsed {
   }
 }
 
+/**
+ * YAML 1.2's core schema with integers in decimal only, as everywhere else in the API
+ * (numbers.ts): `0x10`, `0o17`, `1e3`, `+1` and `.inf` stay strings, which the schema then
+ * refuses where a number is expected.
+ */
+function decimalOnly(tags: Tags): Tags {
+  const out: Tags = [];
+  for (const t of tags) {
+    if (typeof t === 'string') {
+      out.push(t);
+      continue;
+    }
+    const scalar = t as ScalarTag;
+    if (scalar.tag === 'tag:yaml.org,2002:int') {
+      if (scalar.format === undefined) out.push({ ...scalar, test: /^-?[0-9]+$/ });
+    } else if (scalar.tag === 'tag:yaml.org,2002:float') {
+      if (scalar.format === undefined && !String(scalar.test).includes('inf')) out.push(scalar);
+    } else {
+      out.push(t);
+    }
+  }
+  return out;
+}
+
 function parseYaml(text: string): Parsed {
   // yaml's default is YAML 1.2 with the core schema: `no`, `yes`, `on` stay strings.
-  const doc = parseDocument(text, { version: '1.2', schema: 'core', prettyErrors: true, uniqueKeys: true });
+  const doc = parseDocument(text, {
+    version: '1.2',
+    schema: 'core',
+    customTags: decimalOnly,
+    prettyErrors: true,
+    uniqueKeys: true,
+  });
   if (doc.errors.length > 0) {
     return {
       ok: false,
@@ -293,6 +367,119 @@ function stringEnd(text: string, start: number): number {
     }
   }
   return -(text.length + 1);
+}
+
+// ---------- nesting ----------
+
+/** Offset where JSON `text` nests deeper than MAX_SPEC_DEPTH, or -1. Linear, no recursion. */
+function jsonTooDeep(text: string): number {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip the string: to the next quote not escaped.
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_SPEC_DEPTH) return i;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return -1;
+}
+
+/**
+ * Offset where YAML `text` may nest deeper than MAX_SPEC_DEPTH, or -1: an upper bound in one pass
+ * over the text. Block nesting is bounded by the indentation levels open at a line plus the
+ * indicators (`- `, `? `, `: `) on it; flow nesting by the brackets open (outside quotes and
+ * comments; in block context a bracket counts wherever it is, so a plain scalar with 64 open
+ * brackets is refused rather than risked). Block scalars (`|`, `>`) are skipped.
+ */
+function yamlTooDeep(text: string): number {
+  const n = text.length;
+  const indents: number[] = [];
+  let flow = 0;
+  let blockScalarParent = -1;
+  let i = 0;
+  while (i < n) {
+    let col = 0;
+    while (i < n && text[i] === ' ') {
+      i++;
+      col++;
+    }
+    let end = text.indexOf('\n', i);
+    if (end === -1) end = n;
+    const blank = i >= end || (text[i] === '\n' && i + 1 >= end) || text[i] === '#';
+    if (blockScalarParent >= 0) {
+      if (blank || col > blockScalarParent) {
+        i = end + 1;
+        continue;
+      }
+      blockScalarParent = -1;
+    }
+    if (blank && flow === 0) {
+      i = end + 1;
+      continue;
+    }
+    if (flow === 0) {
+      while (indents.length > 0 && indents[indents.length - 1]! > col) indents.pop();
+      if (indents.length === 0 || indents[indents.length - 1]! < col) indents.push(col);
+    }
+    let inline = 0;
+    let nodeStart = true;
+    for (; i < end; i++) {
+      const c = text[i]!;
+      const next = i + 1 < end ? text[i + 1]! : ' ';
+      const spaceNext = next === ' ' || next === '\t' || next === '\n';
+      if (c === ' ' || c === '\t' || c === '\n') continue;
+      if (c === '#' && (i === 0 || text[i - 1] === ' ' || text[i - 1] === '\t')) break;
+      if ((c === '"' || c === "'") && nodeStart) {
+        // A quoted scalar may run over lines: skip to its end, then go on with that line.
+        let j = i + 1;
+        for (; j < n; j++) {
+          if (c === '"' && text[j] === '\\') j++;
+          else if (text[j] === c) break;
+        }
+        if (j >= n) return -1; // unterminated: the parser reports it
+        if (j > end) {
+          end = text.indexOf('\n', j);
+          if (end === -1) end = n;
+        }
+        i = j;
+        nodeStart = false;
+        continue;
+      }
+      if (c === '[' || c === '{') {
+        if (indents.length + inline + ++flow > MAX_SPEC_DEPTH) return i;
+        nodeStart = true;
+        continue;
+      } else if (c === ']' || c === '}') {
+        if (flow > 0) flow--;
+      } else if (flow > 0 && (c === ',' || c === ':')) {
+        nodeStart = true;
+        continue;
+      } else if (flow === 0 && (c === '-' || c === '?' || c === ':') && spaceNext) {
+        inline++;
+        nodeStart = true;
+        if (indents.length + inline > MAX_SPEC_DEPTH) return i;
+        continue;
+      } else if (flow === 0 && nodeStart && (c === '|' || c === '>')) {
+        blockScalarParent = col;
+        break;
+      } else if (flow === 0 && nodeStart && (c === '&' || c === '!')) {
+        while (i + 1 < end && text[i + 1] !== ' ') i++; // an anchor or a tag: the node follows
+        continue;
+      }
+      nodeStart = false;
+      if (indents.length + inline + flow > MAX_SPEC_DEPTH) return i;
+    }
+    i = end + 1;
+  }
+  return -1;
 }
 
 // ---------- limits ----------
@@ -535,6 +722,18 @@ function crossReferenceProblems(raw: unknown, problems: Problem[]): void {
   for (let t = 0; t < n; t++) {
     const task = tasks[t];
     if (!isObject(task) || typeof task.id !== 'string') continue;
+    if (task.id === '.' || task.id === '..') {
+      // They match the id pattern, but a task id names its workspace directory.
+      problems.push(
+        problem(
+          'invalid_spec',
+          `spec.tasks[${t}].id '${task.id}' is not allowed: a task id names a directory`,
+          pointer('spec', 'tasks', t, 'id'),
+          "use a name with a letter or digit, e.g. 'build'",
+        ),
+      );
+      continue;
+    }
     const first = indexOf.get(task.id);
     if (first !== undefined) {
       problems.push(
@@ -603,6 +802,20 @@ function crossReferenceProblems(raw: unknown, problems: Problem[]): void {
       }
     }
     if (agents) agentProblems(task, t, agents, agentNames, defaultAgent, problems);
+    // The schema bounds a prompt in characters; its UTF-8 can be up to three times that.
+    if (typeof task.prompt === 'string' && task.prompt.length * 3 > MAX_PROMPT_BYTES) {
+      const bytes = Buffer.byteLength(task.prompt, 'utf8');
+      if (bytes > MAX_PROMPT_BYTES && task.prompt.length <= MAX_PROMPT_BYTES) {
+        problems.push(
+          problem(
+            'invalid_spec',
+            `spec.tasks[${t}].prompt is ${bytes} bytes of UTF-8; at most ${MAX_PROMPT_BYTES} (256 KiB) are allowed`,
+            pointer('spec', 'tasks', t, 'prompt'),
+            'shorten the prompt, or let the agent read long material from the workspace',
+          ),
+        );
+      }
+    }
     if (Array.isArray(task.gates)) patternProblems(task.gates as unknown[], t, problems);
     if (isNode) node++;
   }

@@ -1,5 +1,6 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { TASK_ID_PATTERN } from './ids.js';
+import { MAX_DURATION_MS, MAX_INTEGER } from './numbers.js';
 import { closedObject, enumOf, mapOf } from './schema-builders.js';
 
 /**
@@ -20,8 +21,23 @@ import { closedObject, enumOf, mapOf } from './schema-builders.js';
 const NAME_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
 const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
 
-const positiveInt = (description: string) => Type.Integer({ minimum: 1, description });
-const nonNegativeInt = (description: string) => Type.Integer({ minimum: 0, description });
+// Every integer of a spec has a maximum, and every duration the same 30 days (numbers.ts).
+const positiveInt = (description: string) => Type.Integer({ minimum: 1, maximum: MAX_INTEGER, description });
+const nonNegativeInt = (description: string) =>
+  Type.Integer({ minimum: 0, maximum: MAX_INTEGER, description });
+const durationMs = (minimum: 0 | 1, description: string) =>
+  Type.Integer({
+    minimum,
+    maximum: MAX_DURATION_MS,
+    description: `${description}; at most ${MAX_DURATION_MS} (30 days)`,
+  });
+
+/** The largest prompt a task may give, in UTF-8 bytes: the rendered prompt's limit (README, Limits). */
+export const MAX_PROMPT_BYTES = 256 * 1024;
+
+/** Labels: at most this many per run, each value at most this many characters. */
+export const MAX_LABELS = 64;
+export const MAX_LABEL_VALUE_CHARS = 256;
 const nonEmpty = (description: string) => Type.String({ minLength: 1, description });
 const stringList = (description: string) => Type.Array(Type.String({ minLength: 1 }), { description });
 
@@ -44,20 +60,30 @@ const metadata = closedObject('The run name, an optional idempotency key and lab
     }),
   ),
   labels: Type.Optional(
-    mapOf(
-      Type.String({ description: 'A label value is a string.' }),
-      { pattern: NAME_PATTERN, description: 'A label key: 1–64 characters of [A-Za-z0-9._-].' },
-      'String labels, e.g. { team: platform }.',
-    ),
+    Type.Unsafe<Record<string, string>>({
+      ...mapOf(
+        Type.String({
+          maxLength: MAX_LABEL_VALUE_CHARS,
+          description: `A label value is a string of at most ${MAX_LABEL_VALUE_CHARS} characters.`,
+        }),
+        { pattern: NAME_PATTERN, description: 'A label key: 1–64 characters of [A-Za-z0-9._-].' },
+        `String labels, at most ${MAX_LABELS}, e.g. { team: platform }.`,
+      ),
+      maxProperties: MAX_LABELS,
+    }),
   ),
 });
 
 const backoff = closedObject('Backoff: { initialMs, factor, maxMs }; fields left out keep their defaults.', {
-  initialMs: Type.Optional(nonNegativeInt('First delay in ms, an integer ≥ 0 (default 1000).')),
+  initialMs: Type.Optional(durationMs(0, 'First delay in ms, an integer ≥ 0 (default 1000)')),
   factor: Type.Optional(
-    Type.Number({ minimum: 1, description: 'Growth factor of the delay, ≥ 1 (default 2).' }),
+    Type.Number({
+      minimum: 1,
+      maximum: 1000,
+      description: 'Growth factor of the delay, 1 to 1000 (default 2).',
+    }),
   ),
-  maxMs: Type.Optional(nonNegativeInt('Largest delay in ms, an integer ≥ 0 (default 300000).')),
+  maxMs: Type.Optional(durationMs(0, 'Largest delay in ms, an integer ≥ 0 (default 300000)')),
 });
 
 const retries = closedObject('Retries: { max, backoff: { initialMs, factor, maxMs } }.', {
@@ -116,7 +142,9 @@ const agent = closedObject(
         beforeRemove: Type.Optional(
           Type.String({ description: 'A shell command run before the workspace is removed.' }),
         ),
-        timeoutMs: Type.Optional(positiveInt('Timeout of each hook in ms, an integer ≥ 1 (default 600000).')),
+        timeoutMs: Type.Optional(
+          durationMs(1, 'Timeout of each hook in ms, an integer ≥ 1 (default 600000)'),
+        ),
       }),
     ),
     model: Type.Optional(nonEmpty('The model the agent CLI uses.')),
@@ -137,7 +165,7 @@ const testGate = Type.Object(
   {
     test: closedObject('A test gate: { run: "npm test", timeoutMs }.', {
       run: nonEmpty('The command to run in the workspace, e.g. "npm test".'),
-      timeoutMs: Type.Optional(positiveInt('Timeout in ms, an integer ≥ 1 (default 600000).')),
+      timeoutMs: Type.Optional(durationMs(1, 'Timeout in ms, an integer ≥ 1 (default 600000)')),
     }),
   },
   { additionalProperties: false },
@@ -189,10 +217,16 @@ const task = closedObject(
   'A task: id, prompt, and optional agent, dependsOn, priority, retries, timeouts, gates, requires.',
   {
     id: Type.String({
+      // '.' and '..' match the pattern but name no directory: parseRunSpec refuses them.
       pattern: TASK_ID_PATTERN.source,
-      description: 'A task id: 1–64 characters of [A-Za-z0-9._-], unique in the run.',
+      description: "A task id: 1–64 characters of [A-Za-z0-9._-], not '.' or '..', unique in the run.",
     }),
-    prompt: nonEmpty('The instructions given to the agent.'),
+    prompt: Type.String({
+      minLength: 1,
+      // In characters here (a quick bound); parseRunSpec checks the UTF-8 bytes.
+      maxLength: MAX_PROMPT_BYTES,
+      description: `The instructions given to the agent, at most ${MAX_PROMPT_BYTES} bytes (256 KiB) of UTF-8.`,
+    }),
     agent: Type.Optional(nonEmpty('The name of an agent profile in spec.agents.')),
     dependsOn: Type.Optional(
       // No id pattern here: an entry must name a task of the run, which parseRunSpec checks
@@ -201,15 +235,21 @@ const task = closedObject(
         description: 'Ids of tasks that must succeed first, e.g. [api].',
       }),
     ),
-    priority: Type.Optional(Type.Integer({ description: 'An integer; higher runs first (default 0).' })),
+    priority: Type.Optional(
+      Type.Integer({
+        minimum: -MAX_INTEGER,
+        maximum: MAX_INTEGER,
+        description: 'An integer; higher runs first (default 0).',
+      }),
+    ),
     retries: Type.Optional(def('retries', retries)),
     timeouts: Type.Optional(
       closedObject('Timeouts: { scheduleToStartMs, startToCloseMs }.', {
         scheduleToStartMs: Type.Optional(
-          positiveInt('Max wait for a pool slot in ms, an integer ≥ 1 (default: none).'),
+          durationMs(1, 'Max wait for a pool slot in ms, an integer ≥ 1 (default: none)'),
         ),
         startToCloseMs: Type.Optional(
-          positiveInt('Max duration of an attempt in ms, an integer ≥ 1 (default 3600000).'),
+          durationMs(1, 'Max duration of an attempt in ms, an integer ≥ 1 (default 3600000)'),
         ),
       }),
     ),
@@ -223,8 +263,15 @@ const task = closedObject(
 );
 
 const budget = closedObject('Caps for the whole run: { tokens, usd }.', {
-  tokens: Type.Optional(nonNegativeInt('Total tokens the run may use, an integer ≥ 0.')),
-  usd: Type.Optional(Type.Number({ minimum: 0, description: 'Total cost in USD the run may use, ≥ 0.' })),
+  // A cap of 0 would fail the run before it starts: leave the cap out for none.
+  tokens: Type.Optional(positiveInt('Total tokens the run may use, an integer ≥ 1.')),
+  usd: Type.Optional(
+    Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1e9,
+      description: 'Total cost in USD the run may use, > 0.',
+    }),
+  ),
 });
 
 const workspace = closedObject(
@@ -243,6 +290,7 @@ const spec = closedObject(
       Type.Unsafe<number | null>({
         type: ['integer', 'null'],
         minimum: 1,
+        maximum: MAX_INTEGER,
         description: 'Max running tasks of this run, at least 1; leave out (or null) for no limit.',
       }),
     ),

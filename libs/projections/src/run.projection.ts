@@ -1,7 +1,11 @@
 import {
   type ApiReply,
   fail,
+  failAll,
+  isRunId,
   ok,
+  parseInteger,
+  parseText,
   type RunEvent,
   type TranscriptEvent,
   toTranscriptEvent,
@@ -26,11 +30,18 @@ export interface RunSummary {
   readonly tasks: { readonly total: number } & Readonly<Record<string, number>>;
 }
 
+/** A list query as it arrives: over NATS any JSON, so every field is checked here. */
 export interface ListQuery {
-  readonly status?: string;
-  readonly label?: string;
-  readonly limit?: string | number;
-  readonly cursor?: string;
+  readonly status?: unknown;
+  readonly label?: unknown;
+  readonly limit?: unknown;
+  readonly cursor?: unknown;
+}
+
+/** `?after=&limit=` of an events read, as it arrives. */
+export interface PageQuery {
+  readonly after?: unknown;
+  readonly limit?: unknown;
 }
 
 const STATUSES = new Set(['running', 'succeeded', 'failed', 'cancelled']);
@@ -114,7 +125,9 @@ export class RunProjection {
     }
   }
 
-  async get(runId: string): Promise<ApiReply<RunView>> {
+  async get(id: unknown): Promise<ApiReply<RunView>> {
+    const runId = runIdOf(id);
+    if (typeof runId !== 'string') return runId;
     if (!this.warm && this.cache) {
       const [cached, version] = await Promise.all([
         this.cache.get(runId).catch(() => undefined),
@@ -135,38 +148,46 @@ export class RunProjection {
 
   async list(q: ListQuery): Promise<ApiReply<{ runs: RunSummary[]; next: string | null }>> {
     await this.catchUp();
-    const limit = q.limit === undefined ? 50 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-      return fail(
-        'invalid_spec',
-        `limit must be an integer from 1 to ${MAX_PAGE}`,
-        '/limit',
-        'e.g. ?limit=50',
-      );
+    const limitParsed =
+      q.limit === undefined
+        ? ({ ok: true, value: 50 } as const)
+        : parseInteger(q.limit, { name: 'limit', min: 1, max: MAX_PAGE, example: '?limit=50' });
+    if (!limitParsed.ok) return failAll([limitParsed.problem]);
+    const limit = limitParsed.value;
+    for (const [name, example] of [
+      ['status', '?status=running'],
+      ['label', '?label=team=platform'],
+      ['cursor', '?cursor=<next of the previous page>'],
+    ] as const) {
+      const v = q[name];
+      const text = v === undefined ? undefined : parseText(v, name, example);
+      if (text && !text.ok) return failAll([text.problem]);
     }
-    if (q.status !== undefined && !STATUSES.has(q.status)) {
+    const query = q as { status?: string; label?: string; cursor?: string };
+    if (query.status !== undefined && !STATUSES.has(query.status)) {
       return fail(
         'invalid_spec',
-        `unknown status ${q.status}`,
+        `unknown status ${query.status.slice(0, 40)}`,
         '/status',
         'one of running, succeeded, failed, cancelled',
       );
     }
     let labelKey: string | undefined;
     let labelValue: string | undefined;
-    if (q.label !== undefined) {
-      const i = q.label.indexOf('=');
+    if (query.label !== undefined) {
+      const i = query.label.indexOf('=');
       if (i <= 0)
         return fail('invalid_spec', 'label must be key=value', '/label', 'e.g. ?label=team=platform');
-      labelKey = q.label.slice(0, i);
-      labelValue = q.label.slice(i + 1);
+      labelKey = query.label.slice(0, i);
+      labelValue = query.label.slice(i + 1);
     }
     // Newest first: by creation time, then run id, both descending; the cursor is the last key seen.
     let cursor: [string, string] | undefined;
-    if (q.cursor !== undefined) {
+    if (query.cursor !== undefined) {
       try {
-        cursor = JSON.parse(Buffer.from(q.cursor, 'base64url').toString('utf8')) as [string, string];
-        if (!Array.isArray(cursor) || cursor.length !== 2) throw new Error('bad cursor');
+        cursor = JSON.parse(Buffer.from(query.cursor, 'base64url').toString('utf8')) as [string, string];
+        if (!Array.isArray(cursor) || cursor.length !== 2 || cursor.some((k) => typeof k !== 'string'))
+          throw new Error('bad cursor');
       } catch {
         return fail(
           'invalid_spec',
@@ -178,7 +199,7 @@ export class RunProjection {
     }
     const all = [...this.runs.values()]
       .filter((s) => s.status !== 'none')
-      .filter((s) => q.status === undefined || s.status === q.status)
+      .filter((s) => query.status === undefined || s.status === query.status)
       .filter((s) => labelKey === undefined || s.spec!.metadata.labels[labelKey] === labelValue)
       .sort((a, b) => compareKey(b, a));
     const start = cursor
@@ -194,10 +215,9 @@ export class RunProjection {
     });
   }
 
-  async events(
-    runId: string,
-    q: { after?: string | number; limit?: string | number },
-  ): Promise<ApiReply<{ events: RunEvent[] }>> {
+  async events(id: unknown, q: PageQuery): Promise<ApiReply<{ events: RunEvent[] }>> {
+    const runId = runIdOf(id);
+    if (typeof runId !== 'string') return runId;
     const page = eventPage(q);
     if ('status' in page) return page;
     const { after, limit } = page;
@@ -207,11 +227,18 @@ export class RunProjection {
     return ok({ events: stored.map((s) => fromStoredRunEvent(runId, s)) });
   }
 
-  async replay(runId: string, at: string | number | undefined): Promise<ApiReply<RunView & { at: number }>> {
+  async replay(id: unknown, at: unknown): Promise<ApiReply<RunView & { at: number }>> {
+    const runId = runIdOf(id);
+    if (typeof runId !== 'string') return runId;
     const version = await this.store.streamVersion(runStream(runId));
     if (version === 0) return notFound(runId);
-    const n = at === undefined || at === '' ? version : Number(at);
-    if (!Number.isInteger(n) || n < 1 || n > version) {
+    let n = version;
+    if (at !== undefined) {
+      const parsed = parseInteger(at, { name: 'at', min: 1, example: `?at=${version}` });
+      if (!parsed.ok) return failAll([parsed.problem]);
+      n = parsed.value;
+    }
+    if (n > version) {
       return fail(
         'invalid_spec',
         `at=${String(at)} is out of range: the run has events 1..${version}`,
@@ -236,11 +263,19 @@ export class RunProjection {
   }
 
   async attemptEvents(
-    runId: string,
-    taskId: string,
-    attempt: number,
-    q: { after?: string | number; limit?: string | number },
+    id: unknown,
+    taskIn: unknown,
+    n: unknown,
+    q: PageQuery,
   ): Promise<ApiReply<{ events: TranscriptEvent[] }>> {
+    const runId = runIdOf(id);
+    if (typeof runId !== 'string') return runId;
+    const taskParsed = parseText(taskIn, 'taskId', 'a task id of the run');
+    if (!taskParsed.ok) return failAll([taskParsed.problem]);
+    const nParsed = parseInteger(n, { name: 'attempt', min: 1, example: '/attempts/1/events' });
+    if (!nParsed.ok) return failAll([nParsed.problem]);
+    const taskId = taskParsed.value;
+    const attempt = nParsed.value;
     await this.catchUp();
     const s = this.runs.get(runId);
     if (!s || s.status === 'none') return notFound(runId);
@@ -249,7 +284,7 @@ export class RunProjection {
     if (!task || !task.attempts.some((a) => a.n === attempt)) {
       return fail(
         'not_found',
-        `task ${taskId} of run ${runId} has no attempt ${attempt}`,
+        `task ${taskId.slice(0, 80)} of run ${runId} has no attempt ${attempt}`,
         '',
         'see the run view for its attempts',
       );
@@ -300,18 +335,31 @@ function summary(s: RunState): RunSummary {
 }
 
 /** `?after=&limit=` of an events read: events after seq `after` (default 0), at most `limit` (1000). */
-function eventPage(q: {
-  after?: string | number;
-  limit?: string | number;
-}): { readonly after: number; readonly limit: number } | ApiReply<never> {
-  const after = q.after === undefined ? 0 : Number(q.after);
-  const limit = q.limit === undefined ? 1000 : Number(q.limit);
-  if (!Number.isInteger(after) || after < 0)
-    return fail('invalid_spec', 'after must be an integer ≥ 0', '/after', 'e.g. ?after=0');
-  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-    return fail('invalid_spec', 'limit must be an integer from 1 to 10000', '/limit', 'e.g. ?limit=1000');
-  }
-  return { after, limit };
+export function eventPage(
+  q: PageQuery,
+): { readonly after: number; readonly limit: number } | ApiReply<never> {
+  const after = q.after === undefined ? { ok: true as const, value: 0 } : parseInteger(q.after, AFTER);
+  if (!after.ok) return failAll([after.problem]);
+  const limit =
+    q.limit === undefined
+      ? { ok: true as const, value: 1000 }
+      : parseInteger(q.limit, { name: 'limit', min: 1, max: 10_000, example: '?limit=1000' });
+  if (!limit.ok) return failAll([limit.problem]);
+  return { after: after.value, limit: limit.value };
+}
+
+/** The rule for `?after=` (and SSE's `Last-Event-ID`): a seq, 0 for the start. */
+export const AFTER = { name: 'after', example: '?after=0' } as const;
+
+/**
+ * A run id that cannot name a run is answered as a run that does not exist; one that is not even
+ * a string (a NATS payload's) is a 400 naming it.
+ */
+function runIdOf(runId: unknown): string | ApiReply<never> {
+  const p = parseText(runId, 'runId', '{ "runId": "<run id>" }');
+  if (!p.ok) return failAll([p.problem]);
+  const shown = p.value.slice(0, 80);
+  return isRunId(p.value) ? p.value : notFound(shown);
 }
 
 function notFound(runId: string): ApiReply<never> {

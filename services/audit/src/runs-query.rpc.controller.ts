@@ -1,12 +1,13 @@
 import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { type ApiReply, SUBJECTS } from '@rein/contracts';
-import { RunProjection } from '@rein/projections';
+import { type ListQuery, RunProjection } from '@rein/projections';
 
+/** A query as it arrives (over NATS, any JSON object): the projection checks every field. */
 interface Q {
-  readonly runId: string;
-  readonly after?: string | number;
-  readonly limit?: string | number;
+  readonly runId?: unknown;
+  readonly after?: unknown;
+  readonly limit?: unknown;
 }
 
 /** Reads of the log, answered from the audit service's projections. */
@@ -20,9 +21,7 @@ export class RunsQueryRpcController {
   }
 
   @MessagePattern(SUBJECTS.query.list)
-  list(
-    @Payload() q: { status?: string; label?: string; limit?: string | number; cursor?: string },
-  ): Promise<ApiReply> {
+  list(@Payload() q: ListQuery): Promise<ApiReply> {
     return this.projection.list(q ?? {});
   }
 
@@ -32,12 +31,12 @@ export class RunsQueryRpcController {
   }
 
   @MessagePattern(SUBJECTS.query.replay)
-  replay(@Payload() q: Q & { at?: string | number }): Promise<ApiReply> {
+  replay(@Payload() q: Q & { at?: unknown }): Promise<ApiReply> {
     return this.projection.replay(q.runId, q.at);
   }
 
   @MessagePattern(SUBJECTS.query.attemptEvents)
-  attemptEvents(@Payload() q: Q & { taskId: string; attempt: number }): Promise<ApiReply> {
+  attemptEvents(@Payload() q: Q & { taskId?: unknown; attempt?: unknown }): Promise<ApiReply> {
     return this.projection.attemptEvents(q.runId, q.taskId, q.attempt, q);
   }
 }

@@ -4,9 +4,10 @@ import {
   type ApiReply,
   type RunEvent,
   SUBJECTS,
-  errorEnvelope,
-  problem,
+  failAll,
   openApiDocument,
+  parseInteger,
+  problem,
 } from '@rein/contracts';
 import { MESSAGE_BUS } from '@rein/nest';
 import type { MessageBus } from '@rein/transport';
@@ -36,8 +37,9 @@ export class RunsHttpController {
 
   @Get('runs')
   @RequireScope('runs:read')
-  async list(@Query() q: Record<string, string>, @Res() res: Response): Promise<void> {
-    send(res, await this.ask(SUBJECTS.query.list, pick(q, ['status', 'label', 'limit', 'cursor'])));
+  async list(@Query() q: Record<string, unknown>, @Res() res: Response): Promise<void> {
+    const query = pick(q, ['status', 'label', 'limit', 'cursor']);
+    send(res, 'status' in query ? query : await this.ask(SUBJECTS.query.list, query.values));
   }
 
   @Get('openapi.json')
@@ -62,17 +64,24 @@ export class RunsHttpController {
   @RequireScope('runs:read')
   async events(
     @Param('id') runId: string,
-    @Query() q: Record<string, string>,
+    @Query() q: Record<string, unknown>,
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
+    const query = pick(q, ['after', 'limit']);
+    if ('status' in query) return send(res, query);
     if ((req.headers.accept ?? '').includes('text/event-stream')) {
+      // The same rule as the JSON route: a bad `after` or `Last-Event-ID` is a 400, never a stream from 1.
       const lastId = req.headers['last-event-id'];
-      const after = Number(typeof lastId === 'string' && lastId !== '' ? lastId : (q.after ?? 0));
-      await this.follow(runId, Number.isInteger(after) && after >= 0 ? after : 0, req, res);
+      const resume = typeof lastId === 'string' && lastId !== '';
+      const after = resume
+        ? parseInteger(lastId, { name: 'Last-Event-ID', example: 'Last-Event-ID: 42 (an event seq)' })
+        : parseInteger(query.values.after ?? '0', { name: 'after', example: '?after=0' });
+      if (!after.ok) return send(res, failAll([after.problem]));
+      await this.follow(runId, after.value, req, res);
       return;
     }
-    send(res, await this.ask(SUBJECTS.query.events, { runId, ...pick(q, ['after', 'limit']) }));
+    send(res, await this.ask(SUBJECTS.query.events, { runId, ...query.values }));
   }
 
   @Get('runs/:id/tasks/:task/attempts/:n/events')
@@ -81,26 +90,20 @@ export class RunsHttpController {
     @Param('id') runId: string,
     @Param('task') taskId: string,
     @Param('n') n: string,
-    @Query() q: Record<string, string>,
+    @Query() q: Record<string, unknown>,
     @Res() res: Response,
   ): Promise<void> {
-    const attempt = Number(n);
-    if (!Number.isInteger(attempt) || attempt < 1) {
-      send(res, {
-        status: 400,
-        body: errorEnvelope([
-          problem('invalid_spec', 'attempt must be a positive integer', '/n', 'e.g. /attempts/1/events'),
-        ]),
-      });
-      return;
-    }
+    const attempt = parseInteger(n, { name: 'attempt', min: 1, example: '/attempts/1/events' });
+    if (!attempt.ok) return send(res, failAll([attempt.problem]));
+    const query = pick(q, ['after', 'limit']);
+    if ('status' in query) return send(res, query);
     send(
       res,
       await this.ask(SUBJECTS.query.attemptEvents, {
         runId,
         taskId,
-        attempt,
-        ...pick(q, ['after', 'limit']),
+        attempt: attempt.value,
+        ...query.values,
       }),
     );
   }
@@ -109,10 +112,11 @@ export class RunsHttpController {
   @RequireScope('runs:read')
   async replay(
     @Param('id') runId: string,
-    @Query('at') at: string | undefined,
+    @Query() q: Record<string, unknown>,
     @Res() res: Response,
   ): Promise<void> {
-    send(res, await this.ask(SUBJECTS.query.replay, { runId, ...(at === undefined ? {} : { at }) }));
+    const query = pick(q, ['at']);
+    send(res, 'status' in query ? query : await this.ask(SUBJECTS.query.replay, { runId, ...query.values }));
   }
 
   @Post('runs/:id/cancel')
@@ -153,6 +157,30 @@ export class RunsHttpController {
     send(res, body.ok ? await this.api.approve(runId, taskId, body.value, false) : body.reply);
   }
 
+  @Post('runs/:id/tasks/:task/cancel')
+  @RequireScope('runs:submit')
+  async cancelTask(
+    @Param('id') runId: string,
+    @Param('task') taskId: string,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    const body = this.body(req);
+    send(res, body.ok ? await this.api.cancelTask(runId, taskId, body.value) : body.reply);
+  }
+
+  @Post('runs/:id/tasks/:task/retry')
+  @RequireScope('runs:submit')
+  async retryTask(
+    @Param('id') runId: string,
+    @Param('task') taskId: string,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    const body = this.body(req);
+    send(res, body.ok ? await this.api.retryTask(runId, taskId, body.value) : body.reply);
+  }
+
   /** Small JSON bodies (cancel, rollback, approve). */
   private body(req: Request): JsonBody {
     const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
@@ -174,6 +202,15 @@ export class RunsHttpController {
       'X-Accel-Buffering': 'no',
     });
     res.write('retry: 1000\n\n');
+    // Headers are sent: from here a failure ends the stream (the client resumes from its last id).
+    try {
+      await this.stream(runId, after, req, res);
+    } catch {
+      res.end();
+    }
+  }
+
+  private async stream(runId: string, after: number, req: Request, res: Response): Promise<void> {
     let last = after;
     let live = false;
     let closed = false;
@@ -211,8 +248,29 @@ function send(res: Response, reply: ApiReply): void {
   res.status(reply.status).json(reply.body);
 }
 
-function pick(q: Record<string, string>, keys: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const k of keys) if (typeof q[k] === 'string') out[k] = q[k];
-  return out;
+/**
+ * The query parameters `keys` of a request, each one string; a parameter given twice (`?at=1&at=2`)
+ * or as an array or object (`?at[]=1`, `?after[x]=1`) is a 400 naming it, not silently ignored.
+ */
+function pick(
+  q: Record<string, unknown>,
+  keys: readonly string[],
+): { readonly values: Record<string, string> } | ApiReply<never> {
+  const values: Record<string, string> = {};
+  for (const [key, value] of Object.entries(q)) {
+    const name = key.replace(/\[.*$/s, '');
+    if (!keys.includes(name)) continue;
+    if (key !== name || typeof value !== 'string') {
+      return failAll([
+        problem(
+          'invalid_spec',
+          `${name} must be given once, as one value`,
+          `/${name}`,
+          `e.g. ?${name}=${name === 'status' ? 'running' : '1'}`,
+        ),
+      ]);
+    }
+    values[name] = value;
+  }
+  return { values };
 }
