@@ -11,6 +11,7 @@ import {
 } from '@rein/contracts';
 import { DecisionError, type RunView } from '@rein/domain';
 import { type EventStore, WrongExpectedVersionError } from '@rein/event-store';
+import { RequestBodyChecks } from './request-bodies.check.js';
 import { type RunEngine, SnapshotsGoneError } from './run.engine.js';
 
 /** A cache of idempotency keys (Redis); the log stays the only copy that counts. */
@@ -51,6 +52,9 @@ export interface SubmitMessage {
  * controllers only map their transport to these calls and the reply back.
  */
 export class RunsApi {
+  /** The body validators, compiled once for the life of the API. */
+  private readonly bodies = new RequestBodyChecks();
+
   constructor(
     private readonly engine: RunEngine,
     private readonly o: RunsApiOptions,
@@ -162,37 +166,19 @@ export class RunsApi {
     return this.submit(whole, typeOf(whole));
   }
 
-  cancel(runId: string, body: Readonly<Record<string, unknown>>): Promise<ApiReply<RunView>> {
-    const { reason } = body;
-    return this.reply(runId, () =>
-      this.engine.cancel(runId, typeof reason === 'string' ? reason : undefined),
-    );
+  /** Cancels the run: `{ reason? }`. */
+  async cancel(runId: string, body: unknown): Promise<ApiReply<RunView>> {
+    const checked = this.bodies.cancel(body);
+    if (!checked.ok) return checked.reply;
+    const { reason } = checked.value;
+    return this.reply(runId, () => this.engine.cancel(runId, reason));
   }
 
+  /** Rolls the run back: `{ toEvent: N }` or `{ task: id }`. */
   async rollback(runId: string, body: unknown): Promise<ApiReply<RunView>> {
-    const b = (body ?? {}) as { toEvent?: unknown; task?: unknown };
-    const keys = body && typeof body === 'object' ? Object.keys(body) : [];
-    const unknown = keys.filter((k) => k !== 'toEvent' && k !== 'task');
-    if (unknown.length > 0 || (b.toEvent === undefined) === (b.task === undefined)) {
-      return fail(
-        'invalid_spec',
-        unknown.length > 0 ? `unknown field ${unknown[0]}` : 'rollback needs exactly one of toEvent or task',
-        unknown.length > 0 ? `/${unknown[0]}` : '',
-        'send { "toEvent": N } or { "task": "<task id>" }',
-      );
-    }
-    if (b.toEvent !== undefined && (typeof b.toEvent !== 'number' || !Number.isInteger(b.toEvent))) {
-      return fail(
-        'invalid_spec',
-        'toEvent must be an integer event seq',
-        '/toEvent',
-        'send { "toEvent": N } with 1 ≤ N ≤ the run\'s last seq',
-      );
-    }
-    if (b.task !== undefined && typeof b.task !== 'string') {
-      return fail('invalid_spec', 'task must be a task id', '/task', 'send { "task": "<task id>" }');
-    }
-    const to = b.toEvent === undefined ? { task: b.task as string } : { toEvent: b.toEvent };
+    const checked = this.bodies.rollback(body);
+    if (!checked.ok) return checked.reply;
+    const to = checked.value;
     return this.reply(runId, () => this.engine.rollback(runId, to));
   }
 
@@ -203,25 +189,11 @@ export class RunsApi {
     approve: boolean,
     by?: string,
   ): Promise<ApiReply<RunView>> {
-    const b = (body ?? {}) as { comment?: unknown; final?: unknown };
-    if (b.comment !== undefined && typeof b.comment !== 'string') {
-      return fail('invalid_spec', 'comment must be a string', '/comment', 'send { "comment": "…" }');
-    }
-    if (b.final !== undefined && typeof b.final !== 'boolean') {
-      return fail(
-        'invalid_spec',
-        'final must be a boolean',
-        '/final',
-        'send { "final": true } to fail the task',
-      );
-    }
+    const checked = this.bodies.approval(body);
+    if (!checked.ok) return checked.reply;
+    const decision = checked.value;
     return this.reply(runId, () =>
-      this.engine.approve(runId, taskId, {
-        approve,
-        ...(b.comment === undefined ? {} : { comment: b.comment as string }),
-        ...(b.final === undefined ? {} : { final: b.final as boolean }),
-        ...(by === undefined ? {} : { by }),
-      }),
+      this.engine.approve(runId, taskId, { approve, ...decision, ...(by === undefined ? {} : { by }) }),
     );
   }
 

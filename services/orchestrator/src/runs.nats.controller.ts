@@ -45,7 +45,13 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
       [SUBJECTS.runs.events]: ['runs:read', (b) => this.ask(SUBJECTS.query.events, b)],
       [SUBJECTS.runs.replay]: ['runs:read', (b) => this.ask(SUBJECTS.query.replay, b)],
       [SUBJECTS.runs.attemptEvents]: ['runs:read', (b) => this.ask(SUBJECTS.query.attemptEvents, b)],
-      [SUBJECTS.runs.cancel]: ['runs:submit', (b) => this.api.cancel(str(b.runId), b)],
+      [SUBJECTS.runs.cancel]: [
+        'runs:submit',
+        (b) => {
+          const { runId, ...body } = b;
+          return this.api.cancel(str(runId), body);
+        },
+      ],
       [SUBJECTS.runs.rollback]: [
         'runs:submit',
         (b) => {
