@@ -48,6 +48,7 @@ import {
   type DispatchAttempt,
   type PoolView,
   type RunTestGate,
+  setLongTimeout,
   type TestGateResult,
   type Usage,
 } from '@rein/contracts';
@@ -383,7 +384,7 @@ export class KubernetesBackend {
     };
     const stopWatching = this.watchJobAndPods(selector, events, check);
     const timer = setInterval(check, RECHECK_MS);
-    const backstop = setTimeout(() => settle('backstop'), limitMs);
+    const clearBackstop = setLongTimeout(() => settle('backstop'), limitMs);
     const onAbort = (): void => settle('stopped');
     signal.addEventListener('abort', onAbort);
     if (signal.aborted) settle('stopped');
@@ -392,7 +393,7 @@ export class KubernetesBackend {
     } finally {
       stopWatching();
       clearInterval(timer);
-      clearTimeout(backstop);
+      clearBackstop();
       signal.removeEventListener('abort', onAbort);
     }
   }

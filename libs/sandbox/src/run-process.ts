@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { StringDecoder } from 'node:string_decoder';
 import { type Readable } from 'node:stream';
+import { setLongTimeout } from '@rein/contracts';
 import { type RunCgroup } from './cgroups.js';
 import { Redactor } from './redactor.js';
 import { outputCap } from './run-spec.js';
@@ -62,7 +63,8 @@ export async function runLaunch(
     }
     await launch.cgroup?.killAll();
   };
-  const wall = setTimeout(() => {
+  // A wall time may exceed what one setTimeout holds (2^31-1 ms): the timer re-arms.
+  const clearWall = setLongTimeout(() => {
     timedOut = true;
     void killTree();
   }, spec.limits.wallMs);
@@ -106,7 +108,7 @@ export async function runLaunch(
     });
     return reason === undefined ? result : { ...result, reason };
   } finally {
-    clearTimeout(wall);
+    clearWall();
     spec.signal?.removeEventListener('abort', onAbort);
     await launch.cgroup?.remove();
   }
