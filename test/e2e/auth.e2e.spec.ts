@@ -357,6 +357,9 @@ describe('NATS API with a tokens file', () => {
     expect((await request('rein.v1.tasks.approve', { runId, taskId: 'x' }, 'approve')).status).toBe(409);
     expect((await request('rein.v1.runs.cancel', { runId }, 'approve')).status).toBe(403);
     expect((await request('rein.v1.runs.cancel', { runId }, 'submit')).status).toBe(409);
+    expect((await request('rein.v1.tasks.retry', { runId, taskId: 'x' }, 'read')).status).toBe(403);
+    expect((await request('rein.v1.tasks.cancel', { runId, taskId: 'x' }, 'approve')).status).toBe(403);
+    expect((await request('rein.v1.tasks.cancel', { runId, taskId: 'x' }, 'submit')).status).toBe(409);
     expect((await request('rein.v1.pools.list', {}, 'submit')).status).toBe(403);
     expect((await request('rein.v1.pools.list', {}, 'admin')).status).toBe(200);
   });

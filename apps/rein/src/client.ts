@@ -1,46 +1,19 @@
-import type { Problem, RunEvent } from '@rein/contracts';
-import type { RunView } from '@rein/domain';
+import type {
+  ApprovalDecision,
+  EventPage,
+  PoolList,
+  Problem,
+  RollbackRequest,
+  RunEvent,
+  RunList,
+  RunView,
+} from '@rein/contracts';
 import { SseParser } from './sse.js';
 
 /** `POST /v1/runs` answers 201 for a new run and 200 for a repeated `idempotencyKey`. */
 export interface SubmitResult {
   readonly created: boolean;
   readonly run: RunView;
-}
-
-export interface EventsPage {
-  readonly events: readonly RunEvent[];
-}
-
-export interface Pool {
-  readonly name: string;
-  readonly labels: readonly string[];
-  readonly capacity: number;
-  readonly backend: string;
-  readonly running: number;
-}
-
-export interface PoolsPage {
-  readonly pools: readonly Pool[];
-}
-
-export interface RunSummary {
-  readonly runId: string;
-  readonly name: string;
-  readonly status: string;
-  readonly [field: string]: unknown;
-}
-
-export interface RunsPage {
-  readonly runs: readonly RunSummary[];
-  readonly next: string | null;
-}
-
-export type RollbackTarget = { readonly toEvent: number } | { readonly task: string };
-
-export interface Decision {
-  readonly comment?: string;
-  readonly final?: boolean;
 }
 
 /** A non-2xx answer; `body` is the parsed JSON (DESIGN.md's error envelope) or the raw text. */
@@ -129,41 +102,54 @@ export class ReinClient {
 
   async listRuns(
     query: { status?: string; label?: string; limit?: number; cursor?: string } = {},
-  ): Promise<RunsPage> {
-    return this.json<RunsPage>('GET', '/v1/runs' + queryString(query));
+  ): Promise<RunList> {
+    return this.json<RunList>('GET', '/v1/runs' + queryString(query));
   }
 
   async getRun(runId: string): Promise<RunView> {
     return this.json<RunView>('GET', `/v1/runs/${enc(runId)}`);
   }
 
-  async events(runId: string, query: { after?: number; limit?: number } = {}): Promise<EventsPage> {
-    return this.json<EventsPage>('GET', `/v1/runs/${enc(runId)}/events` + queryString(query));
+  async events(runId: string, query: { after?: number; limit?: number } = {}): Promise<EventPage> {
+    return this.json<EventPage>('GET', `/v1/runs/${enc(runId)}/events` + queryString(query));
   }
 
   async replay(runId: string, at: number): Promise<RunView & { readonly at: number }> {
     return this.json('GET', `/v1/runs/${enc(runId)}/replay` + queryString({ at }));
   }
 
-  async cancel(runId: string): Promise<RunView> {
-    return this.json<RunView>('POST', `/v1/runs/${enc(runId)}/cancel`, {});
+  async cancel(runId: string, reason?: string): Promise<RunView> {
+    return this.json<RunView>(
+      'POST',
+      `/v1/runs/${enc(runId)}/cancel`,
+      reason === undefined ? {} : { reason },
+    );
   }
 
-  async rollback(runId: string, target: RollbackTarget): Promise<RunView> {
+  async cancelTask(runId: string, taskId: string, reason?: string): Promise<RunView> {
+    const body = reason === undefined ? {} : { reason };
+    return this.json<RunView>('POST', `/v1/runs/${enc(runId)}/tasks/${enc(taskId)}/cancel`, body);
+  }
+
+  async retryTask(runId: string, taskId: string): Promise<RunView> {
+    return this.json<RunView>('POST', `/v1/runs/${enc(runId)}/tasks/${enc(taskId)}/retry`, {});
+  }
+
+  async rollback(runId: string, target: RollbackRequest): Promise<RunView> {
     return this.json<RunView>('POST', `/v1/runs/${enc(runId)}/rollback`, target);
   }
 
   /** 202; the answer's body is returned as sent (the contract does not fix its shape). */
-  async approve(runId: string, taskId: string, decision: Decision = {}): Promise<unknown> {
+  async approve(runId: string, taskId: string, decision: ApprovalDecision = {}): Promise<unknown> {
     return this.json<unknown>('POST', `/v1/runs/${enc(runId)}/tasks/${enc(taskId)}/approve`, decision);
   }
 
-  async reject(runId: string, taskId: string, decision: Decision = {}): Promise<unknown> {
+  async reject(runId: string, taskId: string, decision: ApprovalDecision = {}): Promise<unknown> {
     return this.json<unknown>('POST', `/v1/runs/${enc(runId)}/tasks/${enc(taskId)}/reject`, decision);
   }
 
-  async pools(): Promise<PoolsPage> {
-    return this.json<PoolsPage>('GET', '/v1/pools');
+  async pools(): Promise<PoolList> {
+    return this.json<PoolList>('GET', '/v1/pools');
   }
 
   /**

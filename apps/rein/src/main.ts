@@ -13,7 +13,8 @@ import {
   loadConfig,
   processEnv,
 } from '@rein/config';
-import { ApiError, ConnectionError, ReinClient, type RollbackTarget } from './client.js';
+import type { RollbackRequest } from '@rein/contracts';
+import { ApiError, ConnectionError, ReinClient } from './client.js';
 import { renderEvent, renderPools, renderProblems, renderStatus } from './render.js';
 import { type EmbeddedServerOptions, loadServer, ServerUnavailableError } from './server-entry.js';
 import { isTerminalRunStatus, watchRun } from './watch.js';
@@ -234,14 +235,49 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
 
   program
     .command('cancel')
-    .description('cancel a run: in-flight attempts are stopped, nothing new starts')
+    .description(
+      'cancel a run (in-flight attempts are stopped, nothing new starts), or with --task one task of it',
+    )
     .argument('<run>', 'run id')
+    .option('--task <id>', "cancel only this task; its dependents follow the run's failFast")
+    .option('--reason <text>', 'recorded with the cancellation')
     .action(
-      act(async (g, runId: string) => {
-        const view = await clientFor(g, io).cancel(runId);
+      act(async (g, runId: string, opts: { task?: string; reason?: string }) => {
+        const client = clientFor(g, io);
+        if (opts.task !== undefined) {
+          const view = await client.cancelTask(runId, opts.task, opts.reason);
+          const state = view.tasks.find((t) => t.id === opts.task)?.state ?? 'unknown';
+          return print(
+            io,
+            g.json
+              ? json(view)
+              : `cancelled task ${opts.task} of run ${view.runId} (task: ${state}, run: ${view.status})`,
+          );
+        }
+        const view = await client.cancel(runId, opts.reason);
         return print(
           io,
           g.json ? json(view) : `cancel requested for run ${view.runId} (status: ${view.status})`,
+        );
+      }),
+    );
+
+  program
+    .command('retry')
+    .description(
+      'run a failed or cancelled task again, with renewed retries; its skipped dependents come back',
+    )
+    .argument('<run>', 'run id')
+    .argument('<task>', 'task id')
+    .action(
+      act(async (g, runId: string, taskId: string) => {
+        const view = await clientFor(g, io).retryTask(runId, taskId);
+        const state = view.tasks.find((t) => t.id === taskId)?.state ?? 'unknown';
+        return print(
+          io,
+          g.json
+            ? json(view)
+            : `retrying task ${taskId} of run ${view.runId} (task: ${state}, run: ${view.status})`,
         );
       }),
     );
@@ -442,7 +478,7 @@ export function contentTypeFor(file: string, format?: 'yaml' | 'json', content =
   );
 }
 
-export function rollbackTarget(opts: { to?: number; task?: string }): RollbackTarget {
+export function rollbackTarget(opts: { to?: number; task?: string }): RollbackRequest {
   if (opts.to !== undefined && opts.task !== undefined) {
     throw new UsageError(
       'rollback takes one target, got both --to and --task',

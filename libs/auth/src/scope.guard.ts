@@ -19,6 +19,19 @@ export const AUTHORIZER = Symbol('AUTHORIZER');
 
 const REQUIRED_SCOPE = 'rein:required-scope';
 
+/** Where ScopeGuard leaves, on the request, who it came from (`by` in command events). */
+const BY = Symbol('rein:by');
+
+/** The `by` of an HTTP request ScopeGuard let through: the token's name, `local` when the API is open. */
+export function principalOf(req: object): string {
+  return (req as { [BY]?: string })[BY] ?? 'local';
+}
+
+/** The `by` of an allowed access decision: the token's name, `local` when the API is open. */
+export function byOf(decision: { readonly principal?: string }): string {
+  return decision.principal ?? 'local';
+}
+
 /** The scope an HTTP handler needs. A handler without one needs `admin`: a forgotten route fails closed. */
 export const RequireScope = (scope: Scope): MethodDecorator & ClassDecorator =>
   SetMetadata(REQUIRED_SCOPE, scope);
@@ -52,6 +65,7 @@ export class ScopeGuard implements CanActivate {
     const req = context.switchToHttp().getRequest<Request>();
     const decision = this.authorizer.check(req.headers.authorization, needed);
     if (!decision.ok) throw new AccessDeniedException(decision.reply, decision.challenge);
+    (req as { [BY]?: string })[BY] = byOf(decision);
     return true;
   }
 }

@@ -38,6 +38,8 @@ const TABLE: readonly (readonly [method: string, path: string, statuses: readonl
   ['post', '/v1/runs/{id}/rollback', ['202', '400', '404', '409']],
   ['post', '/v1/runs/{id}/tasks/{task}/approve', ['202', '404', '409']],
   ['post', '/v1/runs/{id}/tasks/{task}/reject', ['202', '404', '409']],
+  ['post', '/v1/runs/{id}/tasks/{task}/cancel', ['202', '404', '409']],
+  ['post', '/v1/runs/{id}/tasks/{task}/retry', ['202', '404', '409']],
   ['get', '/healthz', ['200']],
   ['get', '/readyz', ['200', '503']],
   ['get', '/metrics', ['200']],
@@ -364,6 +366,33 @@ describe('the component schemas, compiled with ajv (JSON Schema 2020-12)', () =>
           reason: 'budget exceeded: 120 tokens of 100',
         },
       },
+      {
+        ...base,
+        seq: 8,
+        id: 'r1:api:1:TaskCancelRequested:8',
+        type: 'TaskCancelRequested',
+        taskId: 'api',
+        attempt: 1,
+        data: { reason: 'wrong approach', by: 'alice' },
+      },
+      {
+        ...base,
+        seq: 9,
+        id: 'r1:api:1:TaskRetryRequested:9',
+        type: 'TaskRetryRequested',
+        taskId: 'api',
+        attempt: 1,
+        data: { by: 'alice' },
+      },
+      {
+        ...base,
+        seq: 10,
+        id: 'r1:api:1:TaskRetried:10',
+        type: 'TaskRetried',
+        taskId: 'api',
+        attempt: 1,
+        data: { tasks: ['api', 'seg'] },
+      },
     ] satisfies RunEventOf<
       | 'CancelRequested'
       | 'TaskCancelled'
@@ -371,6 +400,9 @@ describe('the component schemas, compiled with ajv (JSON Schema 2020-12)', () =>
       | 'TaskSkipped'
       | 'AttemptUsageReported'
       | 'BudgetExceeded'
+      | 'TaskCancelRequested'
+      | 'TaskRetryRequested'
+      | 'TaskRetried'
     >[];
     const recorded = new Set(fixture.events.map((e) => e.type));
     const all = new Set([...recorded, ...samples.map((e) => e.type)]);

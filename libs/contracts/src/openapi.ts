@@ -202,6 +202,50 @@ const paths: Record<string, Record<string, unknown>> = {
         'retries remain); with `final: true` the task fails',
     ),
   },
+  '/v1/runs/{id}/tasks/{task}/cancel': {
+    parameters: [param('runId'), param('taskId')],
+    post: {
+      operationId: 'cancelTask',
+      tags: tags.tasks,
+      summary:
+        "Cancel one task: it ends `cancelled`, an attempt in flight is stopped, and its dependents follow the run's " +
+        '`failFast` (cancelled with the rest of the run, or skipped). A run whose tasks all ended with one cancelled ' +
+        'ends `cancelled`',
+      requestBody: smallBody(ref('CancelRequest'), 'An optional reason.'),
+      responses: {
+        '202': viewAnswer('Cancellation recorded.'),
+        '400': failure('BadBody'),
+        '404': errorResponse('No such run, or no such task in it.', ['not_found']),
+        '409': errorResponse('The task already ended, or the run did.', ['conflict']),
+        '415': failure('UnsupportedMediaType'),
+      },
+    },
+  },
+  '/v1/runs/{id}/tasks/{task}/retry': {
+    parameters: [param('runId'), param('taskId')],
+    post: {
+      operationId: 'retryTask',
+      tags: tags.tasks,
+      summary:
+        'Run a `failed` or `cancelled` task again: a new attempt number, renewed retries, a workspace rebuilt from ' +
+        'its dependencies; its `skipped` or `cancelled` dependents return to `pending`; a finished run runs again',
+      requestBody: smallBody(
+        { type: 'object', additionalProperties: false, description: 'No fields.' },
+        'Empty, or `{}`.',
+      ),
+      responses: {
+        '202': viewAnswer('Retry recorded; the task is pending again.'),
+        '400': failure('BadBody'),
+        '404': errorResponse('No such run, or no such task in it.', ['not_found']),
+        '409': errorResponse(
+          'The task is neither failed nor cancelled, a dependency of it is, or the run used its budget; ' +
+            '`snapshot_gone` when a snapshot its workspace restarts from is gone.',
+          ['conflict', 'snapshot_gone'],
+        ),
+        '415': failure('UnsupportedMediaType'),
+      },
+    },
+  },
   '/v1/pools': {
     get: {
       operationId: 'listPools',
@@ -375,6 +419,8 @@ function natsSubjects(): Schema {
       { subject: runs.rollback, operationId: 'rollbackRun' },
       { subject: tasks.approve, operationId: 'approveTask' },
       { subject: tasks.reject, operationId: 'rejectTask' },
+      { subject: tasks.cancel, operationId: 'cancelTask' },
+      { subject: tasks.retry, operationId: 'retryTask' },
       { subject: pools.list, operationId: 'listPools' },
     ],
     publish: [

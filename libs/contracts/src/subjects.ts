@@ -17,6 +17,8 @@ export const SUBJECTS = {
   tasks: {
     approve: 'rein.v1.tasks.approve',
     reject: 'rein.v1.tasks.reject',
+    cancel: 'rein.v1.tasks.cancel',
+    retry: 'rein.v1.tasks.retry',
   },
   pools: { list: 'rein.v1.pools.list' },
   /** A run's events are published here as they are appended. */

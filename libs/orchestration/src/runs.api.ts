@@ -197,6 +197,40 @@ export class RunsApi {
     );
   }
 
+  /** Cancels one task: `{ reason? }`. */
+  cancelTask(runId: string, taskId: string, body: unknown, by?: string): Promise<ApiReply<RunView>> {
+    const b = (body ?? {}) as Record<string, unknown>;
+    const unknown = Object.keys(b).filter((k) => k !== 'reason');
+    if (unknown.length > 0) {
+      return Promise.resolve(
+        fail('invalid_spec', `unknown field ${unknown[0]}`, `/${unknown[0]}`, 'send {} or { "reason": "…" }'),
+      );
+    }
+    if (b.reason !== undefined && typeof b.reason !== 'string') {
+      return Promise.resolve(
+        fail('invalid_spec', 'reason must be a string', '/reason', 'send { "reason": "…" }'),
+      );
+    }
+    const reason = b.reason;
+    return this.reply(runId, () =>
+      this.engine.cancelTask(runId, taskId, {
+        ...(reason === undefined ? {} : { reason }),
+        ...(by === undefined ? {} : { by }),
+      }),
+    );
+  }
+
+  /** Runs a failed or cancelled task again; the body is empty (`{}`). */
+  retryTask(runId: string, taskId: string, body: unknown, by?: string): Promise<ApiReply<RunView>> {
+    const unknown = Object.keys(body ?? {});
+    if (unknown.length > 0) {
+      return Promise.resolve(
+        fail('invalid_spec', `unknown field ${unknown[0]}`, `/${unknown[0]}`, 'send an empty body or {}'),
+      );
+    }
+    return this.reply(runId, () => this.engine.retryTask(runId, taskId, by === undefined ? {} : { by }));
+  }
+
   /** A small JSON body over HTTP (cancel, rollback, approve): empty means `{}`. */
   httpBody(raw: string, contentType: string | undefined): JsonBody {
     const text = raw.trim();

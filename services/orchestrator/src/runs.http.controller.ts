@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
-import { AccessDeniedFilter, RequireScope, ScopeGuard } from '@rein/auth';
+import { AccessDeniedFilter, RequireScope, ScopeGuard, principalOf } from '@rein/auth';
 import {
   type ApiReply,
   type RunEvent,
@@ -142,7 +142,10 @@ export class RunsHttpController {
     @Res() res: Response,
   ): Promise<void> {
     const body = this.body(req);
-    send(res, body.ok ? await this.api.approve(runId, taskId, body.value, true) : body.reply);
+    send(
+      res,
+      body.ok ? await this.api.approve(runId, taskId, body.value, true, principalOf(req)) : body.reply,
+    );
   }
 
   @Post('runs/:id/tasks/:task/reject')
@@ -154,7 +157,10 @@ export class RunsHttpController {
     @Res() res: Response,
   ): Promise<void> {
     const body = this.body(req);
-    send(res, body.ok ? await this.api.approve(runId, taskId, body.value, false) : body.reply);
+    send(
+      res,
+      body.ok ? await this.api.approve(runId, taskId, body.value, false, principalOf(req)) : body.reply,
+    );
   }
 
   @Post('runs/:id/tasks/:task/cancel')
@@ -166,7 +172,7 @@ export class RunsHttpController {
     @Res() res: Response,
   ): Promise<void> {
     const body = this.body(req);
-    send(res, body.ok ? await this.api.cancelTask(runId, taskId, body.value) : body.reply);
+    send(res, body.ok ? await this.api.cancelTask(runId, taskId, body.value, principalOf(req)) : body.reply);
   }
 
   @Post('runs/:id/tasks/:task/retry')
@@ -178,7 +184,7 @@ export class RunsHttpController {
     @Res() res: Response,
   ): Promise<void> {
     const body = this.body(req);
-    send(res, body.ok ? await this.api.retryTask(runId, taskId, body.value) : body.reply);
+    send(res, body.ok ? await this.api.retryTask(runId, taskId, body.value, principalOf(req)) : body.reply);
   }
 
   /** Small JSON bodies (cancel, rollback, approve). */

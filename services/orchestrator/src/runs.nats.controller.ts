@@ -1,19 +1,14 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { AUTHORIZER, Authorizer, type Scope } from '@rein/auth';
+import { AUTHORIZER, Authorizer, type Scope, byOf } from '@rein/auth';
 import { type ApiReply, SUBJECTS } from '@rein/contracts';
-import { MESSAGE_BUS } from '@rein/nest';
+import { REIN_CONFIG, type ReinConfig, TRANSPORT } from '@rein/nest';
 import { LOGGER, type Logger } from '@rein/logging';
 import { RunsApi } from '@rein/orchestration';
-import {
-  type MessageBus,
-  REQUEST_SERVER,
-  type RequestServer,
-  type ServedReply,
-  type ServedRequest,
-} from '@rein/transport';
+import type { ServedReply, ServedRequest, Transport } from '@rein/transport';
 
 type Body = Readonly<Record<string, unknown>>;
-type Handler = (body: Body, raw: ServedRequest) => Promise<ApiReply>;
+/** `by`: who sent the request (the token's name, `local` when the API is open). */
+type Handler = (body: Body, raw: ServedRequest, by: string) => Promise<ApiReply>;
 
 /**
  * DESIGN.md's API over NATS request-reply: the same operations, payloads and error envelope as
@@ -28,16 +23,16 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     @Inject(RunsApi) private readonly api: RunsApi,
-    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
+    @Inject(TRANSPORT) private readonly transport: Transport,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(AUTHORIZER) private readonly access: Authorizer,
-    /** Null without the NATS transport: then the API is served over HTTP only. */
-    @Inject(REQUEST_SERVER) private readonly server: RequestServer | null,
+    @Inject(REIN_CONFIG) private readonly config: ReinConfig,
   ) {}
 
   onModuleInit(): void {
-    const server = this.server;
-    if (!server) return;
+    // The API over NATS is for clients outside the process; in one process it is HTTP only.
+    if (this.config.transport !== 'nats') return;
+    const server = this.transport;
     const routes: Record<string, [Scope, Handler]> = {
       [SUBJECTS.runs.submit]: ['runs:submit', (_b, raw) => this.submit(raw)],
       [SUBJECTS.runs.list]: ['runs:read', (b) => this.ask(SUBJECTS.query.list, b)],
@@ -61,16 +56,30 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
       ],
       [SUBJECTS.tasks.approve]: [
         'runs:approve',
-        (b) => {
+        (b, _raw, by) => {
           const { runId, taskId, ...rest } = b;
-          return this.api.approve(str(runId), str(taskId), rest, true);
+          return this.api.approve(str(runId), str(taskId), rest, true, by);
         },
       ],
       [SUBJECTS.tasks.reject]: [
         'runs:approve',
-        (b) => {
+        (b, _raw, by) => {
           const { runId, taskId, ...rest } = b;
-          return this.api.approve(str(runId), str(taskId), rest, false);
+          return this.api.approve(str(runId), str(taskId), rest, false, by);
+        },
+      ],
+      [SUBJECTS.tasks.cancel]: [
+        'runs:submit',
+        (b, _raw, by) => {
+          const { runId, taskId, ...rest } = b;
+          return this.api.cancelTask(str(runId), str(taskId), rest, by);
+        },
+      ],
+      [SUBJECTS.tasks.retry]: [
+        'runs:submit',
+        (b, _raw, by) => {
+          const { runId, taskId, ...rest } = b;
+          return this.api.retryTask(str(runId), str(taskId), rest, by);
         },
       ],
       [SUBJECTS.pools.list]: ['runs:read', () => this.ask(SUBJECTS.internal.pools, {})],
@@ -104,7 +113,7 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
     try {
       const body = subject === SUBJECTS.runs.submit ? undefined : this.api.natsPayload(msg.text);
       if (body && !body.ok) reply = body.reply;
-      else reply = await handle(body?.value ?? {}, msg);
+      else reply = await handle(body?.value ?? {}, msg, byOf(decision));
     } catch (e) {
       reply = {
         status: 500,
@@ -127,7 +136,7 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
   }
 
   private ask(subject: string, payload: unknown): Promise<ApiReply> {
-    return this.bus.request<ApiReply>(subject, payload);
+    return this.transport.request<ApiReply>(subject, payload);
   }
 }
 
