@@ -1,6 +1,5 @@
-import type { Problem, RunEvent } from '@rein/contracts';
+import type { PoolView, Problem, RunEvent } from '@rein/contracts';
 import type { AttemptView, RunView, TaskView } from '@rein/domain';
-import type { Pool } from './client.js';
 
 // Pure text rendering: every function takes what it shows (and `now` when it shows elapsed
 // time) and returns lines, so the same frames are produced in tests and on a terminal.
@@ -181,7 +180,10 @@ export function renderStatus(view: RunView, o: RenderOptions): string[] {
   ];
 }
 
-export function renderPools(pools: readonly Pool[]): string[] {
+/** The pools as a table: the columns it shows of each (`queued` is in `--json`). */
+export function renderPools(
+  pools: readonly Pick<PoolView, 'name' | 'backend' | 'labels' | 'capacity' | 'running'>[],
+): string[] {
   if (pools.length === 0) return ['no pools'];
   return table(
     ['POOL', 'BACKEND', 'LABELS', 'CAPACITY', 'RUNNING'],

@@ -1,5 +1,6 @@
 import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
+import type { LimitEnforcement, Liveness, Readiness } from '@rein/contracts';
 import { register } from './metrics.js';
 import type { EventStore } from '@rein/event-store';
 import { REIN_CONFIG, type ReinConfig } from './config.js';
@@ -12,7 +13,7 @@ const NO_LIMITS = {
   fileSize: 'none',
   cpuShare: 'none',
   uids: 'shared',
-} as const;
+} as const satisfies LimitEnforcement;
 
 /** `/healthz` (alive), `/readyz` (store and transport answer) and `/metrics` (Prometheus). */
 @Controller()
@@ -24,7 +25,7 @@ export class HealthController {
   ) {}
 
   @Get('healthz')
-  healthz(): { status: 'ok' } {
+  healthz(): Liveness {
     return { status: 'ok' };
   }
 
@@ -40,9 +41,10 @@ export class HealthController {
     };
     try {
       await store.streamVersion('$readiness-probe');
-      res.status(200).json({ status: 'ready', ...body });
+      res.status(200).json({ status: 'ready', ...body } satisfies Readiness);
     } catch (e) {
-      res.status(503).json({ status: 'unavailable', ...body, reason: `store does not answer: ${String(e)}` });
+      const reason = `store does not answer: ${String(e)}`;
+      res.status(503).json({ status: 'unavailable', ...body, reason } satisfies Readiness);
     }
   }
 

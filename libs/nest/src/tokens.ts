@@ -1,7 +1,7 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import type { EventStore } from '@rein/event-store';
 import { LOGGER, type Logger } from '@rein/logging';
-import type { LimitEnforcement } from '@rein/sandbox';
+import type { LimitEnforcement, SandboxKind } from '@rein/contracts';
 import type { MessageBus, RequestServer } from '@rein/transport';
 import { REQUEST_SERVER } from '@rein/transport';
 import type { BaseSources } from '@rein/workspace';
@@ -17,7 +17,7 @@ export const BASE_SOURCES = Symbol('BASE_SOURCES');
 
 export interface SandboxInfo {
   /** `bubblewrap`, `kubernetes` or `none`. */
-  readonly kind: 'bubblewrap' | 'kubernetes' | 'none';
+  readonly kind: SandboxKind;
   /** What enforces each agent limit on this host; absent without an executor here. */
   readonly limits?: LimitEnforcement;
 }

@@ -1,34 +1,34 @@
 import {
   type ApiReply,
+  type EventPage,
   fail,
   failAll,
   isRunId,
   ok,
   parseInteger,
   parseText,
+  type ReplayView,
   type RunEvent,
-  type TranscriptEvent,
+  type RunList,
+  type RunSummary,
+  type TranscriptPage,
   toTranscriptEvent,
   attemptStream,
   fromStoredRunEvent,
   runIdOfStream,
   runStream,
 } from '@rein/contracts';
-import { type RunState, type RunView, evolve, fold, initialState, runView } from '@rein/domain';
+import {
+  type RunState,
+  type RunView,
+  type TaskStatus,
+  evolve,
+  fold,
+  initialState,
+  runView,
+} from '@rein/domain';
 import type { EventStore } from '@rein/event-store';
 import { SpecResolver } from '@rein/run-log';
-
-export interface RunSummary {
-  readonly runId: string;
-  readonly name: string;
-  readonly status: RunView['status'];
-  readonly labels: Readonly<Record<string, string>>;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly seq: number;
-  readonly usage: RunView['usage'];
-  readonly tasks: { readonly total: number } & Readonly<Record<string, number>>;
-}
 
 /** A list query as it arrives: over NATS any JSON, so every field is checked here. */
 export interface ListQuery {
@@ -146,7 +146,7 @@ export class RunProjection {
     return ok(view);
   }
 
-  async list(q: ListQuery): Promise<ApiReply<{ runs: RunSummary[]; next: string | null }>> {
+  async list(q: ListQuery): Promise<ApiReply<RunList>> {
     await this.catchUp();
     const limitParsed =
       q.limit === undefined
@@ -215,7 +215,7 @@ export class RunProjection {
     });
   }
 
-  async events(id: unknown, q: PageQuery): Promise<ApiReply<{ events: RunEvent[] }>> {
+  async events(id: unknown, q: PageQuery): Promise<ApiReply<EventPage>> {
     const runId = runIdOf(id);
     if (typeof runId !== 'string') return runId;
     const page = eventPage(q);
@@ -227,7 +227,7 @@ export class RunProjection {
     return ok({ events: stored.map((s) => fromStoredRunEvent(runId, s)) });
   }
 
-  async replay(id: unknown, at: unknown): Promise<ApiReply<RunView & { at: number }>> {
+  async replay(id: unknown, at: unknown): Promise<ApiReply<ReplayView>> {
     const runId = runIdOf(id);
     if (typeof runId !== 'string') return runId;
     const version = await this.store.streamVersion(runStream(runId));
@@ -267,7 +267,7 @@ export class RunProjection {
     taskIn: unknown,
     n: unknown,
     q: PageQuery,
-  ): Promise<ApiReply<{ events: TranscriptEvent[] }>> {
+  ): Promise<ApiReply<TranscriptPage>> {
     const runId = runIdOf(id);
     if (typeof runId !== 'string') return runId;
     const taskParsed = parseText(taskIn, 'taskId', 'a task id of the run');
@@ -319,7 +319,7 @@ function compareKey(
 }
 
 function summary(s: RunState): RunSummary {
-  const counts: Record<string, number> = {};
+  const counts: { [S in TaskStatus]?: number } = {};
   for (const t of s.tasks) counts[t.status] = (counts[t.status] ?? 0) + 1;
   return {
     runId: s.runId,

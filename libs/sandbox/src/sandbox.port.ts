@@ -1,4 +1,4 @@
-import { type AgentLimits } from '@rein/contracts';
+import type { AgentLimits, LimitEnforcement } from '@rein/contracts';
 
 /**
  * The sandbox port (DESIGN.md "Sandboxes"): run one shell command in a workspace
@@ -52,25 +52,10 @@ export interface SandboxIdentity {
 }
 
 /**
- * What enforces each limit on this host, as found at start: a cgroup controller (`cgroup-v1`,
- * `cgroup-v2`), a per-process or per-uid rlimit (`rlimit`), or nothing (`none`).
+ * What enforces each limit on this host, as found at start: published as `limits` of /readyz, so
+ * defined with the readiness shape in libs/contracts.
  */
-export type LimitMechanism = 'cgroup-v1' | 'cgroup-v2' | 'rlimit' | 'none';
-
-export interface LimitEnforcement {
-  /** `limits.pids`: a pids cgroup, else RLIMIT_NPROC of the attempt's own uid. */
-  readonly pids: LimitMechanism;
-  /** `limits.memoryMb`: a memory cgroup, else RLIMIT_AS. */
-  readonly memory: LimitMechanism;
-  /** `limits.cpuSeconds`: RLIMIT_CPU per process. */
-  readonly cpu: LimitMechanism;
-  /** `limits.fileSizeMb`: RLIMIT_FSIZE. */
-  readonly fileSize: LimitMechanism;
-  /** A share of the host's CPUs per attempt (a cpu cgroup quota), so one agent cannot starve the rest. */
-  readonly cpuShare: LimitMechanism;
-  /** Whether each attempt runs as its own uid (`per-attempt`), or all as the service's (`shared`). */
-  readonly uids: 'per-attempt' | 'shared';
-}
+export type { LimitEnforcement, LimitMechanism } from '@rein/contracts';
 
 export interface SandboxIo {
   /** Redacted output as it arrives, up to the cap. */

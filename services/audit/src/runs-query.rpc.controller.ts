@@ -1,6 +1,14 @@
 import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { type ApiReply, SUBJECTS } from '@rein/contracts';
+import {
+  type ApiReply,
+  type EventPage,
+  type ReplayView,
+  type RunList,
+  type RunView,
+  SUBJECTS,
+  type TranscriptPage,
+} from '@rein/contracts';
 import { type ListQuery, RunProjection } from '@rein/projections';
 
 /** A query as it arrives (over NATS, any JSON object): the projection checks every field. */
@@ -16,27 +24,29 @@ export class RunsQueryRpcController {
   constructor(@Inject(RunProjection) private readonly projection: RunProjection) {}
 
   @MessagePattern(SUBJECTS.query.get)
-  get(@Payload() q: Q): Promise<ApiReply> {
+  get(@Payload() q: Q): Promise<ApiReply<RunView>> {
     return this.projection.get(q.runId);
   }
 
   @MessagePattern(SUBJECTS.query.list)
-  list(@Payload() q: ListQuery): Promise<ApiReply> {
+  list(@Payload() q: ListQuery): Promise<ApiReply<RunList>> {
     return this.projection.list(q ?? {});
   }
 
   @MessagePattern(SUBJECTS.query.events)
-  events(@Payload() q: Q): Promise<ApiReply> {
+  events(@Payload() q: Q): Promise<ApiReply<EventPage>> {
     return this.projection.events(q.runId, q);
   }
 
   @MessagePattern(SUBJECTS.query.replay)
-  replay(@Payload() q: Q & { at?: unknown }): Promise<ApiReply> {
+  replay(@Payload() q: Q & { at?: unknown }): Promise<ApiReply<ReplayView>> {
     return this.projection.replay(q.runId, q.at);
   }
 
   @MessagePattern(SUBJECTS.query.attemptEvents)
-  attemptEvents(@Payload() q: Q & { taskId?: unknown; attempt?: unknown }): Promise<ApiReply> {
+  attemptEvents(
+    @Payload() q: Q & { taskId?: unknown; attempt?: unknown },
+  ): Promise<ApiReply<TranscriptPage>> {
     return this.projection.attemptEvents(q.runId, q.taskId, q.attempt, q);
   }
 }

@@ -12,6 +12,7 @@ import {
   type AttemptChangeRequest,
   type CancelAttempt,
   type DispatchAttempt,
+  type PoolList,
   type RunTestGate,
   SUBJECTS,
   type TestGateResult,
@@ -173,7 +174,7 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
   }
 
   @MessagePattern(SUBJECTS.internal.pools)
-  list(): ApiReply {
+  list(): ApiReply<PoolList> {
     if (this.pools.size === 0)
       return fail('not_found', 'no executor pools are running', '', 'start an executor');
     return ok({ pools: [...this.pools.values()].map((p) => p.describe()) });
