@@ -93,6 +93,10 @@ export type TimerKind = (typeof TIMER_KINDS)[number];
 
 const reason = Type.String();
 const optionalReason = Type.Optional(Type.String());
+/** Who sent a command: the name of its token, `local` when the API is open. */
+const by = Type.Optional(
+  Type.String({ description: 'Who sent it: the token name, `local` when the API is open.' }),
+);
 
 /** The data of every event type, by type. */
 export const eventDataSchemas = {
@@ -110,6 +114,7 @@ export const eventDataSchemas = {
         }),
       ),
       settings: componentRef('RunSettings', RunSettingsSchema),
+      by,
     },
   ),
   AttemptStarted: openObject('An executor started the attempt.', {
@@ -156,21 +161,21 @@ export const eventDataSchemas = {
     timer: enumOf(TIMER_KINDS),
     dueAt: int('Due time, ms since the epoch.'),
   }),
-  CancelRequested: openObject('Someone asked to cancel the run.', { reason: optionalReason }),
+  CancelRequested: openObject('Someone asked to cancel the run.', {
+    reason: optionalReason,
+    by,
+  }),
   RollbackRequested: openObject('Someone asked to roll the run back.', {
     toEvent: Type.Optional(int('Target seq.', 1)),
     task: Type.Optional(Type.String()),
+    by,
   }),
   TaskCancelRequested: openObject('Someone asked to cancel this task.', {
     reason: optionalReason,
-    by: Type.Optional(
-      Type.String({ description: 'Who asked: the token name, `local` when the API is open.' }),
-    ),
+    by,
   }),
   TaskRetryRequested: openObject('Someone asked to run this failed or cancelled task again.', {
-    by: Type.Optional(
-      Type.String({ description: 'Who asked: the token name, `local` when the API is open.' }),
-    ),
+    by,
   }),
   // The running total of an attempt's usage, reported while it runs (budgets are checked on it).
   AttemptUsageReported: openObject("The running total of an attempt's usage, reported while it runs.", {

@@ -20,6 +20,7 @@ export interface SubmitRun extends Base {
   readonly specHash: string;
   readonly settings: RunSettings;
   readonly settingsHash: string;
+  readonly by?: string;
 }
 export interface RecordAttemptStarted extends Base {
   readonly type: 'RecordAttemptStarted';
@@ -64,6 +65,7 @@ export interface FireTimer extends Base {
 export interface RequestCancel extends Base {
   readonly type: 'RequestCancel';
   readonly reason?: string;
+  readonly by?: string;
 }
 export interface RequestRollback extends Base {
   readonly type: 'RequestRollback';
@@ -71,6 +73,7 @@ export interface RequestRollback extends Base {
   readonly toEvent?: number;
   /** For `toEvent`: the fold of the run's first `toEvent` events (the caller folds; decide stays pure). */
   readonly target?: RunState;
+  readonly by?: string;
 }
 
 /** Cancel one task: it ends `cancelled` and its dependents follow the run's failFast rule. */

@@ -64,7 +64,8 @@ class Decision {
     }
     switch (c.type) {
       case 'SubmitRun': {
-        this.emit('RunSubmitted', { spec: c.spec, settings: c.settings }, undefined, undefined, 0, {
+        const by = c.by === undefined ? {} : { by: c.by };
+        this.emit('RunSubmitted', { spec: c.spec, settings: c.settings, ...by }, undefined, undefined, 0, {
           specHash: c.specHash,
           settingsHash: c.settingsHash,
         });
@@ -189,7 +190,10 @@ class Decision {
         }
         this.emit(
           'CancelRequested',
-          c.reason === undefined ? {} : { reason: c.reason },
+          {
+            ...(c.reason === undefined ? {} : { reason: c.reason }),
+            ...(c.by === undefined ? {} : { by: c.by }),
+          },
           undefined,
           undefined,
         );
@@ -459,7 +463,13 @@ class Decision {
       .filter((t) => isInFlight(t.status))
       .map((t) => ({ task: taskSpec(s, t.index).id, attempt: t.attempt }));
     const target = c.task === undefined ? { toEvent: c.toEvent! } : { task: c.task };
-    this.emit('RollbackRequested', target, undefined, undefined, s.seq + 1);
+    this.emit(
+      'RollbackRequested',
+      { ...target, ...(c.by === undefined ? {} : { by: c.by }) },
+      undefined,
+      undefined,
+      s.seq + 1,
+    );
     this.emit(
       'RunRolledBack',
       { ...target, tasks: affected.map((i) => taskSpec(s, i).id), cancelled },

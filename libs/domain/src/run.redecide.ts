@@ -121,6 +121,7 @@ function commandOf(fact: RunEvent, produced: readonly RunEvent[], options: Redec
         settingsHash:
           options.settingsHash ??
           (options.settings ? `${fact.meta.settingsHash}+changed` : fact.meta.settingsHash),
+        ...(fact.data.by === undefined ? {} : { by: fact.data.by }),
       };
     case 'AttemptStarted':
       return {
@@ -156,12 +157,15 @@ function commandOf(fact: RunEvent, produced: readonly RunEvent[], options: Redec
         ...base,
         type: 'RequestCancel',
         ...(fact.data.reason === undefined ? {} : { reason: fact.data.reason }),
+        ...(fact.data.by === undefined ? {} : { by: fact.data.by }),
       };
     case 'RollbackRequested': {
       const d = fact.data;
-      if (d.task !== undefined) return { ...base, type: 'RequestRollback', task: d.task };
+      const by = d.by === undefined ? {} : { by: d.by };
+      if (d.task !== undefined) return { ...base, type: 'RequestRollback', task: d.task, ...by };
       const n = d.toEvent ?? 0;
-      return { ...base, type: 'RequestRollback', toEvent: n, target: fold(fact.runId, produced.slice(0, n)) };
+      const target = fold(fact.runId, produced.slice(0, n));
+      return { ...base, type: 'RequestRollback', toEvent: n, target, ...by };
     }
     case 'TaskCancelRequested': {
       const d = fact.data;

@@ -149,7 +149,7 @@ export class RunEngine {
   // ---- commands from the API (runs.api.ts checks and parses them) ----
 
   /** Starts run `runId` (a new id) on a parsed spec. */
-  async submit(runId: string, spec: RunSpec, specHash: string): Promise<RunView> {
+  async submit(runId: string, spec: RunSpec, specHash: string, by?: string): Promise<RunView> {
     if (!RUN_ID_PATTERN.test(runId)) throw new Error(`generated run id ${runId} is not safe`);
     const actor = this.actors.create(runId);
     const now = this.o.now();
@@ -161,16 +161,18 @@ export class RunEngine {
       specHash,
       settings: this.o.settings,
       settingsHash: this.o.settingsHash,
+      ...(by === undefined ? {} : { by }),
     }));
     return runView(actor.state);
   }
 
-  cancel(runId: string, reason?: string): Promise<RunView | undefined> {
+  cancel(runId: string, reason?: string, by?: string): Promise<RunView | undefined> {
     return this.operate(runId, () => ({
       type: 'RequestCancel',
       runId,
       now: this.o.now(),
       ...(reason === undefined ? {} : { reason }),
+      ...(by === undefined ? {} : { by }),
     }));
   }
 
@@ -181,6 +183,7 @@ export class RunEngine {
   async rollback(
     runId: string,
     to: { readonly toEvent?: number; readonly task?: string },
+    by?: string,
   ): Promise<RunView | undefined> {
     const actor = await this.actor(runId);
     if (!actor) return undefined;
@@ -200,6 +203,7 @@ export class RunEngine {
       ...(task === undefined ? {} : { task }),
       ...(toEvent === undefined ? {} : { toEvent }),
       ...(target === undefined ? {} : { target }),
+      ...(by === undefined ? {} : { by }),
     }));
   }
 
