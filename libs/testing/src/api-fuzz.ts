@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
+import { SUBJECTS } from '@rein/contracts';
 
 /**
  * Hostile clients for the public API, shared by the fuzz suites (bounded, in `npm test`) and the
@@ -253,6 +254,9 @@ export function httpRequest(t: FuzzTarget): fc.Arbitrary<RawHttpRequest> {
     fc.constantFrom<readonly [string, string]>(
       ['Accept', 'application/json'],
       ['Accept', '*/*'],
+      ['Accept', 'text/event-stream'],
+      ['Last-Event-ID', '9007199254740993'],
+      ['Last-Event-ID', '1'],
       ['Content-Encoding', 'gzip'],
       ['Transfer-Encoding', 'chunked'],
       ['X-Long', 'x'.repeat(20_000)],
@@ -427,6 +431,21 @@ export interface NatsFuzzRequest {
   readonly payload: string;
   readonly contentType?: string;
 }
+
+/** The public NATS API's subjects, by the names the generators use. */
+export const NATS_API = {
+  submit: SUBJECTS.runs.submit,
+  list: SUBJECTS.runs.list,
+  get: SUBJECTS.runs.get,
+  events: SUBJECTS.runs.events,
+  replay: SUBJECTS.runs.replay,
+  attemptEvents: SUBJECTS.runs.attemptEvents,
+  cancel: SUBJECTS.runs.cancel,
+  rollback: SUBJECTS.runs.rollback,
+  approve: SUBJECTS.tasks.approve,
+  reject: SUBJECTS.tasks.reject,
+  pools: SUBJECTS.pools.list,
+} as const;
 
 /** Every `rein.v1.*` subject with generated payloads (the HTTP inputs' equivalents). */
 export function natsRequest(
