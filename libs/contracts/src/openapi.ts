@@ -229,10 +229,7 @@ const paths: Record<string, Record<string, unknown>> = {
       summary:
         'Run a `failed` or `cancelled` task again: a new attempt number, renewed retries, a workspace rebuilt from ' +
         'its dependencies; its `skipped` or `cancelled` dependents return to `pending`; a finished run runs again',
-      requestBody: smallBody(
-        { type: 'object', additionalProperties: false, description: 'No fields.' },
-        'Empty, or `{}`.',
-      ),
+      requestBody: smallBody(ref('RetryRequest'), 'Empty, or `{}`.'),
       responses: {
         '202': viewAnswer('Retry recorded; the task is pending again.'),
         '400': failure('BadBody'),

@@ -3,7 +3,7 @@ import { TASK_ID_PATTERN } from './ids.js';
 import { closedObject } from './schema-builders.js';
 
 /**
- * The small JSON bodies of the run and task operations (cancel, rollback, approve / reject),
+ * The small JSON bodies of the run and task operations (cancel, rollback, approve / reject, retry),
  * defined once: their types, validators and OpenAPI components derive from these. An empty body
  * means `{}`.
  */
@@ -37,3 +37,6 @@ export const ApprovalDecisionSchema = closedObject('A decision on a pending appr
   final: Type.Optional(Type.Boolean({ description: 'Reject only: fail the task instead of retrying it.' })),
 });
 export type ApprovalDecision = Static<typeof ApprovalDecisionSchema>;
+
+export const RetryRequestSchema = closedObject('No fields: a retry names its task in the path.', {});
+export type RetryRequest = Static<typeof RetryRequestSchema>;

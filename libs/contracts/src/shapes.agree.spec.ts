@@ -5,7 +5,7 @@ import { errorEnvelope, type ErrorEnvelope, problem, type Problem } from './erro
 import type { RunEvent, RunEventOf } from './events.js';
 import type { PoolView, TranscriptEvent } from './messages.js';
 import { openApiDocument } from './openapi.js';
-import type { ApprovalDecision, CancelRequest, RollbackRequest } from './request-bodies.js';
+import type { ApprovalDecision, CancelRequest, RetryRequest, RollbackRequest } from './request-bodies.js';
 import type { AttemptView, ReplayView, RunSummary, RunView, TaskView } from './run-view.js';
 import { parseRunSpec } from './run-spec.parser.js';
 import { runSpecSchema, type RunSpecInput } from './run-spec.schema.js';
@@ -307,6 +307,15 @@ const bodies: readonly ShapeSamples[] = [
       'comment as a list': { comment: ['a'] } satisfies ApprovalDecision,
       // @ts-expect-error the body is closed
       'unknown field': { approve: true } satisfies ApprovalDecision,
+    },
+  },
+  {
+    name: 'RetryRequest',
+    valid: { empty: {} satisfies RetryRequest },
+    invalid: {
+      // TypeScript's `{}` admits any object, so only the schemas catch these.
+      'a field': { force: true } satisfies RetryRequest,
+      'not an object': [],
     },
   },
 ];

@@ -20,7 +20,12 @@ import {
   TranscriptPageSchema,
 } from './api-pages.js';
 import { TranscriptEventSchema } from './messages.js';
-import { ApprovalDecisionSchema, CancelRequestSchema, RollbackRequestSchema } from './request-bodies.js';
+import {
+  ApprovalDecisionSchema,
+  CancelRequestSchema,
+  RetryRequestSchema,
+  RollbackRequestSchema,
+} from './request-bodies.js';
 import { GateKindSchema, runSpecDefs, runSpecSchema } from './run-spec.schema.js';
 import {
   AttemptSchema,
@@ -131,6 +136,7 @@ function build(): Record<string, Schema> {
       CancelRequest: CancelRequestSchema,
       RollbackRequest: RollbackRequestSchema,
       ApprovalDecision: ApprovalDecisionSchema,
+      RetryRequest: RetryRequestSchema,
       Problem: ProblemSchema,
       Error: ErrorEnvelopeSchema,
       RunSummary: RunSummarySchema,

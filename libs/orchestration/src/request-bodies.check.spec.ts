@@ -4,7 +4,7 @@ import { RequestBodyChecks } from './request-bodies.check.js';
 const checks = new RequestBodyChecks();
 
 /** The problem a body is refused with, or `accepted` with the value it is taken as. */
-function said(result: ReturnType<RequestBodyChecks['rollback' | 'cancel' | 'approval']>): unknown {
+function said(result: ReturnType<RequestBodyChecks['rollback' | 'cancel' | 'approval' | 'retry']>): unknown {
   if (result.ok) return { accepted: result.value };
   const { status, body } = result.reply;
   const { code, message, path, hint } = (body as { error: Record<string, string> }).error;
@@ -80,7 +80,15 @@ describe('request bodies are checked by their published schemas and refused as t
     ]);
   });
 
-  it('cancel: an optional string reason', () => {
+  it('retry: nothing', () => {
+    expect([{}, undefined, { force: true }].map((b) => said(checks.retry(b)))).toEqual([
+      { accepted: {} },
+      { accepted: {} },
+      invalid('unknown field force', '/force', 'send an empty body or {}'),
+    ]);
+  });
+
+  it('cancel (of a run or a task): an optional string reason', () => {
     expect([{}, { reason: 'e2e' }, { reason: 1 }, { why: 'x' }].map((b) => said(checks.cancel(b)))).toEqual([
       { accepted: {} },
       { accepted: { reason: 'e2e' } },

@@ -4,13 +4,14 @@ import {
   type CancelRequest,
   fail,
   pointer,
+  type RetryRequest,
   type RollbackRequest,
   WireValidators,
 } from '@rein/contracts';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 
 /**
- * The small JSON bodies of cancel, rollback and approve / reject, checked by the validators
+ * The small JSON bodies of cancel, rollback, approve / reject and retry, checked by the validators
  * compiled from their published schemas (libs/contracts request-bodies.ts), so what the server
  * accepts is what the OpenAPI document says. Ajv's errors are then said as the API has always
  * said them: one problem, the first found, with the message, JSON Pointer and hint below.
@@ -53,6 +54,12 @@ const APPROVAL: BodyMessages = {
   },
 };
 
+const RETRY: BodyMessages = {
+  hint: 'send an empty body or {}',
+  form: 'a retry takes an empty body or {}',
+  fields: {},
+};
+
 /** A body as its type, or the 400 that refuses it. */
 export type Checked<T> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reply: ApiReply<never> };
@@ -61,11 +68,13 @@ export class RequestBodyChecks {
   private readonly cancelRequest: ValidateFunction;
   private readonly rollbackRequest: ValidateFunction;
   private readonly approvalDecision: ValidateFunction;
+  private readonly retryRequest: ValidateFunction;
 
   constructor(wire: WireValidators = new WireValidators()) {
     this.cancelRequest = wire.of('CancelRequest');
     this.rollbackRequest = wire.of('RollbackRequest');
     this.approvalDecision = wire.of('ApprovalDecision');
+    this.retryRequest = wire.of('RetryRequest');
   }
 
   cancel(body: unknown): Checked<CancelRequest> {
@@ -78,6 +87,10 @@ export class RequestBodyChecks {
 
   approval(body: unknown): Checked<ApprovalDecision> {
     return check(this.approvalDecision, body, APPROVAL);
+  }
+
+  retry(body: unknown): Checked<RetryRequest> {
+    return check(this.retryRequest, body, RETRY);
   }
 }
 

@@ -198,20 +198,10 @@ export class RunsApi {
   }
 
   /** Cancels one task: `{ reason? }`. */
-  cancelTask(runId: string, taskId: string, body: unknown, by?: string): Promise<ApiReply<RunView>> {
-    const b = (body ?? {}) as Record<string, unknown>;
-    const unknown = Object.keys(b).filter((k) => k !== 'reason');
-    if (unknown.length > 0) {
-      return Promise.resolve(
-        fail('invalid_spec', `unknown field ${unknown[0]}`, `/${unknown[0]}`, 'send {} or { "reason": "…" }'),
-      );
-    }
-    if (b.reason !== undefined && typeof b.reason !== 'string') {
-      return Promise.resolve(
-        fail('invalid_spec', 'reason must be a string', '/reason', 'send { "reason": "…" }'),
-      );
-    }
-    const reason = b.reason;
+  async cancelTask(runId: string, taskId: string, body: unknown, by?: string): Promise<ApiReply<RunView>> {
+    const checked = this.bodies.cancel(body);
+    if (!checked.ok) return checked.reply;
+    const { reason } = checked.value;
     return this.reply(runId, () =>
       this.engine.cancelTask(runId, taskId, {
         ...(reason === undefined ? {} : { reason }),
@@ -221,13 +211,9 @@ export class RunsApi {
   }
 
   /** Runs a failed or cancelled task again; the body is empty (`{}`). */
-  retryTask(runId: string, taskId: string, body: unknown, by?: string): Promise<ApiReply<RunView>> {
-    const unknown = Object.keys(body ?? {});
-    if (unknown.length > 0) {
-      return Promise.resolve(
-        fail('invalid_spec', `unknown field ${unknown[0]}`, `/${unknown[0]}`, 'send an empty body or {}'),
-      );
-    }
+  async retryTask(runId: string, taskId: string, body: unknown, by?: string): Promise<ApiReply<RunView>> {
+    const checked = this.bodies.retry(body);
+    if (!checked.ok) return checked.reply;
     return this.reply(runId, () => this.engine.retryTask(runId, taskId, by === undefined ? {} : { by }));
   }
 
