@@ -128,9 +128,9 @@ module.exports = {
     ),
     forbid(
       'nats-in-its-adapters-only',
-      'Only the transport adapters hold a NATS connection: libs/transport (bus, request server, chunked replies), ' +
-        'libs/dispatch (the JetStream work queues), libs/event-store (the JetStream store) and the composition root ' +
-        'that connects (apps/rein/src/embedded.ts). A service asks for MESSAGE_BUS, WORK_QUEUES or REQUEST_SERVER.',
+      'Only the transport adapters hold a NATS connection: libs/transport (the NATS transport: requests, events, ' +
+        'serving, chunked replies), libs/dispatch (its JetStream work queues), libs/event-store (the JetStream store) ' +
+        'and the composition root that connects (apps/rein/src/embedded.ts). A service asks for TRANSPORT.',
       {
         path: PRODUCTION,
         pathNot: [

@@ -17,11 +17,12 @@ import {
   parsePools,
   HttpErrorsFilter,
   CoreModule,
+  Metrics,
   type ReinConfig,
   type SandboxInfo,
   defaultConfig,
 } from '@rein/nest';
-import { JetStreamWorkQueues, dispatchSettingsFromEnv } from '@rein/dispatch';
+import { dispatchSettingsFromEnv, natsTransport } from '@rein/dispatch';
 import { cleanupSettingsOf } from '@rein/execution';
 import { LOG_LEVELS, type LogLevel, type Logger, NestLoggerAdapter, pinoLogger } from '@rein/logging';
 import { judgeConfigFromEnv } from '@rein/judge';
@@ -50,22 +51,14 @@ import {
   uidRangeProblem,
 } from '@rein/sandbox';
 import type { NatsConnection } from '@nats-io/transport-node';
-import {
-  ChunkingServerNats,
-  ClientProxyBus,
-  InProcessBroker,
-  InProcessClient,
-  InProcessServer,
-  type MessageBus,
-  NatsBus,
-  NatsRequestServer,
-  connectNats,
-} from '@rein/transport';
+import { InProcessTransport, type Transport, connectNats } from '@rein/transport';
 import express from 'express';
 import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, chmodSync, constants, existsSync, mkdirSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { resolve } from 'node:path';
+import { guardHttp, httpAdapter } from './http-guard.js';
+import { serveInspector } from './inspector.js';
 
 export type ServiceName = 'orchestrator' | 'executor' | 'verifier' | 'audit';
 export const ALL_SERVICES: readonly ServiceName[] = ['orchestrator', 'executor', 'verifier', 'audit'];
@@ -164,6 +157,8 @@ function envSettings(env: Env): EnvSettings {
 export interface EmbeddedServer {
   readonly url: string;
   readonly config: ReinConfig;
+  /** What `/metrics` reports, for benchmarks that want exact samples (`hopSamples`). */
+  readonly metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -332,7 +327,6 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const redisUrl = options.redisUrl ?? fromEnv.redisUrl;
   const store = await openStore(config, dbPath, nc, kurrentdbUrl);
   for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
-  const broker = new InProcessBroker();
   // The process's one logger; each service writes through a child naming it.
   const logs: Logger =
     options.log ??
@@ -347,34 +341,25 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
       },
     });
   const sandboxInfo: SandboxInfo = { kind: sandboxKind, ...(sandbox ? { limits: sandbox.enforcement } : {}) };
-  // Only the transport's adapters hold the NATS connection: the bus, the work queues and the
-  // server of the public API; the services get them through their tokens (CoreModule).
-  const overNats =
+  // Only the transport's adapters hold the NATS connection; the services get the one transport
+  // of the process through its token (CoreModule), and so do their Nest handler servers.
+  const dispatch = config.dispatch ?? dispatchSettingsFromEnv({});
+  const transport: Transport =
     nc && config.transport === 'nats'
-      ? {
-          connection: nc,
-          workQueues: new JetStreamWorkQueues(nc, config.dispatch ?? dispatchSettingsFromEnv({})),
-          requestServer: new NatsRequestServer(nc),
-        }
-      : undefined;
-  const core = (service: ServiceName, storeOf: EventStore = store): DynamicModule => {
-    let bus: MessageBus;
-    if (overNats) bus = new NatsBus(overNats.connection);
-    else {
-      const client = new InProcessClient(broker);
-      bus = new ClientProxyBus(client, client);
-    }
-    return CoreModule.of({
+      ? natsTransport({ connection: nc, dispatch, handlers: { servers: natsUrl, ...natsAuth } })
+      : new InProcessTransport({ workQueues: dispatch });
+  const metrics = new Metrics();
+  const core = (service: ServiceName, storeOf: EventStore = store): DynamicModule =>
+    CoreModule.of({
       config,
       clock: Date.now,
       store: storeOf,
-      bus,
+      transport,
+      metrics,
       log: logs.child({ service }),
       sandbox: sandboxInfo,
       baseSources,
-      ...(overNats ? { workQueues: overNats.workQueues, requestServer: overNats.requestServer } : {}),
     });
-  };
 
   const apps: INestApplication[] = [];
   const start = async (
@@ -382,32 +367,22 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     http: boolean,
     service: ServiceName,
   ): Promise<INestApplication> => {
-    const app = await NestFactory.create(module, {
+    const app = await NestFactory.create(module, httpAdapter(), {
       bodyParser: false,
       logger: new NestLoggerAdapter(logs.child({ service })),
       abortOnError: false,
     });
-    if (config.transport === 'nats') {
-      // Queue group per service: replicas of a service share its subjects.
-      // Replies too large for one message go out in chunks (ChunkingServerNats).
-      app.connectMicroservice(
-        {
-          strategy: new ChunkingServerNats({
-            servers: natsUrl.split(','),
-            queue: `rein-${service}`,
-            name: `rein-${service}`,
-            ...natsAuth,
-          }),
-        },
-        { inheritAppConfig: true },
-      );
-    } else {
-      app.connectMicroservice({ strategy: new InProcessServer(broker) }, { inheritAppConfig: true });
-    }
+    // Queue group per service: replicas of a service share its subjects.
+    app.connectMicroservice(
+      { strategy: transport.handlerServer(`rein-${service}`) },
+      { inheritAppConfig: true },
+    );
     if (http) {
+      guardHttp(app);
       // Bodies arrive raw: the spec may be YAML or JSON, and its size limit is the spec limit.
       app.use(express.raw({ type: () => true, limit: config.limits.maxBytes }));
       app.useGlobalFilters(new HttpErrorsFilter(config.limits.maxBytes));
+      serveInspector(app);
     }
     await app.startAllMicroservices();
     await app.init();
@@ -498,6 +473,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   return {
     url,
     config,
+    metrics,
     close: () =>
       (closing ??= (async () => {
         for (const app of apps.slice().reverse()) await app.close().catch(() => undefined);

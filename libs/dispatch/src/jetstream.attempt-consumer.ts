@@ -7,6 +7,7 @@ import {
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { DispatchAttempt, PoolSettings } from '@rein/contracts';
+import type { AttemptDelivery, AttemptHandler, ConsumerLog, WorkConsumer, WorkRef } from '@rein/transport';
 import {
   type DispatchTopology,
   checkPools,
@@ -15,35 +16,8 @@ import {
   poolConsumerName,
 } from './jetstream.topology.js';
 
-/** How this delivery of an attempt came: a redelivery means an earlier holder went silent or gave it back. */
-export interface AttemptDelivery {
-  readonly redelivered: boolean;
-  /** 1 on the first delivery. */
-  readonly deliveryCount: number;
-  /** The message's sequence in the dispatch stream. */
-  readonly streamSequence: number;
-}
-
-/**
- * Runs (or takes note of) one delivered attempt. Resolve when the attempt's finished fact has
- * been accepted by the orchestrator: the message is acked and leaves the work queue. Reject when
- * it could not be: the message is given back and redelivered after `retryDelayMs`, doubling with
- * each delivery up to ack_wait (the orchestrator may be restarting).
- */
-export type AttemptHandler<T = DispatchAttempt> = (attempt: T, delivery: AttemptDelivery) => Promise<void>;
-
-/** What every message of a work queue names: the attempt it is about. */
-export interface WorkRef {
-  readonly runId: string;
-  readonly taskId: string;
-  readonly attempt: number;
-}
-
-export type ConsumerLog = (
-  level: 'info' | 'warn' | 'error',
-  msg: string,
-  fields: Readonly<Record<string, unknown>>,
-) => void;
+// The port's names for what a consumer is given and hands over (libs/transport).
+export type { AttemptDelivery, AttemptHandler, ConsumerLog, WorkRef } from '@rein/transport';
 
 export interface JetStreamAttemptConsumerOptions<T extends WorkRef = DispatchAttempt> {
   /** An open connection; the consumer never closes it. */
@@ -64,6 +38,10 @@ export interface JetStreamAttemptConsumerOptions<T extends WorkRef = DispatchAtt
   readonly parse?: (msg: JsMsg) => T;
   /** The ledger key of a message; default `<runId>/<taskId>/<attempt>`. */
   readonly keyOf?: (m: T) => string;
+  /**
+   * Resolve once the attempt's finished fact has been accepted by the orchestrator (acked); reject
+   * when it could not be (redelivered after `retryDelayMs`, doubling per delivery up to ack_wait).
+   */
   readonly handler: AttemptHandler<T>;
   /** Attempts this process holds at once (handlers not yet settled); default the pool's capacity. */
   readonly concurrency?: number;
@@ -90,7 +68,7 @@ interface Held {
  * attempts to another executor. The handler decides what a delivery means (a fresh attempt, a
  * duplicate of one it runs or ran); this class only turns its promise into ack or nak.
  */
-export class JetStreamAttemptConsumer<T extends WorkRef = DispatchAttempt> {
+export class JetStreamAttemptConsumer<T extends WorkRef = DispatchAttempt> implements WorkConsumer {
   private readonly held = new Set<Held>();
   private readonly heartbeat: NodeJS.Timeout;
   private batch: ConsumerMessages | undefined;

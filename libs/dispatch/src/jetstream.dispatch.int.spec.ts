@@ -2,8 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect, millis } from '@nats-io/transport-node';
 import { randomBytes } from 'node:crypto';
-import type { DispatchAttempt, PoolSettings } from '@rein/contracts';
-import { type NatsServer, pollUntil, startNatsServer } from '@rein/testing';
+import type { PoolSettings } from '@rein/contracts';
+import { type NatsServer, dispatchedAttempt, pollUntil, startNatsServer } from '@rein/testing';
 import {
   type AttemptDelivery,
   JetStreamAttemptConsumer,
@@ -57,31 +57,7 @@ function names(capacity: number): { stream: string; pool: PoolSettings } {
   };
 }
 
-function attempt(pool: string, taskId: string, n = 1): DispatchAttempt {
-  return {
-    runId: 'run-1',
-    runName: 'dispatch test',
-    labels: {},
-    taskId,
-    attempt: n,
-    pool,
-    priority: 0,
-    agentName: 'n',
-    agent: {
-      runtime: 'noop',
-      env: {},
-      secrets: [],
-      network: { allow: [] },
-      limits: { cpuSeconds: 60, memoryMb: 256, pids: 64, fileSizeMb: 16 },
-      hooks: { timeoutMs: 1000 },
-    },
-    prompt: 'p',
-    feedback: '',
-    upstream: [],
-    restart: true,
-    timeoutMs: 60_000,
-  };
-}
+const attempt = dispatchedAttempt;
 
 async function connection(): Promise<NatsConnection> {
   const c = await connect({ servers: server.url });

@@ -1,7 +1,12 @@
 import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { DispatchAttempt, PoolSettings } from '@rein/contracts';
-import { retryWithBackoff } from '@rein/transport';
+import {
+  type AttemptDispatcher,
+  type DispatchReceipt,
+  UnknownPoolError,
+  retryWithBackoff,
+} from '@rein/transport';
 import {
   type DispatchTopology,
   checkPools,
@@ -33,25 +38,8 @@ export interface JetStreamDispatcherOptions {
   readonly publishTimeoutMs?: number;
 }
 
-/** What the server answered: where the attempt sits, or that it already had it. */
-export interface DispatchReceipt {
-  readonly seq: number;
-  readonly duplicate: boolean;
-}
-
-/** An attempt for a pool the dispatch stream has no subject for. */
-export class UnknownPoolError extends Error {
-  override readonly name = 'UnknownPoolError';
-  constructor(
-    readonly pool: string,
-    readonly known: readonly string[],
-  ) {
-    super(
-      `dispatch: pool ${JSON.stringify(pool)} has no subject in the dispatch stream (pools: ${known.join(', ')}); ` +
-        'add it to the server configuration of the orchestrator and its executors',
-    );
-  }
-}
+// The port's names for the answer and the refusal (libs/transport).
+export { type DispatchReceipt, UnknownPoolError } from '@rein/transport';
 
 /**
  * Publishes attempts to executor pools through a JetStream work queue: stored
@@ -59,7 +47,7 @@ export class UnknownPoolError extends Error {
  * restart of the server. `Nats-Msg-Id` is the attempt id (`<runId>:<taskId>:<attempt>`), so the
  * orchestrator may publish an attempt again (its retry, its restart) without queueing it twice.
  */
-export class JetStreamDispatcher {
+export class JetStreamDispatcher implements AttemptDispatcher {
   private constructor(
     private readonly js: JetStreamClient,
     private readonly pools: ReadonlySet<string>,

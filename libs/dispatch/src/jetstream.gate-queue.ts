@@ -1,12 +1,13 @@
 import { type JetStreamClient, type JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { EvaluateGate, PoolSettings } from '@rein/contracts';
+import { type DispatchReceipt, type GateRequests, gateRequestMsgId } from '@rein/transport';
 import {
   type AttemptHandler,
   type ConsumerLog,
   JetStreamAttemptConsumer,
 } from './jetstream.attempt-consumer.js';
-import { type DispatchReceipt, publishDurably } from './jetstream.dispatcher.js';
+import { publishDurably } from './jetstream.dispatcher.js';
 import {
   type DispatchTopology,
   checkTopology,
@@ -43,10 +44,7 @@ export interface GateQueueOptions {
   readonly capacity?: number;
 }
 
-/** `Nats-Msg-Id` of a gate request: a re-request (a later `request`) is a new message. */
-export function gateRequestMsgId(m: EvaluateGate): string {
-  return `${m.runId}:${m.taskId}:${m.attempt}:${m.gate}:${m.request ?? 1}`;
-}
+export { gateRequestMsgId } from '@rein/transport';
 
 function layout(at: string, o: GateQueueOptions): { topology: DispatchTopology; pool: PoolSettings } {
   const topology = checkTopology(at, {
@@ -61,7 +59,7 @@ function layout(at: string, o: GateQueueOptions): { topology: DispatchTopology; 
 }
 
 /** The orchestrator's side: stores each gate request on file before `request` resolves. */
-export class JetStreamGateRequests {
+export class JetStreamGateRequests implements GateRequests {
   private constructor(
     private readonly js: JetStreamClient,
     readonly topology: DispatchTopology,
@@ -92,6 +90,7 @@ export function openGateConsumer(
     readonly handler: AttemptHandler<EvaluateGate>;
     readonly log?: ConsumerLog;
     readonly fetchExpiresMs?: number;
+    readonly retryDelayMs?: number;
   },
 ): Promise<JetStreamAttemptConsumer<EvaluateGate>> {
   const { topology, pool } = layout('openGateConsumer', o);
@@ -108,6 +107,7 @@ export function openGateConsumer(
     handler: o.handler,
     ...(o.log ? { log: o.log } : {}),
     ...(o.fetchExpiresMs === undefined ? {} : { fetchExpiresMs: o.fetchExpiresMs }),
+    ...(o.retryDelayMs === undefined ? {} : { retryDelayMs: o.retryDelayMs }),
   });
 }
 

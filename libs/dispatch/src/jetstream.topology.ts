@@ -11,7 +11,7 @@ import {
 } from '@nats-io/jetstream';
 import { millis, nanos } from '@nats-io/transport-node';
 import { SERVER_SETTINGS, settingsFromEnv } from '@rein/config';
-import { type DispatchAttempt, POOL_NAME_PATTERN, type PoolSettings } from '@rein/contracts';
+import { POOL_NAME_PATTERN, type PoolSettings } from '@rein/contracts';
 
 /*
  * The JetStream layout of durable dispatch, shared by the orchestrator (which
@@ -50,9 +50,7 @@ export function poolConsumerName(pool: string, prefix = CONSUMER_PREFIX): string
 }
 
 /** `Nats-Msg-Id` of a dispatch: the attempt's id, so a second publish of one attempt is dropped. */
-export function dispatchMsgId(m: Pick<DispatchAttempt, 'runId' | 'taskId' | 'attempt'>): string {
-  return `${m.runId}:${m.taskId}:${m.attempt}`;
-}
+export { dispatchMsgId } from '@rein/transport';
 
 export interface DispatchTopology {
   readonly streamName: string;

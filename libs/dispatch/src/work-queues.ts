@@ -1,59 +1,58 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { DispatchAttempt, EvaluateGate, PoolSettings } from '@rein/contracts';
 import {
-  type AttemptHandler,
-  type ConsumerLog,
-  JetStreamAttemptConsumer,
-} from './jetstream.attempt-consumer.js';
+  type AttemptDispatcher,
+  type GateRequests,
+  NatsTransport,
+  type NatsTransportOptions,
+  type Transport,
+  type WorkConsumer,
+  type WorkConsumerOptions,
+  type WorkQueues,
+} from '@rein/transport';
+import { JetStreamAttemptConsumer } from './jetstream.attempt-consumer.js';
 import { JetStreamDispatcher } from './jetstream.dispatcher.js';
 import { JetStreamGateRequests, openGateConsumer } from './jetstream.gate-queue.js';
 
-/** What a work queue consumer is given: its handler (resolve acks, reject redelivers) and its log. */
-export interface WorkConsumerOptions<T> {
-  readonly handler: AttemptHandler<T>;
-  readonly log?: ConsumerLog;
-}
+/** The port's name for a work queue consumer's options (libs/transport). */
+export type { WorkConsumerOptions } from '@rein/transport';
 
 /**
- * The work queues between the services (attempts to the executors' pools, gate requests to the
- * verifiers): at least once, kept across restarts. The services open their ends through this
- * port; only its adapter holds the connection.
+ * The JetStream adapter of the transport's work queues: `REIN_DISPATCH` and `REIN_GATES` on the
+ * process's NATS connection, at least once and kept across restarts.
  */
-export interface WorkQueues {
-  dispatcher(pools: readonly PoolSettings[]): Promise<JetStreamDispatcher>;
-  gateRequests(): Promise<JetStreamGateRequests>;
-  attempts(
-    pool: PoolSettings,
-    o: WorkConsumerOptions<DispatchAttempt>,
-  ): Promise<JetStreamAttemptConsumer<DispatchAttempt>>;
-  gates(o: WorkConsumerOptions<EvaluateGate>): Promise<JetStreamAttemptConsumer<EvaluateGate>>;
-}
-
-export const WORK_QUEUES = Symbol('WORK_QUEUES');
-
-/** The JetStream adapter: `REIN_DISPATCH` and `REIN_GATES` on the process's NATS connection. */
 export class JetStreamWorkQueues implements WorkQueues {
   constructor(
     private readonly connection: NatsConnection,
     private readonly settings: { readonly ackWaitMs: number; readonly maxDeliver: number },
   ) {}
 
-  dispatcher(pools: readonly PoolSettings[]): Promise<JetStreamDispatcher> {
+  dispatcher(pools: readonly PoolSettings[]): Promise<AttemptDispatcher> {
     return JetStreamDispatcher.open({ connection: this.connection, pools, ...this.settings });
   }
 
-  gateRequests(): Promise<JetStreamGateRequests> {
+  gateRequests(): Promise<GateRequests> {
     return JetStreamGateRequests.open({ connection: this.connection, ...this.settings });
   }
 
-  attempts(
-    pool: PoolSettings,
-    o: WorkConsumerOptions<DispatchAttempt>,
-  ): Promise<JetStreamAttemptConsumer<DispatchAttempt>> {
+  attempts(pool: PoolSettings, o: WorkConsumerOptions<DispatchAttempt>): Promise<WorkConsumer> {
     return JetStreamAttemptConsumer.open({ connection: this.connection, pool, ...this.settings, ...o });
   }
 
-  gates(o: WorkConsumerOptions<EvaluateGate>): Promise<JetStreamAttemptConsumer<EvaluateGate>> {
+  gates(o: WorkConsumerOptions<EvaluateGate>): Promise<WorkConsumer> {
     return openGateConsumer({ connection: this.connection, ...this.settings, ...o });
   }
+}
+
+/**
+ * The NATS adapter of the transport port with its JetStream work queues: what a process of a
+ * deployment gives its services. `dispatch` is the ack wait and deliveries, the same in every process.
+ */
+export function natsTransport(
+  o: Omit<NatsTransportOptions, 'workQueues'> & {
+    readonly dispatch: { readonly ackWaitMs: number; readonly maxDeliver: number };
+  },
+): Transport {
+  const { dispatch, ...rest } = o;
+  return new NatsTransport({ ...rest, workQueues: new JetStreamWorkQueues(o.connection, dispatch) });
 }

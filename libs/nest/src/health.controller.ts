@@ -1,10 +1,10 @@
 import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import type { LimitEnforcement, Liveness, Readiness } from '@rein/contracts';
-import { register } from './metrics.js';
+import { METRICS_CONTENT_TYPE, type Metrics } from './metrics.js';
 import type { EventStore } from '@rein/event-store';
 import { REIN_CONFIG, type ReinConfig } from './config.js';
-import { EVENT_STORE, SANDBOX_INFO, type SandboxInfo } from './tokens.js';
+import { EVENT_STORE, METRICS, SANDBOX_INFO, type SandboxInfo } from './tokens.js';
 
 const NO_LIMITS = {
   pids: 'none',
@@ -22,6 +22,7 @@ export class HealthController {
     @Inject(REIN_CONFIG) private readonly config: ReinConfig,
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(SANDBOX_INFO) private readonly sandbox: SandboxInfo,
+    @Inject(METRICS) private readonly registry: Metrics,
   ) {}
 
   @Get('healthz')
@@ -49,8 +50,8 @@ export class HealthController {
   }
 
   @Get('metrics')
-  @Header('Content-Type', register.contentType)
+  @Header('Content-Type', METRICS_CONTENT_TYPE)
   metrics(): Promise<string> {
-    return register.metrics();
+    return this.registry.text();
   }
 }

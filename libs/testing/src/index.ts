@@ -1,4 +1,5 @@
 export * from './event-store.contract.js';
+export * from './transport.contract.js';
 export * from './openai-standin.js';
 export * from './run-spec.builder.js';
 export * from './given.js';

@@ -7,7 +7,10 @@ import {
   BaseRpcContext,
 } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
-import type { InProcessBroker } from './in-process.broker.js';
+import { InProcessBroker } from './in-process.broker.js';
+import { InProcessWorkQueues, type InProcessWorkQueuesOptions } from './in-process.work-queues.js';
+import { ClientProxyBus } from './message-bus.js';
+import { ComposedTransport, type ServeOptions, type ServedReply } from './transport.port.js';
 
 /** The context handlers get: the subject the message arrived on. */
 export class InProcessContext extends BaseRpcContext<[string]> {
@@ -118,5 +121,65 @@ export class InProcessClient extends ClientProxy {
   protected dispatchEvent<T = unknown>(packet: ReadPacket): Promise<T> {
     this.broker.publish(this.normalizePattern(packet.pattern as string), JSON.stringify(packet.data ?? null));
     return Promise.resolve(undefined as T);
+  }
+}
+
+/** A request to a served subject as it crosses the in-process broker. */
+interface ServedEnvelope {
+  readonly text: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/**
+ * The transport inside one process (embedded mode): Nest's handlers over the in-process broker,
+ * events through the broker, and {@link InProcessWorkQueues} (see there what they promise). Every
+ * payload crosses as JSON, so nothing works here that would break over the wire.
+ */
+export class InProcessTransport extends ComposedTransport {
+  readonly broker: InProcessBroker;
+
+  constructor(
+    o: {
+      readonly broker?: InProcessBroker;
+      readonly workQueues?: InProcessWorkQueuesOptions;
+      /** A request's timeout when the caller gives none; default 30 s. */
+      readonly defaultTimeoutMs?: number;
+    } = {},
+  ) {
+    const broker = o.broker ?? new InProcessBroker();
+    const client = new InProcessClient(broker);
+    super(new ClientProxyBus(client, client, o.defaultTimeoutMs), new InProcessWorkQueues(o.workQueues));
+    this.broker = broker;
+  }
+
+  /** Answers {@link callServed} in this process; there is no client outside it. */
+  serve(subject: string, o: ServeOptions): () => void {
+    return this.broker.respond(subject, async (json, s) => {
+      const { text, headers } = JSON.parse(json) as ServedEnvelope;
+      const reply = await o.handler({
+        subject: s,
+        text,
+        header: (name, match) =>
+          match === 'insensitive'
+            ? Object.entries(headers).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1]
+            : headers[name],
+      });
+      return JSON.stringify({ status: reply.status, body: reply.body });
+    });
+  }
+
+  /** What a client of a served subject does: the body as text, headers, and the status back. */
+  async callServed(
+    subject: string,
+    text: string,
+    headers: Readonly<Record<string, string>> = {},
+  ): Promise<ServedReply> {
+    const envelope: ServedEnvelope = { text, headers };
+    return JSON.parse(await this.broker.request(subject, JSON.stringify(envelope))) as ServedReply;
+  }
+
+  /** One broker for every service of the process: the queue group does not matter here. */
+  handlerServer(): CustomTransportStrategy {
+    return new InProcessServer(this.broker);
   }
 }

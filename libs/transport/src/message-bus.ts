@@ -1,21 +1,16 @@
 import type { ClientProxy } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
-
-/**
- * What application code needs from the transport: request-reply, publish, and following
- * published subjects. Bound to a Nest ClientProxy (in-process or NATS) by the service modules.
- */
-export interface MessageBus {
-  request<T>(subject: string, payload: unknown, timeoutMs?: number): Promise<T>;
-  publish(subject: string, payload: unknown): void;
-  subscribe(subject: string, handler: (data: unknown, subject: string) => void): () => void;
-}
+import type { Events, Requests } from './transport.port.js';
 
 export interface Subscribable {
   subscribe(subject: string, handler: (data: unknown, subject: string) => void): () => void;
 }
 
-export class ClientProxyBus implements MessageBus {
+/** Requests and events: the part of the transport port most handlers use, under its old name. */
+export type MessageBus = Requests & Events;
+
+/** Requests and events over a Nest ClientProxy (the in-process transport's). */
+export class ClientProxyBus implements Requests, Events {
   constructor(
     private readonly client: ClientProxy,
     private readonly subscriber: Subscribable,

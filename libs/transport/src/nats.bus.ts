@@ -1,7 +1,7 @@
 import { connect, headers as natsHeaders, type NatsConnection, type MsgHdrs } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';
 import { requestWhole } from './chunked-reply.js';
-import type { MessageBus } from './message-bus.js';
+import type { Events, Requests } from './transport.port.js';
 
 export interface NatsOptions {
   readonly servers: string | readonly string[];
@@ -38,12 +38,12 @@ export async function connectNats(o: NatsOptions): Promise<NatsConnection> {
 }
 
 /**
- * The message bus over NATS. Requests speak Nest's packet format (`{ pattern, data, id }` →
+ * Requests and events over NATS. Requests speak Nest's packet format (`{ pattern, data, id }` →
  * `{ response | err, isDisposed, id }`) because Nest's NATS transport serves the handlers;
  * published events and subscriptions are plain JSON, which Nest's deserializer accepts as
  * external events, so any NATS client can follow `rein.v1.events.<runId>`.
  */
-export class NatsBus implements MessageBus {
+export class NatsBus implements Requests, Events {
   constructor(
     readonly nc: NatsConnection,
     private readonly defaultTimeoutMs = 30_000,

@@ -1,5 +1,5 @@
 import { type DynamicModule, Inject, Module, type OnModuleInit } from '@nestjs/common';
-import { EVENT_STORE, HealthController, metrics } from '@rein/nest';
+import { EVENT_STORE, HealthController, METRICS, type Metrics } from '@rein/nest';
 import type { EventStore } from '@rein/event-store';
 import { RunProjection, type ViewCache } from '@rein/projections';
 
@@ -27,6 +27,7 @@ export class AuditModule implements OnModuleInit {
   constructor(
     private readonly projection: RunProjection,
     @Inject(VIEW_CACHE) private readonly cache: ViewCache | null,
+    @Inject(METRICS) private readonly metrics: Metrics,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -34,13 +35,6 @@ export class AuditModule implements OnModuleInit {
     if (this.cache) void this.projection.catchUp().catch(() => undefined);
     else await this.projection.catchUp();
     // Runs and tasks by state, computed from the projection when Prometheus scrapes.
-    const collect = async (): Promise<void> => {
-      const counts = await this.projection.stateCounts();
-      metrics.runs.reset();
-      metrics.tasks.reset();
-      for (const [state, n] of Object.entries(counts.runs)) metrics.runs.set({ state }, n);
-      for (const [state, n] of Object.entries(counts.tasks)) metrics.tasks.set({ state }, n);
-    };
-    (metrics.runs as unknown as { collect?: () => Promise<void> }).collect = collect;
+    this.metrics.countStatesWith(() => this.projection.stateCounts());
   }
 }

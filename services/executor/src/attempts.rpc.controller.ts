@@ -5,7 +5,7 @@ import {
   type OnModuleDestroy,
   type OnModuleInit,
 } from '@nestjs/common';
-import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
+import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
   type ApiReply,
   type AttemptChange,
@@ -19,19 +19,20 @@ import {
   fail,
   ok,
 } from '@rein/contracts';
-import {
-  ATTEMPT_SETTLEMENTS,
-  type AttemptDelivery,
-  type AttemptSettlements,
-  type JetStreamAttemptConsumer,
-  WORK_QUEUES,
-  type WorkQueues,
-} from '@rein/dispatch';
+import { ATTEMPT_SETTLEMENTS, type AttemptSettlements } from '@rein/dispatch';
 import { LOGGER, type Logger } from '@rein/logging';
-import type { MessageBus } from '@rein/transport';
+import type { AttemptDelivery, Transport, WorkConsumer } from '@rein/transport';
 import { LocalPool, attemptChangeIn, missingSnapshots } from '@rein/execution';
 import type { KubernetesBackend } from '@rein/kubernetes';
-import { CLOCK, type Clock, MESSAGE_BUS, REIN_CONFIG, type ReinConfig, metrics } from '@rein/nest';
+import {
+  CLOCK,
+  type Clock,
+  METRICS,
+  type Metrics,
+  REIN_CONFIG,
+  type ReinConfig,
+  TRANSPORT,
+} from '@rein/nest';
 import {
   AttemptsInFlight,
   type ExecutorWorkspaces,
@@ -48,22 +49,20 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
   constructor(
     @Inject(POOLS) private readonly pools: Pools,
     @Inject(REIN_CONFIG) private readonly config: ReinConfig,
-    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
+    @Inject(TRANSPORT) private readonly bus: Transport,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(IN_FLIGHT) private readonly inFlight: AttemptsInFlight,
-    /** Present over NATS, where each local pool pulls its attempts from its JetStream consumer. */
-    @Inject(WORK_QUEUES) private readonly queues: WorkQueues | null,
-    /** Present over NATS, where attempts arrive through JetStream (see `deliver`). */
-    @Inject(ATTEMPT_SETTLEMENTS) private readonly settlements: AttemptSettlements | null,
+    /** Joins the work queue's deliveries to the pools' reports (see `deliver`). */
+    @Inject(ATTEMPT_SETTLEMENTS) private readonly settlements: AttemptSettlements,
     @Inject(WORKSPACES) private readonly ws: ExecutorWorkspaces,
+    @Inject(METRICS) private readonly metrics: Metrics,
   ) {}
 
-  private readonly consumers: JetStreamAttemptConsumer[] = [];
+  private readonly consumers: WorkConsumer[] = [];
 
-  // Any pool's subject; the handler checks the pool is one of ours (SUBJECTS.internal.dispatch).
-  @EventPattern('rein.internal.attempts.dispatch.*')
-  dispatch(@Payload() m: DispatchAttempt): void {
+  /** Hands a delivered attempt to its pool. */
+  private dispatch(m: DispatchAttempt): void {
     const pool = this.pools.get(m.pool);
     if (!pool) {
       this.log.warn('dispatch for a pool this executor does not run', {
@@ -75,7 +74,7 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
       return;
     }
     if (m.causeAt !== undefined) {
-      metrics.dispatchSeconds.observe({ pool: m.pool }, Math.max(0, this.clock() - m.causeAt) / 1000);
+      this.metrics.dispatchSeconds.observe({ pool: m.pool }, Math.max(0, this.clock() - m.causeAt) / 1000);
     }
     this.inFlight.set(attemptKey(m), {
       runtime: m.agent.runtime,
@@ -85,7 +84,7 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
   }
 
   /**
-   * A JetStream delivery (NATS mode). Resolving acks it, so this resolves only once the attempt's
+   * A work queue delivery. Resolving acks it, so this resolves only once the attempt's
    * finished fact has been accepted by the orchestrator. Deliveries the pool would ignore as
    * duplicates are answered from the ledger: one it runs waits for the same outcome, one it ran
    * re-sends its finished fact (the orchestrator ignores a repeat), one cancelled before it came
@@ -93,7 +92,7 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
    * that had it died, and the orchestrator's startToClose timer is the backstop.
    */
   private async deliver(m: DispatchAttempt, delivery: AttemptDelivery): Promise<void> {
-    const settlements = this.settlements!;
+    const settlements = this.settlements;
     const key = attemptKey(m);
     const prior = settlements.prior(key);
     switch (prior.kind) {
@@ -123,17 +122,16 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
 
   /**
    * Cancels go to every executor (only the one running the attempt acts), so they arrive by a
-   * plain subscription rather than a queue-grouped handler. Over NATS, each local pool pulls its
-   * attempts from its durable JetStream consumer.
+   * plain subscription rather than a queue-grouped handler. Each pool takes its attempts from its
+   * work queue (over NATS, its durable JetStream consumer).
    */
   async onModuleInit(): Promise<void> {
     this.unsubscribe = this.bus.subscribe(SUBJECTS.internal.cancel, (c) => {
       const cancel = c as CancelAttempt;
-      this.settlements?.cancel(attemptKey(cancel));
+      this.settlements.cancel(attemptKey(cancel));
       for (const pool of this.pools.values()) pool.cancel(cancel);
     });
-    const queues = this.queues;
-    if (!this.settlements || !queues) return;
+    const queues = this.bus;
     for (const name of this.pools.keys()) {
       const pool = this.config.pools.find((p) => p.name === name)!;
       this.consumers.push(

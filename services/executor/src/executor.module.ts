@@ -20,13 +20,13 @@ import {
   type Clock,
   EVENT_STORE,
   HealthController,
-  MESSAGE_BUS,
+  METRICS,
+  type Metrics,
   REIN_CONFIG,
   type ReinConfig,
-  hopSamples,
-  metrics,
+  TRANSPORT,
 } from '@rein/nest';
-import type { MessageBus } from '@rein/transport';
+import type { Transport } from '@rein/transport';
 import type { BaseSources } from '@rein/workspace';
 import type { Sandbox } from '@rein/sandbox';
 import { WorkspaceManager } from '@rein/workspace';
@@ -111,11 +111,10 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
           useFactory: (): PoolsClosers => ({ closeKubernetes: () => Promise.resolve() }),
         },
         {
-          // Over NATS, a JetStream delivery is acked once its attempt's finished fact is accepted;
-          // this ledger joins the pool's reports to the deliveries (see AttemptsRpcController.deliver).
+          // A work queue delivery is acked once its attempt's finished fact is accepted; this
+          // ledger joins the pool's reports to the deliveries (see AttemptsRpcController.deliver).
           provide: ATTEMPT_SETTLEMENTS,
-          inject: [REIN_CONFIG],
-          useFactory: (config: ReinConfig) => (config.transport === 'nats' ? new AttemptSettlements() : null),
+          useFactory: () => new AttemptSettlements(),
         },
         {
           // One manager for the pools and the janitor: its per-task locks order removals and
@@ -163,23 +162,25 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
             WORKSPACES,
             REIN_CONFIG,
             EVENT_STORE,
-            MESSAGE_BUS,
+            TRANSPORT,
             CLOCK,
             LOGGER,
             IN_FLIGHT,
             ATTEMPT_SETTLEMENTS,
             POOLS_CLOSERS,
+            METRICS,
           ],
           useFactory: async (
             ws: ExecutorWorkspaces,
             config: ReinConfig,
             store: EventStore,
-            bus: MessageBus,
+            bus: Transport,
             clock: Clock,
             log: Logger,
             inFlight: AttemptsInFlight,
-            settlements: AttemptSettlements | null,
+            settlements: AttemptSettlements,
             closers: PoolsClosers,
+            metrics: Metrics,
           ): Promise<Pools> => {
             const dataDir = executorDir;
             const { workspaces } = ws;
@@ -192,7 +193,7 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
                   if (info.causeAt !== undefined) {
                     const ms = Math.max(0, m.at - info.causeAt);
                     metrics.hopSeconds.observe({ pool: m.pool }, ms / 1000);
-                    hopSamples.add(ms);
+                    metrics.hopSamples.add(ms);
                   }
                 }
                 await bus.request(SUBJECTS.internal.attemptStarted, m);
@@ -213,14 +214,14 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
                   );
                 }
                 const key = attemptKey(m);
-                settlements?.reporting(key, m);
+                settlements.reporting(key, m);
                 try {
                   await bus.request(SUBJECTS.internal.attemptFinished, m);
                 } catch (error) {
-                  settlements?.failed(key, error);
+                  settlements.failed(key, error);
                   throw error;
                 }
-                settlements?.accepted(key);
+                settlements.accepted(key);
               },
             });
             const agentRuntimes = agentCliConfig(log, settings);
@@ -267,7 +268,7 @@ export class ExecutorModule implements OnModuleInit, OnModuleDestroy {
   constructor(
     @Inject(POOLS) private readonly pools: Pools,
     @Inject(JANITOR) private readonly janitor: WorkspaceJanitor,
-    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
+    @Inject(TRANSPORT) private readonly bus: Transport,
     @Inject(POOLS_CLOSERS) private readonly closers: PoolsClosers,
   ) {}
 

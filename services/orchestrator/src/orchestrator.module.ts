@@ -2,9 +2,8 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { AUTHORIZER, type Authorizer } from '@rein/auth';
 import { SUBJECTS, type DispatchAttempt, type EvaluateGate } from '@rein/contracts';
 import type { EventStore } from '@rein/event-store';
-import { WORK_QUEUES, type WorkQueues } from '@rein/dispatch';
 import { LOGGER, type Logger } from '@rein/logging';
-import type { MessageBus } from '@rein/transport';
+import type { Transport } from '@rein/transport';
 import type { BaseSources } from '@rein/workspace';
 import {
   BASE_SOURCES,
@@ -12,10 +11,11 @@ import {
   type Clock,
   EVENT_STORE,
   HealthController,
-  MESSAGE_BUS,
+  METRICS,
+  type Metrics,
   REIN_CONFIG,
   type ReinConfig,
-  metrics,
+  TRANSPORT,
   runSettingsOf,
 } from '@rein/nest';
 import { type EngineOptions, RunEngine, RunsApi, type RunsApiOptions } from '@rein/orchestration';
@@ -53,22 +53,21 @@ export class OrchestratorModule {
         RunsNatsController,
         {
           provide: RunEngine,
-          inject: [REIN_CONFIG, EVENT_STORE, MESSAGE_BUS, CLOCK, LOGGER, WORK_QUEUES],
+          inject: [REIN_CONFIG, EVENT_STORE, TRANSPORT, CLOCK, LOGGER, METRICS],
           useFactory: async (
             config: ReinConfig,
             store: EventStore,
-            bus: MessageBus,
+            bus: Transport,
             clock: Clock,
             log: Logger,
-            queues: WorkQueues | null,
+            metrics: Metrics,
           ) => {
             const { settings, settingsHash } = runSettingsOf(config);
             const locks = options.ownership?.locks;
-            // Over NATS, attempts go through a JetStream work queue (at least once, survives
-            // restarts); in one process the bus hands them over directly.
-            const jetStream = queues ? await queues.dispatcher(config.pools) : undefined;
-            // Gate requests likewise: they wait for a verifier that is not up yet.
-            const gateQueue = queues ? await queues.gateRequests() : undefined;
+            // Attempts go through a work queue (at least once; over NATS, JetStream's, which
+            // survives restarts), and so do gate requests: they wait for a verifier not up yet.
+            const dispatcher = await bus.dispatcher(config.pools);
+            const gateQueue = await bus.gateRequests();
             return new RunEngine({
               store,
               settings,
@@ -78,34 +77,29 @@ export class OrchestratorModule {
               reclaimRunningOnStart: options.reclaimRunningOnStart,
               ...(locks ? { locks } : {}),
               effects: {
-                dispatch: jetStream
-                  ? (pool: string, msg: DispatchAttempt) =>
-                      void jetStream.dispatch(pool, msg).catch((error: unknown) =>
-                        // Still `dispatched` in the log: a restarted orchestrator dispatches it again.
-                        log.error('dispatch failed; the attempt waits for a restart or its timeout', {
-                          runId: msg.runId,
-                          taskId: msg.taskId,
-                          attempt: msg.attempt,
-                          pool,
-                          error: error instanceof Error ? error.message : String(error),
-                        }),
-                      )
-                  : (pool: string, msg: DispatchAttempt) =>
-                      bus.publish(SUBJECTS.internal.dispatch(pool), msg),
+                dispatch: (pool: string, msg: DispatchAttempt) =>
+                  void dispatcher.dispatch(pool, msg).catch((error: unknown) =>
+                    // Still `dispatched` in the log: a restarted orchestrator dispatches it again.
+                    log.error('dispatch failed; the attempt waits for a restart or its timeout', {
+                      runId: msg.runId,
+                      taskId: msg.taskId,
+                      attempt: msg.attempt,
+                      pool,
+                      error: error instanceof Error ? error.message : String(error),
+                    }),
+                  ),
                 cancelAttempt: (msg) => bus.publish(SUBJECTS.internal.cancel, msg),
-                evaluateGate: gateQueue
-                  ? (msg: EvaluateGate) =>
-                      void gateQueue.request(msg).catch((error: unknown) =>
-                        // The gate's recorded deadline re-requests it.
-                        log.error('gate request failed; it is re-requested at its deadline', {
-                          runId: msg.runId,
-                          taskId: msg.taskId,
-                          attempt: msg.attempt,
-                          gate: msg.gate,
-                          error: error instanceof Error ? error.message : String(error),
-                        }),
-                      )
-                  : (msg: EvaluateGate) => bus.publish(SUBJECTS.internal.evaluateGate, msg),
+                evaluateGate: (msg: EvaluateGate) =>
+                  void gateQueue.request(msg).catch((error: unknown) =>
+                    // The gate's recorded deadline re-requests it.
+                    log.error('gate request failed; it is re-requested at its deadline', {
+                      runId: msg.runId,
+                      taskId: msg.taskId,
+                      attempt: msg.attempt,
+                      gate: msg.gate,
+                      error: error instanceof Error ? error.message : String(error),
+                    }),
+                  ),
                 appended: (runId, events) => {
                   for (const e of events) metrics.eventsAppended.inc({ type: e.type });
                   // The transport splits a batch too large for one of its messages.

@@ -1,5 +1,4 @@
 import { Controller, Inject, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { EventPattern, Payload } from '@nestjs/microservices';
 import {
   type AttemptChange,
   type AttemptChangeRequest,
@@ -9,60 +8,36 @@ import {
   SUBJECTS,
   type TestGateResult,
 } from '@rein/contracts';
-import {
-  type JetStreamAttemptConsumer,
-  WORK_QUEUES,
-  type WorkQueues,
-  gateRequestMsgId,
-} from '@rein/dispatch';
 import { LOGGER, type Logger } from '@rein/logging';
-import { CLOCK, type Clock, MESSAGE_BUS, metrics } from '@rein/nest';
-import { type MessageBus, retryWithBackoff } from '@rein/transport';
+import { CLOCK, type Clock, METRICS, type Metrics, TRANSPORT } from '@rein/nest';
+import { type Requests, type Transport, type WorkConsumer, gateRequestMsgId } from '@rein/transport';
 import { GateEvaluator } from '@rein/verification';
 
 /**
- * Evaluates gates as the orchestrator asks and reports each verdict back. In one process requests
- * arrive as bus events; over NATS they come from the JetStream gate queue and a
- * request is acked only once the orchestrator has recorded its verdict.
+ * Evaluates gates as the orchestrator asks and reports each verdict back. Requests come from the
+ * transport's gate queue (over NATS, JetStream's), and a request is acked only once the
+ * orchestrator has recorded its verdict.
  */
 @Controller()
 export class GatesRpcController implements OnModuleInit, OnModuleDestroy {
-  private consumer: JetStreamAttemptConsumer<EvaluateGate> | undefined;
+  private consumer: WorkConsumer | undefined;
   /** Verdicts being worked out or reported, by request: a redelivery waits for the same one. */
   private readonly verdicts = new Map<string, Promise<GateVerdictMessage>>();
 
   constructor(
     @Inject(GateEvaluator) private readonly evaluator: GateEvaluator,
-    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
+    @Inject(TRANSPORT) private readonly bus: Transport,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LOGGER) private readonly log: Logger,
-    /** Present over NATS, where gate requests come from the JetStream gate queue. */
-    @Inject(WORK_QUEUES) private readonly queues: WorkQueues | null,
+    @Inject(METRICS) private readonly metrics: Metrics,
   ) {}
 
   async onModuleInit(): Promise<void> {
-    if (!this.queues) return;
-    this.consumer = await this.queues.gates({ handler: (m) => this.deliver(m), log: this.log.log });
+    this.consumer = await this.bus.gates({ handler: (m) => this.deliver(m), log: this.log.log });
   }
 
   async onModuleDestroy(): Promise<void> {
     await this.consumer?.close();
-  }
-
-  @EventPattern(SUBJECTS.internal.evaluateGate)
-  async evaluate(@Payload() m: EvaluateGate): Promise<void> {
-    const msg = await this.verdictOf(m);
-    await retryWithBackoff(() => this.bus.request(SUBJECTS.internal.gateVerdict, msg), {
-      tries: 6,
-      initialDelayMs: 200,
-    }).catch((e: unknown) =>
-      this.log.error('verdict could not be reported', {
-        runId: m.runId,
-        taskId: m.taskId,
-        attempt: m.attempt,
-        error: String(e),
-      }),
-    );
   }
 
   /**
@@ -95,12 +70,12 @@ export class GatesRpcController implements OnModuleInit, OnModuleDestroy {
         provenance: { gate: kind, source: 'verifier', durationMs: 0, error: (e as Error).message },
       };
     }
-    metrics.gateOutcomes.inc({ gate: verdict.kind, outcome: verdict.pass ? 'pass' : 'fail' });
+    this.metrics.gateOutcomes.inc({ gate: verdict.kind, outcome: verdict.pass ? 'pass' : 'fail' });
     return { runId: m.runId, taskId: m.taskId, attempt: m.attempt, at: this.clock(), verdict };
   }
 }
 
-export function executorClient(bus: MessageBus): {
+export function executorClient(bus: Requests): {
   runTestGate(r: RunTestGate): Promise<TestGateResult>;
   attemptChange(r: AttemptChangeRequest): Promise<AttemptChange>;
 } {

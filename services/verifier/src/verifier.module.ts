@@ -1,7 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { OpenAiJudge } from '@rein/judge';
-import { CLOCK, type Clock, HealthController, MESSAGE_BUS, REIN_CONFIG, type ReinConfig } from '@rein/nest';
-import type { MessageBus } from '@rein/transport';
+import { CLOCK, type Clock, HealthController, REIN_CONFIG, type ReinConfig, TRANSPORT } from '@rein/nest';
+import type { Transport } from '@rein/transport';
 import { GateEvaluator } from '@rein/verification';
 import { GatesRpcController, executorClient } from './gates.rpc.controller.js';
 
@@ -15,8 +15,8 @@ export class VerifierModule {
       providers: [
         {
           provide: GateEvaluator,
-          inject: [REIN_CONFIG, MESSAGE_BUS, CLOCK],
-          useFactory: (config: ReinConfig, bus: MessageBus, clock: Clock) => {
+          inject: [REIN_CONFIG, TRANSPORT, CLOCK],
+          useFactory: (config: ReinConfig, bus: Transport, clock: Clock) => {
             const j = config.judge;
             return new GateEvaluator({
               executor: executorClient(bus),
