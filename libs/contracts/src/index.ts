@@ -12,6 +12,7 @@ export * from './api-reply.js';
 export * from './openapi.js';
 export * from './request-bodies.js';
 export * from './run-view.js';
+export * from './run-report.js';
 export * from './api-pages.js';
 export * from './wire-shapes.js';
 export * from './nats-permissions.js';

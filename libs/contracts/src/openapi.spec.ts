@@ -4,7 +4,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
 import type { AttemptStatus, TaskStatus } from '@rein/domain';
 import { InMemoryEventStore } from '@rein/event-store';
-import { RunProjection } from '@rein/projections';
+import { RunProjection, RunReports } from '@rein/projections';
 import { errorEnvelope, problem } from './errors.js';
 import type { RunEvent, RunEventOf } from './events.js';
 import { attemptStream, type PoolView, type TranscriptEvent } from './messages.js';
@@ -34,6 +34,7 @@ const TABLE: readonly (readonly [method: string, path: string, statuses: readonl
   ['get', '/v1/runs/{id}/tasks/{task}/attempts/{n}/events', ['200', '400', '404']],
   ['get', '/v1/pools', ['200']],
   ['get', '/v1/runs/{id}/replay', ['200', '400', '404']],
+  ['get', '/v1/runs/{id}/report', ['200', '400', '404']],
   ['post', '/v1/runs/{id}/cancel', ['202', '404', '409']],
   ['post', '/v1/runs/{id}/rollback', ['202', '400', '404', '409']],
   ['post', '/v1/runs/{id}/tasks/{task}/approve', ['202', '404', '409']],
@@ -447,6 +448,7 @@ describe('the component schemas, compiled with ajv (JSON Schema 2020-12)', () =>
       EventPage: await projection.events(runId, { after: 10, limit: 5 }),
       ReplayView: await projection.replay(runId, 7),
       TranscriptPage: await projection.attemptEvents(runId, attempt.taskId!, attempt.attempt!, {}),
+      RunReport: await new RunReports(store).report(runId),
     };
     for (const [schema, reply] of Object.entries(replies)) {
       expect({ schema, status: reply.status, errors: check(schema, reply.body) }).toEqual({

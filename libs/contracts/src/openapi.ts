@@ -133,10 +133,29 @@ const paths: Record<string, Record<string, unknown>> = {
     get: {
       operationId: 'listAttemptEvents',
       tags: tags.tasks,
-      summary: "The attempt's transcript: agent output, tool calls, usage",
-      parameters: [param('after'), param('limit')],
+      summary:
+        "The attempt's transcript: agent output, tool calls, usage; with Accept: text/event-stream, follows live",
+      description:
+        'As JSON: the entries with `seq > after`, at most `limit`. As Server-Sent Events: catches up from ' +
+        '`after` (or `Last-Event-ID`), then follows the attempt until it ends (its `finished` status entry, or ' +
+        'the run log saying it ended); each message is one TranscriptEvent as JSON with `id:` its seq, and a ' +
+        'last `event: end` message says the stream closes because the attempt is over.',
+      parameters: [param('after'), param('limit'), param('accept'), param('lastEventId')],
       responses: {
-        '200': answer('Transcript entries with `seq > after`.', ref('TranscriptPage')),
+        '200': {
+          description: 'Transcript entries with `seq > after`.',
+          content: {
+            ...json(ref('TranscriptPage')),
+            'text/event-stream': {
+              schema: {
+                type: 'string',
+                description:
+                  'SSE: `id: <seq>` and `data: <TranscriptEvent as JSON>` per entry, then `event: end`.',
+              },
+              'x-rein-sse-data': ref('TranscriptEvent'),
+            },
+          },
+        },
         '400': failure('BadQuery'),
         '404': errorResponse('No such run, task or attempt.', ['not_found']),
       },
@@ -152,6 +171,47 @@ const paths: Record<string, Record<string, unknown>> = {
       responses: {
         '200': answer('The view folded from the first `at` events.', ref('ReplayView')),
         '400': errorResponse('`at` is out of range (1 ≤ at ≤ the run’s last seq).', ['invalid_spec']),
+        '404': failure('NotFound'),
+      },
+    },
+  },
+  '/v1/runs/{id}/report': {
+    parameters: [param('runId')],
+    get: {
+      operationId: 'getRunReport',
+      tags: tags.runs,
+      summary: "The run's incident report, as JSON, Markdown or HTML",
+      description:
+        "Built from the run's events: status, duration, usage against the budget, the critical path, a " +
+        'timeline of every attempt, failures with their gate output, retries with their feedback, approvals ' +
+        'and rejections with who gave them, rollbacks, cancels and retries, and anomalies (timeouts, ' +
+        "redeliveries, stalls, budget stops). The format is the `Accept` header's (`application/json`, " +
+        '`text/markdown`, `text/html`; any other gets JSON) unless `?format=` names one. The HTML page is ' +
+        'self-contained (no scripts, no external assets) and every value in it is escaped.',
+      parameters: [
+        {
+          name: 'format',
+          in: 'query',
+          description: 'json, md or html; takes the place of `Accept`.',
+          schema: { enum: ['json', 'md', 'html'] },
+        },
+        {
+          name: 'Accept',
+          in: 'header',
+          description: '`application/json` (default), `text/markdown` or `text/html`.',
+          schema: { type: 'string' },
+        },
+      ],
+      responses: {
+        '200': {
+          description: 'The report.',
+          content: {
+            ...json(ref('RunReport')),
+            'text/markdown': { schema: { type: 'string', description: 'The report as Markdown.' } },
+            'text/html': { schema: { type: 'string', description: 'The report as one HTML page.' } },
+          },
+        },
+        '400': failure('BadQuery'),
         '404': failure('NotFound'),
       },
     },
@@ -412,6 +472,7 @@ function natsSubjects(): Schema {
       { subject: runs.events, operationId: 'listRunEvents' },
       { subject: runs.attemptEvents, operationId: 'listAttemptEvents' },
       { subject: runs.replay, operationId: 'replayRun' },
+      { subject: runs.report, operationId: 'getRunReport' },
       { subject: runs.cancel, operationId: 'cancelRun' },
       { subject: runs.rollback, operationId: 'rollbackRun' },
       { subject: tasks.approve, operationId: 'approveTask' },

@@ -13,6 +13,7 @@ export const SUBJECTS = {
     cancel: 'rein.v1.runs.cancel',
     rollback: 'rein.v1.runs.rollback',
     attemptEvents: 'rein.v1.runs.attempt-events',
+    report: 'rein.v1.runs.report',
   },
   tasks: {
     approve: 'rein.v1.tasks.approve',
@@ -53,5 +54,6 @@ export const SUBJECTS = {
     events: 'rein.internal.query.events',
     replay: 'rein.internal.query.replay',
     attemptEvents: 'rein.internal.query.attempt-events',
+    report: 'rein.internal.query.report',
   },
 } as const;

@@ -38,6 +38,18 @@ import {
   TaskStateSchema,
   VerdictSchema,
 } from './run-view.js';
+import {
+  ReportAnomalySchema,
+  ReportApprovalSchema,
+  ReportAttemptSchema,
+  ReportFailureSchema,
+  ReportInterventionSchema,
+  ReportRetrySchema,
+  ReportRollbackSchema,
+  ReportTaskSchema,
+  ReportTimelineEntrySchema,
+  RunReportSchema,
+} from './run-report.js';
 import { deepFreeze } from './schema-builders.js';
 
 /**
@@ -146,6 +158,16 @@ function build(): Record<string, Schema> {
       PoolList: PoolListSchema,
       Readiness: ReadinessSchema,
       Liveness: LivenessSchema,
+      RunReport: RunReportSchema,
+      ReportTask: ReportTaskSchema,
+      ReportAttempt: ReportAttemptSchema,
+      ReportTimelineEntry: ReportTimelineEntrySchema,
+      ReportFailure: ReportFailureSchema,
+      ReportRetry: ReportRetrySchema,
+      ReportApproval: ReportApprovalSchema,
+      ReportRollback: ReportRollbackSchema,
+      ReportIntervention: ReportInterventionSchema,
+      ReportAnomaly: ReportAnomalySchema,
     }),
   };
 }

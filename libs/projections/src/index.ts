@@ -1,1 +1,4 @@
 export * from './run.projection.js';
+export * from './run-report.js';
+export * from './run-report.render.js';
+export * from './run-report.query.js';
