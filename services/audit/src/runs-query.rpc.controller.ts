@@ -5,11 +5,14 @@ import {
   type EventPage,
   type ReplayView,
   type RunList,
+  type RunReport,
   type RunView,
   SUBJECTS,
   type TranscriptPage,
 } from '@rein/contracts';
-import { type ListQuery, RunProjection } from '@rein/projections';
+import type { EventStore } from '@rein/event-store';
+import { EVENT_STORE } from '@rein/nest';
+import { type ListQuery, RunProjection, RunReports } from '@rein/projections';
 
 /** A query as it arrives (over NATS, any JSON object): the projection checks every field. */
 interface Q {
@@ -21,7 +24,14 @@ interface Q {
 /** Reads of the log, answered from the audit service's projections. */
 @Controller()
 export class RunsQueryRpcController {
-  constructor(@Inject(RunProjection) private readonly projection: RunProjection) {}
+  private readonly reports: RunReports;
+
+  constructor(
+    @Inject(RunProjection) private readonly projection: RunProjection,
+    @Inject(EVENT_STORE) store: EventStore,
+  ) {
+    this.reports = new RunReports(store);
+  }
 
   @MessagePattern(SUBJECTS.query.get)
   get(@Payload() q: Q): Promise<ApiReply<RunView>> {
@@ -48,5 +58,11 @@ export class RunsQueryRpcController {
     @Payload() q: Q & { taskId?: unknown; attempt?: unknown },
   ): Promise<ApiReply<TranscriptPage>> {
     return this.projection.attemptEvents(q.runId, q.taskId, q.attempt, q);
+  }
+
+  /** The incident report: JSON, or with `format` `md` / `html` the rendered text. */
+  @MessagePattern(SUBJECTS.query.report)
+  report(@Payload() q: Q & { format?: unknown }): Promise<ApiReply<RunReport | string>> {
+    return this.reports.report(q.runId, q.format ?? 'json');
   }
 }
