@@ -1104,5 +1104,6 @@ function agentWithDefaults(agent: AgentInput): AgentProfile {
     ...(agent.permissionMode !== undefined && { permissionMode: agent.permissionMode }),
     runtime: agent.runtime,
     secrets: agent.secrets ? [...agent.secrets] : [],
+    ...(agent.stallMs !== undefined && { stallMs: agent.stallMs }),
   };
 }

@@ -147,6 +147,13 @@ const agent = closedObject(
         ),
       }),
     ),
+    stallMs: Type.Optional(
+      durationMs(
+        0,
+        'An attempt whose agent prints nothing (no output, tool call or usage) for this long is killed ' +
+          'and retried as stalled; an integer ≥ 0, 0 turns it off (default 300000: 5 minutes)',
+      ),
+    ),
     model: Type.Optional(nonEmpty('The model the agent CLI uses.')),
     allowedTools: Type.Optional(stringList('Tools the agent CLI may use, e.g. [Read, Grep, Bash].')),
     permissionMode: Type.Optional(nonEmpty('The agent CLI permission mode, e.g. acceptEdits.')),

@@ -55,6 +55,11 @@ export interface AgentProfile {
   readonly network: { readonly allow: readonly string[] };
   readonly limits: AgentLimits;
   readonly hooks: AgentHooks;
+  /**
+   * No output for this long kills the attempt as stalled; 0 never. Absent: the executor's default
+   * (5 minutes), kept out of the parsed spec so the specs and hashes of earlier runs stay as they were.
+   */
+  readonly stallMs?: number;
   readonly model?: string;
   readonly allowedTools?: readonly string[];
   readonly permissionMode?: string;

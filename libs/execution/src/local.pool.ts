@@ -90,6 +90,7 @@ import {
 import { AgentOutput, Tail, utf8Prefix, ZERO_USAGE } from './agent-output.js';
 import { MAX_ADDED_LINES, START_LINE, attemptChangeIn, missingSnapshots } from './attempt-change.js';
 import { DEFAULT_TRANSCRIPT_OUTPUT_BYTES, TranscriptWriter } from './transcript.writer.js';
+import { DEFAULT_STALL_MS, StallWatchdog, stallReason } from './stall.watchdog.js';
 import { JobQueue } from './job.queue.js';
 import { agentLaunch, type AgentRuntimesConfig, type RuntimeLaunch } from './runtimes/index.js';
 import { checkTestGate, refusedTestGate } from './test-gate.js';
@@ -139,7 +140,7 @@ export const TEST_GATE_OUTPUT_BYTES = 64 * 1024;
  * What the sandbox captures per stream. Larger than the transcript cap, so the summary and a
  * test gate's tail come from the real end of the output; the sandbox holds it in memory.
  */
-const CAPTURE_BYTES = 8 * 1024 * 1024;
+export const CAPTURE_BYTES = 8 * 1024 * 1024;
 /** Attempts remembered after they finished, against late redeliveries. */
 const REMEMBERED = 10_000;
 /** How much of the rendered prompt the transcript's `started` event keeps. */
@@ -580,11 +581,30 @@ export class LocalPool {
             hint: 'print REIN_USAGE {"tokens":N,"usd":X} with non-negative numbers',
           }),
       });
-    const r = await run(command, job.m.timeoutMs, {
-      onOutput: (stream, chunk) => output.push(stream, chunk),
-      // Every egress decision of the profile's allowlist proxy goes into the transcript.
-      onEgress: (d) => transcript.event('status', { status: 'egress', ...d }),
+    // An agent that prints nothing for stallMs is stuck (a hung tool, a dead connection): stopped
+    // and retried long before startToClose would end it.
+    const stallMs = job.m.agent.stallMs ?? DEFAULT_STALL_MS;
+    const watchdog = new StallWatchdog(stallMs, () => {
+      job.stop ??= { error: stallReason(stallMs), retryable: true };
+      transcript.event('status', { status: 'stalled', stallMs });
+      job.abort.abort();
     });
+    let r: SandboxResult;
+    try {
+      r = await run(command, job.m.timeoutMs, {
+        onOutput: (stream, chunk) => {
+          watchdog.touch();
+          output.push(stream, chunk);
+        },
+        // Every egress decision of the profile's allowlist proxy goes into the transcript.
+        onEgress: (d) => {
+          watchdog.touch();
+          transcript.event('status', { status: 'egress', ...d });
+        },
+      });
+    } finally {
+      watchdog.stop();
+    }
     output.end();
     transcript.event('status', {
       status: 'exited',
