@@ -1,12 +1,12 @@
-import type { Server } from 'node:http';
+import { maxHeaderSize, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import express from 'express';
 import { errorEnvelope, problem } from '@rein/contracts';
 
-/** Node's limit on a request's headers, which a 431 names. */
-export const MAX_HEADER_BYTES = 16 * 1024;
+/** Node's limit on a request's headers (16 KiB unless --max-http-header-size says otherwise), which a 431 names. */
+const MAX_HEADER_BYTES = maxHeaderSize;
 
 /**
  * The Express instance Nest serves on: its routes match case-sensitively (`/V1/RUNS` is a 404,

@@ -1,6 +1,6 @@
 export * from './local.pool.js';
 export { toTranscriptEvent, DEFAULT_TRANSCRIPT_OUTPUT_BYTES } from './transcript.writer.js';
-export { USAGE_PREFIX, parseUsageLine } from './agent-output.js';
+export { SUMMARY_CHARS, USAGE_PREFIX, parseUsageLine } from './agent-output.js';
 export * from './job.queue.js';
 export {
   agentRuntimesFromToolsDir,

@@ -10,6 +10,9 @@ import { evaluatePolicy } from '@rein/domain';
 import { type Judge, JudgeError } from '@rein/judge';
 
 /** What the verifier asks of the executor that ran the attempt (it never touches workspaces itself). */
+/** A failing test gate's last lines that become the verdict's reasons (the next attempt's feedback). */
+export const VERDICT_OUTPUT_LINES = 20;
+
 export interface ExecutorClient {
   runTestGate(req: RunTestGate): Promise<TestGateResult>;
   attemptChange(req: AttemptChangeRequest): Promise<AttemptChange>;
@@ -44,7 +47,7 @@ export class GateEvaluator {
       const why = r.timedOut
         ? `timed out after ${g.test.timeoutMs} ms`
         : (r.reason ?? `exit code ${String(r.exitCode)}`);
-      const tail = r.output.trim().split('\n').slice(-20).join('\n');
+      const tail = r.output.trim().split('\n').slice(-VERDICT_OUTPUT_LINES).join('\n');
       return {
         gate: m.gate,
         kind: 'test',
