@@ -315,6 +315,16 @@ describe('HTTP API with a tokens file', () => {
   });
 });
 
+describe('who', () => {
+  it('records the name of the token that sent a command, never the token', async () => {
+    const page = await call('GET', `/v1/runs/${runId}/events?limit=1`, 'read');
+    expect(page.status).toBe(200);
+    const [submitted] = (page.body as { events: { type: string; data: { by?: string } }[] }).events;
+    expect(submitted).toMatchObject({ type: 'RunSubmitted', data: { by: 'ci' } });
+    expect(JSON.stringify(page.body)).not.toContain(TOKENS.submit);
+  });
+});
+
 describe('NATS API with a tokens file', () => {
   const request = async (
     subject: string,

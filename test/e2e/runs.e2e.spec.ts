@@ -274,6 +274,8 @@ describe('rollback', () => {
     expect(after.slice(0, before.length)).toEqual(before);
     const types = after.slice(before.length).map((e) => e.type);
     expect(types.slice(0, 2)).toEqual(['RollbackRequested', 'RunRolledBack']);
+    // Who asked: the API is open here, so `local`.
+    expect(after[before.length]!.data).toEqual({ task: 'api', by: 'local' });
     const rolledBack = after.find((e) => e.type === 'RunRolledBack')!;
     expect(rolledBack.data).toEqual(expect.objectContaining({ task: 'api', tasks: ['api', 'seg'] }));
   });

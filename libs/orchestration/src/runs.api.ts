@@ -43,6 +43,8 @@ export interface SubmitMessage {
   readonly contentType?: string | undefined;
   readonly uploadId?: string | undefined;
   readonly chunk?: string | undefined;
+  /** Who sent it (the token's name, `local` when the API is open). */
+  readonly by?: string | undefined;
 }
 
 /**
@@ -60,7 +62,11 @@ export class RunsApi {
     private readonly o: RunsApiOptions,
   ) {}
 
-  async submit(body: string | Uint8Array, contentType: string | undefined): Promise<ApiReply<RunView>> {
+  async submit(
+    body: string | Uint8Array,
+    contentType: string | undefined,
+    by?: string,
+  ): Promise<ApiReply<RunView>> {
     const media = mediaTypeOf(contentType);
     if (!media) {
       return fail(
@@ -104,13 +110,13 @@ export class RunsApi {
           await this.o.keyCache?.set(keyStream, { runId, specHash }).catch(() => undefined);
         } catch (e) {
           if (!(e instanceof WrongExpectedVersionError)) throw e;
-          return this.submit(body, contentType); // another submission claimed the key first
+          return this.submit(body, contentType, by); // another submission claimed the key first
         }
       }
     } else {
       runId = this.o.newRunId();
     }
-    return ok(await this.engine.submit(runId, spec, specHash), 201);
+    return ok(await this.engine.submit(runId, spec, specHash, by), 201);
   }
 
   /**
@@ -123,7 +129,7 @@ export class RunsApi {
   async submitMessage(text: string, message: SubmitMessage): Promise<ApiReply> {
     const { uploadId } = message;
     const typeOf = (t: string): string => message.contentType || sniffSpecContentType(t);
-    if (!uploadId) return this.submit(text, typeOf(text));
+    if (!uploadId) return this.submit(text, typeOf(text), message.by);
     const m = /^(\d+)\/(\d+)$/.exec(message.chunk ?? '');
     const i = Number(m?.[1]);
     const n = Number(m?.[2]);
@@ -163,23 +169,23 @@ export class RunsApi {
       );
     }
     const whole = Array.from({ length: n }, (_, k) => chunks.get(k + 1)!).join('');
-    return this.submit(whole, typeOf(whole));
+    return this.submit(whole, typeOf(whole), message.by);
   }
 
   /** Cancels the run: `{ reason? }`. */
-  async cancel(runId: string, body: unknown): Promise<ApiReply<RunView>> {
+  async cancel(runId: string, body: unknown, by?: string): Promise<ApiReply<RunView>> {
     const checked = this.bodies.cancel(body);
     if (!checked.ok) return checked.reply;
     const { reason } = checked.value;
-    return this.reply(runId, () => this.engine.cancel(runId, reason));
+    return this.reply(runId, () => this.engine.cancel(runId, reason, by));
   }
 
   /** Rolls the run back: `{ toEvent: N }` or `{ task: id }`. */
-  async rollback(runId: string, body: unknown): Promise<ApiReply<RunView>> {
+  async rollback(runId: string, body: unknown, by?: string): Promise<ApiReply<RunView>> {
     const checked = this.bodies.rollback(body);
     if (!checked.ok) return checked.reply;
     const to = checked.value;
-    return this.reply(runId, () => this.engine.rollback(runId, to));
+    return this.reply(runId, () => this.engine.rollback(runId, to, by));
   }
 
   async approve(

@@ -2,12 +2,17 @@ import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters, UseG
 import { AccessDeniedFilter, RequireScope, ScopeGuard, principalOf } from '@rein/auth';
 import {
   type ApiReply,
+  REPORT_MEDIA_TYPES,
+  type ReportFormat,
   type RunEvent,
+  type RunView,
   SUBJECTS,
+  type TranscriptPage,
   failAll,
   openApiDocument,
   parseInteger,
   problem,
+  reportFormatFor,
 } from '@rein/contracts';
 import { MESSAGE_BUS } from '@rein/nest';
 import type { MessageBus } from '@rein/transport';
@@ -32,7 +37,7 @@ export class RunsHttpController {
   @RequireScope('runs:submit')
   async submit(@Req() req: Request, @Res() res: Response): Promise<void> {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    send(res, await this.api.submit(body, req.headers['content-type']));
+    send(res, await this.api.submit(body, req.headers['content-type'], principalOf(req)));
   }
 
   @Get('runs')
@@ -72,11 +77,7 @@ export class RunsHttpController {
     if ('status' in query) return send(res, query);
     if ((req.headers.accept ?? '').includes('text/event-stream')) {
       // The same rule as the JSON route: a bad `after` or `Last-Event-ID` is a 400, never a stream from 1.
-      const lastId = req.headers['last-event-id'];
-      const resume = typeof lastId === 'string' && lastId !== '';
-      const after = resume
-        ? parseInteger(lastId, { name: 'Last-Event-ID', example: 'Last-Event-ID: 42 (an event seq)' })
-        : parseInteger(query.values.after ?? '0', { name: 'after', example: '?after=0' });
+      const after = resumeAfter(req, query.values.after, 'an event seq');
       if (!after.ok) return send(res, failAll([after.problem]));
       await this.follow(runId, after.value, req, res);
       return;
@@ -91,12 +92,19 @@ export class RunsHttpController {
     @Param('task') taskId: string,
     @Param('n') n: string,
     @Query() q: Record<string, unknown>,
+    @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
     const attempt = parseInteger(n, { name: 'attempt', min: 1, example: '/attempts/1/events' });
     if (!attempt.ok) return send(res, failAll([attempt.problem]));
     const query = pick(q, ['after', 'limit']);
     if ('status' in query) return send(res, query);
+    if ((req.headers.accept ?? '').includes('text/event-stream')) {
+      const after = resumeAfter(req, query.values.after, 'a transcript seq');
+      if (!after.ok) return send(res, failAll([after.problem]));
+      await this.followAttempt({ runId, taskId, attempt: attempt.value }, after.value, req, res);
+      return;
+    }
     send(
       res,
       await this.ask(SUBJECTS.query.attemptEvents, {
@@ -119,18 +127,48 @@ export class RunsHttpController {
     send(res, 'status' in query ? query : await this.ask(SUBJECTS.query.replay, { runId, ...query.values }));
   }
 
+  /**
+   * DESIGN.md's incident report, in the format `Accept` asks for (JSON, Markdown, HTML; anything
+   * else gets JSON) or `?format=json|md|html`, which wins.
+   */
+  @Get('runs/:id/report')
+  @RequireScope('runs:read')
+  async report(
+    @Param('id') runId: string,
+    @Query() q: Record<string, unknown>,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    const query = pick(q, ['format']);
+    if ('status' in query) return send(res, query);
+    const format = query.values.format ?? reportFormatFor(req.headers.accept);
+    const reply = await this.ask(SUBJECTS.query.report, { runId, format });
+    res.vary('Accept');
+    if (reply.status !== 200 || typeof reply.body !== 'string') return send(res, reply);
+    const type = REPORT_MEDIA_TYPES[format as ReportFormat];
+    res.status(200).set({
+      'Content-Type': `${type}; charset=utf-8`,
+      'X-Content-Type-Options': 'nosniff',
+      // The page is self-contained: it may load nothing and run nothing.
+      ...(format === 'html'
+        ? { 'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'" }
+        : {}),
+    });
+    res.send(reply.body);
+  }
+
   @Post('runs/:id/cancel')
   @RequireScope('runs:submit')
   async cancel(@Param('id') runId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const body = this.body(req);
-    send(res, body.ok ? await this.api.cancel(runId, body.value) : body.reply);
+    send(res, body.ok ? await this.api.cancel(runId, body.value, principalOf(req)) : body.reply);
   }
 
   @Post('runs/:id/rollback')
   @RequireScope('runs:submit')
   async rollback(@Param('id') runId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const body = this.body(req);
-    send(res, body.ok ? await this.api.rollback(runId, body.value) : body.reply);
+    send(res, body.ok ? await this.api.rollback(runId, body.value, principalOf(req)) : body.reply);
   }
 
   @Post('runs/:id/tasks/:task/approve')
@@ -201,13 +239,7 @@ export class RunsHttpController {
   private async follow(runId: string, after: number, req: Request, res: Response): Promise<void> {
     const first = await this.ask(SUBJECTS.query.events, { runId, after: 0, limit: 1 });
     if (first.status !== 200) return send(res, first);
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
-    res.write('retry: 1000\n\n');
+    openEventStream(res);
     // Headers are sent: from here a failure ends the stream (the client resumes from its last id).
     try {
       await this.stream(runId, after, req, res);
@@ -248,6 +280,96 @@ export class RunsHttpController {
     live = true;
     for (const e of pending.splice(0)) write(e);
   }
+
+  /**
+   * SSE of an attempt's transcript: catch up from `after`, then follow until the attempt ends
+   * (its `finished` status entry, or — when its executor died — the run's log saying it ended and
+   * nothing more arriving), then an `end` event and the stream closes. Transcripts are written by
+   * the executors to their own streams, not published, so following polls the audit service.
+   */
+  private async followAttempt(ref: AttemptOf, after: number, req: Request, res: Response): Promise<void> {
+    const first = await this.ask(SUBJECTS.query.attemptEvents, { ...ref, after: 0, limit: 1 });
+    if (first.status !== 200) return send(res, first);
+    openEventStream(res);
+    let ended = false;
+    let closed = false;
+    const unsubscribe = this.bus.subscribe(SUBJECTS.events(ref.runId), (data) => {
+      if ((data as RunEvent[]).some((e) => endsAttempt(e, ref))) ended = true;
+    });
+    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    heartbeat.unref();
+    req.on('close', () => (closed = true));
+    try {
+      ended ||= await this.attemptEnded(ref);
+      let last = after;
+      // Polls after the attempt ended that found nothing new: its last writes had time to land.
+      let quiet = 0;
+      while (!closed) {
+        const page = await this.ask(SUBJECTS.query.attemptEvents, { ...ref, after: last, limit: 1000 });
+        const events = page.status === 200 ? (page.body as TranscriptPage).events : [];
+        let finished = false;
+        for (const e of events) {
+          if (e.seq <= last) continue;
+          last = e.seq;
+          res.write(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`);
+          if (e.type === 'status' && e.data.status === 'finished') finished = true;
+        }
+        if (finished || (ended && events.length === 0 && ++quiet >= 4)) break;
+        if (events.length < 1000) await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      if (!closed) res.write('event: end\ndata: {}\n\n');
+    } finally {
+      clearInterval(heartbeat);
+      unsubscribe();
+      res.end();
+    }
+  }
+
+  private async attemptEnded(ref: AttemptOf): Promise<boolean> {
+    const reply = await this.ask(SUBJECTS.query.get, { runId: ref.runId });
+    if (reply.status !== 200) return true;
+    const task = (reply.body as RunView).tasks.find((t) => t.id === ref.taskId);
+    const a = task?.attempts.find((x) => x.n === ref.attempt);
+    return !a || a.finishedAt !== null || a.state === 'failed' || a.state === 'cancelled';
+  }
+}
+
+/** Where an SSE stream starts: after `Last-Event-ID` when the client resumes, else after `?after=` (0). */
+function resumeAfter(req: Request, after: string | undefined, what: string): ReturnType<typeof parseInteger> {
+  const lastId = req.headers['last-event-id'];
+  return typeof lastId === 'string' && lastId !== ''
+    ? parseInteger(lastId, { name: 'Last-Event-ID', example: `Last-Event-ID: 42 (${what})` })
+    : parseInteger(after ?? '0', { name: 'after', example: '?after=0' });
+}
+
+function openEventStream(res: Response): void {
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-cache, no-transform',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no',
+  });
+  res.write('retry: 1000\n\n');
+}
+
+/** Has the attempt ended? An event after which its transcript can only grow by what was in flight. */
+function endsAttempt(e: RunEvent, ref: AttemptOf): boolean {
+  if (e.type === 'RunCompleted') return true;
+  if (e.type === 'RunRolledBack')
+    return e.data.cancelled.some((c) => c.task === ref.taskId && c.attempt === ref.attempt);
+  if (e.taskId !== ref.taskId || e.attempt !== ref.attempt) return false;
+  return (
+    e.type === 'AttemptFinished' ||
+    e.type === 'TaskRetryScheduled' ||
+    e.type === 'TaskFailed' ||
+    e.type === 'TaskCancelled'
+  );
+}
+
+interface AttemptOf {
+  readonly runId: string;
+  readonly taskId: string;
+  readonly attempt: number;
 }
 
 function send(res: Response, reply: ApiReply): void {

@@ -34,24 +34,25 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
     if (this.config.transport !== 'nats') return;
     const server = this.transport;
     const routes: Record<string, [Scope, Handler]> = {
-      [SUBJECTS.runs.submit]: ['runs:submit', (_b, raw) => this.submit(raw)],
+      [SUBJECTS.runs.submit]: ['runs:submit', (_b, raw, by) => this.submit(raw, by)],
       [SUBJECTS.runs.list]: ['runs:read', (b) => this.ask(SUBJECTS.query.list, b)],
       [SUBJECTS.runs.get]: ['runs:read', (b) => this.ask(SUBJECTS.query.get, b)],
       [SUBJECTS.runs.events]: ['runs:read', (b) => this.ask(SUBJECTS.query.events, b)],
       [SUBJECTS.runs.replay]: ['runs:read', (b) => this.ask(SUBJECTS.query.replay, b)],
       [SUBJECTS.runs.attemptEvents]: ['runs:read', (b) => this.ask(SUBJECTS.query.attemptEvents, b)],
+      [SUBJECTS.runs.report]: ['runs:read', (b) => this.ask(SUBJECTS.query.report, b)],
       [SUBJECTS.runs.cancel]: [
         'runs:submit',
-        (b) => {
+        (b, _raw, by) => {
           const { runId, ...body } = b;
-          return this.api.cancel(str(runId), body);
+          return this.api.cancel(str(runId), body, by);
         },
       ],
       [SUBJECTS.runs.rollback]: [
         'runs:submit',
-        (b) => {
+        (b, _raw, by) => {
           const { runId, ...target } = b;
-          return this.api.rollback(str(runId), target);
+          return this.api.rollback(str(runId), target, by);
         },
       ],
       [SUBJECTS.tasks.approve]: [
@@ -127,8 +128,9 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
     return served(reply);
   }
 
-  private submit(raw: ServedRequest): Promise<ApiReply> {
+  private submit(raw: ServedRequest, by: string): Promise<ApiReply> {
     return this.api.submitMessage(raw.text, {
+      by,
       contentType: raw.header('Content-Type'),
       uploadId: raw.header('Rein-Upload-Id'),
       chunk: raw.header('Rein-Chunk'),
@@ -140,9 +142,15 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
   }
 }
 
-/** The HTTP body as the reply; a reply larger than one message goes out in chunks (the adapter's). */
+/**
+ * The HTTP body as the reply; a reply larger than one message goes out in chunks (the adapter's).
+ * A text body (a report as Markdown or HTML) is sent as the text itself.
+ */
 function served(reply: ApiReply): ServedReply {
-  return { status: reply.status, body: JSON.stringify(reply.body) };
+  return {
+    status: reply.status,
+    body: typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body),
+  };
 }
 
 function str(v: unknown): string {
