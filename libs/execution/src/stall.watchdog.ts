@@ -29,7 +29,8 @@ export class StallWatchdog {
   }
 
   private arm(ms: number): void {
-    this.timer = setTimeout(() => this.check(), ms);
+    // setTimeout holds at most 2^31-1 ms (a longer delay fires at once); check() re-arms for the rest.
+    this.timer = setTimeout(() => this.check(), Math.min(ms, 2_147_000_000));
     this.timer.unref();
   }
 
