@@ -7,6 +7,8 @@ import type {
   RunEvent,
   RunList,
   RunView,
+  TranscriptEvent,
+  TranscriptPage,
 } from '@rein/contracts';
 import { SseParser } from './sse.js';
 
@@ -55,7 +57,8 @@ function sameProblem(a: Problem, b: Problem): boolean {
   return a.code === b.code && a.message === b.message && a.path === b.path;
 }
 
-function isRunEvent(v: unknown): v is RunEvent {
+/** A run event or a transcript entry: both have a numeric `seq` and a `type`. */
+function isSequenced<T extends RunEvent | TranscriptEvent>(v: unknown): v is T {
   return (
     typeof v === 'object' &&
     v !== null &&
@@ -63,6 +66,9 @@ function isRunEvent(v: unknown): v is RunEvent {
     typeof (v as { type?: unknown }).type === 'string'
   );
 }
+
+/** The formats of `GET /v1/runs/{id}/report`, by the media type asked for. */
+const REPORT_ACCEPT = { json: 'application/json', md: 'text/markdown', html: 'text/html' } as const;
 
 export interface ClientOptions {
   /** Base URL, e.g. `http://127.0.0.1:7700`; `/v1/...` is appended. */
@@ -152,12 +158,48 @@ export class ReinClient {
     return this.json<PoolList>('GET', '/v1/pools');
   }
 
+  /** The run's incident report as the server renders it in `format` (JSON, Markdown or HTML text). */
+  async report(runId: string, format: keyof typeof REPORT_ACCEPT): Promise<string> {
+    const res = await this.send('GET', `/v1/runs/${enc(runId)}/report`, {
+      headers: { accept: REPORT_ACCEPT[format] },
+    });
+    if (!res.ok) throw await apiError(res);
+    return res.text();
+  }
+
+  async transcript(
+    runId: string,
+    taskId: string,
+    attempt: number,
+    query: { after?: number; limit?: number } = {},
+  ): Promise<TranscriptPage> {
+    return this.json<TranscriptPage>('GET', attemptPath(runId, taskId, attempt) + queryString(query));
+  }
+
+  /** Follows an attempt's transcript live over SSE until the server says the attempt ended. */
+  followTranscript(
+    runId: string,
+    taskId: string,
+    attempt: number,
+    options: FollowOptions = {},
+  ): AsyncGenerator<TranscriptEvent, void, undefined> {
+    return this.followSse<TranscriptEvent>(attemptPath(runId, taskId, attempt), options);
+  }
+
   /**
    * Follows a run's events live over SSE. A dropped stream is resumed with `Last-Event-ID` after
    * the server's `retry:` delay; an event already seen (seq not above the last one) is skipped,
    * so a server that replays on resume does not duplicate output. A 4xx ends it with ApiError.
    */
-  async *followEvents(runId: string, options: FollowOptions = {}): AsyncGenerator<RunEvent, void, undefined> {
+  followEvents(runId: string, options: FollowOptions = {}): AsyncGenerator<RunEvent, void, undefined> {
+    return this.followSse<RunEvent>(`/v1/runs/${enc(runId)}/events`, options);
+  }
+
+  /** An SSE stream of entries with a `seq`, resumed after drops; an `end` event closes it for good. */
+  private async *followSse<T extends RunEvent | TranscriptEvent>(
+    path: string,
+    options: FollowOptions,
+  ): AsyncGenerator<T, void, undefined> {
     let lastSeq = options.after ?? 0;
     let lastId = lastSeq > 0 ? String(lastSeq) : '';
     let retryMs = options.retryMs ?? 1000;
@@ -172,14 +214,10 @@ export class ReinClient {
       try {
         const headers: Record<string, string> = { accept: 'text/event-stream' };
         if (lastId) headers['last-event-id'] = lastId;
-        const res = await this.send(
-          'GET',
-          `/v1/runs/${enc(runId)}/events` + queryString({ after: lastSeq }),
-          {
-            headers,
-            signal: ac.signal,
-          },
-        );
+        const res = await this.send('GET', path + queryString({ after: lastSeq }), {
+          headers,
+          signal: ac.signal,
+        });
         if (!res.ok) throw await apiError(res);
         const type = res.headers.get('content-type') ?? '';
         if (!type.startsWith('text/event-stream')) {
@@ -199,9 +237,11 @@ export class ReinClient {
           const messages = chunk.done ? parser.end() : parser.push(chunk.value);
           if (parser.retry !== undefined) retryMs = parser.retry;
           for (const m of messages) {
+            // The server closes the stream because there is nothing more to follow.
+            if (m.event === 'end') return;
             if (m.id) lastId = m.id;
             const event = parseJson(m.data);
-            if (!isRunEvent(event) || event.seq <= lastSeq) continue;
+            if (!isSequenced<T>(event) || event.seq <= lastSeq) continue;
             lastSeq = event.seq;
             if (!m.id) lastId = String(lastSeq);
             yield event;
@@ -293,6 +333,10 @@ function describeFetchFailure(e: unknown): string {
 
 function enc(segment: string): string {
   return encodeURIComponent(segment);
+}
+
+function attemptPath(runId: string, taskId: string, attempt: number): string {
+  return `/v1/runs/${enc(runId)}/tasks/${enc(taskId)}/attempts/${attempt}/events`;
 }
 
 function queryString(query: Readonly<Record<string, string | number | undefined>>): string {

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
@@ -15,6 +15,7 @@ import {
 } from '@rein/config';
 import type { RollbackRequest } from '@rein/contracts';
 import { ApiError, ConnectionError, ReinClient } from './client.js';
+import { TranscriptPrinter } from './logs.js';
 import { renderEvent, renderPools, renderProblems, renderStatus } from './render.js';
 import { type EmbeddedServerOptions, loadServer, ServerUnavailableError } from './server-entry.js';
 import { isTerminalRunStatus, watchRun } from './watch.js';
@@ -316,6 +317,53 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     );
 
   program
+    .command('report')
+    .description(
+      "a run's incident report: status, duration, usage, critical path, timeline, failures with gate output, retries, approvals, rollbacks, anomalies",
+    )
+    .argument('<run>', 'run id')
+    .addOption(
+      new Option('--format <format>', 'md (Markdown, the default; json with --json) or html').choices([
+        'json',
+        'md',
+        'html',
+      ]),
+    )
+    .option('--out <file>', 'write the report to this file instead of stdout')
+    .action(
+      act(async (g, runId: string, opts: { format?: 'json' | 'md' | 'html'; out?: string }) => {
+        const format = opts.format ?? (g.json ? 'json' : 'md');
+        const text = await clientFor(g, io).report(runId, format);
+        if (opts.out === undefined) return print(io, text.replace(/\n$/, ''));
+        try {
+          await writeFile(opts.out, text);
+        } catch (e) {
+          throw new UsageError(
+            `cannot write ${opts.out}: ${(e as Error).message}`,
+            'pass a writable path to --out',
+          );
+        }
+        io.stderr.write(`wrote the report of run ${runId} (${format}) to ${opts.out}\n`);
+        return EXIT.ok;
+      }),
+    );
+
+  program
+    .command('logs')
+    .description(
+      "print an attempt's transcript (agent output, tool calls, usage, hook output); --follow follows it live",
+    )
+    .argument('<run>', 'run id')
+    .argument('<task>', 'task id')
+    .option('--attempt <n>', 'the attempt (default: the latest)', attemptNumber)
+    .option('--follow', 'follow the attempt live until it ends (Ctrl-C to stop earlier)')
+    .action(
+      act((g, runId: string, taskId: string, opts: { attempt?: number; follow?: boolean }) =>
+        logs(io, g, runId, taskId, opts),
+      ),
+    );
+
+  program
     .command('pools')
     .description('list executor pools: labels, capacity, running attempts')
     .action(
@@ -430,6 +478,57 @@ async function events(
   return EXIT.ok;
 }
 
+async function logs(
+  io: CliIo,
+  g: GlobalOptions,
+  runId: string,
+  taskId: string,
+  opts: { attempt?: number; follow?: boolean },
+): Promise<number> {
+  const client = clientFor(g, io);
+  const attempt = opts.attempt ?? (await latestAttempt(client, runId, taskId));
+  const printer = new TranscriptPrinter((s) => void io.stdout.write(s));
+  if (opts.follow) {
+    // `--json`: one entry per line, as it arrives.
+    for await (const e of client.followTranscript(runId, taskId, attempt)) {
+      if (g.json) print(io, JSON.stringify(e));
+      else printer.print(e);
+    }
+  } else {
+    const all = [];
+    for (let after = 0; ;) {
+      const page = await client.transcript(runId, taskId, attempt, { after });
+      const last = page.events[page.events.length - 1];
+      if (!last || last.seq <= after) break;
+      all.push(...page.events);
+      after = last.seq;
+    }
+    if (g.json) return print(io, json({ events: all }));
+    for (const e of all) printer.print(e);
+  }
+  printer.end();
+  return EXIT.ok;
+}
+
+async function latestAttempt(client: ReinClient, runId: string, taskId: string): Promise<number> {
+  const view = await client.getRun(runId);
+  const task = view.tasks.find((t) => t.id === taskId);
+  if (!task) {
+    throw new UsageError(
+      `run ${runId} has no task ${taskId}`,
+      `its tasks: ${view.tasks.map((t) => t.id).join(', ')}`,
+    );
+  }
+  const last = task.attempts[task.attempts.length - 1];
+  if (!last) {
+    throw new UsageError(
+      `task ${taskId} of run ${runId} has no attempt yet (it is ${task.state})`,
+      'see `rein status RUN`; logs exist once an attempt is dispatched',
+    );
+  }
+  return last.n;
+}
+
 // ---------- input ----------
 
 async function readSpec(file: string, io: CliIo): Promise<string> {
@@ -499,6 +598,12 @@ function nonNegativeInt(flag: string): (value: string) => number {
       throw new InvalidArgumentError(`${flag} takes a whole number ≥ 0 (an event seq).`);
     return Number(value);
   };
+}
+
+function attemptNumber(value: string): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) < 1)
+    throw new InvalidArgumentError('--attempt takes a whole number ≥ 1 (an attempt number).');
+  return Number(value);
 }
 
 function positiveInt(flag: string): (value: string) => number {
