@@ -41,7 +41,7 @@ export function mapOf<V extends TSchema>(
 /**
  * A reference to the OpenAPI component `name`, typed as the schema it names. Shapes that share a
  * part refer to it by the name it is published under, so the document keeps one copy of it and
- * a validator compiled from `wireComponents` resolves it the same way.
+ * a validator compiled from `WIRE_COMPONENTS` resolves it the same way.
  */
 export function componentRef<T extends TSchema>(name: string, _schema: T) {
   return Type.Unsafe<Static<T>>({ $ref: `#/components/schemas/${name}` });
