@@ -4,6 +4,7 @@ export * from './openai-standin.js';
 export * from './run-spec.builder.js';
 export * from './given.js';
 export * from './rein-process.js';
+export * from './api-fuzz.js';
 export * from './nats-server.js';
 export * from './redis-server.js';
 export * from './kurrentdb-server.js';

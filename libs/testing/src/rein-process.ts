@@ -105,9 +105,6 @@ export interface ReinProcess {
   events(runId: string, lastEventId?: number): Promise<SseStream>;
 }
 
-// The hostile clients the bad-input and fuzz suites send to a started server.
-export * from './api-fuzz.js';
-
 const ROOT = findRoot();
 const OUTPUT_CAP = 2 * 1024 * 1024;
 let built: Promise<void> | undefined;
