@@ -69,4 +69,34 @@ describe('budgets', () => {
     ).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
     expect(stdout).toContain('reason: budget exceeded: 1300 tokens of 1000');
   }, 60_000);
+
+  it('tells each agent what the budget leaves (REIN_BUDGET_LEFT_TOKENS, REIN_BUDGET_LEFT_USD)', async () => {
+    const spec = {
+      apiVersion: 'rein/v1',
+      kind: 'Run',
+      metadata: { name: 'budget-left' },
+      spec: {
+        budget: { tokens: 1000, usd: 1 },
+        defaults: { agent: 'sh' },
+        agents: {
+          sh: {
+            runtime: 'command',
+            command: `if [ "$REIN_TASK_ID" = first ]; then echo 'REIN_USAGE {"tokens":300,"usd":0.25}'; fi; echo "left $REIN_BUDGET_LEFT_TOKENS $REIN_BUDGET_LEFT_USD"`,
+          },
+        },
+        tasks: [
+          { id: 'first', prompt: 'p' },
+          { id: 'second', prompt: 'p', dependsOn: ['first'] },
+        ],
+      },
+    };
+    const submitted = await rein.submit(spec);
+    expect(submitted.status).toBe(201);
+    const done = await rein.waitFor(submitted.body.runId, (r) => r.status !== 'running', 30_000);
+    expect(done.status).toBe('succeeded');
+    const summary = (id: string): string | undefined =>
+      done.tasks.find((t) => t.id === id)?.attempts[0]?.summary;
+    expect(summary('first')).toContain('left 1000 1.0000');
+    expect(summary('second')).toContain('left 700 0.7500');
+  }, 60_000);
 });

@@ -92,7 +92,7 @@ import { MAX_ADDED_LINES, START_LINE, attemptChangeIn, missingSnapshots } from '
 import { DEFAULT_TRANSCRIPT_OUTPUT_BYTES, TranscriptWriter } from './transcript.writer.js';
 import { DEFAULT_STALL_MS, StallWatchdog, stallReason } from './stall.watchdog.js';
 import { JobQueue } from './job.queue.js';
-import { agentLaunch, type AgentRuntimesConfig, type RuntimeLaunch } from './runtimes/index.js';
+import { agentLaunch, type AgentRuntimesConfig, budgetEnv, type RuntimeLaunch } from './runtimes/index.js';
 import { checkTestGate, refusedTestGate } from './test-gate.js';
 
 export type { AgentRuntimesConfig } from './runtimes/index.js';
@@ -397,7 +397,7 @@ export class LocalPool {
 
   private async runCommandLocked(job: Job, transcript: TranscriptWriter): Promise<AttemptFinishedData> {
     const { m } = job;
-    const launch = agentLaunch(m.agentName, m.agent, this.o.agentRuntimes, this.o.sandbox.kind);
+    const launch = agentLaunch(m.agentName, m.agent, this.o.agentRuntimes, this.o.sandbox.kind, m.budgetLeft);
     if (launch && 'error' in launch) return failed(launch.error, false);
     const command = launch?.command ?? m.agent.command?.trim() ?? '';
     if (command === '') {
@@ -446,6 +446,7 @@ export class LocalPool {
         REIN_TASK_ID: m.taskId,
         REIN_ATTEMPT: String(m.attempt),
         REIN_FEEDBACK: utf8Prefix(m.feedback, MAX_ENV_VALUE_BYTES),
+        ...budgetEnv(m.budgetLeft),
         ...launch?.env,
       };
       if (Buffer.byteLength(prompt) <= MAX_ENV_VALUE_BYTES) env.REIN_PROMPT = prompt;

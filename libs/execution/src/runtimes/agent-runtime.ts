@@ -65,6 +65,19 @@ export interface LaunchContext {
   readonly agent: AgentProfile;
   readonly config: AgentCliConfig | undefined;
   readonly sandbox: SandboxKind;
+  /** What the run's budget leaves when the attempt is dispatched (absent: no budget). */
+  readonly budgetLeft?: { readonly tokens?: number; readonly usd?: number };
+}
+
+/**
+ * The budget left, for every agent: `REIN_BUDGET_LEFT_TOKENS` and `REIN_BUDGET_LEFT_USD` (only
+ * those the run's budget sets). An agent that reads them can stop before the run stops it.
+ */
+export function budgetEnv(left: LaunchContext['budgetLeft']): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (left?.tokens !== undefined) env.REIN_BUDGET_LEFT_TOKENS = String(Math.max(0, Math.floor(left.tokens)));
+  if (left?.usd !== undefined) env.REIN_BUDGET_LEFT_USD = Math.max(0, left.usd).toFixed(4);
+  return env;
 }
 
 export type LaunchResult = RuntimeLaunch | { readonly error: string };

@@ -63,6 +63,11 @@ export function claudeCodeLaunch(ctx: LaunchContext): LaunchResult {
     }
     args.push('--permission-mode', agent.permissionMode);
   }
+  // Claude Code stops itself at the run's remaining dollars, rather than overshooting until the
+  // next usage report reaches the orchestrator.
+  if (ctx.budgetLeft?.usd !== undefined) {
+    args.push('--max-budget-usd', Math.max(0, ctx.budgetLeft.usd).toFixed(4));
+  }
   const env: Record<string, string> = {
     DISABLE_TELEMETRY: '1',
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',

@@ -2,7 +2,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { type AgentProfile } from '@rein/contracts';
 import { type SandboxKind, sandboxReachable } from '@rein/sandbox';
-import { type AgentRuntimesConfig, type LaunchResult } from './agent-runtime.js';
+import { type AgentRuntimesConfig, type LaunchContext, type LaunchResult } from './agent-runtime.js';
 import { claudeCodeLaunch } from './claude-code.runtime.js';
 import { codexLaunch } from './codex.runtime.js';
 
@@ -18,12 +18,14 @@ export function agentLaunch(
   agent: AgentProfile,
   runtimes: AgentRuntimesConfig | undefined,
   sandbox: SandboxKind,
+  budgetLeft?: LaunchContext['budgetLeft'],
 ): LaunchResult | null {
+  const budget = budgetLeft === undefined ? {} : { budgetLeft };
   switch (agent.runtime) {
     case 'claude-code':
-      return claudeCodeLaunch({ agentName, agent, config: runtimes?.claudeCode, sandbox });
+      return claudeCodeLaunch({ agentName, agent, config: runtimes?.claudeCode, sandbox, ...budget });
     case 'codex':
-      return codexLaunch({ agentName, agent, config: runtimes?.codex, sandbox });
+      return codexLaunch({ agentName, agent, config: runtimes?.codex, sandbox, ...budget });
     case 'command':
     case 'noop':
       return null;
