@@ -17,7 +17,7 @@ interface Waiter {
 }
 
 /**
- * The executor's ledger between JetStream deliveries and the pool's reports.
+ * The executor's ledger between work queue deliveries and the pool's reports.
  *
  * A delivery is acked when the attempt's finished fact has been accepted by the orchestrator, so
  * the executor registers each delivery it hands to the pool (`expect`) and its reporter tells the
@@ -58,7 +58,7 @@ export class AttemptSettlements {
       resolve = ok;
       reject = fail;
     });
-    // Nobody may be waiting (the in-process path): an unobserved rejection must not crash the process.
+    // Nobody may be waiting (its delivery was given back): an unobserved rejection must not crash the process.
     settled.catch(() => undefined);
     this.waiters.set(key, { settled, resolve, reject });
     return settled;
