@@ -94,7 +94,7 @@ describe('budgets', () => {
     expect(submitted.status).toBe(201);
     const done = await rein.waitFor(submitted.body.runId, (r) => r.status !== 'running', 30_000);
     expect(done.status).toBe('succeeded');
-    const summary = (id: string): string | undefined =>
+    const summary = (id: string): string | null | undefined =>
       done.tasks.find((t) => t.id === id)?.attempts[0]?.summary;
     expect(summary('first')).toContain('left 1000 1.0000');
     expect(summary('second')).toContain('left 700 0.7500');
