@@ -5,7 +5,7 @@
  * | scope          | calls                                                                     |
  * |----------------|---------------------------------------------------------------------------|
  * | `runs:submit`  | POST /v1/runs, cancel, rollback (they change what a run does, as a submit does) |
- * | `runs:read`    | every GET under /v1 (runs, events incl. SSE, attempts, replay, pools, openapi.json) |
+ * | `runs:read`    | every GET under /v1 (runs, events incl. SSE, attempts, replay, report, pools, openapi.json) |
  * | `runs:approve` | approve, reject (a human's decision, kept apart from the CI that submits)  |
  * | `admin`        | everything                                                                |
  *
