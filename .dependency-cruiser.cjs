@@ -122,9 +122,23 @@ module.exports = {
     ),
     forbid(
       'no-dev-dependencies-in-production',
-      'The image installs production dependencies only (npm ci --omit=dev): shipped code may not import a devDependency.',
-      { path: PRODUCTION, pathNot: ['^libs/testing/', ...TEST] },
+      'The image installs production dependencies only (npm ci --omit=dev): shipped code may not import a devDependency. ' +
+        'apps/inspector is the exception: vite bundles it at build time, so its packages are build tools.',
+      { path: PRODUCTION, pathNot: ['^libs/testing/', '^apps/inspector/', ...TEST] },
       { dependencyTypes: ['npm-dev'] },
+    ),
+    forbid(
+      'inspector-is-a-browser-bundle',
+      'apps/inspector is the web inspector, bundled for the browser: it reaches the server only through the HTTP API, ' +
+        "so it imports its own modules and packages, never Rein's libs, services or CLI, nor Node's built-ins.",
+      { path: '^apps/inspector/' },
+      { pathNot: ['^apps/inspector/', 'node_modules'] },
+    ),
+    forbid(
+      'inspector-imported-by-nobody',
+      'The server serves the built inspector (dist/inspector) as files; no module loads its source.',
+      { pathNot: '^apps/inspector/' },
+      { path: '^apps/inspector/' },
     ),
     forbid(
       'nats-in-its-adapters-only',
@@ -165,7 +179,7 @@ module.exports = {
     enhancedResolveOptions: {
       exportsFields: ['exports'],
       conditionNames: ['import', 'require', 'node', 'default'],
-      extensions: ['.ts', '.js', '.mjs', '.cjs', '.json', '.d.ts'],
+      extensions: ['.ts', '.tsx', '.js', '.mjs', '.cjs', '.json', '.d.ts'],
       mainFields: ['module', 'main', 'types', 'typings'],
     },
   },

@@ -1,0 +1,205 @@
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { STATES, type Task, type TaskState } from './api.js';
+import {
+  type DrawnGraph,
+  GROUP_H,
+  type LayoutAnswer,
+  type LayoutRequest,
+  NODE_H,
+  NODE_W,
+  countStates,
+  drawnGraph,
+  shapeKey,
+} from './graph.js';
+
+let worker: Worker | null | undefined;
+let nextId = 1;
+const waiting = new Map<number, (a: LayoutAnswer) => void>();
+
+/** Lays the graph out in a Web Worker; on the page's thread only where workers are unavailable. */
+function layoutOffThread(req: Omit<LayoutRequest, 'id'>): Promise<LayoutAnswer> {
+  if (worker === undefined) {
+    try {
+      worker = new Worker(new URL('./layout.worker.ts', import.meta.url), { type: 'module' });
+      worker.onmessage = (e: MessageEvent<LayoutAnswer>) => {
+        waiting.get(e.data.id)?.(e.data);
+        waiting.delete(e.data.id);
+      };
+    } catch {
+      worker = null;
+    }
+  }
+  const id = nextId++;
+  if (worker === null) return import('./layout.js').then((m) => m.layout({ ...req, id }));
+  const w = worker;
+  return new Promise((resolve) => {
+    waiting.set(id, resolve);
+    w.postMessage({ ...req, id });
+  });
+}
+
+function path(points: readonly { x: number; y: number }[]): string {
+  return points.map((p, i) => `${i === 0 ? 'M' : 'L'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
+}
+
+/** The run's DAG, coloured by state; large fan-outs are one group node with its state counts. */
+export function Dag({
+  tasks,
+  selected,
+  onSelect,
+}: {
+  tasks: readonly Task[];
+  selected: string | null;
+  onSelect: (id: string) => void;
+}) {
+  const graph: DrawnGraph = useMemo(() => drawnGraph(tasks), [tasks]);
+  const shape = useMemo(() => shapeKey(graph), [graph]);
+  const stateOf = useMemo(() => new Map(tasks.map((t) => [t.id, t.state] as const)), [tasks]);
+  const [answer, setAnswer] = useState<{ shape: string; layout: LayoutAnswer } | null>(null);
+  const [group, setGroup] = useState<string | null>(null);
+  const latest = useRef(shape);
+  latest.current = shape;
+  useEffect(() => {
+    if (answer?.shape === shape) return;
+    void layoutOffThread({
+      nodes: graph.nodes.map((n) => ({ key: n.key, width: NODE_W, height: n.group ? GROUP_H : NODE_H })),
+      edges: graph.edges,
+    }).then((layout) => {
+      if (latest.current === shape) setAnswer({ shape, layout });
+    });
+  }, [shape]);
+  const layout = answer?.layout;
+  const selectedNode = selected === null ? undefined : graph.nodeOf.get(selected);
+  const groupNode = graph.nodes.find((n) => n.key === group && n.group);
+  return (
+    <section class="dag" data-testid="dag" data-laid-out={layout ? 'yes' : 'no'}>
+      <div class="legend">
+        {STATES.map((s) => (
+          <span class={`chip state-${s}`}>{s}</span>
+        ))}
+        <span class="muted">
+          {tasks.length} tasks · {graph.nodes.length} nodes
+        </span>
+      </div>
+      <div class="dag-scroll">
+        {layout ? (
+          <svg width={layout.width} height={layout.height} role="img" aria-label="task graph">
+            <defs>
+              <marker
+                id="arrow"
+                viewBox="0 0 10 10"
+                refX="10"
+                refY="5"
+                markerWidth="6"
+                markerHeight="6"
+                orient="auto"
+              >
+                <path d="M0,0 L10,5 L0,10 z" class="arrow" />
+              </marker>
+            </defs>
+            {layout.edges.map((e) => (
+              <path class="edge" d={path(e.points)} marker-end="url(#arrow)" />
+            ))}
+            {graph.nodes.map((n) => {
+              const p = layout.positions[n.key];
+              if (!p) return null;
+              if (!n.group) {
+                const id = n.tasks[0]!;
+                const state = stateOf.get(id) ?? 'pending';
+                return (
+                  <g
+                    class={`node state-${state}${n.key === selectedNode ? ' selected' : ''}`}
+                    transform={`translate(${p.x},${p.y})`}
+                    data-task={id}
+                    data-state={state}
+                    onClick={() => onSelect(id)}
+                  >
+                    <title>{`${id}: ${state}`}</title>
+                    <rect width={NODE_W} height={NODE_H} rx={6} />
+                    <text x={10} y={18} class="id">
+                      {id.length > 24 ? `${id.slice(0, 23)}…` : id}
+                    </text>
+                    <text x={10} y={34} class="state">
+                      {state}
+                    </text>
+                  </g>
+                );
+              }
+              const counts = countStates(n.tasks, stateOf);
+              let x = 0;
+              return (
+                <g
+                  class={`node group${n.key === selectedNode || n.key === group ? ' selected' : ''}`}
+                  transform={`translate(${p.x},${p.y})`}
+                  data-group={n.key}
+                  data-size={n.tasks.length}
+                  onClick={() => setGroup(group === n.key ? null : n.key)}
+                >
+                  <title>{[...counts].map(([s, c]) => `${c} ${s}`).join(', ')}</title>
+                  <rect width={NODE_W} height={GROUP_H} rx={6} />
+                  <text x={10} y={18} class="id">
+                    {n.tasks.length} tasks ({n.tasks[0]} …)
+                  </text>
+                  {STATES.filter((s) => counts.has(s)).map((s: TaskState) => {
+                    const w = ((counts.get(s) ?? 0) / n.tasks.length) * (NODE_W - 20);
+                    const bar = <rect class={`bar state-${s}`} x={10 + x} y={26} width={w} height={10} />;
+                    x += w;
+                    return bar;
+                  })}
+                  <text x={10} y={54} class="state">
+                    {STATES.filter((s) => counts.has(s))
+                      .map((s) => `${counts.get(s)} ${s}`)
+                      .join(' · ')}
+                  </text>
+                </g>
+              );
+            })}
+          </svg>
+        ) : (
+          <p class="muted">laying out {graph.nodes.length} nodes…</p>
+        )}
+      </div>
+      {groupNode ? <GroupMembers ids={groupNode.tasks} stateOf={stateOf} onSelect={onSelect} /> : null}
+    </section>
+  );
+}
+
+function GroupMembers({
+  ids,
+  stateOf,
+  onSelect,
+}: {
+  ids: readonly string[];
+  stateOf: ReadonlyMap<string, TaskState>;
+  onSelect: (id: string) => void;
+}) {
+  const [filter, setFilter] = useState('');
+  const [state, setState] = useState('');
+  const shown = ids.filter((id) => (!filter || id.includes(filter)) && (!state || stateOf.get(id) === state));
+  return (
+    <div class="group-members" data-testid="group-members">
+      <input placeholder="filter tasks" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} />
+      <select value={state} onChange={(e) => setState(e.currentTarget.value)}>
+        <option value="">any state</option>
+        {STATES.map((s) => (
+          <option value={s}>{s}</option>
+        ))}
+      </select>
+      <span class="muted">
+        {shown.length} of {ids.length}
+        {shown.length > 300 ? ' (first 300 shown)' : ''}
+      </span>
+      <div class="chips">
+        {shown.slice(0, 300).map((id) => (
+          <button
+            class={`chip state-${stateOf.get(id) ?? 'pending'}`}
+            data-task={id}
+            onClick={() => onSelect(id)}
+          >
+            {id}
+          </button>
+        ))}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,52 @@
+import { useEffect, useState } from 'preact/hooks';
+
+/** The page's address is its state: `/`, `/runs/{id}` and the query (`at`, `task`, `attempt`, `event`). */
+export interface Place {
+  readonly runId: string | null;
+  readonly query: URLSearchParams;
+}
+
+function here(): Place {
+  const m = /^\/runs\/([^/]+)\/?$/.exec(location.pathname);
+  return { runId: m ? decodeURIComponent(m[1]!) : null, query: new URLSearchParams(location.search) };
+}
+
+const listeners = new Set<() => void>();
+window.addEventListener('popstate', () => listeners.forEach((l) => l()));
+
+/** Goes to `href` without a reload; `replace` for changes that should not fill the history (dragging). */
+export function navigate(href: string, replace = false): void {
+  if (replace) history.replaceState(null, '', href);
+  else history.pushState(null, '', href);
+  listeners.forEach((l) => l());
+}
+
+/** Sets (or, with null, removes) query parameters of the current address. */
+export function setQuery(changes: Record<string, string | null>, replace = false): void {
+  const q = new URLSearchParams(location.search);
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null) q.delete(k);
+    else q.set(k, v);
+  }
+  const s = q.toString();
+  navigate(`${location.pathname}${s ? `?${s}` : ''}`, replace);
+}
+
+export function usePlace(): Place {
+  const [place, setPlace] = useState(here);
+  useEffect(() => {
+    const l = (): void => setPlace(here());
+    listeners.add(l);
+    return () => listeners.delete(l);
+  }, []);
+  return place;
+}
+
+/** A link that navigates in the page (and still opens in a new tab with a modifier key). */
+export function onLink(e: MouseEvent, href: string): void {
+  if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  e.preventDefault();
+  navigate(href);
+}
+
+export const runHref = (runId: string): string => `/runs/${encodeURIComponent(runId)}`;

@@ -1,0 +1,227 @@
+import { useCallback, useEffect, useReducer, useRef, useState } from 'preact/hooks';
+import { type RunEvent, type RunView, fmtTime, fmtUsage, follow, getJson, postJson, runPath } from './api.js';
+import { Dag } from './dag.js';
+import { EventLog } from './event-log.js';
+import { setQuery } from './nav.js';
+import { TaskPanel } from './task-panel.js';
+
+/**
+ * One run: its DAG with live states, the selected task, the event log and the time-travel
+ * scrubber. The event log follows the run over SSE from its first event; each new event
+ * refetches the run's view (unless the page shows the past, `?at=N`, folded by the server).
+ */
+export function RunPage({ runId, query }: { runId: string; query: URLSearchParams }) {
+  const atParam = query.get('at');
+  const at = atParam !== null && /^\d+$/.test(atParam) ? Number(atParam) : null;
+  const [live, setLive] = useState<RunView | null>(null);
+  const [past, setPast] = useState<RunView | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const events = useRef<RunEvent[]>([]);
+  const [eventsVersion, bumpEvents] = useReducer((n: number) => n + 1, 0);
+
+  const refresh = useRef<() => void>(() => undefined);
+  useEffect(() => {
+    const ctl = new AbortController();
+    events.current = [];
+    bumpEvents(0);
+    setLive(null);
+    let inFlight = false;
+    let again = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const load = async (): Promise<void> => {
+      if (inFlight) {
+        again = true;
+        return;
+      }
+      inFlight = true;
+      try {
+        setLive(await getJson<RunView>(runPath(runId), ctl.signal));
+        setError(null);
+      } catch (e) {
+        if (!ctl.signal.aborted) setError((e as Error).message);
+      } finally {
+        inFlight = false;
+        if (again && !ctl.signal.aborted) {
+          again = false;
+          void load();
+        }
+      }
+    };
+    // Events arrive in bursts: one refetch and one re-render per burst, not per event.
+    let frame = 0;
+    const scheduled = (): void => {
+      if (frame === 0)
+        frame = requestAnimationFrame(() => {
+          frame = 0;
+          bumpEvents(0);
+        });
+      clearTimeout(timer);
+      timer = setTimeout(() => void load(), 100);
+    };
+    refresh.current = () => void load();
+    void load();
+    follow(
+      `${runPath(runId)}/events?after=0`,
+      (data) => {
+        const e = JSON.parse(data) as RunEvent;
+        const list = events.current;
+        if (list.length === 0 || list[list.length - 1]!.seq < e.seq) list.push(e);
+        scheduled();
+      },
+      ctl.signal,
+    );
+    return () => {
+      ctl.abort();
+      clearTimeout(timer);
+      cancelAnimationFrame(frame);
+    };
+  }, [runId]);
+
+  useEffect(() => {
+    if (at === null) {
+      setPast(null);
+      return undefined;
+    }
+    const ctl = new AbortController();
+    // While the scrubber is dragged, only the position it rests on is fetched.
+    const timer = setTimeout(() => {
+      getJson<RunView>(`${runPath(runId)}/replay?at=${at}`, ctl.signal)
+        .then((v) => setPast(v))
+        .catch((e: unknown) => !ctl.signal.aborted && setError((e as Error).message));
+    }, 80);
+    return () => {
+      clearTimeout(timer);
+      ctl.abort();
+    };
+  }, [runId, at]);
+
+  const latest = Math.max(live?.seq ?? 0, events.current[events.current.length - 1]?.seq ?? 0);
+  const view = at === null ? live : past;
+  const selectedTask = query.get('task');
+  const act = useCallback(
+    async (path: string, body: unknown = {}, confirmText?: string): Promise<string | null> => {
+      if (confirmText && !confirm(confirmText)) return null;
+      try {
+        await postJson(path, body);
+        refresh.current();
+        return null;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    },
+    [],
+  );
+  const [actionError, setActionError] = useState<string | null>(null);
+  const run = async (path: string, body: unknown = {}, confirmText?: string): Promise<boolean> => {
+    const problem = await act(path, body, confirmText);
+    setActionError(problem);
+    return problem === null;
+  };
+
+  if (!view) {
+    return (
+      <main class="run">{error ? <p class="error">{error}</p> : <p class="muted">loading {runId}…</p>}</main>
+    );
+  }
+  const eventAt = at === null ? undefined : events.current.find((e) => e.seq === at);
+  return (
+    <main class="run" data-testid="run" data-run={view.runId} data-status={view.status} data-seq={view.seq}>
+      <section class="run-head">
+        <h1>
+          {view.name} <span class="muted mono">{view.runId}</span>{' '}
+          <span class={`badge state-${view.status}`} data-testid="run-status">
+            {view.status}
+          </span>
+        </h1>
+        <div class="meta">
+          {Object.entries(view.labels).map(([k, v]) => (
+            <span class="label">
+              {k}={v}
+            </span>
+          ))}
+          <span>created {fmtTime(view.createdAt)}</span>
+          <span>updated {fmtTime(view.updatedAt)}</span>
+          <span data-testid="usage">usage {fmtUsage(view.usage, view.budget)}</span>
+          {view.reason ? <span class="error">{view.reason}</span> : null}
+          {view.status === 'running' && at === null ? (
+            <button
+              class="danger"
+              data-testid="cancel-run"
+              onClick={() => void run(`${runPath(runId)}/cancel`, {}, `Cancel run ${runId}?`)}
+            >
+              Cancel run
+            </button>
+          ) : null}
+        </div>
+        {actionError ? (
+          <p class="error" data-testid="action-error">
+            {actionError}
+          </p>
+        ) : null}
+      </section>
+      <section class="scrubber" data-testid="scrubber">
+        <input
+          type="range"
+          min={1}
+          max={Math.max(1, latest)}
+          value={at ?? latest}
+          aria-label="time travel: the run as it was after event N"
+          onInput={(e) => {
+            const n = Number(e.currentTarget.value);
+            setQuery({ at: n >= latest ? null : String(n) }, true);
+          }}
+        />
+        <span data-testid="scrubber-label">
+          {at === null ? (
+            <b>live</b>
+          ) : (
+            <>
+              after event <b>{at}</b> of {latest}
+              {eventAt ? ` (${eventAt.type}${eventAt.taskId ? ` ${eventAt.taskId}` : ''})` : ''}
+            </>
+          )}
+        </span>
+        {at !== null ? (
+          <>
+            <button onClick={() => setQuery({ at: null })} data-testid="go-live">
+              Back to live
+            </button>
+            <button
+              class="danger"
+              data-testid="rollback-here"
+              onClick={() =>
+                void run(`${runPath(runId)}/rollback`, { toEvent: at }, `Roll ${runId} back to event ${at}?`)
+              }
+            >
+              Roll back to here
+            </button>
+          </>
+        ) : null}
+      </section>
+      <div class="run-body">
+        <Dag
+          tasks={view.tasks}
+          selected={selectedTask}
+          onSelect={(id) => setQuery({ task: id, attempt: null })}
+        />
+        <TaskPanel
+          runId={runId}
+          view={view}
+          taskId={selectedTask}
+          attempt={query.get('attempt')}
+          past={at !== null}
+          run={run}
+        />
+      </div>
+      <EventLog
+        events={events.current}
+        version={eventsVersion}
+        selected={query.get('event')}
+        tasks={view.tasks.map((t) => t.id)}
+        onRollback={(seq) =>
+          void run(`${runPath(runId)}/rollback`, { toEvent: seq }, `Roll ${runId} back to event ${seq}?`)
+        }
+      />
+    </main>
+  );
+}
