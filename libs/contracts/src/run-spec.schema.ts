@@ -328,6 +328,23 @@ const spec = closedObject(
 
 const $defs = { metadata, spec, agent, retries, task, gate };
 
+/**
+ * The schema's parts, typed: the parsed spec's schema (run-spec.types.ts) keeps them or completes
+ * them with their defaults, so a constraint is written once, here.
+ */
+export const runSpecParts = {
+  metadata,
+  spec,
+  agent,
+  task,
+  retries,
+  backoff,
+  testGate,
+  judgeGate,
+  approvalGate,
+  policyGate,
+};
+
 /** The named parts of the run spec schema, each referred to as `#/$defs/<name>`. */
 export const runSpecDefs: Readonly<Record<string, TSchema>> = $defs;
 

@@ -1,128 +1,160 @@
-import type {
-  AGENT_RUNTIMES,
-  BudgetInput,
-  GATE_KINDS,
-  JudgeGateInput,
-  PolicyGateInput,
-  RetryPolicyInput,
-  WorkspaceInput,
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import {
+  type AGENT_RUNTIMES,
+  type BudgetInput,
+  type GATE_KINDS,
+  runSpecParts as given,
+  type WorkspaceInput,
 } from './run-spec.schema.js';
+import { closedObject } from './schema-builders.js';
 
 /**
- * The run spec after parsing, with DESIGN.md's defaults applied (`apiVersion: rein/v1`, `kind: Run`).
- * Optional fields that have no default stay absent (never `undefined`).
+ * The run spec after parsing, with DESIGN.md's defaults applied (`apiVersion: rein/v1`, `kind: Run`),
+ * defined once as a schema: its types are `Static<…>` of it, every field and constraint is taken
+ * from the submitted spec's schema (run-spec.schema.ts) and made required where a default fills it,
+ * and the OpenAPI document publishes it as `ParsedRunSpec`: what the parser hands on. Optional
+ * fields that have no default stay absent (never `undefined`).
  */
-export interface RunSpec {
-  readonly apiVersion: 'rein/v1';
-  readonly kind: 'Run';
-  readonly metadata: RunMetadata;
-  readonly spec: RunBody;
-}
 
-export interface RunMetadata {
-  readonly name: string;
-  readonly idempotencyKey?: string;
-  readonly labels: Readonly<Record<string, string>>;
-}
+/** `T` with every object and list in it read-only: a parsed spec is never changed. */
+type Frozen<T> = T extends readonly (infer U)[]
+  ? readonly Frozen<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: Frozen<T[K]> }
+    : T;
 
-export interface RunBody {
+const closed = <P extends Parameters<typeof Type.Object>[0]>(properties: P) =>
+  Type.Object(properties, { additionalProperties: false });
+
+const { metadata, spec, agent, task, retries, backoff, testGate, judgeGate, approvalGate, policyGate } =
+  given;
+const agentFields = agent.properties;
+const taskFields = Type.Required(task).properties;
+
+export const BackoffPolicySchema = Type.Required(backoff);
+export type BackoffPolicy = Frozen<Static<typeof BackoffPolicySchema>>;
+
+export const RetryPolicySchema = closedObject('Retries, every field filled in.', {
+  max: Type.Required(retries).properties.max,
+  backoff: BackoffPolicySchema,
+});
+export type RetryPolicy = Frozen<Static<typeof RetryPolicySchema>>;
+
+const timeouts = task.properties.timeouts;
+export const TaskTimeoutsSchema = closedObject('Timeouts; startToCloseMs filled in.', {
+  scheduleToStartMs: timeouts.properties.scheduleToStartMs,
+  startToCloseMs: Type.Required(timeouts).properties.startToCloseMs,
+});
+export type TaskTimeouts = Frozen<Static<typeof TaskTimeoutsSchema>>;
+
+const testGateSpec = closed({ test: Type.Required(testGate.properties.test) });
+const judgeGateSpec = closed({ judge: judgeGate.properties.judge });
+const approvalGateSpec = closed({ approval: approvalGate.properties.approval });
+const policyGateSpec = closed({ policy: policyGate.properties.policy });
+export type TestGateSpec = Frozen<Static<typeof testGateSpec>>;
+export type JudgeGateSpec = Frozen<Static<typeof judgeGateSpec>>;
+export type ApprovalGateSpec = Frozen<Static<typeof approvalGateSpec>>;
+export type PolicyGateSpec = Frozen<Static<typeof policyGateSpec>>;
+export type GateSpec = TestGateSpec | JudgeGateSpec | ApprovalGateSpec | PolicyGateSpec;
+// Exactly one kind per gate: the four forms are closed, so at most one matches.
+export const GateSpecSchema = Type.Unsafe<GateSpec>({
+  description: 'A gate with its defaults: { test }, { judge }, { approval: {} } or { policy }.',
+  oneOf: [testGateSpec, judgeGateSpec, approvalGateSpec, policyGateSpec],
+});
+
+const filled = Type.Required(agent).properties;
+// Type.Required(agent) first: it takes the optional mark off the part itself, then off its fields.
+export const AgentLimitsSchema = Type.Required(filled.limits);
+export type AgentLimits = Frozen<Static<typeof AgentLimitsSchema>>;
+
+const hooks = agentFields.hooks;
+export const AgentHooksSchema = closedObject('Workspace hooks; timeoutMs filled in.', {
+  afterCreate: hooks.properties.afterCreate,
+  beforeRun: hooks.properties.beforeRun,
+  afterRun: hooks.properties.afterRun,
+  beforeRemove: hooks.properties.beforeRemove,
+  timeoutMs: Type.Required(hooks).properties.timeoutMs,
+});
+export type AgentHooks = Frozen<Static<typeof AgentHooksSchema>>;
+
+export const AgentProfileSchema = closedObject(
+  'An agent profile, its env, secrets, network, limits and hooks filled in.',
+  {
+    runtime: agentFields.runtime,
+    command: agentFields.command,
+    env: filled.env,
+    secrets: filled.secrets,
+    network: Type.Required(filled.network),
+    limits: AgentLimitsSchema,
+    hooks: AgentHooksSchema,
+    /**
+     * No output for this long kills the attempt as stalled; 0 never. Absent: the executor's default
+     * (5 minutes), kept out of the parsed spec so the specs and hashes of earlier runs stay as they were.
+     */
+    stallMs: agentFields.stallMs,
+    model: agentFields.model,
+    allowedTools: agentFields.allowedTools,
+    permissionMode: agentFields.permissionMode,
+  },
+);
+export type AgentProfile = Frozen<Static<typeof AgentProfileSchema>>;
+export type AgentRuntime = (typeof AGENT_RUNTIMES)[number];
+
+export const TaskSpecSchema = closedObject('A task with its defaults applied.', {
+  id: taskFields.id,
+  prompt: taskFields.prompt,
+  /** Resolved: the task's own `agent`, else `spec.defaults.agent`. */
+  agent: taskFields.agent,
+  dependsOn: taskFields.dependsOn,
+  priority: taskFields.priority,
+  retries: RetryPolicySchema,
+  timeouts: TaskTimeoutsSchema,
+  gates: Type.Array(GateSpecSchema, { description: 'Checks run in order on each attempt.' }),
+  requires: taskFields.requires,
+});
+export type TaskSpec = Frozen<Static<typeof TaskSpecSchema>>;
+
+const body = spec.properties;
+const bodyFilled = Type.Required(spec).properties;
+// The submitted map of agents refers to the submitted profile; this one to the parsed profile.
+const agentsMap = body.agents as TSchema;
+const RunBodySchema = closedObject('The run body with its defaults applied.', {
   /** Max running tasks of this run; `null` means unlimited (pools bound it). */
-  readonly concurrency: number | null;
-  readonly failFast: boolean;
-  readonly budget?: Budget;
-  readonly workspace?: WorkspaceBase;
-  readonly defaults: RunDefaults;
-  readonly agents: Readonly<Record<string, AgentProfile>>;
-  readonly tasks: readonly TaskSpec[];
-}
+  concurrency: bodyFilled.concurrency,
+  failFast: bodyFilled.failFast,
+  budget: body.budget,
+  workspace: body.workspace,
+  defaults: bodyFilled.defaults,
+  agents: Type.Unsafe<Record<string, Static<typeof AgentProfileSchema>>>({
+    type: 'object',
+    propertyNames: agentsMap.propertyNames as unknown,
+    additionalProperties: AgentProfileSchema,
+    description: 'Agent profiles by name, in name order.',
+  }),
+  tasks: Type.Array(TaskSpecSchema, { description: 'The tasks, in spec order.' }),
+});
+
+export const ParsedRunSpecSchema = closedObject(
+  'A run spec as parsed, with its defaults: what RunSubmitted carries and the spec hash is taken of.',
+  {
+    apiVersion: Type.Unsafe<'rein/v1'>({ const: 'rein/v1' }),
+    kind: Type.Unsafe<'Run'>({ const: 'Run' }),
+    metadata: closedObject('The run name, its idempotency key if given, and its labels.', {
+      name: metadata.properties.name,
+      idempotencyKey: metadata.properties.idempotencyKey,
+      labels: Type.Required(metadata).properties.labels,
+    }),
+    spec: RunBodySchema,
+  },
+);
+export type RunSpec = Frozen<Static<typeof ParsedRunSpecSchema>>;
+export type RunMetadata = RunSpec['metadata'];
+export type RunBody = RunSpec['spec'];
+export type RunDefaults = RunBody['defaults'];
 
 // Kept as given: the parsed spec's budget and workspace are the submitted ones.
 export type Budget = Readonly<BudgetInput>;
 export type WorkspaceBase = Readonly<WorkspaceInput>;
-
-export interface RunDefaults {
-  readonly agent?: string;
-  readonly retries?: RetryPolicyInput;
-}
-
-export type AgentRuntime = (typeof AGENT_RUNTIMES)[number];
-
-export interface AgentProfile {
-  readonly runtime: AgentRuntime;
-  readonly command?: string;
-  readonly env: Readonly<Record<string, string>>;
-  readonly secrets: readonly string[];
-  readonly network: { readonly allow: readonly string[] };
-  readonly limits: AgentLimits;
-  readonly hooks: AgentHooks;
-  /**
-   * No output for this long kills the attempt as stalled; 0 never. Absent: the executor's default
-   * (5 minutes), kept out of the parsed spec so the specs and hashes of earlier runs stay as they were.
-   */
-  readonly stallMs?: number;
-  readonly model?: string;
-  readonly allowedTools?: readonly string[];
-  readonly permissionMode?: string;
-}
-
-export interface AgentLimits {
-  readonly cpuSeconds: number;
-  readonly memoryMb: number;
-  readonly pids: number;
-  readonly fileSizeMb: number;
-}
-
-export interface AgentHooks {
-  readonly afterCreate?: string;
-  readonly beforeRun?: string;
-  readonly afterRun?: string;
-  readonly beforeRemove?: string;
-  readonly timeoutMs: number;
-}
-
-export interface BackoffPolicy {
-  readonly initialMs: number;
-  readonly factor: number;
-  readonly maxMs: number;
-}
-
-export interface RetryPolicy {
-  readonly max: number;
-  readonly backoff: BackoffPolicy;
-}
-
-export interface TaskTimeouts {
-  readonly scheduleToStartMs?: number;
-  readonly startToCloseMs: number;
-}
-
-export interface TaskSpec {
-  readonly id: string;
-  readonly prompt: string;
-  /** Resolved: the task's own `agent`, else `spec.defaults.agent`. */
-  readonly agent: string;
-  readonly dependsOn: readonly string[];
-  readonly priority: number;
-  readonly retries: RetryPolicy;
-  readonly timeouts: TaskTimeouts;
-  readonly gates: readonly GateSpec[];
-  readonly requires: readonly string[];
-}
-
-export type GateSpec = TestGateSpec | JudgeGateSpec | ApprovalGateSpec | PolicyGateSpec;
-
-export interface TestGateSpec {
-  readonly test: { readonly run: string; readonly timeoutMs: number };
-}
-export interface JudgeGateSpec {
-  readonly judge: Readonly<JudgeGateInput['judge']>;
-}
-export interface ApprovalGateSpec {
-  readonly approval: Readonly<Record<string, never>>;
-}
-export interface PolicyGateSpec {
-  readonly policy: Readonly<PolicyGateInput['policy']>;
-}
 
 export type GateKind = (typeof GATE_KINDS)[number];
 

@@ -9,6 +9,7 @@ import type { ApprovalDecision, CancelRequest, RetryRequest, RollbackRequest } f
 import type { AttemptView, ReplayView, RunSummary, RunView, TaskView } from './run-view.js';
 import { parseRunSpec } from './run-spec.parser.js';
 import { runSpecSchema, type RunSpecInput } from './run-spec.schema.js';
+import type { RunSpec } from './run-spec.types.js';
 import { WireValidators } from './wire-shapes.js';
 
 /**
@@ -217,6 +218,61 @@ describe('the run spec: one schema for the type, the parser and the OpenAPI docu
       if (!result.ok) throw new Error(`${name}: ${JSON.stringify(result.problems)}`);
       expect({ name, published: fromDocument('RunSpec')(result.spec) }).toEqual({ name, published: true });
     }
+  });
+});
+
+// ---------- the parsed run spec ----------
+
+function parsed(value: RunSpecInput): RunSpec {
+  const result = parseRunSpec(JSON.stringify(value), 'json');
+  if (!result.ok) throw new Error(JSON.stringify(result.problems));
+  return result.spec;
+}
+const parsedDesign = parsed(designSpec);
+const [parsedTask] = parsedDesign.spec.tasks;
+const { coder: parsedAgent } = parsedDesign.spec.agents;
+const { failFast: _failFast, ...bodyWithoutFailFast } = parsedDesign.spec;
+const { limits: _limits, ...agentWithoutLimits } = parsedAgent!;
+
+const invalidParsedSpecs: Record<string, unknown> = {
+  'the submitted spec, defaults not filled in': minimalSpec,
+  // @ts-expect-error failFast is filled in
+  'failFast left out': { ...parsedDesign, spec: bodyWithoutFailFast } satisfies RunSpec,
+  'retries without their backoff': {
+    ...parsedDesign,
+    // @ts-expect-error a task's retries are complete
+    spec: { ...parsedDesign.spec, tasks: [{ ...parsedTask!, retries: { max: 2 } }] },
+  } satisfies RunSpec,
+  'an agent without limits': {
+    ...parsedDesign,
+    // @ts-expect-error an agent's limits are filled in
+    spec: { ...parsedDesign.spec, agents: { coder: agentWithoutLimits } },
+  } satisfies RunSpec,
+  // The type cannot say "one kind per gate" of an object literal with two; the schemas do.
+  'two kinds in one gate': {
+    ...parsedDesign,
+    spec: {
+      ...parsedDesign.spec,
+      tasks: [{ ...parsedTask!, gates: [{ test: { run: 'x', timeoutMs: 1 }, approval: {} }] }],
+    },
+  },
+  'a fractional priority': {
+    ...parsedDesign,
+    spec: { ...parsedDesign.spec, tasks: [{ ...parsedTask!, priority: 1.5 }] },
+  } satisfies RunSpec,
+};
+
+describe('the parsed run spec: one schema for the type the parser builds, the validator and the OpenAPI document', () => {
+  it('what the parser builds is a ParsedRunSpec to the validator and as published; broken ones are not', () => {
+    const valid = Object.fromEntries(
+      Object.entries(validSpecs).map(([name, value]) => [name, parsed(value)]),
+    );
+    agreeOn(
+      (v) => wireValidator('ParsedRunSpec')(v),
+      fromDocument('ParsedRunSpec'),
+      valid,
+      invalidParsedSpecs,
+    );
   });
 });
 

@@ -27,6 +27,7 @@ import {
   RollbackRequestSchema,
 } from './request-bodies.js';
 import { GateKindSchema, runSpecDefs, runSpecSchema } from './run-spec.schema.js';
+import { ParsedRunSpecSchema } from './run-spec.types.js';
 import {
   AttemptSchema,
   AttemptStateSchema,
@@ -158,6 +159,7 @@ function build(): Record<string, Schema> {
       PoolList: PoolListSchema,
       Readiness: ReadinessSchema,
       Liveness: LivenessSchema,
+      ParsedRunSpec: ParsedRunSpecSchema,
       RunReport: RunReportSchema,
       ReportTask: ReportTaskSchema,
       ReportAttempt: ReportAttemptSchema,
