@@ -214,6 +214,36 @@ describe('bad input never hurts', () => {
     // The figure is measured by `npm run bench:parse` (docs/BENCHMARKS.md), not asserted here.
   }, 60_000);
 
+  it('reads YAML the parser is slow on off the event loop: /healthz answers, the body is refused at its deadline', async () => {
+    const body = Array.from({ length: 50_000 }, (_, i) => `k${i}: v`).join('\n');
+    let parsing = true;
+    const polls: number[] = [];
+    const poller = (async () => {
+      while (parsing) {
+        const r = await fetch(`${rein.url}/healthz`);
+        await r.arrayBuffer();
+        polls.push(r.status);
+        await new Promise((ok) => setTimeout(ok, 20));
+      }
+    })();
+    const answer = await rein.submit(body, 'application/yaml');
+    parsing = false;
+    await poller;
+    expectRefused(answer.status, answer.text, 400, '');
+    expect(answer.body.error.code).toBe('too_large');
+    // The parse took seconds; /healthz answered all along.
+    expect(polls.length).toBeGreaterThan(10);
+    expect(polls.every((s) => s === 200)).toBe(true);
+  }, 60_000);
+
+  it('still accepts a large YAML spec, read on the worker', async () => {
+    const tasks = Array.from({ length: 1000 }, (_, i) => ({ id: `t${i}`, prompt: `task ${i}` }));
+    const yaml = JSON.stringify(noopRun('large-yaml', tasks)); // JSON is YAML 1.2
+    expect(yaml.length).toBeGreaterThan(16 * 1024);
+    const r = await rein.submit(yaml, 'application/yaml');
+    expect(r.status).toBe(201);
+  });
+
   describe('over NATS, the same inputs get the same answers', () => {
     const call = async (subject: string, payload: unknown, contentType?: string) => {
       const h = natsHeaders();

@@ -95,37 +95,64 @@ export function parseRunSpec(
   mediaType: SpecMediaType,
   limits: SpecLimits = DEFAULT_SPEC_LIMITS,
 ): ParseResult {
+  const text = specText(body, mediaType, limits);
+  if (!text.ok) return text;
+  const parsed = parseSpecText(text.text, mediaType);
+  if (!parsed.ok) return fail(parsed.problems);
+  return checkRunSpec(parsed.value, limits);
+}
+
+/**
+ * The checks before any parser sees a spec: its size, its UTF-8, its nesting (a linear scan).
+ * Cheap enough for the event loop whatever the body; what passes may still be slow to parse.
+ */
+export function specText(
+  body: string | Uint8Array,
+  mediaType: SpecMediaType,
+  limits: SpecLimits = DEFAULT_SPEC_LIMITS,
+): { readonly ok: true; readonly text: string } | { readonly ok: false; readonly problems: Problem[] } {
   // Size first: nothing larger than the limit is decoded or parsed.
   const bytes = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.byteLength;
   if (bytes > limits.maxBytes) {
-    return fail([
-      problem(
-        'too_large',
-        `the spec is ${bytes} bytes; at most ${limits.maxBytes} are allowed`,
-        '',
-        `shrink the spec below ${limits.maxBytes} bytes (e.g. split the run), or raise the server's spec byte limit`,
-      ),
-    ]);
+    return {
+      ok: false,
+      problems: [
+        problem(
+          'too_large',
+          `the spec is ${bytes} bytes; at most ${limits.maxBytes} are allowed`,
+          '',
+          `shrink the spec below ${limits.maxBytes} bytes (e.g. split the run), or raise the server's spec byte limit`,
+        ),
+      ],
+    };
   }
-
   const decoded = decode(body);
-  if (!decoded.ok) return fail([decoded.problem]);
+  if (!decoded.ok) return { ok: false, problems: [decoded.problem] };
   const deep = mediaType === 'json' ? jsonTooDeep(decoded.text) : yamlTooDeep(decoded.text);
   if (deep !== -1) {
     const { line, column } = lineColumn(decoded.text, deep);
-    return fail([
-      problem(
-        'too_large',
-        `the spec nests more than ${MAX_SPEC_DEPTH} levels deep (at line ${line}, column ${column})`,
-        '',
-        `a run spec nests about ten levels; flatten the value at line ${line}`,
-      ),
-    ]);
+    return {
+      ok: false,
+      problems: [
+        problem(
+          'too_large',
+          `the spec nests more than ${MAX_SPEC_DEPTH} levels deep (at line ${line}, column ${column})`,
+          '',
+          `a run spec nests about ten levels; flatten the value at line ${line}`,
+        ),
+      ],
+    };
   }
-  const parsed = mediaType === 'json' ? parseJson(decoded.text) : parseYaml(decoded.text);
-  if (!parsed.ok) return fail(parsed.problems);
-  const raw = parsed.value;
+  return { ok: true, text: decoded.text };
+}
 
+/** JSON or YAML text (one that passed `specText`) as a value, or its syntax problems. */
+export function parseSpecText(text: string, mediaType: SpecMediaType): SpecValue {
+  return mediaType === 'json' ? parseJson(text) : parseYaml(text);
+}
+
+/** A parsed spec value checked against the limits, the schema and its own references, with defaults. */
+export function checkRunSpec(raw: unknown, limits: SpecLimits = DEFAULT_SPEC_LIMITS): ParseResult {
   // Counting is cheap; validating a spec over the limits is the cost the limits exist to bound.
   const oversize = sizeProblems(raw, limits);
   if (oversize.length > 0) return fail(oversize);
@@ -177,9 +204,9 @@ function decode(body: string | Uint8Array): { ok: true; text: string } | { ok: f
   return { ok: true, text };
 }
 
-type Parsed = { ok: true; value: unknown } | { ok: false; problems: Problem[] };
+export type SpecValue = { ok: true; value: unknown } | { ok: false; problems: Problem[] };
 
-function parseJson(text: string): Parsed {
+function parseJson(text: string): SpecValue {
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch (error) {
@@ -229,7 +256,7 @@ function decimalOnly(tags: Tags): Tags {
   return out;
 }
 
-function parseYaml(text: string): Parsed {
+function parseYaml(text: string): SpecValue {
   // yaml's default is YAML 1.2 with the core schema: `no`, `yes`, `on` stay strings.
   const doc = parseDocument(text, {
     version: '1.2',
