@@ -277,6 +277,12 @@ describe('rein report and rein logs', () => {
     expect((await cli('logs', runId, 'build', '--attempt', 'x')).code).toBe(2);
   });
 
+  it('rein events --follow, through the same SSE reader, ends once a finished run is printed', async () => {
+    const followed = await cli('events', runId, '--follow');
+    expect(followed.code).toBe(0);
+    expect(followed.stdout.trimEnd().split('\n').at(-1)).toContain('RunCompleted');
+  });
+
   it('rein logs --follow prints a running attempt live and exits when it ends', async () => {
     const submitted = await rein.submit(
       runSpec({
