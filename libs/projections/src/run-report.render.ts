@@ -244,7 +244,7 @@ export function reportHtml(r: RunReport): string {
 }
 
 /** HTML text and attribute values: the five characters that could end either. */
-export function esc(text: string): string {
+function esc(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
@@ -322,7 +322,7 @@ function usageText(u: Usage): string {
   return `${u.tokens} tokens, $${u.usd.toFixed(u.usd !== 0 && u.usd < 0.01 ? 4 : 2)}`;
 }
 
-export function duration(ms: number): string {
+function duration(ms: number): string {
   if (ms < 1000) return `${ms} ms`;
   const s = ms / 1000;
   if (s < 60) return `${s.toFixed(1)} s`;

@@ -389,7 +389,7 @@ function reasonText(reason: string | undefined): string {
 }
 
 /** The first line of `text`, at most 200 characters: a timeline entry is one sentence. */
-export function oneLine(text: string): string {
+function oneLine(text: string): string {
   const line = text.trim().split('\n', 1)[0] ?? '';
   return line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }
