@@ -35,10 +35,11 @@ export default {
       ...common,
       displayName: 'unit',
       testMatch: ['<rootDir>/**/*.spec.ts'],
-      testPathIgnorePatterns: [...common.testPathIgnorePatterns, '\\.(int|e2e|fault)\\.spec\\.ts$'],
+      testPathIgnorePatterns: [...common.testPathIgnorePatterns, '\\.(int|e2e|fault|browser)\\.spec\\.ts$'],
     },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/**/*.int.spec.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/**/*.e2e.spec.ts'] },
     { ...common, displayName: 'faults', testMatch: ['<rootDir>/**/*.fault.spec.ts'] },
+    { ...common, displayName: 'browser', testMatch: ['<rootDir>/**/*.browser.spec.ts'] },
   ],
 };
