@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Rein's tests need on a fresh Debian machine, then the npm packages.
-# System packages: nats-server (JetStream), redis-server, bubblewrap (the local sandbox), git, and
-# Go with sprig and yaml.v2 (the chart tests render the Helm chart with them when helm is absent).
+# System packages: nats-server (JetStream), redis-server, bubblewrap (the local sandbox), git,
+# Chromium (the inspector's browser tests), and Go with sprig and yaml.v2 (the chart tests render
+# the Helm chart with them when helm is absent).
 #
 # `--runtime` installs only what `rein up` itself needs (bubblewrap, git, util-linux's setpriv and
 # prlimit) and nothing from npm: `npm start` runs it first, so a new user's first command works.
@@ -37,6 +38,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The inspector's browser tests drive Debian's Chromium with playwright-core (no browser download).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 # The chart tests render with a small Go renderer when `helm` is absent (Go text/template + sprig).
 for pkg in golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
