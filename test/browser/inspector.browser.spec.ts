@@ -355,11 +355,8 @@ suite('inspector in a browser', () => {
     ]);
     await page.close();
   });
-});
 
-describe('inspector routes', () => {
-  it('leave the API, health and unknown /v1 paths to the server', async () => {
-    if (!available) return;
+  it('leaves the API, health and unknown /v1 paths to the server', async () => {
     const page = await fetch(`${rein.url}/runs/anything`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toContain('text/html');
@@ -371,6 +368,6 @@ describe('inspector routes', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get('content-type')).toContain('application/json');
     expect((await fetch(`${rein.url}/v1/runs`)).status).toBe(401);
-    expect((await fetch(`${rein.url}/assets/../../package.json`)).status).toBe(404);
+    expect((await fetch(`${rein.url}/assets/%2e%2e/%2e%2e/package.json`)).status).toBe(404);
   });
 });

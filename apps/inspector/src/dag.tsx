@@ -136,7 +136,7 @@ export function Dag({
                   onClick={() => setGroup(group === n.key ? null : n.key)}
                 >
                   <title>{[...counts].map(([s, c]) => `${c} ${s}`).join(', ')}</title>
-                  <rect width={NODE_W} height={GROUP_H} rx={6} />
+                  <rect class="frame" width={NODE_W} height={GROUP_H} rx={6} />
                   <text x={10} y={18} class="id">
                     {n.tasks.length} tasks ({n.tasks[0]} …)
                   </text>
