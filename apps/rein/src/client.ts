@@ -1,4 +1,5 @@
 import type {
+  WhatIfReport,
   ApprovalDecision,
   EventPage,
   PoolList,
@@ -135,6 +136,11 @@ export class ReinClient {
   async cancelTask(runId: string, taskId: string, reason?: string): Promise<RunView> {
     const body = reason === undefined ? {} : { reason };
     return this.json<RunView>('POST', `/v1/runs/${enc(runId)}/tasks/${enc(taskId)}/cancel`, body);
+  }
+
+  /** What if: the run's facts decided again under the change; nothing changes on the server. */
+  async whatIf(runId: string, change: unknown): Promise<WhatIfReport> {
+    return this.json<WhatIfReport>('POST', `/v1/runs/${enc(runId)}/what-if`, change);
   }
 
   async retryTask(runId: string, taskId: string): Promise<RunView> {

@@ -13,7 +13,8 @@ import {
   loadConfig,
   processEnv,
 } from '@rein/config';
-import type { RollbackRequest } from '@rein/contracts';
+import type { RollbackRequest, WhatIfReport } from '@rein/contracts';
+import { parse as parseYaml } from 'yaml';
 import { ApiError, ConnectionError, ReinClient } from './client.js';
 import { TranscriptPrinter } from './logs.js';
 import { renderEvent, renderPools, renderProblems, renderStatus } from './render.js';
@@ -211,6 +212,27 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         const at = opts.at ?? (await client.getRun(runId)).seq;
         const view = await client.replay(runId, at);
         return print(io, g.json ? json(view) : renderStatus(view, { color: useColor(g, io) }).join('\n'));
+      }),
+    );
+
+  program
+    .command('what-if')
+    .description(
+      "decide a run's recorded facts again under changed settings or spec overrides; nothing is appended or run",
+    )
+    .argument('<run>', 'run id')
+    .requiredOption('-f, --file <file>', 'YAML or JSON: { settings?, overrides? } (- reads stdin)')
+    .action(
+      act(async (g, runId: string, opts: { file: string }) => {
+        const text = await readSpec(opts.file, io);
+        let change: unknown;
+        try {
+          change = parseYaml(text);
+        } catch (e) {
+          throw new InvalidArgumentError(`${opts.file} is not YAML or JSON: ${(e as Error).message}`);
+        }
+        const report = await clientFor(g, io).whatIf(runId, change ?? {});
+        return print(io, g.json ? json(report) : renderWhatIf(report).join('\n'));
       }),
     );
 
@@ -668,4 +690,29 @@ function reportError(e: unknown, io: CliIo, g: Partial<GlobalOptions>): number {
     err(`error: ${e instanceof Error ? e.message : String(e)}`);
   }
   return EXIT.refused;
+}
+
+/** A what-if report as plain lines: where it diverges, what differs, both outcomes, what is unknown. */
+function renderWhatIf(r: WhatIfReport): string[] {
+  const out = [
+    r.firstDivergence === null
+      ? 'no divergence: the change decides what was recorded'
+      : `first divergence at event ${r.firstDivergence}`,
+  ];
+  const name = (d: WhatIfReport['decisions'][number]['recorded']): string =>
+    d === null
+      ? '(nothing)'
+      : `${d.type}${d.taskId === undefined ? '' : ` ${d.taskId}`}${d.attempt === undefined ? '' : `#${d.attempt}`}`;
+  for (const d of r.decisions) {
+    out.push(
+      `  ${d.seq}: ${d.kind}: ${name(d.recorded)} -> ${name(d.decided)}${d.reason ? ` (${d.reason})` : ''}`,
+    );
+  }
+  out.push(`run: ${r.outcome.recordedStatus} -> ${r.outcome.decidedStatus}`);
+  for (const [task, state] of Object.entries(r.outcome.recorded)) {
+    const decided = r.outcome.decided[task];
+    out.push(`  ${task}: ${state}${decided !== state ? ` -> ${decided ?? '(absent)'}` : ''}`);
+  }
+  for (const u of r.unknown) out.push(`unknown: ${u.taskId} attempt ${u.attempt}: ${u.reason}`);
+  return out;
 }

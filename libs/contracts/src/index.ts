@@ -16,3 +16,5 @@ export * from './run-report.js';
 export * from './api-pages.js';
 export * from './wire-shapes.js';
 export * from './nats-permissions.js';
+export * from './spec-overrides.js';
+export * from './what-if.js';

@@ -216,6 +216,27 @@ const paths: Record<string, Record<string, unknown>> = {
       },
     },
   },
+  '/v1/runs/{id}/what-if': {
+    parameters: [param('runId')],
+    post: {
+      operationId: 'whatIfRun',
+      tags: tags.runs,
+      summary: "The run's recorded facts decided again under changed settings or spec overrides",
+      description:
+        "Nothing is appended and nothing runs. `settings` are merged over the run's own; `overrides` patch " +
+        'its spec (`tasks.<id>.{prompt, agent, gates, retries, timeouts}`, `agents`, `budget`, `concurrency`) and ' +
+        'the result is checked as a submitted spec is. The answer names the first divergence, every differing ' +
+        'decision and both outcomes; where the changed run would need a fact that never happened (a retry that ' +
+        'was never run), `unknown` says so instead of inventing an outcome.',
+      requestBody: smallBody(ref('WhatIfRequest'), 'What to change.'),
+      responses: {
+        '200': answer('Both outcomes and the decisions that differ.', ref('WhatIfReport')),
+        '400': failure('BadBody'),
+        '404': failure('NotFound'),
+        '415': failure('UnsupportedMediaType'),
+      },
+    },
+  },
   '/v1/runs/{id}/cancel': {
     parameters: [param('runId')],
     post: {
@@ -478,6 +499,7 @@ function natsSubjects(): Schema {
       { subject: tasks.approve, operationId: 'approveTask' },
       { subject: tasks.reject, operationId: 'rejectTask' },
       { subject: tasks.cancel, operationId: 'cancelTask' },
+      { subject: runs.whatIf, operationId: 'whatIfRun' },
       { subject: tasks.retry, operationId: 'retryTask' },
       { subject: pools.list, operationId: 'listPools' },
     ],

@@ -14,6 +14,7 @@ export const SUBJECTS = {
     rollback: 'rein.v1.runs.rollback',
     attemptEvents: 'rein.v1.runs.attempt-events',
     report: 'rein.v1.runs.report',
+    whatIf: 'rein.v1.runs.what-if',
   },
   tasks: {
     approve: 'rein.v1.tasks.approve',

@@ -52,6 +52,14 @@ import {
   RunReportSchema,
 } from './run-report.js';
 import { deepFreeze } from './schema-builders.js';
+import { SpecOverridesSchema } from './spec-overrides.js';
+import {
+  DecisionSummarySchema,
+  WhatIfDecisionSchema,
+  WhatIfReportSchema,
+  WhatIfRequestSchema,
+  WhatIfUnknownSchema,
+} from './what-if.js';
 
 /**
  * The shapes defined once in TypeBox, as the OpenAPI components they are published as. openapi.ts
@@ -170,6 +178,12 @@ function build(): Record<string, Schema> {
       ReportRollback: ReportRollbackSchema,
       ReportIntervention: ReportInterventionSchema,
       ReportAnomaly: ReportAnomalySchema,
+      SpecOverrides: SpecOverridesSchema,
+      WhatIfRequest: WhatIfRequestSchema,
+      WhatIfReport: WhatIfReportSchema,
+      WhatIfDecision: WhatIfDecisionSchema,
+      WhatIfUnknown: WhatIfUnknownSchema,
+      DecisionSummary: DecisionSummarySchema,
     }),
   };
 }

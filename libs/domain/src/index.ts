@@ -12,3 +12,4 @@ export * from './run.decider.js';
 export * from './run.view.js';
 export * from './run.effects.js';
 export * from './run.redecide.js';
+export * from './run.what-if.js';

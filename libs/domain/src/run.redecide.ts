@@ -1,4 +1,4 @@
-import type { RunEvent, RunSettings } from '@rein/contracts';
+import type { RunEvent, RunSettings, RunSpec } from '@rein/contracts';
 import { isFact } from './run.events.js';
 import { msFromIso } from './hash.js';
 import { DecisionError, type RunCommand } from './run.commands.js';
@@ -37,6 +37,8 @@ export interface RedecideOptions {
   /** Try a different policy against the run's facts ("what would have happened"). */
   readonly settings?: RunSettings;
   readonly settingsHash?: string;
+  /** Try a changed spec (overrides applied) against the run's facts. */
+  readonly spec?: RunSpec;
 }
 
 /**
@@ -87,7 +89,7 @@ export function redecide(recorded: readonly RunEvent[], options: RedecideOptions
         const r = expected[k];
         const g = got[k];
         if (r && g) {
-          if (!sameDecision(r, g, options.settings === undefined)) {
+          if (!sameDecision(r, g, options.settings === undefined && options.spec === undefined)) {
             differences.push({ seq: r.seq, kind: 'changed', recorded: summary(r), redecided: summary(g) });
           }
         } else if (r) {
@@ -115,8 +117,8 @@ function commandOf(fact: RunEvent, produced: readonly RunEvent[], options: Redec
       return {
         ...base,
         type: 'SubmitRun',
-        spec: fact.data.spec,
-        specHash: fact.meta.specHash,
+        spec: options.spec ?? fact.data.spec,
+        specHash: options.spec ? `${fact.meta.specHash}+changed` : fact.meta.specHash,
         settings: options.settings ?? fact.data.settings,
         settingsHash:
           options.settingsHash ??

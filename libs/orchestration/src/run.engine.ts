@@ -231,6 +231,13 @@ export class RunEngine {
     }));
   }
 
+  /** The run's recorded events (a large spec resolved), or undefined for an unknown run. */
+  async recorded(runId: string): Promise<RunEvent[] | undefined> {
+    if (!RUN_ID_PATTERN.test(runId)) return undefined;
+    const events = await this.readRun(runId);
+    return events.length === 0 ? undefined : events;
+  }
+
   /** Cancels one task; its dependents follow the run's failFast rule. */
   cancelTask(
     runId: string,

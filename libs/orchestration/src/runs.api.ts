@@ -5,14 +5,16 @@ import {
   failAll,
   mediaTypeOf,
   ok,
-  parseRunSpec,
   sha256Hex,
   sniffSpecContentType,
+  WireValidators,
 } from '@rein/contracts';
 import { DecisionError, type RunView } from '@rein/domain';
 import { type EventStore, WrongExpectedVersionError } from '@rein/event-store';
 import { RequestBodyChecks } from './request-bodies.check.js';
 import { type RunEngine, SnapshotsGoneError } from './run.engine.js';
+import { SpecReader } from './spec-reader.js';
+import { whatIfReply } from './what-if.js';
 
 /** A cache of idempotency keys (Redis); the log stays the only copy that counts. */
 export interface IdempotencyKeyCache {
@@ -56,6 +58,8 @@ export interface SubmitMessage {
 export class RunsApi {
   /** The body validators, compiled once for the life of the API. */
   private readonly bodies = new RequestBodyChecks();
+  /** Specs are read so that no body can stall the event loop (spec-reader.ts). */
+  private readonly specs = new SpecReader();
 
   constructor(
     private readonly engine: RunEngine,
@@ -76,7 +80,7 @@ export class RunsApi {
         'send the spec as application/json or application/yaml',
       );
     }
-    const parsed = parseRunSpec(body, media, this.o.limits);
+    const parsed = await this.specs.read(body, media, this.o.limits);
     if (!parsed.ok) return failAll(parsed.problems);
     const { spec, specHash } = parsed;
     const base = spec.spec.workspace;
@@ -202,6 +206,17 @@ export class RunsApi {
       this.engine.approve(runId, taskId, { approve, ...decision, ...(by === undefined ? {} : { by }) }),
     );
   }
+
+  /** What if: the run's facts decided again under `{ settings?, overrides? }`; nothing changes. */
+  async whatIf(runId: string, body: unknown): Promise<ApiReply> {
+    const events = await this.engine.recorded(runId);
+    if (!events) return fail('not_found', `run ${runId.slice(0, 80)} does not exist`, '', 'list runs with GET /v1/runs');
+    this.validators ??= new WireValidators();
+    return whatIfReply(events, body, { limits: this.o.limits, validators: this.validators });
+  }
+
+  /** Compiled on the first what-if: most servers never answer one. */
+  private validators: WireValidators | undefined;
 
   /** Cancels one task: `{ reason? }`. */
   async cancelTask(runId: string, taskId: string, body: unknown, by?: string): Promise<ApiReply<RunView>> {

@@ -14,8 +14,8 @@ import {
   problem,
   reportFormatFor,
 } from '@rein/contracts';
-import { MESSAGE_BUS } from '@rein/nest';
-import type { MessageBus } from '@rein/transport';
+import { TRANSPORT } from '@rein/nest';
+import type { Transport } from '@rein/transport';
 import { type JsonBody, RunsApi } from '@rein/orchestration';
 import type { Request, Response } from 'express';
 
@@ -30,7 +30,7 @@ import type { Request, Response } from 'express';
 export class RunsHttpController {
   constructor(
     @Inject(RunsApi) private readonly api: RunsApi,
-    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
+    @Inject(TRANSPORT) private readonly bus: Transport,
   ) {}
 
   @Post('runs')
@@ -169,6 +169,14 @@ export class RunsHttpController {
   async rollback(@Param('id') runId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const body = this.body(req);
     send(res, body.ok ? await this.api.rollback(runId, body.value, principalOf(req)) : body.reply);
+  }
+
+  // It changes nothing (nothing is appended, nothing runs): reading the run is enough.
+  @Post('runs/:id/what-if')
+  @RequireScope('runs:read')
+  async whatIf(@Param('id') runId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const body = this.body(req);
+    send(res, body.ok ? await this.api.whatIf(runId, body.value) : body.reply);
   }
 
   @Post('runs/:id/tasks/:task/approve')

@@ -55,6 +55,13 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
           return this.api.rollback(str(runId), target, by);
         },
       ],
+      [SUBJECTS.runs.whatIf]: [
+        'runs:read',
+        (b) => {
+          const { runId, ...body } = b;
+          return this.api.whatIf(str(runId), body);
+        },
+      ],
       [SUBJECTS.tasks.approve]: [
         'runs:approve',
         (b, _raw, by) => {

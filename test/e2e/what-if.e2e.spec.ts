@@ -1,0 +1,112 @@
+/**
+ * What-if through the real server: a recorded run's facts decided again with more retries (over
+ * HTTP, over the CLI with a YAML file), with bad overrides refused naming the field, and the
+ * run's log untouched.
+ */
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ReinProcess, startRein, traversableTempDir } from '@rein/testing';
+import { runSpec } from './specs.js';
+
+jest.setTimeout(60_000);
+
+const REIN_BIN = fileURLToPath(new URL('../../bin/rein.mjs', import.meta.url));
+
+let rein: ReinProcess;
+let work: string;
+let runId: string;
+
+beforeAll(async () => {
+  rein = await startRein();
+  work = traversableTempDir('rein-e2e-what-if-');
+  // `flaky` fails for good on its first attempt (no retries); `after` is skipped; `solo` succeeds.
+  const spec = runSpec({
+    failFast: false,
+    agents: { sh: `if [ "$REIN_TASK_ID" = flaky ]; then exit 3; fi; echo ok > ok.txt` },
+    tasks: [{ id: 'flaky', retries: { max: 0 } }, { id: 'after', dependsOn: ['flaky'] }, { id: 'solo' }],
+  });
+  const r = await rein.submit(spec);
+  expect(r.status).toBe(201);
+  runId = r.body.runId as string;
+  const done = await rein.waitFor(runId, (v) => v.status !== 'running', 40_000);
+  expect(done.status).toBe('failed');
+}, 90_000);
+
+afterAll(async () => {
+  await rein?.dispose();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('what-if', () => {
+  it('with more retries: the failure becomes a retry whose outcome is unknown, and nothing is appended', async () => {
+    const before = (await rein.get(`/v1/runs/${runId}/events?limit=10000`)).body.events as unknown[];
+    const r = await rein.post(`/v1/runs/${runId}/what-if`, {
+      overrides: { tasks: { flaky: { retries: { max: 2 } } } },
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.firstDivergence).toEqual(expect.any(Number));
+    expect(r.body.decisions[0]).toMatchObject({
+      kind: 'changed',
+      recorded: { type: 'TaskFailed', taskId: 'flaky' },
+      decided: { type: 'TaskRetryScheduled', taskId: 'flaky' },
+    });
+    expect(r.body.outcome).toMatchObject({
+      recorded: { flaky: 'failed', after: 'skipped', solo: 'succeeded' },
+      decided: { flaky: 'retrying', after: 'pending', solo: 'succeeded' },
+      recordedStatus: 'failed',
+      decidedStatus: 'running',
+    });
+    expect(r.body.unknown).toEqual([
+      expect.objectContaining({ taskId: 'flaky', attempt: 2, state: 'retrying' }),
+    ]);
+    const after = (await rein.get(`/v1/runs/${runId}/events?limit=10000`)).body.events as unknown[];
+    expect(after).toEqual(before);
+  });
+
+  it('with nothing changed, decides what was recorded', async () => {
+    const r = await rein.post(`/v1/runs/${runId}/what-if`, {});
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ firstDivergence: null, decisions: [], unknown: [] });
+  });
+
+  it('refuses an unknown task, a bad value and an unknown field, naming each', async () => {
+    const unknownTask = await rein.post(`/v1/runs/${runId}/what-if`, {
+      overrides: { tasks: { nope: { prompt: 'x' } } },
+    });
+    expect(unknownTask.status).toBe(400);
+    expect(unknownTask.body.error.path).toBe('/overrides/tasks/nope');
+    const badValue = await rein.post(`/v1/runs/${runId}/what-if`, {
+      overrides: { tasks: { flaky: { retries: { max: -1 } } } },
+    });
+    expect(badValue.status).toBe(400);
+    expect(badValue.body.error.path).toContain('/retries/max');
+    const badField = await rein.post(`/v1/runs/${runId}/what-if`, { settingz: {} });
+    expect(badField.status).toBe(400);
+    expect(badField.body.error.path).toBe('/settingz');
+    const missing = await rein.post('/v1/runs/no-such-run/what-if', {});
+    expect(missing.status).toBe(404);
+  });
+
+  it('rein what-if RUN -f FILE prints the divergence and both outcomes', async () => {
+    const file = join(work, 'more-retries.yaml');
+    writeFileSync(file, 'overrides:\n  tasks:\n    flaky:\n      retries: { max: 2 }\n');
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((ok) =>
+      execFile(
+        process.execPath,
+        [REIN_BIN, 'what-if', runId, '-f', file],
+        { env: { ...process.env, REIN_SERVER: rein.url, NO_COLOR: '1' }, timeout: 30_000 },
+        (error, stdout, stderr) =>
+          ok({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
+      ),
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('first divergence at event');
+    expect(r.stdout).toContain('TaskFailed flaky');
+    expect(r.stdout).toContain('flaky: failed -> retrying');
+    expect(r.stdout).toContain('unknown: flaky attempt 2');
+  });
+});
