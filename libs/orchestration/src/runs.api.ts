@@ -210,7 +210,8 @@ export class RunsApi {
   /** What if: the run's facts decided again under `{ settings?, overrides? }`; nothing changes. */
   async whatIf(runId: string, body: unknown): Promise<ApiReply> {
     const events = await this.engine.recorded(runId);
-    if (!events) return fail('not_found', `run ${runId.slice(0, 80)} does not exist`, '', 'list runs with GET /v1/runs');
+    if (!events)
+      return fail('not_found', `run ${runId.slice(0, 80)} does not exist`, '', 'list runs with GET /v1/runs');
     this.validators ??= new WireValidators();
     return whatIfReply(events, body, { limits: this.o.limits, validators: this.validators });
   }
