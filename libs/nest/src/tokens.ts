@@ -13,8 +13,6 @@ export const EVENT_STORE = Symbol('EVENT_STORE');
  * or in-process. The only way a service reaches another.
  */
 export const TRANSPORT = Symbol('TRANSPORT');
-/** The same token as {@link TRANSPORT}, under its old name, for the controllers not moved yet. */
-export const MESSAGE_BUS = TRANSPORT;
 /** The process's {@link Metrics}, which `/metrics` reads. */
 export const METRICS = Symbol('METRICS');
 /** Which sandbox runs agents here and what enforces each limit, for /readyz ({@link SandboxInfo}). */

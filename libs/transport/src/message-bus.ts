@@ -6,9 +6,6 @@ export interface Subscribable {
   subscribe(subject: string, handler: (data: unknown, subject: string) => void): () => void;
 }
 
-/** Requests and events: the part of the transport port most handlers use, under its old name. */
-export type MessageBus = Requests & Events;
-
 /** Requests and events over a Nest ClientProxy (the in-process transport's). */
 export class ClientProxyBus implements Requests, Events {
   constructor(
