@@ -12,23 +12,26 @@ import {
   shapeKey,
 } from './graph.js';
 
-let worker: Worker | null | undefined;
 let nextId = 1;
 const waiting = new Map<number, (a: LayoutAnswer) => void>();
 
+// Started when the page loads, not when the first graph arrives: by then the server may be busy
+// streaming a large run's event log, and the worker's script would wait behind it.
+const worker: Worker | null = (() => {
+  try {
+    const w = new Worker(new URL('./layout.worker.ts', import.meta.url), { type: 'module' });
+    w.onmessage = (e: MessageEvent<LayoutAnswer>) => {
+      waiting.get(e.data.id)?.(e.data);
+      waiting.delete(e.data.id);
+    };
+    return w;
+  } catch {
+    return null;
+  }
+})();
+
 /** Lays the graph out in a Web Worker; on the page's thread only where workers are unavailable. */
 function layoutOffThread(req: Omit<LayoutRequest, 'id'>): Promise<LayoutAnswer> {
-  if (worker === undefined) {
-    try {
-      worker = new Worker(new URL('./layout.worker.ts', import.meta.url), { type: 'module' });
-      worker.onmessage = (e: MessageEvent<LayoutAnswer>) => {
-        waiting.get(e.data.id)?.(e.data);
-        waiting.delete(e.data.id);
-      };
-    } catch {
-      worker = null;
-    }
-  }
   const id = nextId++;
   if (worker === null) return import('./layout.js').then((m) => m.layout({ ...req, id }));
   const w = worker;

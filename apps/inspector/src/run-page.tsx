@@ -20,9 +20,12 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   const [eventsVersion, bumpEvents] = useReducer((n: number) => n + 1, 0);
 
   const refresh = useRef<() => void>(() => undefined);
+  // The seq the live view was folded up to (Infinity until the first answer: nothing to refetch yet).
+  const viewSeq = useRef(Number.POSITIVE_INFINITY);
   useEffect(() => {
     const ctl = new AbortController();
     events.current = [];
+    viewSeq.current = Number.POSITIVE_INFINITY;
     bumpEvents(0);
     setLive(null);
     let inFlight = false;
@@ -35,7 +38,11 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
       }
       inFlight = true;
       try {
-        setLive(await getJson<RunView>(runPath(runId), ctl.signal));
+        const view = await getJson<RunView>(runPath(runId), ctl.signal);
+        viewSeq.current = view.seq;
+        setLive(view);
+        // Events that arrived while this answer was on its way and are newer than it.
+        if ((events.current[events.current.length - 1]?.seq ?? 0) > view.seq) again = true;
         setError(null);
       } catch (e) {
         if (!ctl.signal.aborted) setError((e as Error).message);
@@ -47,33 +54,37 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
         }
       }
     };
-    // Events arrive in bursts: one refetch and one re-render per burst, not per event.
-    let frame = 0;
-    const scheduled = (): void => {
-      if (frame === 0)
-        frame = requestAnimationFrame(() => {
-          frame = 0;
-          bumpEvents(0);
-        });
+    // Events arrive in bursts (the catch-up of a large run is tens of thousands): the log
+    // re-renders at most every 150 ms and the view is refetched once per burst, not per event.
+    let frame: ReturnType<typeof setTimeout> | undefined;
+    const scheduled = (refetch: boolean): void => {
+      frame ??= setTimeout(() => {
+        frame = undefined;
+        bumpEvents(0);
+      }, 150);
+      if (!refetch) return;
       clearTimeout(timer);
       timer = setTimeout(() => void load(), 100);
     };
     refresh.current = () => void load();
-    void load();
-    follow(
-      `${runPath(runId)}/events?after=0`,
-      (data) => {
-        const e = JSON.parse(data) as RunEvent;
-        const list = events.current;
-        if (list.length === 0 || list[list.length - 1]!.seq < e.seq) list.push(e);
-        scheduled();
-      },
-      ctl.signal,
+    // The view first, so the DAG is drawn before the event log's catch-up competes with it.
+    void load().then(() =>
+      follow(
+        `${runPath(runId)}/events?after=0`,
+        (data) => {
+          const e = JSON.parse(data) as RunEvent;
+          const list = events.current;
+          if (list.length === 0 || list[list.length - 1]!.seq < e.seq) list.push(e);
+          // The catch-up from event 1 replays what the view already folded: only newer events refetch it.
+          scheduled(e.seq > viewSeq.current);
+        },
+        ctl.signal,
+      ),
     );
     return () => {
       ctl.abort();
       clearTimeout(timer);
-      cancelAnimationFrame(frame);
+      clearTimeout(frame);
     };
   }, [runId]);
 
