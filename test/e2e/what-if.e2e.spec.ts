@@ -1,5 +1,5 @@
 /**
- * What-if through the real server: a recorded run's facts decided again with more retries (over
+ * What-if and compare through the real server: a recorded run's facts decided again with more retries (over
  * HTTP, over the CLI with a YAML file), with bad overrides refused naming the field, and the
  * run's log untouched.
  */
@@ -108,5 +108,54 @@ describe('what-if', () => {
     expect(r.stdout).toContain('TaskFailed flaky');
     expect(r.stdout).toContain('flaky: failed -> retrying');
     expect(r.stdout).toContain('unknown: flaky attempt 2');
+  });
+});
+
+describe('compare', () => {
+  it('shows two runs side by side, with the fields that changed; over HTTP and the CLI', async () => {
+    const fixed = runSpec({
+      failFast: false,
+      agents: { sh: 'echo ok > ok.txt' },
+      tasks: [
+        { id: 'flaky', retries: { max: 0 } },
+        { id: 'after', dependsOn: ['flaky'] },
+        { id: 'solo' },
+        { id: 'new' },
+      ],
+    });
+    const submitted = await rein.submit(fixed);
+    expect(submitted.status).toBe(201);
+    const other = submitted.body.runId as string;
+    await rein.waitFor(other, (v) => v.status !== 'running', 40_000);
+
+    const r = await rein.get(`/v1/runs/${runId}/compare/${other}`);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ a: runId, b: other });
+    const task = (id: string) => (r.body.tasks as { id: string }[]).find((t) => t.id === id);
+    expect(task('flaky')).toMatchObject({
+      a: { state: 'failed', attempts: 1 },
+      b: { state: 'succeeded', attempts: 1 },
+      changed: expect.arrayContaining(['state', 'snapshot']),
+    });
+    expect(task('after')).toMatchObject({ a: { state: 'skipped', attempts: 0 }, b: { state: 'succeeded' } });
+    expect(task('solo')).toMatchObject({ a: { state: 'succeeded' }, b: { state: 'succeeded' } });
+    expect(task('new')).toMatchObject({ a: null, b: { state: 'succeeded' } });
+    expect((r.body.tasks as { id: string }[]).map((t) => t.id)).toEqual(['flaky', 'after', 'solo', 'new']);
+
+    const missing = await rein.get(`/v1/runs/${runId}/compare/no-such-run`);
+    expect(missing.status).toBe(404);
+
+    const cli = await new Promise<{ code: number | null; stdout: string }>((ok) =>
+      execFile(
+        process.execPath,
+        [REIN_BIN, 'compare', runId, other],
+        { env: { ...process.env, REIN_SERVER: rein.url, NO_COLOR: '1' }, timeout: 30_000 },
+        (error, stdout) =>
+          ok({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout }),
+      ),
+    );
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toContain('flaky: failed, 1 attempt | succeeded, 1 attempt  changed: state');
+    expect(cli.stdout).toContain('new: (absent) | succeeded, 1 attempt');
   });
 });

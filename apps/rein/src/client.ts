@@ -1,4 +1,5 @@
 import type {
+  RunComparison,
   WhatIfReport,
   ApprovalDecision,
   EventPage,
@@ -136,6 +137,10 @@ export class ReinClient {
   async cancelTask(runId: string, taskId: string, reason?: string): Promise<RunView> {
     const body = reason === undefined ? {} : { reason };
     return this.json<RunView>('POST', `/v1/runs/${enc(runId)}/tasks/${enc(taskId)}/cancel`, body);
+  }
+
+  async compare(a: string, b: string): Promise<RunComparison> {
+    return this.json<RunComparison>('GET', `/v1/runs/${enc(a)}/compare/${enc(b)}`);
   }
 
   /** What if: the run's facts decided again under the change; nothing changes on the server. */

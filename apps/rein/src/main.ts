@@ -13,7 +13,7 @@ import {
   loadConfig,
   processEnv,
 } from '@rein/config';
-import type { RollbackRequest, WhatIfReport } from '@rein/contracts';
+import type { RollbackRequest, RunComparison, WhatIfReport } from '@rein/contracts';
 import { parse as parseYaml } from 'yaml';
 import { ApiError, ConnectionError, ReinClient } from './client.js';
 import { TranscriptPrinter } from './logs.js';
@@ -212,6 +212,30 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         const at = opts.at ?? (await client.getRun(runId)).seq;
         const view = await client.replay(runId, at);
         return print(io, g.json ? json(view) : renderStatus(view, { color: useColor(g, io) }).join('\n'));
+      }),
+    );
+
+  program
+    .command('compare')
+    .description(
+      'two runs side by side: per task its state, attempts, usage, snapshot, verdicts, and what changed',
+    )
+    .argument('<a>', 'the first run id')
+    .argument('<b>', 'the second run id')
+    .action(
+      act(async (g, a: string, b: string) => {
+        const c = await clientFor(g, io).compare(a, b);
+        if (g.json) return print(io, json(c));
+        const show = (s: RunComparison['tasks'][number]['a']): string =>
+          s === null ? '(absent)' : `${s.state}, ${s.attempts} attempt${s.attempts === 1 ? '' : 's'}`;
+        const lines = [`${c.a} vs ${c.b}`];
+        for (const t of c.tasks) {
+          lines.push(
+            `  ${t.id}: ${show(t.a)} | ${show(t.b)}${t.changed.length > 0 ? `  changed: ${t.changed.join(', ')}` : ''}`,
+          );
+        }
+        lines.push(`usage: ${c.usage.a.tokens} tokens | ${c.usage.b.tokens} tokens`);
+        return print(io, lines.join('\n'));
       }),
     );
 

@@ -18,3 +18,4 @@ export * from './wire-shapes.js';
 export * from './nats-permissions.js';
 export * from './spec-overrides.js';
 export * from './what-if.js';
+export * from './run-compare.js';

@@ -41,6 +41,7 @@ const TABLE: readonly (readonly [method: string, path: string, statuses: readonl
   ['post', '/v1/runs/{id}/tasks/{task}/reject', ['202', '404', '409']],
   ['post', '/v1/runs/{id}/tasks/{task}/cancel', ['202', '404', '409']],
   ['post', '/v1/runs/{id}/what-if', ['200', '400', '404']],
+  ['get', '/v1/runs/{a}/compare/{b}', ['200', '404']],
   ['post', '/v1/runs/{id}/tasks/{task}/retry', ['202', '404', '409']],
   ['get', '/healthz', ['200']],
   ['get', '/readyz', ['200', '503']],

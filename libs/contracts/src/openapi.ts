@@ -216,6 +216,34 @@ const paths: Record<string, Record<string, unknown>> = {
       },
     },
   },
+  '/v1/runs/{a}/compare/{b}': {
+    parameters: [
+      {
+        name: 'a',
+        in: 'path',
+        required: true,
+        description: 'The first run id.',
+        schema: { type: 'string', pattern: RUN_ID },
+      },
+      {
+        name: 'b',
+        in: 'path',
+        required: true,
+        description: 'The second run id.',
+        schema: { type: 'string', pattern: RUN_ID },
+      },
+    ],
+    get: {
+      operationId: 'compareRuns',
+      tags: tags.runs,
+      summary:
+        'Two runs side by side: per task its state, attempts, usage, snapshot and verdicts in each, and what changed',
+      responses: {
+        '200': answer('The comparison.', ref('RunComparison')),
+        '404': failure('NotFound'),
+      },
+    },
+  },
   '/v1/runs/{id}/what-if': {
     parameters: [param('runId')],
     post: {
@@ -500,6 +528,7 @@ function natsSubjects(): Schema {
       { subject: tasks.reject, operationId: 'rejectTask' },
       { subject: tasks.cancel, operationId: 'cancelTask' },
       { subject: runs.whatIf, operationId: 'whatIfRun' },
+      { subject: runs.compare, operationId: 'compareRuns' },
       { subject: tasks.retry, operationId: 'retryTask' },
       { subject: pools.list, operationId: 'listPools' },
     ],

@@ -15,6 +15,7 @@ export const SUBJECTS = {
     attemptEvents: 'rein.v1.runs.attempt-events',
     report: 'rein.v1.runs.report',
     whatIf: 'rein.v1.runs.what-if',
+    compare: 'rein.v1.runs.compare',
   },
   tasks: {
     approve: 'rein.v1.tasks.approve',
@@ -56,5 +57,6 @@ export const SUBJECTS = {
     replay: 'rein.internal.query.replay',
     attemptEvents: 'rein.internal.query.attempt-events',
     report: 'rein.internal.query.report',
+    compare: 'rein.internal.query.compare',
   },
 } as const;

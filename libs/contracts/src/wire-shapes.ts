@@ -53,6 +53,7 @@ import {
 } from './run-report.js';
 import { deepFreeze } from './schema-builders.js';
 import { SpecOverridesSchema } from './spec-overrides.js';
+import { CompareSideSchema, CompareTaskSchema, RunComparisonSchema } from './run-compare.js';
 import {
   DecisionSummarySchema,
   WhatIfDecisionSchema,
@@ -184,6 +185,9 @@ function build(): Record<string, Schema> {
       WhatIfDecision: WhatIfDecisionSchema,
       WhatIfUnknown: WhatIfUnknownSchema,
       DecisionSummary: DecisionSummarySchema,
+      RunComparison: RunComparisonSchema,
+      CompareTask: CompareTaskSchema,
+      CompareSide: CompareSideSchema,
     }),
   };
 }

@@ -4,6 +4,7 @@ import {
   type ApiReply,
   type EventPage,
   type ReplayView,
+  type RunComparison,
   type RunList,
   type RunReport,
   type RunView,
@@ -12,7 +13,7 @@ import {
 } from '@rein/contracts';
 import type { EventStore } from '@rein/event-store';
 import { EVENT_STORE } from '@rein/nest';
-import { type ListQuery, RunProjection, RunReports } from '@rein/projections';
+import { type ListQuery, RunProjection, RunReports, compareRuns } from '@rein/projections';
 
 /** A query as it arrives (over NATS, any JSON object): the projection checks every field. */
 interface Q {
@@ -58,6 +59,16 @@ export class RunsQueryRpcController {
     @Payload() q: Q & { taskId?: unknown; attempt?: unknown },
   ): Promise<ApiReply<TranscriptPage>> {
     return this.projection.attemptEvents(q.runId, q.taskId, q.attempt, q);
+  }
+
+  /** Two runs side by side; 404 (naming which) when either is unknown. */
+  @MessagePattern(SUBJECTS.query.compare)
+  async compare(@Payload() q: { a?: unknown; b?: unknown }): Promise<ApiReply<RunComparison>> {
+    const [a, b] = await Promise.all([this.projection.get(q.a), this.projection.get(q.b)]);
+    // Only a 200 carries a view: any other answer is the error envelope, passed on as it is.
+    if (a.status !== 200) return a as ApiReply<never>;
+    if (b.status !== 200) return b as ApiReply<never>;
+    return { status: 200, body: compareRuns(a.body as RunView, b.body as RunView) };
   }
 
   /** The incident report: JSON, or with `format` `md` / `html` the rendered text. */

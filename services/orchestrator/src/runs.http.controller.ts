@@ -171,6 +171,12 @@ export class RunsHttpController {
     send(res, body.ok ? await this.api.rollback(runId, body.value, principalOf(req)) : body.reply);
   }
 
+  @Get('runs/:a/compare/:b')
+  @RequireScope('runs:read')
+  async compare(@Param('a') a: string, @Param('b') b: string, @Res() res: Response): Promise<void> {
+    send(res, await this.ask(SUBJECTS.query.compare, { a, b }));
+  }
+
   // It changes nothing (nothing is appended, nothing runs): reading the run is enough.
   @Post('runs/:id/what-if')
   @RequireScope('runs:read')

@@ -55,6 +55,7 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
           return this.api.rollback(str(runId), target, by);
         },
       ],
+      [SUBJECTS.runs.compare]: ['runs:read', (b) => this.ask(SUBJECTS.query.compare, b)],
       [SUBJECTS.runs.whatIf]: [
         'runs:read',
         (b) => {
