@@ -6,15 +6,18 @@
  * under bubblewrap.
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { RunEvent } from '@rein/contracts';
-import { pollUntil, processesWithMarker, type ReinProcess, type RunViewBody, startRein } from '@rein/testing';
+import {
+  pollUntil,
+  processesWithMarker,
+  type ReinProcess,
+  type RunViewBody,
+  reinCli,
+  startRein,
+} from '@rein/testing';
 import { attemptsOf, runSpec, stateOf } from './specs.js';
 
 jest.setTimeout(60_000);
-
-const REIN_BIN = fileURLToPath(new URL('../../bin/rein.mjs', import.meta.url));
 
 let rein: ReinProcess;
 
@@ -26,17 +29,7 @@ afterAll(async () => {
   await rein?.dispose();
 });
 
-function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((ok) => {
-    execFile(
-      process.execPath,
-      [REIN_BIN, ...args],
-      { env: { ...process.env, REIN_SERVER: rein.url, NO_COLOR: '1' }, timeout: 30_000 },
-      (error, stdout, stderr) =>
-        ok({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = (...args: string[]) => reinCli(rein.url, args);
 
 async function submit(spec: Record<string, unknown>): Promise<string> {
   const r = await rein.submit(spec);

@@ -4,16 +4,12 @@
  * run's log untouched.
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type ReinProcess, startRein, traversableTempDir } from '@rein/testing';
+import { type ReinProcess, reinCli, startRein, traversableTempDir } from '@rein/testing';
 import { runSpec } from './specs.js';
 
 jest.setTimeout(60_000);
-
-const REIN_BIN = fileURLToPath(new URL('../../bin/rein.mjs', import.meta.url));
 
 let rein: ReinProcess;
 let work: string;
@@ -93,15 +89,7 @@ describe('what-if', () => {
   it('rein what-if RUN -f FILE prints the divergence and both outcomes', async () => {
     const file = join(work, 'more-retries.yaml');
     writeFileSync(file, 'overrides:\n  tasks:\n    flaky:\n      retries: { max: 2 }\n');
-    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((ok) =>
-      execFile(
-        process.execPath,
-        [REIN_BIN, 'what-if', runId, '-f', file],
-        { env: { ...process.env, REIN_SERVER: rein.url, NO_COLOR: '1' }, timeout: 30_000 },
-        (error, stdout, stderr) =>
-          ok({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
-      ),
-    );
+    const r = await reinCli(rein.url, ['what-if', runId, '-f', file]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('first divergence at event');
@@ -145,15 +133,7 @@ describe('compare', () => {
     const missing = await rein.get(`/v1/runs/${runId}/compare/no-such-run`);
     expect(missing.status).toBe(404);
 
-    const cli = await new Promise<{ code: number | null; stdout: string }>((ok) =>
-      execFile(
-        process.execPath,
-        [REIN_BIN, 'compare', runId, other],
-        { env: { ...process.env, REIN_SERVER: rein.url, NO_COLOR: '1' }, timeout: 30_000 },
-        (error, stdout) =>
-          ok({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout }),
-      ),
-    );
+    const cli = await reinCli(rein.url, ['compare', runId, other]);
     expect(cli.code).toBe(0);
     expect(cli.stdout).toContain('flaky: failed, 1 attempt | succeeded, 1 attempt  changed: state');
     expect(cli.stdout).toContain('new: (absent) | succeeded, 1 attempt');

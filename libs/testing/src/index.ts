@@ -12,3 +12,4 @@ export * from './seeded-random.js';
 export * from './anthropic-standin.js';
 export * from './openai-responses-standin.js';
 export * from './git-env.js';
+export * from './rein-cli.js';
