@@ -50,10 +50,12 @@ export function Dag({
   tasks,
   selected,
   onSelect,
+  onLaidOut,
 }: {
   tasks: readonly Task[];
   selected: string | null;
   onSelect: (id: string) => void;
+  onLaidOut?: () => void;
 }) {
   const graph: DrawnGraph = useMemo(() => drawnGraph(tasks), [tasks]);
   const shape = useMemo(() => shapeKey(graph), [graph]);
@@ -69,6 +71,7 @@ export function Dag({
       edges: graph.edges,
     }).then((layout) => {
       if (latest.current === shape) setAnswer({ shape, layout });
+      onLaidOut?.();
     });
   }, [shape]);
   const layout = answer?.layout;

@@ -20,6 +20,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   const [eventsVersion, bumpEvents] = useReducer((n: number) => n + 1, 0);
 
   const refresh = useRef<() => void>(() => undefined);
+  const laidOut = useRef<() => void>(() => undefined);
   // The seq the live view was folded up to (Infinity until the first answer: nothing to refetch yet).
   const viewSeq = useRef(Number.POSITIVE_INFINITY);
   useEffect(() => {
@@ -67,20 +68,28 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
       timer = setTimeout(() => void load(), 100);
     };
     refresh.current = () => void load();
-    // The view first, so the DAG is drawn before the event log's catch-up competes with it.
-    void load().then(() =>
-      follow(
-        `${runPath(runId)}/events?after=0`,
-        (data) => {
-          const e = JSON.parse(data) as RunEvent;
-          const list = events.current;
-          if (list.length === 0 || list[list.length - 1]!.seq < e.seq) list.push(e);
-          // The catch-up from event 1 replays what the view already folded: only newer events refetch it.
-          scheduled(e.seq > viewSeq.current);
-        },
-        ctl.signal,
-      ),
-    );
+    // The view and the DAG first: the event log's catch-up (tens of thousands of events on a
+    // large run) would compete with them for the server and the page; it waits for the first
+    // layout, or 1.5 s at most.
+    const drawn = new Promise<void>((resolve) => {
+      laidOut.current = resolve;
+      setTimeout(resolve, 1500);
+    });
+    void load()
+      .then(() => drawn)
+      .then(() =>
+        follow(
+          `${runPath(runId)}/events?after=0`,
+          (data) => {
+            const e = JSON.parse(data) as RunEvent;
+            const list = events.current;
+            if (list.length === 0 || list[list.length - 1]!.seq < e.seq) list.push(e);
+            // The catch-up from event 1 replays what the view already folded: only newer events refetch it.
+            scheduled(e.seq > viewSeq.current);
+          },
+          ctl.signal,
+        ),
+      );
     return () => {
       ctl.abort();
       clearTimeout(timer);
@@ -214,6 +223,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
           tasks={view.tasks}
           selected={selectedTask}
           onSelect={(id) => setQuery({ task: id, attempt: null })}
+          onLaidOut={() => laidOut.current()}
         />
         <TaskPanel
           runId={runId}
