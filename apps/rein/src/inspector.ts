@@ -1,5 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
-import type { NextFunction, Request, Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { existsSync, readFileSync } from 'node:fs';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +9,7 @@ import { fileURLToPath } from 'node:url';
  * /readyz, /metrics, unknown paths — falls through to Nest's routes, so the API keeps its
  * precedence and its JSON 404s. The page holds no data: it calls the API with the user's token.
  */
-export function serveInspector(app: INestApplication, fixed?: string): void {
+export function serveInspector(app: Mountable, fixed?: string): void {
   // Found on first use, so a server started before `npm run build:inspector` serves it after.
   let found = fixed;
   app.use((req: Request, res: Response, next: NextFunction) => {
@@ -29,6 +28,11 @@ export function serveInspector(app: INestApplication, fixed?: string): void {
     // vite names assets by their content hash: they never change under one name.
     return sendFile(res, file, 'public, max-age=31536000, immutable');
   });
+}
+
+/** Nest's HTTP application, or a bare Express one (the tests'). */
+export interface Mountable {
+  use(handler: RequestHandler): unknown;
 }
 
 const TYPES: Readonly<Record<string, string>> = {
