@@ -356,6 +356,36 @@ suite('inspector in a browser', () => {
     await page.close();
   });
 
+  it('cancels and retries a task, then cancels the run, from the page', async () => {
+    const runId = await submit(
+      runSpec({
+        name: 'control-run',
+        failFast: false,
+        agents: { sh: 'sleep 60' },
+        tasks: [{ id: 'slow', retries: { max: 0 } }, { id: 'other' }],
+      }),
+    );
+    const page = await signedInPage();
+    page.on('dialog', (d) => void d.accept());
+    await page.goto(`${rein.url}/runs/${runId}?task=slow`);
+    await page.getByTestId('cancel-task').click({ timeout: 20_000 });
+    await page
+      .locator('[data-testid=dag] [data-task=slow][data-state=cancelled]')
+      .waitFor({ timeout: 20_000 });
+    await page.getByTestId('retry-task').click();
+    await waitRun(
+      runId,
+      (r) => task(r, 'slow').attempts.length === 2,
+      'the retried task never got a second attempt',
+    );
+    await page.locator('[data-testid=task-panel] [data-attempt="2"]').first().waitFor();
+    await page.getByTestId('cancel-run').click();
+    await page.locator('[data-testid=run][data-status=cancelled]').waitFor({ timeout: 20_000 });
+    const run = await waitRun(runId, (r) => r.status !== 'running', 'the run never ended');
+    expect(run.status).toBe('cancelled');
+    await page.close();
+  });
+
   it('leaves the API, health and unknown /v1 paths to the server', async () => {
     const page = await fetch(`${rein.url}/runs/anything`);
     expect(page.status).toBe(200);
