@@ -300,6 +300,19 @@ suite('inspector in a browser', () => {
     await page.getByTestId('go-live').click();
     await page.locator('[data-testid=dag] [data-task=b][data-state=succeeded]').waitFor();
     await fresh.close();
+    // "Roll back to here" from the past: b runs again, as a new attempt.
+    page.on('dialog', (d) => void d.accept());
+    await page.locator('[data-testid=scrubber] input[type=range]').fill(String(at));
+    await page.getByTestId('rollback-here').click();
+    const rolled = await waitRun(
+      runId,
+      (r) => r.status === 'succeeded' && task(r, 'b').attempts.length === 2,
+      'the rolled-back run never ran b again',
+    );
+    expect(task(rolled, 'a').attempts.length).toBe(1);
+    expect((await eventsOf(runId)).filter((e) => e.type === 'RollbackRequested').map((e) => e.data)).toEqual([
+      expect.objectContaining({ toEvent: at }),
+    ]);
     await page.close();
   });
 
