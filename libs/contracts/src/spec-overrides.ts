@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import type { Problem } from './errors.js';
+import { type Problem, pointer } from './errors.js';
 import { parseRunSpec } from './run-spec.parser.js';
 import { DEFAULT_SPEC_LIMITS, type RunSpec, type SpecLimits } from './run-spec.types.js';
 import { closedObject } from './schema-builders.js';
@@ -73,7 +73,7 @@ export function applySpecOverrides(
     if (!task) {
       problems.push(
         problem(
-          `/overrides/tasks/${pointerToken(id)}`,
+          pointer('overrides', 'tasks', id),
           `task ${id} is not in the run`,
           'name a task id of the run',
         ),
@@ -110,9 +110,4 @@ function mergeRetries(
   if (isObject(base.backoff) && isObject(change.backoff))
     out.backoff = { ...base.backoff, ...change.backoff };
   return out;
-}
-
-/** RFC 6901: `~` and `/` in a key. */
-function pointerToken(key: string): string {
-  return key.replaceAll('~', '~0').replaceAll('/', '~1');
 }

@@ -56,8 +56,10 @@ export interface SubmitMessage {
  * controllers only map their transport to these calls and the reply back.
  */
 export class RunsApi {
+  /** The published shapes' validators, one set for the life of the API (bodies and what-if). */
+  private readonly wire = new WireValidators();
   /** The body validators, compiled once for the life of the API. */
-  private readonly bodies = new RequestBodyChecks();
+  private readonly bodies = new RequestBodyChecks(this.wire);
   /** Specs are read so that no body can stall the event loop (spec-reader.ts). */
   private readonly specs = new SpecReader();
 
@@ -212,12 +214,8 @@ export class RunsApi {
     const events = await this.engine.recorded(runId);
     if (!events)
       return fail('not_found', `run ${runId.slice(0, 80)} does not exist`, '', 'list runs with GET /v1/runs');
-    this.validators ??= new WireValidators();
-    return whatIfReply(events, body, { limits: this.o.limits, validators: this.validators });
+    return whatIfReply(events, body, { limits: this.o.limits, validators: this.wire });
   }
-
-  /** Compiled on the first what-if: most servers never answer one. */
-  private validators: WireValidators | undefined;
 
   /** Cancels one task: `{ reason? }`. */
   async cancelTask(runId: string, taskId: string, body: unknown, by?: string): Promise<ApiReply<RunView>> {
