@@ -131,6 +131,7 @@ const ENV_SETTINGS = [
   'agentToolsDir',
   'anthropicBaseUrl',
   'openaiBaseUrl',
+  'codexPrices',
   'k8sNamespace',
   'k8sAgentImage',
   'k8sGitUrl',
@@ -404,6 +405,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
           agentToolsDir: fromEnv.agentToolsDir,
           anthropicBaseUrl: fromEnv.anthropicBaseUrl,
           openaiBaseUrl: fromEnv.openaiBaseUrl,
+          codexPrices: fromEnv.codexPrices,
           kubernetes: {
             namespace: fromEnv.k8sNamespace,
             agentImage: fromEnv.k8sAgentImage,

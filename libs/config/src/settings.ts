@@ -417,6 +417,14 @@ export const SERVER_SETTINGS = {
     doc: 'base URL the `codex` runtime talks to',
     readBy: ['executor'],
   },
+  codexPrices: {
+    env: 'REIN_CODEX_PRICES',
+    arg: 'JSON|FILE',
+    parser: verbatim('json'),
+    defaultDoc: "OpenAI's list prices (codex.prices.ts)",
+    doc: 'USD per million tokens the `codex` runtime is priced at: a JSON object, or a YAML/JSON file, of `{ model: { inputPerMTok, cachedInputPerMTok, outputPerMTok } }`, over the built-in table',
+    readBy: ['executor'],
+  },
   k8sNamespace: {
     env: 'REIN_K8S_NAMESPACE',
     parser: text(),

@@ -4,8 +4,12 @@ export { SUMMARY_CHARS, USAGE_PREFIX, parseUsageLine } from './agent-output.js';
 export * from './job.queue.js';
 export {
   agentRuntimesFromToolsDir,
+  CodexPricesError,
+  DEFAULT_CODEX_PRICES,
+  parseCodexPrices,
   type AgentRuntimesConfig,
   type AgentCliConfig,
+  type PriceTable,
 } from './runtimes/index.js';
 export * from './cleanup/index.js';
 export { attemptChangeIn, missingSnapshots } from './attempt-change.js';

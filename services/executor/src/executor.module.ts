@@ -9,6 +9,7 @@ import {
   WorkspaceJanitor,
   agentRuntimesFromToolsDir,
   cleanupPolicyOf,
+  parseCodexPrices,
 } from '@rein/execution';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +45,8 @@ export interface ExecutorSettings {
   readonly agentToolsDir?: string | undefined;
   readonly anthropicBaseUrl?: string | undefined;
   readonly openaiBaseUrl?: string | undefined;
+  /** REIN_CODEX_PRICES as given (inline JSON or a file path); parsed here, at start. */
+  readonly codexPrices?: string | undefined;
   readonly kubernetes: KubernetesSettings;
   /** Secrets are the server's own environment variables, named by the agent profile. */
   readonly secrets: Readonly<Record<string, string | undefined>>;
@@ -52,15 +55,18 @@ export interface ExecutorSettings {
 /**
  * The Claude Code and Codex CLIs, installed apart from the product by `npm ci --prefix tools/agents`
  * (REIN_AGENT_TOOLS_DIR to use another place); providers' base URLs from REIN_ANTHROPIC_BASE_URL
- * and REIN_OPENAI_BASE_URL. Absent CLIs are not an error until an agent uses one.
+ * and REIN_OPENAI_BASE_URL; Codex's prices from REIN_CODEX_PRICES. Absent CLIs are not an error until an agent uses one.
  */
 function agentCliConfig(log: Logger, settings: ExecutorSettings): AgentRuntimesConfig | undefined {
+  // A misconfigured price table fails the start, CLIs installed or not: a budget must not silently count 0.
+  const codexPrices = settings.codexPrices ? parseCodexPrices(settings.codexPrices) : undefined;
   const dir = settings.agentToolsDir ?? fileURLToPath(new URL('../../../../tools/agents', import.meta.url));
   if (!existsSync(`${dir}/node_modules/.bin`)) return undefined;
   try {
     return agentRuntimesFromToolsDir(dir, {
       ...(settings.anthropicBaseUrl ? { anthropicBaseUrl: settings.anthropicBaseUrl } : {}),
       ...(settings.openaiBaseUrl ? { openaiBaseUrl: settings.openaiBaseUrl } : {}),
+      ...(codexPrices ? { codexPrices } : {}),
     });
   } catch (e) {
     log.warn('agent CLIs unavailable', { error: (e as Error).message });

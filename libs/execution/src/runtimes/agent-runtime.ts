@@ -4,6 +4,7 @@ import { type AgentProfile, type Usage } from '@rein/contracts';
 import { type SandboxKind } from '@rein/sandbox';
 import { Tail, utf8Prefix } from '../agent-output.js';
 import { type TranscriptType } from '../transcript.writer.js';
+import { type PriceTable } from './codex.prices.js';
 import { JsonLines } from './json-lines.js';
 
 /**
@@ -25,6 +26,8 @@ export interface AgentCliConfig {
   readonly baseUrl?: string;
   /** Retries of a failed provider request before the CLI gives up. Default: the CLI's own (10 and 4). */
   readonly maxRetries?: number;
+  /** Model prices for a CLI that reports tokens but no cost (Codex); claude-code reports its own. */
+  readonly prices?: PriceTable;
 }
 
 export interface AgentRuntimesConfig {

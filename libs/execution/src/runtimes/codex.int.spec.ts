@@ -9,6 +9,7 @@ import {
   startResponsesStandin,
   type ResponsesStandin,
 } from '@rein/testing';
+import { parseCodexPrices } from './codex.prices.js';
 import { agentsMissing, dispatch, profile, RuntimeHarness, statuses, until } from './runtime.harness.js';
 
 /**
@@ -76,6 +77,25 @@ describeCli('codex runtime, real CLI, without a sandbox (the stand-in is on the 
       outputTokens: 6,
     });
     expect(JSON.stringify(events)).not.toContain(KEY);
+  });
+
+  it('prices the usage from REIN_CODEX_PRICES, so a USD budget sees what Codex spends', async () => {
+    const runId = h.nextRun();
+    standin.enqueue(responsesText('Priced.'));
+    h.pool({
+      sandbox: new NoSandbox(),
+      providers: {
+        openaiBaseUrl: standin.url,
+        codexPrices: parseCodexPrices('{"gpt-test":{"inputPerMTok":1000,"outputPerMTok":5000}}'),
+      },
+      secrets: { OPENAI_API_KEY: KEY },
+    }).dispatch(dispatch(runId, codex()));
+    const f = await h.finishedOf(runId);
+    // The stand-in bills 20 input and 6 output tokens: 20 × $0.001 + 6 × $0.005.
+    expect(f.result.usage.tokens).toBe(26);
+    expect(f.result.usage.usd).toBeCloseTo(0.05, 9);
+    const events = await h.transcript(runId);
+    expect(statuses(events)).not.toContain('unpriced-model');
   });
 
   it('writes a file in the workspace through a shell function call, and the snapshot keeps it', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { CodexOutput } from './codex.parser.js';
 import { type RuntimeSink } from './agent-runtime.js';
+import { DEFAULT_CODEX_PRICES } from './codex.prices.js';
 
 /** Lines as `codex exec --json` 0.169.0 prints them. */
 const THREAD = '{"type":"thread.started","thread_id":"01a2-thread"}';
@@ -14,6 +15,9 @@ const CMD_DONE =
 const MESSAGE = '{"type":"item.completed","item":{"id":"item_2","type":"agent_message","text":"Wrote it."}}';
 const DONE =
   '{"type":"turn.completed","usage":{"input_tokens":40,"cached_input_tokens":8,"cache_write_input_tokens":0,"output_tokens":12,"reasoning_output_tokens":2}}';
+/** gpt-5-codex at $1.25 / $0.125 (cached) / $10 per million: 32 fresh, 8 cached in, 12 out. */
+const PRICED = { model: 'gpt-5-codex', prices: DEFAULT_CODEX_PRICES };
+const DONE_USD = (32 * 1.25 + 8 * 0.125 + 12 * 10) / 1e6;
 
 class Sink implements RuntimeSink {
   readonly events: { type: string; data: Readonly<Record<string, unknown>> }[] = [];
@@ -31,7 +35,7 @@ class Sink implements RuntimeSink {
 
 function feed(lines: readonly string[], chunkSize = 5): { sink: Sink; output: CodexOutput } {
   const sink = new Sink();
-  const output = new CodexOutput(sink);
+  const output = new CodexOutput(sink, undefined, PRICED);
   const text = lines.map((l) => `${l}\n`).join('');
   for (let i = 0; i < text.length; i += chunkSize) output.push('stdout', text.slice(i, i + chunkSize));
   output.end();
@@ -60,7 +64,8 @@ describe('CodexOutput', () => {
       },
     ]);
     expect(sink.out).toEqual([{ stream: 'stdout', text: 'Wrote it.\n' }]);
-    expect(output.usage).toEqual({ tokens: 52, usd: 0 });
+    expect(output.usage.tokens).toBe(52);
+    expect(output.usage.usd).toBeCloseTo(DONE_USD, 12);
     expect(sink.events.find((e) => e.type === 'usage')?.data).toMatchObject({
       cachedInputTokens: 8,
       reasoningOutputTokens: 2,
@@ -71,18 +76,49 @@ describe('CodexOutput', () => {
 
   it('sums the usage of several turns', () => {
     const { output } = feed([THREAD, TURN, MESSAGE, DONE, TURN, MESSAGE, DONE]);
-    expect(output.usage).toEqual({ tokens: 104, usd: 0 });
+    expect(output.usage.tokens).toBe(104);
+    expect(output.usage.usd).toBeCloseTo(2 * DONE_USD, 12);
   });
 
   it('reports the running usage after each turn', () => {
-    const totals: unknown[] = [];
-    const output = new CodexOutput(new Sink(), (u) => totals.push(u));
+    const totals: { tokens: number; usd: number }[] = [];
+    const output = new CodexOutput(new Sink(), (u) => totals.push(u), PRICED);
     for (const line of [THREAD, TURN, MESSAGE, DONE, TURN, DONE]) output.push('stdout', `${line}\n`);
     output.end();
-    expect(totals).toEqual([
-      { tokens: 52, usd: 0 },
-      { tokens: 104, usd: 0 },
-    ]);
+    expect(totals.map((t) => t.tokens)).toEqual([52, 104]);
+    expect(totals[0]!.usd).toBeCloseTo(DONE_USD, 12);
+    expect(totals[1]!.usd).toBeCloseTo(2 * DONE_USD, 12);
+  });
+
+  it('prices a dated model name by its undated entry, and an override replaces the built-in price', () => {
+    const dated = new CodexOutput(new Sink(), undefined, {
+      model: 'gpt-5-2025-08-07',
+      prices: DEFAULT_CODEX_PRICES,
+    });
+    dated.push('stdout', `${TURN}\n${DONE}\n`);
+    expect(dated.usage.usd).toBeCloseTo(DONE_USD, 12);
+    const prices = { ...DEFAULT_CODEX_PRICES, 'gpt-5-codex': { inputPerMTok: 1000, outputPerMTok: 0 } };
+    const over = new CodexOutput(new Sink(), undefined, { model: 'gpt-5-codex', prices });
+    over.push('stdout', `${TURN}\n${DONE}\n`);
+    // No cached price given: the cached tokens are billed at the input price.
+    expect(over.usage.usd).toBeCloseTo((40 * 1000) / 1e6, 12);
+  });
+
+  it('says once, and counts 0 USD, when the model has no price or the profile names none', () => {
+    for (const model of ['gpt-unknown', undefined]) {
+      const sink = new Sink();
+      const output = new CodexOutput(sink, undefined, {
+        prices: DEFAULT_CODEX_PRICES,
+        ...(model === undefined ? {} : { model }),
+      });
+      output.push('stdout', `${TURN}\n${DONE}\n${TURN}\n${DONE}\n`);
+      expect(output.usage).toEqual({ tokens: 104, usd: 0 });
+      const said = sink.events.filter((e) => e.data.status === 'unpriced-model');
+      expect(said).toHaveLength(1);
+      expect(String(said[0]!.data.message)).toContain(
+        model === undefined ? 'set the agent profile model' : 'add it to REIN_CODEX_PRICES',
+      );
+    }
   });
 
   it('makes a failed turn the failure, after the reconnect notices', () => {
@@ -171,7 +207,7 @@ describe('CodexOutput', () => {
 describe('CodexOutput on stderr', () => {
   it('records a refused escalation, logged only on stderr, as a permission denial', () => {
     const sink = new Sink();
-    const output = new CodexOutput(sink);
+    const output = new CodexOutput(sink, undefined, PRICED);
     output.push('stdout', `${THREAD}\n${TURN}\n`);
     output.push(
       'stderr',

@@ -1,12 +1,15 @@
 import { type Usage } from '@rein/contracts';
 import { summarise, ZERO_USAGE } from '../agent-output.js';
-import { clip, defined, JsonStreamOutput, num, rec, str } from './agent-runtime.js';
+import { clip, defined, JsonStreamOutput, num, rec, str, type RuntimeSink } from './agent-runtime.js';
+import { DEFAULT_CODEX_PRICES, priceOf, turnUsd, type PriceTable } from './codex.prices.js';
 
 /**
  * `codex exec --json` lines (one JSON object each) as transcript events and the attempt's outcome:
  *
  * - `thread.started` → `status` `agent-init`; `turn.completed` → `usage` (input + output tokens;
- *   Codex reports no cost, so `usd` is 0); `turn.failed` → `status` `turn-failed` and the failure
+ *   Codex reports no cost, so `usd` comes from the model's price in codex.prices.ts; a model
+ *   without a price counts 0 and says so once, as `status` `unpriced-model`); `turn.failed` →
+ *   `status` `turn-failed` and the failure
  * - `error` (a stream error or a reconnect notice) → `status` `provider-error`
  * - items: `agent_message` → `output` on stdout; `command_execution`, `file_change`,
  *   `mcp_tool_call`, `web_search` → `tool_call` (`phase: 'call'` when started, `'result'` when
@@ -33,6 +36,18 @@ export class CodexOutput extends JsonStreamOutput {
   private failedWith: string | undefined;
   private lastError: string | undefined;
   private readonly called = new Set<string>();
+  private unpricedSaid = false;
+
+  /** `model`: the profile's (`--model`); undefined when Codex picks its own, which cannot be priced. */
+  constructor(
+    sink: RuntimeSink,
+    onUsage?: (total: Usage) => void,
+    private readonly pricing: { readonly model?: string; readonly prices: PriceTable } = {
+      prices: DEFAULT_CODEX_PRICES,
+    },
+  ) {
+    super(sink, onUsage);
+  }
 
   override push(stream: 'stdout' | 'stderr', chunk: string): void {
     super.push(stream, chunk);
@@ -89,7 +104,12 @@ export class CodexOutput extends JsonStreamOutput {
         this.turnOpen = false;
         this.turns++;
         const u = rec(o.usage) ?? {};
-        const line: Usage = { tokens: num(u.input_tokens) + num(u.output_tokens), usd: 0 };
+        const tokens = {
+          inputTokens: num(u.input_tokens),
+          cachedInputTokens: num(u.cached_input_tokens),
+          outputTokens: num(u.output_tokens),
+        };
+        const line: Usage = { tokens: tokens.inputTokens + tokens.outputTokens, usd: this.turnUsd(tokens) };
         this.total = { tokens: this.total.tokens + line.tokens, usd: this.total.usd + line.usd };
         this.sink.event('usage', {
           ...line,
@@ -124,6 +144,24 @@ export class CodexOutput extends JsonStreamOutput {
       default:
         return;
     }
+  }
+
+  private turnUsd(tokens: Parameters<typeof turnUsd>[1]): number {
+    const { model, prices } = this.pricing;
+    const p = model === undefined ? undefined : priceOf(prices, model);
+    if (p !== undefined) return turnUsd(p, tokens);
+    if (!this.unpricedSaid) {
+      this.unpricedSaid = true;
+      this.sink.event('status', {
+        status: 'unpriced-model',
+        message:
+          model === undefined
+            ? 'codex: the profile sets no model, so its cost is unknown and counts as 0 USD: set the agent profile model'
+            : `codex: no price for model ${model}, so its cost counts as 0 USD: add it to REIN_CODEX_PRICES`,
+        ...defined({ model }),
+      });
+    }
+    return 0;
   }
 
   private stderrLog(line: string): void {

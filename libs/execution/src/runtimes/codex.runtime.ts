@@ -1,4 +1,5 @@
 import { CodexOutput } from './codex.parser.js';
+import { DEFAULT_CODEX_PRICES } from './codex.prices.js';
 import {
   requireSecret,
   resolveCli,
@@ -25,6 +26,7 @@ import {
  *   and `workspace-write` under `--unsafe-no-sandbox`, where Codex's sandbox is the only one.
  * - `allowedTools` has no Codex equivalent and is refused rather than silently ignored.
  * - The prompt arrives on stdin (`-`) from `$REIN_PROMPT_FILE`.
+ * - Usage is priced from the profile's `model` (codex.prices.ts; REIN_CODEX_PRICES overrides).
  */
 export const CODEX_KEY_SECRET = 'OPENAI_API_KEY';
 export const CODEX_PROVIDER = 'rein';
@@ -84,5 +86,14 @@ export function codexLaunch(ctx: LaunchContext): LaunchResult {
   const command =
     'export CODEX_HOME="$HOME/.codex" TMPDIR="$HOME/.tmp" && mkdir -p "$CODEX_HOME" "$TMPDIR" && ' +
     `exec ${shellQuote(cli.bin)} ${args.map(shellQuote).join(' ')} < "$REIN_PROMPT_FILE"`;
-  return { command, env: {}, binds: cli.binds, output: (sink, onUsage) => new CodexOutput(sink, onUsage) };
+  const pricing = {
+    prices: ctx.config?.prices ?? DEFAULT_CODEX_PRICES,
+    ...(agent.model === undefined ? {} : { model: agent.model }),
+  };
+  return {
+    command,
+    env: {},
+    binds: cli.binds,
+    output: (sink, onUsage) => new CodexOutput(sink, onUsage, pricing),
+  };
 }

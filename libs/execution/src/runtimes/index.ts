@@ -4,11 +4,21 @@ import { type AgentProfile } from '@rein/contracts';
 import { type SandboxKind, sandboxReachable } from '@rein/sandbox';
 import { type AgentRuntimesConfig, type LaunchContext, type LaunchResult } from './agent-runtime.js';
 import { claudeCodeLaunch } from './claude-code.runtime.js';
+import { type PriceTable } from './codex.prices.js';
 import { codexLaunch } from './codex.runtime.js';
 
 export * from './agent-runtime.js';
 export { ClaudeCodeOutput } from './claude-code.parser.js';
 export { CodexOutput } from './codex.parser.js';
+export {
+  CodexPricesError,
+  DEFAULT_CODEX_PRICES,
+  parseCodexPrices,
+  priceOf,
+  turnUsd,
+  type ModelPrice,
+  type PriceTable,
+} from './codex.prices.js';
 export { claudeCodeLaunch, CLAUDE_CODE_KEY_SECRETS } from './claude-code.runtime.js';
 export { codexLaunch, CODEX_KEY_SECRET, CODEX_PROVIDER } from './codex.runtime.js';
 
@@ -42,6 +52,7 @@ export function agentRuntimesFromToolsDir(
     readonly anthropicBaseUrl?: string;
     readonly openaiBaseUrl?: string;
     readonly maxRetries?: number;
+    readonly codexPrices?: PriceTable;
   } = {},
 ): AgentRuntimesConfig {
   // The sandbox must reach the CLIs it binds: a checkout it cannot walk to gets a hard-link mirror.
@@ -70,6 +81,7 @@ export function agentRuntimesFromToolsDir(
       bin: bin('codex'),
       ...common,
       ...(providers.openaiBaseUrl === undefined ? {} : { baseUrl: providers.openaiBaseUrl }),
+      ...(providers.codexPrices === undefined ? {} : { prices: providers.codexPrices }),
     },
   };
 }

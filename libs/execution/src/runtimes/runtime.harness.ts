@@ -16,6 +16,7 @@ import { WorkspaceManager } from '@rein/workspace';
 import { LocalPool, type AttemptReporter } from '../local.pool.js';
 import { agentRuntimesFromToolsDir } from './index.js';
 import { type AgentRuntimesConfig } from './agent-runtime.js';
+import { type PriceTable } from './codex.prices.js';
 
 /**
  * A LocalPool with real workspaces, an in-memory transcript store and the agent CLIs installed in
@@ -54,7 +55,7 @@ export class RuntimeHarness {
 
   pool(o: {
     sandbox: Sandbox;
-    providers: { anthropicBaseUrl?: string; openaiBaseUrl?: string };
+    providers: { anthropicBaseUrl?: string; openaiBaseUrl?: string; codexPrices?: PriceTable };
     secrets: Readonly<Record<string, string>>;
     agentRuntimes?: AgentRuntimesConfig;
   }): LocalPool {
