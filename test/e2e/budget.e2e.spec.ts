@@ -5,6 +5,14 @@ import { promisify } from 'node:util';
 import { type ReinProcess, processesWithMarker, startRein } from '@rein/testing';
 
 const run = promisify(execFile);
+
+async function until(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 const ROOT = join(import.meta.dirname, '..', '..');
 
 /** Usage accumulates; an attempt that takes the run over its budget is stopped. */
@@ -68,6 +76,74 @@ describe('budgets', () => {
       },
     ).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
     expect(stdout).toContain('reason: budget exceeded: 1300 tokens of 1000');
+  }, 60_000);
+
+  /** The attempt's transcript, every page: its last `usage` total is what the agent reported spending. */
+  async function reportedTotal(runId: string, task: string): Promise<number> {
+    let after = 0;
+    let total = 0;
+    for (;;) {
+      const page = (await rein.get(`/v1/runs/${runId}/tasks/${task}/attempts/1/events?after=${after}`))
+        .body as {
+        events: { seq: number; type: string; data: { total?: { tokens: number } } }[];
+      };
+      if (page.events.length === 0) return total;
+      for (const e of page.events) if (e.type === 'usage' && e.data.total) total = e.data.total.tokens;
+      after = page.events[page.events.length - 1]!.seq;
+    }
+  }
+
+  function spender(name: string, command: string) {
+    return {
+      apiVersion: 'rein/v1',
+      kind: 'Run',
+      metadata: { name },
+      spec: {
+        budget: { tokens: 1000 },
+        defaults: { agent: 'sh' },
+        agents: { sh: { runtime: 'command', command } },
+        tasks: [{ id: 'spend', prompt: 'p' }],
+      },
+    };
+  }
+
+  /**
+   * The worst overshoot allowed: the usage report that crosses the budget, plus what the agent
+   * reports while it is being killed. The pool stops an attempt itself the moment its own usage
+   * reaches what the budget left at dispatch, without waiting for the orchestrator's decision.
+   * Concurrent attempts of one run each see the whole remainder, so with N running the bound is N
+   * such overshoots. Here an agent spends 100 tokens every 5 ms (faster than any model turn)
+   * against 1000 tokens: it may end at most 2 reports over, and the run records all of it.
+   */
+  it('stops a fast-spending agent within two usage reports of its budget, and records all it spent', async () => {
+    const submitted = await rein.submit(
+      spender('fast-spender', `while :; do echo 'REIN_USAGE {"tokens":100,"usd":0}'; sleep 0.005; done`),
+    );
+    expect(submitted.status).toBe(201);
+    const runId = submitted.body.runId as string;
+    const done = await rein.waitFor(runId, (r) => r.status !== 'running', 30_000);
+    expect(done.status).toBe('failed');
+    expect(done.reason).toMatch(/^budget exceeded: \d+ tokens of 1000$/);
+    const spent = await reportedTotal(runId, 'spend');
+    console.info(
+      `fast spender: ${spent} tokens spent, ${done.usage.tokens} recorded, of a 1000-token budget`,
+    );
+    expect(spent).toBeGreaterThanOrEqual(1000);
+    expect(spent).toBeLessThanOrEqual(1000 + 2 * 100);
+    // The log is the truth: what the agent reported after the stop is in the run's usage too.
+    await until(async () => (await rein.get(`/v1/runs/${runId}`)).body.usage.tokens === spent);
+  }, 60_000);
+
+  it('records every token an agent reports, even one that prints usage as fast as it can', async () => {
+    const submitted = await rein.submit(
+      spender('flat-out-spender', `while :; do echo 'REIN_USAGE {"tokens":100,"usd":0}'; done`),
+    );
+    const runId = submitted.body.runId as string;
+    const done = await rein.waitFor(runId, (r) => r.status !== 'running', 30_000);
+    expect(done.status).toBe('failed');
+    const spent = await reportedTotal(runId, 'spend');
+    console.info(`flat-out spender: ${spent} tokens spent before the kill landed, of a 1000-token budget`);
+    await until(async () => (await rein.get(`/v1/runs/${runId}`)).body.usage.tokens === spent);
   }, 60_000);
 
   it('tells each agent what the budget leaves (REIN_BUDGET_LEFT_TOKENS, REIN_BUDGET_LEFT_USD)', async () => {

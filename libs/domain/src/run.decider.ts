@@ -6,6 +6,7 @@ import type {
   RunEventOf,
   RunSettings,
   TaskSpec,
+  Usage,
 } from '@rein/contracts';
 import type { Decider } from './decider.js';
 import { downstreamOf } from './dag.js';
@@ -87,6 +88,11 @@ class Decision {
       }
       case 'RecordAttemptFinished': {
         const t = this.task(c.taskId);
+        if (t.attempt === c.attempt && t.status === 'cancelled') {
+          // Cancelled while it ran: what it spent until it was killed still counts.
+          this.lateUsage(t, c.attempt, c.result.usage);
+          return;
+        }
         if (t.attempt !== c.attempt || (t.status !== 'running' && t.status !== 'dispatched')) return;
         const r = c.result;
         this.emit('AttemptFinished', r, t, c.attempt, 0);
@@ -101,17 +107,10 @@ class Decision {
       }
       case 'RecordAttemptUsage': {
         const t = this.task(c.taskId);
-        if (t.attempt !== c.attempt || (t.status !== 'running' && t.status !== 'dispatched')) return;
-        const last = t.attempts[t.attempts.length - 1]?.usage;
-        // Only a growing total is news; a repeated or out-of-order report changes nothing.
-        if (last && c.usage.tokens <= last.tokens && c.usage.usd <= last.usd) return;
-        this.emit(
-          'AttemptUsageReported',
-          { usage: c.usage },
-          t,
-          c.attempt,
-          `${c.usage.tokens}/${c.usage.usd}`,
-        );
+        if (t.attempt !== c.attempt) return;
+        if (t.status === 'cancelled') this.lateUsage(t, c.attempt, c.usage);
+        else if (t.status === 'running' || t.status === 'dispatched')
+          this.usageReported(t, c.attempt, c.usage);
         break;
       }
       case 'RecordGateVerdict': {
@@ -529,6 +528,23 @@ class Decision {
    * Budgets: when the run's usage reaches its budget while work remains, the cap hit is
    * recorded with the figures, in-flight attempts are stopped and the rest cancelled.
    */
+  private usageReported(t: TaskState, attempt: number, usage: Usage): void {
+    const last = t.attempts[t.attempts.length - 1]?.usage;
+    // Only a growing total is news; a repeated or out-of-order report changes nothing.
+    if (last && usage.tokens <= last.tokens && usage.usd <= last.usd) return;
+    this.emit('AttemptUsageReported', { usage }, t, attempt, `${usage.tokens}/${usage.usd}`);
+  }
+
+  /**
+   * Usage of the current attempt of a cancelled task, reported after the cancel (a budget stop or
+   * a run cancel reaches a running agent a few milliseconds later, and it spends until killed). It
+   * is recorded, run ended or not, so the run's usage is what was spent; it decides nothing more.
+   */
+  private lateUsage(t: TaskState, attempt: number, usage: Usage): void {
+    if (t.attempts[t.attempts.length - 1]?.n !== attempt) return;
+    this.usageReported(t, attempt, usage);
+  }
+
   private checkBudget(): void {
     const s = this.s;
     const budget = s.spec?.spec.budget;

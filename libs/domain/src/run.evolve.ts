@@ -206,7 +206,8 @@ export function evolve(state: RunState, event: RunEvent): RunState {
       return s;
     case 'AttemptUsageReported': {
       const t = current(s, event);
-      if (!t || (t.status !== 'running' && t.status !== 'dispatched')) return s;
+      // A cancelled task's attempt may report what it spent until it was killed (decider: lateUsage).
+      if (!t || (t.status !== 'running' && t.status !== 'dispatched' && t.status !== 'cancelled')) return s;
       const before = lastAttempt(t)?.usage ?? { tokens: 0, usd: 0 };
       const u = event.data.usage;
       s.usage = {

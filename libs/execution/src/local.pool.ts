@@ -92,7 +92,13 @@ import { MAX_ADDED_LINES, START_LINE, attemptChangeIn, missingSnapshots } from '
 import { DEFAULT_TRANSCRIPT_OUTPUT_BYTES, TranscriptWriter } from './transcript.writer.js';
 import { DEFAULT_STALL_MS, StallWatchdog, stallReason } from './stall.watchdog.js';
 import { JobQueue } from './job.queue.js';
-import { agentLaunch, type AgentRuntimesConfig, budgetEnv, type RuntimeLaunch } from './runtimes/index.js';
+import {
+  agentLaunch,
+  type AgentRuntimesConfig,
+  budgetEnv,
+  budgetStop,
+  type RuntimeLaunch,
+} from './runtimes/index.js';
 import { checkTestGate, refusedTestGate } from './test-gate.js';
 
 export type { AgentRuntimesConfig } from './runtimes/index.js';
@@ -559,7 +565,7 @@ export class LocalPool {
     const beforeAgent = stoppedOutcomeOf(job);
     if (beforeAgent) return beforeAgent;
 
-    const reportUsage = (total: Usage): void =>
+    const reportUsage = (total: Usage): void => {
       this.o.reporter.usage?.({
         runId: job.m.runId,
         taskId: job.m.taskId,
@@ -567,6 +573,15 @@ export class LocalPool {
         at: this.o.now(),
         usage: total,
       });
+      // The orchestrator stops the run when its usage reaches the budget, but its stop is a round
+      // trip away and an agent keeps spending meanwhile: the attempt is stopped here at once.
+      const over = budgetStop(total, job.m.budgetLeft);
+      if (over !== undefined && job.stop === undefined) {
+        job.stop = { error: over, retryable: false };
+        transcript.event('status', { status: 'budget-stop', reason: over });
+        job.abort.abort();
+      }
+    };
     const output =
       launch?.output(transcript, reportUsage) ??
       new AgentOutput({

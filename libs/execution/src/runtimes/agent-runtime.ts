@@ -83,6 +83,20 @@ export function budgetEnv(left: LaunchContext['budgetLeft']): Record<string, str
   return env;
 }
 
+/**
+ * Why an attempt must stop now: its own usage reached what the run's budget left when it was
+ * dispatched (the same `>=` the orchestrator applies to the run). Undefined while within it.
+ */
+export function budgetStop(total: Usage, left: LaunchContext['budgetLeft']): string | undefined {
+  if (left?.tokens !== undefined && total.tokens >= left.tokens) {
+    return `budget exceeded: the attempt used ${total.tokens} tokens of the ${Math.max(0, Math.floor(left.tokens))} the run had left`;
+  }
+  if (left?.usd !== undefined && total.usd >= left.usd) {
+    return `budget exceeded: the attempt used ${total.usd.toFixed(4)} USD of the ${Math.max(0, left.usd).toFixed(4)} the run had left`;
+  }
+  return undefined;
+}
+
 export type LaunchResult = RuntimeLaunch | { readonly error: string };
 
 /** Tool inputs and results kept per transcript event; the workspace snapshot has the real thing. */
