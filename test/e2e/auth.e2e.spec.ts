@@ -323,6 +323,37 @@ describe('who', () => {
     expect(submitted).toMatchObject({ type: 'RunSubmitted', data: { by: 'ci' } });
     expect(JSON.stringify(page.body)).not.toContain(TOKENS.submit);
   });
+
+  it('shows in rein status who approved a gate', async () => {
+    const gated = await call(
+      'POST',
+      '/v1/runs',
+      'submit',
+      runSpec({
+        name: 'auth-approval',
+        agents: { n: { runtime: 'noop' } },
+        tasks: [{ id: 'x', gates: [{ approval: {} }] }],
+      }),
+    );
+    expect(gated.status).toBe(201);
+    const id = (gated.body as { runId: string }).runId;
+    const deadline = Date.now() + 20_000;
+    while (!(await cli(['--token', TOKENS.read, 'status', id])).stdout.includes('awaiting approval')) {
+      if (Date.now() > deadline) throw new Error(`run ${id} never awaited approval\n${rein.stderr()}`);
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+    expect((await call('POST', `/v1/runs/${id}/tasks/x/approve`, 'approve', {})).status).toBe(202);
+    for (;;) {
+      const status = await cli(['--token', TOKENS.read, 'status', id]);
+      if (status.stdout.includes('succeeded')) {
+        expect(status.stdout).toContain('approval:pass by reviewer');
+        expect(status.stdout).not.toContain(TOKENS.approve);
+        return;
+      }
+      if (Date.now() > deadline) throw new Error(`run ${id} did not succeed:\n${status.stdout}`);
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+  });
 });
 
 describe('NATS API with a tokens file', () => {

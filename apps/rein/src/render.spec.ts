@@ -134,6 +134,40 @@ describe('renderStatus', () => {
     expect(renderStatus({ ...view, at: 7 } as RunView, { color: false })[0]).toContain('as of event 7');
   });
 
+  it('says who approved or rejected an approval gate', () => {
+    const approved = task('deploy', 'succeeded', [
+      attempt(1, {
+        state: 'succeeded',
+        exitCode: 0,
+        verdicts: [
+          {
+            gate: 'approval',
+            pass: true,
+            reasons: [],
+            provenance: { gate: 'approval', source: 'alice', durationMs: 0 },
+          },
+        ],
+      }),
+    ]);
+    const rejected = task('api', 'retrying', [
+      attempt(1, {
+        state: 'failed',
+        exitCode: 0,
+        verdicts: [
+          {
+            gate: 'approval',
+            pass: false,
+            reasons: ['no'],
+            provenance: { gate: 'approval', source: 'local', durationMs: 0 },
+          },
+        ],
+      }),
+    ]);
+    const lines = renderStatus(run([approved, rejected]), { color: false });
+    expect(lines.find((l) => l.startsWith('deploy'))).toContain('approval:pass by alice');
+    expect(lines.find((l) => l.startsWith('api'))).toContain('approval:fail by local');
+  });
+
   it('says when a run has no budget', () => {
     const { budget: _budget, ...noBudget } = view;
     expect(renderStatus(noBudget, { color: false })).toContain('usage: 1500 tokens, $0.42 (no budget)');

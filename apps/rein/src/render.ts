@@ -94,9 +94,17 @@ export function formatVerdicts(a: AttemptView | undefined, o: RenderOptions = { 
   return a.verdicts
     .map((v) => {
       const score = v.score === undefined ? '' : `(${v.score})`;
-      return `${v.gate}:` + paint(o, v.pass ? 'green' : 'red', (v.pass ? 'pass' : 'fail') + score);
+      return (
+        `${v.gate}:` + paint(o, v.pass ? 'green' : 'red', (v.pass ? 'pass' : 'fail') + score) + approver(v)
+      );
     })
     .join(' ');
+}
+
+/** Who approved or rejected an approval gate (`by`: the token's name, `local` on an open API). */
+function approver(v: AttemptView['verdicts'][number]): string {
+  const p = v.provenance as { gate?: unknown; source?: unknown } | null | undefined;
+  return p?.gate === 'approval' && typeof p.source === 'string' && p.source !== '' ? ` by ${p.source}` : '';
 }
 
 export interface Progress {
