@@ -369,6 +369,48 @@ suite('inspector in a browser', () => {
     await page.close();
   });
 
+  it('draws every attempt on the timeline, and a bar opens its attempt in the task panel', async () => {
+    const runId = await submit(
+      runSpec({
+        name: 'timeline-run',
+        // Fails its first attempt, succeeds on the retry: two bars on one row.
+        agents: {
+          sh: 'sleep 0.3; [ "$REIN_TASK_ID" != flaky ] || [ "$REIN_ATTEMPT" -gt 1 ] || { echo first-fails; exit 1; }; echo ok',
+        },
+        tasks: [
+          { id: 'flaky', retries: { max: 1, backoff: { initialMs: 100 } } },
+          { id: 'after', dependsOn: ['flaky'] },
+          { id: 'beside' },
+        ],
+      }),
+    );
+    const run = await waitRun(runId, (r) => r.status !== 'running', 'the timeline run never ended');
+    expect(run.status).toBe('succeeded');
+    const attempts = run.tasks.reduce((n, t) => n + t.attempts.filter((a) => a.startedAt).length, 0);
+    expect(attempts).toBe(4);
+    const page = await signedInPage();
+    await page.goto(`${rein.url}/runs/${runId}`);
+    const timeline = page.locator(`[data-testid=timeline][data-attempts="${attempts}"]`);
+    await timeline.waitFor();
+    const flaky = timeline.locator('.gantt-row[data-task=flaky]');
+    expect(await flaky.locator('.gantt-bar').count()).toBe(2);
+    expect(await flaky.locator('.gantt-bar[data-attempt="1"]').getAttribute('data-state')).toBe('failed');
+    expect(await flaky.locator('.gantt-bar[data-attempt="2"]').getAttribute('data-state')).toBe('succeeded');
+    // `after` started once `flaky` had succeeded: its bar begins to the right of flaky's second.
+    const left = async (row: string, n: number): Promise<number> =>
+      (await timeline.locator(`.gantt-row[data-task=${row}] .gantt-bar[data-attempt="${n}"]`).boundingBox())!
+        .x;
+    expect(await left('after', 1)).toBeGreaterThan(await left('flaky', 2));
+    await flaky.locator('.gantt-bar[data-attempt="1"]').click();
+    await page.locator('[data-testid=task-panel][data-task=flaky]').waitFor();
+    expect(new URL(page.url()).searchParams.get('attempt')).toBe('1');
+    await page.locator('[data-testid=transcript][data-ended=yes]').waitFor();
+    expect(await page.getByTestId('transcript').textContent()).toContain('first-fails');
+    expect(await timeline.locator('.gantt-row.selected').getAttribute('data-task')).toBe('flaky');
+    await shot(page, 'timeline');
+    await page.close();
+  });
+
   it('cancels and retries a task, then cancels the run, from the page', async () => {
     const runId = await submit(
       runSpec({

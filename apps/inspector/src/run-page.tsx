@@ -4,10 +4,11 @@ import { Dag } from './dag.js';
 import { EventLog } from './event-log.js';
 import { setQuery } from './nav.js';
 import { TaskPanel } from './task-panel.js';
+import { Timeline } from './timeline.js';
 
 /**
- * One run: its DAG with live states, the selected task, the event log and the time-travel
- * scrubber. The event log follows the run over SSE from its first event; each new event
+ * One run: its DAG with live states, the selected task, a timeline of its attempts, the event
+ * log and the time-travel scrubber. The event log follows the run over SSE from its first event; each new event
  * refetches the run's view (unless the page shows the past, `?at=N`, folded by the server).
  */
 export function RunPage({ runId, query }: { runId: string; query: URLSearchParams }) {
@@ -234,6 +235,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
           run={run}
         />
       </div>
+      <Timeline view={view} selected={selectedTask} attempt={query.get('attempt')} />
       <EventLog
         events={events.current}
         version={eventsVersion}
