@@ -13,3 +13,6 @@ export * from './anthropic-standin.js';
 export * from './openai-responses-standin.js';
 export * from './git-env.js';
 export * from './rein-cli.js';
+export * from './github-standin.js';
+export * from './linear-standin.js';
+export * from './tracker.contract.js';
