@@ -534,7 +534,7 @@ describe('parseRunSpec: rejections', () => {
     const list = problems(body);
     expect(at(list, '/spec/tasks/0/gates/0/judge/threshold')).toMatchObject({
       message: 'spec.tasks[0].gates[0].judge.threshold must be <= 1, not 1.5',
-      hint: 'The lowest passing score, a number from 0 to 1, e.g. 0.8.',
+      hint: 'The lowest passing score, a number from 0 to 1, e.g. 0.8 (default 0.5).',
     });
     expect(at(list, '/spec/tasks/0/gates/1/judge/threshold').message).toContain('must be >= 0');
   });

@@ -4,6 +4,8 @@ import { dagFromEdges, findCycles } from '@rein/domain';
 import { pointer, problem, type Problem } from './errors.js';
 import {
   type AgentInput,
+  DEFAULT_JUDGE_THRESHOLD,
+  defaultMinSuccessful,
   type GateInput,
   MAX_PROMPT_BYTES,
   type RetryPolicyInput,
@@ -843,7 +845,10 @@ function crossReferenceProblems(raw: unknown, problems: Problem[]): void {
         );
       }
     }
-    if (Array.isArray(task.gates)) patternProblems(task.gates as unknown[], t, problems);
+    if (Array.isArray(task.gates)) {
+      patternProblems(task.gates as unknown[], t, problems);
+      juryProblems(task.gates as unknown[], t, problems);
+    }
     if (isNode) node++;
   }
   depOffsets[ids.length] = edges;
@@ -922,6 +927,56 @@ function patternProblems(gates: readonly unknown[], t: number, problems: Problem
         );
       }
     });
+  }
+}
+
+/**
+ * A jury's fields must agree: `aggregate` and `minSuccessful` need `judges`, a jury names its
+ * models per juror (not the gate's `provider`/`model`), and at most every juror can succeed.
+ */
+function juryProblems(gates: readonly unknown[], t: number, problems: Problem[]): void {
+  for (let g = 0; g < gates.length; g++) {
+    const gate = gates[g];
+    const judge = isObject(gate) && isObject(gate.judge) ? gate.judge : undefined;
+    if (!judge) continue;
+    const at = (field: string) => pointer('spec', 'tasks', t, 'gates', g, 'judge', field);
+    const judges = Array.isArray(judge.judges) ? (judge.judges as unknown[]) : undefined;
+    if (!judges) {
+      for (const field of ['aggregate', 'minSuccessful'] as const) {
+        if (judge[field] === undefined) continue;
+        problems.push(
+          problem(
+            'invalid_spec',
+            `${display(at(field))} applies only to a jury, and this judge gate has no judges`,
+            at(field),
+            `add judges: [ { provider, model }, … ] or remove ${field}`,
+          ),
+        );
+      }
+      continue;
+    }
+    for (const field of ['provider', 'model'] as const) {
+      if (judge[field] === undefined) continue;
+      problems.push(
+        problem(
+          'invalid_spec',
+          `${display(at(field))} cannot be combined with judges: a jury names its ${field} per juror`,
+          at(field),
+          `move ${field} into each entry of judges, or remove judges for a single judge`,
+        ),
+      );
+    }
+    const min = judge.minSuccessful;
+    if (typeof min === 'number' && judges.length > 0 && min > judges.length) {
+      problems.push(
+        problem(
+          'invalid_spec',
+          `${display(at('minSuccessful'))} is ${min}, but the jury has only ${judges.length} judge${judges.length === 1 ? '' : 's'}`,
+          at('minSuccessful'),
+          `set minSuccessful to at most ${judges.length}, or add judges`,
+        ),
+      );
+    }
   }
 }
 
@@ -1090,8 +1145,23 @@ function gateWithDefaults(gate: GateInput): GateSpec {
     };
   }
   if ('judge' in gate) {
-    const { model, rubric, threshold } = gate.judge;
-    return { judge: { ...(model !== undefined && { model }), rubric, threshold } };
+    const { aggregate, judges, minSuccessful, model, provider, rubric, threshold } = gate.judge;
+    return {
+      judge: {
+        rubric,
+        threshold: threshold ?? DEFAULT_JUDGE_THRESHOLD,
+        ...(provider !== undefined && { provider }),
+        ...(model !== undefined && { model }),
+        ...(judges && {
+          judges: judges.map((j) => ({
+            ...(j.provider !== undefined && { provider: j.provider }),
+            ...(j.model !== undefined && { model: j.model }),
+          })),
+          aggregate: aggregate ?? 'majority',
+          minSuccessful: minSuccessful ?? defaultMinSuccessful(judges.length),
+        }),
+      },
+    };
   }
   if ('approval' in gate) return { approval: {} };
   const { allowPaths, denyPaths, forbiddenPatterns, maxDiffLines } = gate.policy;

@@ -177,16 +177,58 @@ const testGate = Type.Object(
   },
   { additionalProperties: false },
 );
+/** The judge providers a gate or juror may name; the server configures each (README, Configuration). */
+export const JUDGE_PROVIDERS = ['openai', 'anthropic'] as const;
+/** How a jury's votes become the gate's verdict (docs/judges.md). */
+export const JURY_RULES = ['majority', 'mean', 'min'] as const;
+/** Jurors one gate may name: each is a paid call per attempt. */
+export const MAX_JURORS = 9;
+/** The threshold of a judge gate that gives none (docs/judges.md). */
+export const DEFAULT_JUDGE_THRESHOLD = 0.5;
+/** Jurors that must answer when a jury gives no minSuccessful: more than half of them. */
+export function defaultMinSuccessful(jurors: number): number {
+  return Math.floor(jurors / 2) + 1;
+}
+
+const judgeProvider = enumOf(
+  JUDGE_PROVIDERS,
+  "The judge provider: 'openai' (an OpenAI-compatible chat-completions API) or 'anthropic' (the Messages API); default the server's.",
+);
+const juror = closedObject("A juror: { provider, model }; either may be left out for the server's default.", {
+  provider: Type.Optional(judgeProvider),
+  model: Type.Optional(nonEmpty("The model this juror asks; default the provider's configured model.")),
+});
 const judgeGate = Type.Object({
-  judge: closedObject('A judge gate: { rubric, threshold, model? }.', {
-    rubric: nonEmpty('What the judge checks.'),
-    threshold: Type.Number({
-      minimum: 0,
-      maximum: 1,
-      description: 'The lowest passing score, a number from 0 to 1, e.g. 0.8.',
-    }),
-    model: Type.Optional(nonEmpty('The model the judge uses.')),
-  }),
+  judge: closedObject(
+    'A judge gate: { rubric, threshold?, provider?, model? }, or a jury: { rubric, judges: [{ provider, model }, …], aggregate?, minSuccessful?, threshold? }.',
+    {
+      rubric: nonEmpty('What the judge checks.'),
+      threshold: Type.Optional(
+        Type.Number({
+          minimum: 0,
+          maximum: 1,
+          description: `The lowest passing score, a number from 0 to 1, e.g. 0.8 (default ${DEFAULT_JUDGE_THRESHOLD}).`,
+        }),
+      ),
+      provider: Type.Optional(judgeProvider),
+      model: Type.Optional(nonEmpty('The model the judge uses.')),
+      judges: Type.Optional(
+        Type.Array(juror, {
+          minItems: 1,
+          maxItems: MAX_JURORS,
+          description: `A jury of 1 to ${MAX_JURORS} judges, e.g. [ { provider: openai, model: gpt-5 }, { provider: anthropic, model: claude-sonnet-4-5 } ].`,
+        }),
+      ),
+      aggregate: Type.Optional(
+        enumOf(JURY_RULES, "How the jury decides: 'majority' (default), 'mean' or 'min'."),
+      ),
+      minSuccessful: Type.Optional(
+        positiveInt(
+          'Jurors that must give a verdict, an integer from 1 to the number of judges (default: more than half).',
+        ),
+      ),
+    },
+  ),
 });
 const approvalGate = Type.Object({
   approval: closedObject('An approval gate takes no settings: {}.', {}),

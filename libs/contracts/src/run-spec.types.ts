@@ -48,7 +48,14 @@ export const TaskTimeoutsSchema = closedObject('Timeouts; startToCloseMs filled 
 export type TaskTimeouts = Frozen<Static<typeof TaskTimeoutsSchema>>;
 
 const testGateSpec = closed({ test: Type.Required(testGate.properties.test) });
-const judgeGateSpec = closed({ judge: judgeGate.properties.judge });
+const judgeFields = judgeGate.properties.judge.properties;
+// The threshold is filled in; a jury's aggregate and minSuccessful are filled in when it has judges.
+const judgeGateSpec = closed({
+  judge: closedObject('A judge gate, its threshold filled in.', {
+    ...judgeFields,
+    threshold: Type.Required(judgeGate.properties.judge).properties.threshold,
+  }),
+});
 const approvalGateSpec = closed({ approval: approvalGate.properties.approval });
 const policyGateSpec = closed({ policy: policyGate.properties.policy });
 export type TestGateSpec = Frozen<Static<typeof testGateSpec>>;

@@ -166,13 +166,13 @@ const invalidSpecs: Record<string, unknown> = {
     ...designSpec,
     spec: { ...designBody, tasks: [{ id: 'a', prompt: 'p', gates: [{ test: { run: 'x' }, approval: {} }] }] },
   },
-  'judge without threshold': {
+  'juror of an unknown provider': {
     ...designSpec,
     spec: {
       ...designBody,
       tasks: [
-        // @ts-expect-error a judge gate needs its threshold
-        { id: 'a', prompt: 'p', gates: [{ judge: { rubric: 'r' } }] },
+        // @ts-expect-error a juror's provider is openai or anthropic
+        { id: 'a', prompt: 'p', gates: [{ judge: { rubric: 'r', judges: [{ provider: 'gemini' }] } }] },
       ] satisfies RunSpecInput['spec']['tasks'],
     },
   },

@@ -1,13 +1,15 @@
-import type {
-  AttemptChange,
-  AttemptChangeRequest,
-  EvaluateGate,
-  GateVerdictRecordedData,
-  RunTestGate,
-  TestGateResult,
+import {
+  type AttemptChange,
+  type AttemptChangeRequest,
+  type EvaluateGate,
+  type GateVerdictRecordedData,
+  type JudgeGateSpec,
+  type RunTestGate,
+  type TestGateResult,
+  defaultMinSuccessful,
 } from '@rein/contracts';
 import { evaluatePolicy } from '@rein/domain';
-import { type Judge, JudgeError } from '@rein/judge';
+import { type JudgeInput, JudgeError, type JudgeRegistry, type JurorVote, decideJury } from '@rein/judge';
 
 /** What the verifier asks of the executor that ran the attempt (it never touches workspaces itself). */
 /** A failing test gate's last lines that become the verdict's reasons (the next attempt's feedback). */
@@ -20,9 +22,8 @@ export interface ExecutorClient {
 
 export interface GateEvaluatorOptions {
   readonly executor: ExecutorClient;
-  /** Absent when no judge is configured: judge gates then fail with a reason saying how to configure one. */
-  readonly judge?: Judge;
-  readonly judgeModel?: string;
+  /** The judge providers configured; a gate naming one that is not fails with a reason saying how to set it up. */
+  readonly judges: JudgeRegistry;
   readonly now: () => number;
 }
 
@@ -62,57 +63,7 @@ export class GateEvaluator {
         },
       };
     }
-    if ('judge' in g) {
-      const model = g.judge.model ?? this.o.judgeModel ?? 'unconfigured';
-      if (!this.o.judge) {
-        return {
-          gate: m.gate,
-          kind: 'judge',
-          pass: false,
-          reasons: [
-            'no judge is configured: set REIN_JUDGE_BASE_URL, REIN_JUDGE_API_KEY and REIN_JUDGE_MODEL on the server',
-          ],
-          provenance: { gate: 'judge', source: model, durationMs: this.o.now() - started },
-        };
-      }
-      let change: AttemptChange | undefined;
-      try {
-        change = await this.o.executor.attemptChange({ ...ref, snapshot: m.snapshot });
-      } catch {
-        change = undefined; // the judge can still read the summary
-      }
-      try {
-        const v = await this.o.judge.evaluate({
-          rubric: g.judge.rubric,
-          threshold: g.judge.threshold,
-          task: { id: m.taskId, prompt: m.prompt },
-          result: {
-            summary: m.summary ?? '',
-            ...(change
-              ? { files: change.paths, diff: change.addedLines.map((l) => `+${l}`).join('\n') }
-              : {}),
-          },
-          ...(g.judge.model === undefined ? {} : { model: g.judge.model }),
-        });
-        return {
-          gate: m.gate,
-          kind: 'judge',
-          pass: v.passed,
-          score: v.score,
-          reasons: [...v.reasons],
-          provenance: { ...v.provenance, judgePass: v.pass },
-        };
-      } catch (e) {
-        const message = e instanceof JudgeError ? e.message : `judge failed: ${String(e)}`;
-        return {
-          gate: m.gate,
-          kind: 'judge',
-          pass: false,
-          reasons: [message],
-          provenance: { gate: 'judge', source: model, durationMs: this.o.now() - started, error: message },
-        };
-      }
-    }
+    if ('judge' in g) return this.judgeGate(m, g.judge, started);
     if ('policy' in g) {
       const change = await this.o.executor.attemptChange({ ...ref, snapshot: m.snapshot });
       const outcome = evaluatePolicy(g.policy, {
@@ -136,5 +87,114 @@ export class GateEvaluator {
       };
     }
     throw new Error('approval gates wait for a person; the verifier is not asked to evaluate them');
+  }
+  /**
+   * A judge gate: one judge (the gate's provider and model, else the server's), or a jury whose
+   * jurors are asked at once and decided by `decideJury` (docs/judges.md).
+   */
+  private async judgeGate(
+    m: EvaluateGate,
+    gate: JudgeGateSpec['judge'],
+    started: number,
+  ): Promise<GateVerdictRecordedData> {
+    const ref = { runId: m.runId, taskId: m.taskId, attempt: m.attempt };
+    const verdict = (
+      pass: boolean,
+      reasons: string[],
+      provenance: Record<string, unknown>,
+      score?: number,
+    ) => ({
+      gate: m.gate,
+      kind: 'judge' as const,
+      pass,
+      ...(score === undefined ? {} : { score }),
+      reasons,
+      provenance: { gate: 'judge' as const, source: '', durationMs: this.o.now() - started, ...provenance },
+    });
+    const jurors = gate.judges ?? [
+      { ...(gate.provider && { provider: gate.provider }), ...(gate.model && { model: gate.model }) },
+    ];
+    const picked = jurors.map((j) => this.o.judges.pick(j.provider, j.model));
+    const single = gate.judges === undefined ? picked[0] : undefined;
+    if (single && 'problem' in single) {
+      return verdict(false, [single.problem], {
+        source: single.model,
+        provider: single.provider,
+        error: single.problem,
+      });
+    }
+
+    let change: AttemptChange | undefined;
+    try {
+      change = await this.o.executor.attemptChange({ ...ref, snapshot: m.snapshot });
+    } catch {
+      change = undefined; // the judge can still read the summary
+    }
+    const input: JudgeInput = {
+      rubric: gate.rubric,
+      threshold: gate.threshold,
+      task: { id: m.taskId, prompt: m.prompt },
+      result: {
+        summary: m.summary ?? '',
+        ...(change ? { files: change.paths, diff: change.addedLines.map((l) => `+${l}`).join('\n') } : {}),
+      },
+    };
+
+    if (single && 'judge' in single) {
+      try {
+        const v = await single.judge.evaluate({ ...input, model: single.model });
+        return verdict(
+          v.passed,
+          [...v.reasons],
+          { ...v.provenance, provider: single.provider, judgePass: v.pass },
+          v.score,
+        );
+      } catch (e) {
+        const message = e instanceof JudgeError ? e.message : `judge failed: ${String(e)}`;
+        return verdict(false, [message], { source: single.model, provider: single.provider, error: message });
+      }
+    }
+
+    const votes = await Promise.all(
+      picked.map(async (p): Promise<JurorVote> => {
+        const at = this.o.now();
+        const base = { provider: p.provider, model: p.model };
+        if ('problem' in p) return { ...base, error: p.problem, durationMs: 0 };
+        try {
+          const v = await p.judge.evaluate({ ...input, model: p.model });
+          return {
+            ...base,
+            pass: v.pass,
+            score: v.score,
+            reasons: [...v.reasons],
+            durationMs: this.o.now() - at,
+          };
+        } catch (e) {
+          const error = e instanceof JudgeError ? e.message : `judge failed: ${String(e)}`;
+          return { ...base, error, durationMs: this.o.now() - at };
+        }
+      }),
+    );
+    const rule = gate.aggregate ?? 'majority';
+    const minSuccessful = gate.minSuccessful ?? defaultMinSuccessful(jurors.length);
+    const decision = decideJury(votes, rule, gate.threshold, minSuccessful);
+    return verdict(
+      decision.pass,
+      decision.reasons,
+      {
+        source: `jury (${rule}) of ${picked.map((p) => `${p.provider}/${p.model}`).join(', ')}`,
+        ...(decision.score === undefined ? {} : { score: decision.score }),
+        jury: {
+          rule,
+          threshold: gate.threshold,
+          minSuccessful,
+          judges: picked.map((p) => ({ provider: p.provider, model: p.model })),
+          successful: decision.successful,
+          failed: decision.failed,
+        },
+        votes,
+      },
+      decision.score,
+    );
   }
 }

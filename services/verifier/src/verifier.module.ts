@@ -1,5 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { OpenAiJudge } from '@rein/judge';
+import { judgeRegistry } from '@rein/judge';
 import { CLOCK, type Clock, HealthController, REIN_CONFIG, type ReinConfig, TRANSPORT } from '@rein/nest';
 import type { Transport } from '@rein/transport';
 import { GateEvaluator } from '@rein/verification';
@@ -17,22 +17,10 @@ export class VerifierModule {
           provide: GateEvaluator,
           inject: [REIN_CONFIG, TRANSPORT, CLOCK],
           useFactory: (config: ReinConfig, bus: Transport, clock: Clock) => {
-            const j = config.judge;
             return new GateEvaluator({
               executor: executorClient(bus),
               now: clock,
-              ...(j
-                ? {
-                    judge: new OpenAiJudge({
-                      baseURL: j.baseURL,
-                      apiKey: j.apiKey,
-                      model: j.model,
-                      timeoutMs: 60_000,
-                      maxRetries: 2,
-                    }),
-                    judgeModel: j.model,
-                  }
-                : {}),
+              judges: judgeRegistry(config.judge ? { openai: config.judge } : {}),
             });
           },
         },

@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { type EvaluateGate, type GateSpec, parseRunSpec } from '@rein/contracts';
+import { judgeRegistry } from '@rein/judge';
+import { type OpenAiStandin, type StandinReply, startOpenAiStandin } from '@rein/testing';
+import { GateEvaluator } from './gate.evaluator.js';
+
+/**
+ * Judge gates and juries through the verifier's GateEvaluator, each juror a real call of the
+ * OpenAI SDK to a local server speaking the chat-completions wire format. The gates come from a
+ * parsed run spec, so their defaults are the ones users get.
+ */
+const SPEC = `
+apiVersion: rein/v1
+kind: Run
+metadata: { name: jury }
+spec:
+  agents: { coder: { runtime: noop } }
+  defaults: { agent: coder }
+  tasks:
+    - id: api
+      prompt: Implement the profile API.
+      gates:
+        - judge:
+            rubric: No secrets in the diff
+            judges: [ { model: judge-a }, { model: judge-b }, { provider: anthropic, model: claude-sonnet-4-5 } ]
+            aggregate: majority
+            minSuccessful: 2
+        - judge:
+            rubric: No secrets in the diff
+            judges: [ { model: judge-a }, { model: judge-b } ]
+        - judge: { rubric: Endpoints are authenticated, provider: anthropic }
+        - judge: { rubric: Endpoints are authenticated, model: judge-a }
+`;
+
+let standin: OpenAiStandin;
+let gates: readonly GateSpec[];
+const byModel = new Map<string, StandinReply>();
+
+const evaluator = () =>
+  new GateEvaluator({
+    executor: {
+      runTestGate: () => Promise.reject(new Error('no test gate here')),
+      attemptChange: () =>
+        Promise.resolve({ paths: ['src/profile.ts'], addedLines: ['router.get("/profile", auth)'] } as never),
+    },
+    judges: judgeRegistry({
+      openai: {
+        baseURL: standin.url,
+        apiKey: 'sk-test-jury',
+        model: 'judge-default',
+        timeoutMs: 5000,
+        maxRetries: 0,
+      },
+    }),
+    now: Date.now,
+  });
+
+const message = (gate: number): EvaluateGate => ({
+  runId: 'r1',
+  taskId: 'api',
+  attempt: 1,
+  gate,
+  spec: gates[gate] as GateSpec,
+  pool: 'local',
+  agentName: 'coder',
+  agent: {} as EvaluateGate['agent'],
+  prompt: 'Implement the profile API.',
+  summary: 'Added GET /profile behind the auth guard.',
+  snapshot: null,
+});
+
+beforeAll(async () => {
+  const parsed = parseRunSpec(SPEC, 'yaml');
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+  gates = parsed.spec.spec.tasks[0]?.gates ?? [];
+  standin = await startOpenAiStandin({
+    fallback: (r) => {
+      const model = (r.body as { model: string }).model;
+      return byModel.get(model) ?? { status: 500, message: `no reply for ${model}` };
+    },
+  });
+});
+afterAll(() => standin.close());
+beforeEach(() => {
+  byModel.clear();
+  standin.requests.length = 0;
+});
+
+describe('GateEvaluator: juries', () => {
+  it('asks every juror, leaves out the one that cannot answer, and records each vote', async () => {
+    byModel.set('judge-a', { verdict: { pass: true, score: 0.9, reasons: ['no keys in the diff'] } });
+    byModel.set('judge-b', { verdict: { pass: true, score: 0.8, reasons: ['clean'] } });
+    const v = await evaluator().evaluate(message(0));
+    expect(standin.requests.map((r) => (r.body as { model: string }).model).sort()).toEqual([
+      'judge-a',
+      'judge-b',
+    ]);
+    expect(v).toMatchObject({ kind: 'judge', pass: true, score: 0.85 });
+    expect(v.reasons[0]).toBe('jury passed: majority: 2 pass, 0 fail at threshold 0.5');
+    expect(
+      v.reasons.some((r) =>
+        r.startsWith(
+          'juror anthropic/claude-sonnet-4-5 gave no verdict: the judge provider anthropic is not configured',
+        ),
+      ),
+    ).toBe(true);
+    expect(v.provenance).toMatchObject({
+      gate: 'judge',
+      source: 'jury (majority) of openai/judge-a, openai/judge-b, anthropic/claude-sonnet-4-5',
+      jury: { rule: 'majority', threshold: 0.5, minSuccessful: 2, successful: 2, failed: 1 },
+    });
+    const votes = v.provenance['votes'] as { model: string; pass?: boolean; error?: string }[];
+    expect(votes.map((x) => [x.model, x.pass ?? x.error?.slice(0, 20)])).toEqual([
+      ['judge-a', true],
+      ['judge-b', true],
+      ['claude-sonnet-4-5', 'the judge provider a'],
+    ]);
+  });
+
+  it('fails closed when fewer jurors answer than minSuccessful (a juror that errors is not a pass)', async () => {
+    byModel.set('judge-a', { verdict: { pass: true, score: 1, reasons: ['fine'] } });
+    byModel.set('judge-b', { content: 'I think it is fine.' }); // no JSON verdict: malformed
+    const v = await evaluator().evaluate(message(0));
+    expect(v.pass).toBe(false);
+    expect(v.score).toBeUndefined();
+    expect(v.reasons[0]).toBe('only 1 of 3 jurors gave a verdict; the gate needs 2 (minSuccessful)');
+    expect(v.reasons.some((r) => r.startsWith('juror openai/judge-b gave no verdict:'))).toBe(true);
+  });
+
+  it('a jury of two that splits is a tie, and a tie fails (minSuccessful defaults to 2 of 2)', async () => {
+    byModel.set('judge-a', { verdict: { pass: true, score: 0.9, reasons: ['ok'] } });
+    byModel.set('judge-b', { verdict: { pass: false, score: 0.3, reasons: ['an API key on line 4'] } });
+    const v = await evaluator().evaluate(message(1));
+    expect(v.pass).toBe(false);
+    expect(v.reasons).toEqual([
+      'jury failed: majority: 1 pass, 1 fail (a tie fails) at threshold 0.5',
+      'openai/judge-a (pass, 0.9): ok',
+      'openai/judge-b (fail, 0.3): an API key on line 4',
+    ]);
+    expect(v.provenance).toMatchObject({ jury: { minSuccessful: 2 } });
+  });
+});
+
+describe('GateEvaluator: one judge, provider and model per gate', () => {
+  it('a gate naming an unconfigured provider fails, saying how to configure it, and calls nothing', async () => {
+    const v = await evaluator().evaluate(message(2));
+    expect(v.pass).toBe(false);
+    expect(v.reasons[0]).toContain('the judge provider anthropic is not configured on the server');
+    expect(v.reasons[0]).toContain('(configured: openai)');
+    expect(standin.requests).toHaveLength(0);
+  });
+
+  it("a gate's model is asked of the default provider, and the verdict names both", async () => {
+    byModel.set('judge-a', { verdict: { pass: true, score: 0.7, reasons: ['guarded'] } });
+    const v = await evaluator().evaluate(message(3));
+    expect(v).toMatchObject({ pass: true, score: 0.7, reasons: ['guarded'] });
+    expect(v.provenance).toMatchObject({
+      source: 'judge-a',
+      provider: 'openai',
+      judgePass: true,
+      threshold: 0.5,
+    });
+    expect(JSON.stringify(v)).not.toContain('sk-test-jury');
+  });
+});
