@@ -106,13 +106,18 @@ export interface TestGateResult {
 
 export interface AttemptChangeRequest extends AttemptRef {
   readonly snapshot: string | null;
+  /** Added lines to read at most (a policy's `maxCheckedLines`); default the executor's 20,000. */
+  readonly maxAddedLines?: number;
 }
 
 export interface AttemptChange {
   readonly paths: readonly string[];
   readonly insertions: number;
   readonly deletions: number;
+  /** The first added lines, up to the request's limit (lines, and 64 bytes a line on average). */
   readonly addedLines: readonly string[];
+  /** True when the change had more added lines or bytes than were read: `addedLines` is partial. */
+  readonly truncated: boolean;
 }
 
 /** An executor pool and its load, as `GET /v1/pools` lists it (published as `Pool`). */

@@ -1164,13 +1164,14 @@ function gateWithDefaults(gate: GateInput): GateSpec {
     };
   }
   if ('approval' in gate) return { approval: {} };
-  const { allowPaths, denyPaths, forbiddenPatterns, maxDiffLines } = gate.policy;
+  const { allowPaths, denyPaths, forbiddenPatterns, maxCheckedLines, maxDiffLines } = gate.policy;
   return {
     policy: {
       ...(allowPaths && { allowPaths: [...allowPaths] }),
       ...(denyPaths && { denyPaths: [...denyPaths] }),
       ...(forbiddenPatterns && { forbiddenPatterns: [...forbiddenPatterns] }),
       ...(maxDiffLines !== undefined && { maxDiffLines }),
+      ...(maxCheckedLines !== undefined && { maxCheckedLines }),
     },
   };
 }

@@ -97,6 +97,55 @@ export const GateKindSchema = enumOf(GATE_KINDS);
 
 export const AGENT_RUNTIMES = ['command', 'claude-code', 'codex', 'noop'] as const;
 
+/** Repository guidance files an agent profile's `context` reads by default, from the workspace root. */
+export const DEFAULT_GUIDANCE_FILES = ['AGENTS.md', 'CLAUDE.md'] as const;
+/** Bytes of guidance added to a prompt by default, and at most (README, "Context"). */
+export const DEFAULT_CONTEXT_BYTES = 64 * 1024;
+export const MAX_CONTEXT_BYTES = 256 * 1024;
+/** Guidance files one profile may list, and the longest path of one. */
+export const MAX_GUIDANCE_FILES = 32;
+export const MAX_GUIDANCE_PATH_CHARS = 255;
+
+/** An agent profile's `context` as submitted: `true`, `false`, or the object. */
+export interface AgentContextInput {
+  enabled?: boolean;
+  guidance?: string[];
+  maxBytes?: number;
+}
+
+/**
+ * One schema with a `type` list rather than a `oneOf` of boolean and object, so a wrong value
+ * gets one problem; the object keywords apply to the object form only. The paths' own rules
+ * (relative, no `..`) are checked by parseRunSpec, which says which rule a path breaks.
+ */
+const agentContext = Type.Unsafe<boolean | AgentContextInput>({
+  type: ['object', 'boolean'],
+  additionalProperties: false,
+  properties: {
+    enabled: Type.Boolean({
+      description: 'false leaves the guidance out of the prompt (default true).',
+    }),
+    guidance: Type.Array(
+      Type.String({
+        minLength: 1,
+        maxLength: MAX_GUIDANCE_PATH_CHARS,
+        description: `A path relative to the workspace root, without '..', at most ${MAX_GUIDANCE_PATH_CHARS} characters, e.g. AGENTS.md or docs/AGENTS.md.`,
+      }),
+      {
+        maxItems: MAX_GUIDANCE_FILES,
+        description: `Guidance files read from the workspace root in this order, at most ${MAX_GUIDANCE_FILES} (default [${DEFAULT_GUIDANCE_FILES.join(', ')}]); missing ones are skipped.`,
+      },
+    ),
+    maxBytes: Type.Integer({
+      minimum: 1,
+      maximum: MAX_CONTEXT_BYTES,
+      description: `Bytes of guidance added to the prompt at most, all files together, an integer from 1 to ${MAX_CONTEXT_BYTES} (default ${DEFAULT_CONTEXT_BYTES}); the rest is cut, with a note saying so.`,
+    }),
+  },
+  description:
+    'Repository guidance added to the prompt: { guidance: [AGENTS.md, CLAUDE.md], maxBytes: 65536 } (the default), or false to leave it out.',
+});
+
 const agent = closedObject(
   'An agent profile: runtime, and command for the command runtime.',
   {
@@ -154,6 +203,7 @@ const agent = closedObject(
           'and retried as stalled; an integer ≥ 0, 0 turns it off (default 300000: 5 minutes)',
       ),
     ),
+    context: Type.Optional(agentContext),
     model: Type.Optional(nonEmpty('The model the agent CLI uses.')),
     allowedTools: Type.Optional(stringList('Tools the agent CLI may use, e.g. [Read, Grep, Bash].')),
     permissionMode: Type.Optional(nonEmpty('The agent CLI permission mode, e.g. acceptEdits.')),
@@ -233,13 +283,27 @@ const judgeGate = Type.Object({
 const approvalGate = Type.Object({
   approval: closedObject('An approval gate takes no settings: {}.', {}),
 });
+/** Added lines a policy gate reads by default, and at most when it raises `maxCheckedLines`. */
+export const DEFAULT_CHECKED_LINES = 20_000;
+export const MAX_CHECKED_LINES = 200_000;
+
 const policyGate = Type.Object({
-  policy: closedObject('A policy gate: { allowPaths, denyPaths, maxDiffLines, forbiddenPatterns }.', {
-    allowPaths: Type.Optional(stringList('Globs of paths the attempt may write, e.g. ["src/**"].')),
-    denyPaths: Type.Optional(stringList('Globs of paths the attempt must not write, e.g. [".github/**"].')),
-    maxDiffLines: Type.Optional(nonNegativeInt('Max changed lines, an integer ≥ 0.')),
-    forbiddenPatterns: Type.Optional(stringList('Regular expressions the diff must not match.')),
-  }),
+  policy: closedObject(
+    'A policy gate: { allowPaths, denyPaths, maxDiffLines, forbiddenPatterns, maxCheckedLines }.',
+    {
+      allowPaths: Type.Optional(stringList('Globs of paths the attempt may write, e.g. ["src/**"].')),
+      denyPaths: Type.Optional(stringList('Globs of paths the attempt must not write, e.g. [".github/**"].')),
+      maxDiffLines: Type.Optional(nonNegativeInt('Max changed lines, an integer ≥ 0.')),
+      forbiddenPatterns: Type.Optional(stringList('Regular expressions the diff must not match.')),
+      maxCheckedLines: Type.Optional(
+        Type.Integer({
+          minimum: 1,
+          maximum: MAX_CHECKED_LINES,
+          description: `Added lines forbiddenPatterns reads before the change counts as too large to check (fail closed), an integer from 1 to ${MAX_CHECKED_LINES} (default ${DEFAULT_CHECKED_LINES}).`,
+        }),
+      ),
+    },
+  ),
 });
 
 /**

@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import { type AttemptChange, type AttemptChangeRequest } from '@rein/contracts';
+import { type AttemptChange, type AttemptChangeRequest, DEFAULT_CHECKED_LINES } from '@rein/contracts';
 import { SnapshotNotFoundError, type WorkspaceManager } from '@rein/workspace';
 import { processEnv } from '@rein/config';
 
@@ -17,9 +17,12 @@ import { processEnv } from '@rein/config';
  */
 export const START_LINE = 'rein-start:';
 
-/** Bounds the reply (one transport message); the lines kept are the first ones of the diff. */
-export const MAX_ADDED_LINES = 20_000;
-export const MAX_ADDED_BYTES = 512 * 1024;
+/**
+ * Bounds the reply; the lines kept are the first ones of the diff. A request may raise the line
+ * limit (a policy's `maxCheckedLines`); the byte limit follows it at 64 bytes a line on average.
+ */
+export const MAX_ADDED_LINES = DEFAULT_CHECKED_LINES;
+export const ADDED_BYTES_PER_LINE = 64;
 
 const exec = promisify(execFile);
 
@@ -49,9 +52,11 @@ export interface ChangeQuery {
   /** A directory rein owns to run git in (never a workspace). */
   readonly cwd: string;
   readonly snapshot: string;
+  /** Added lines to read at most; default MAX_ADDED_LINES. */
+  readonly maxAddedLines?: number;
 }
 
-export async function readAttemptChange(q: ChangeQuery): Promise<AttemptChange & { truncated: boolean }> {
+export async function readAttemptChange(q: ChangeQuery): Promise<AttemptChange> {
   const body = await git(q.repo, q.cwd, ['cat-file', 'commit', q.snapshot]);
   const start = new RegExp(`^${START_LINE} ([0-9a-f]{40})$`, 'm').exec(body)?.[1];
   if (start === undefined) {
@@ -91,6 +96,8 @@ function addedLines(q: ChangeQuery, start: string): Promise<{ lines: string[]; t
       ['--git-dir', q.repo, 'diff-tree', '-r', '-p', '-U0', '--no-renames', '--no-color', start, q.snapshot],
       { cwd: q.cwd, env: gitEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
     );
+    const maxLines = q.maxAddedLines ?? MAX_ADDED_LINES;
+    const maxBytes = maxLines * ADDED_BYTES_PER_LINE;
     const lines: string[] = [];
     let bytes = 0;
     let truncated = false;
@@ -106,7 +113,7 @@ function addedLines(q: ChangeQuery, start: string): Promise<{ lines: string[]; t
       else if (inHunk && first === 0x2b /* + */) {
         const line = raw.subarray(1).toString('utf8');
         bytes += raw.length;
-        if (lines.length >= MAX_ADDED_LINES || bytes > MAX_ADDED_BYTES) {
+        if (lines.length >= maxLines || bytes > maxBytes) {
           truncated = true;
           child.kill('SIGKILL');
           return;
@@ -147,7 +154,8 @@ export async function attemptChangeIn(
   r: AttemptChangeRequest,
   onTruncated?: (kept: number) => void,
 ): Promise<AttemptChange> {
-  if (r.snapshot === null) return { paths: [], insertions: 0, deletions: 0, addedLines: [] };
+  if (r.snapshot === null)
+    return { paths: [], insertions: 0, deletions: 0, addedLines: [], truncated: false };
   if (!(await workspaces.has(r.runId, r.snapshot))) {
     throw new SnapshotNotFoundError(r.runId, r.snapshot, `attempt ${r.attempt} of task ${r.taskId}`);
   }
@@ -156,14 +164,10 @@ export async function attemptChangeIn(
     repo: path.join(runDir, 'repo.git'),
     cwd: runDir,
     snapshot: r.snapshot,
+    ...(r.maxAddedLines === undefined ? {} : { maxAddedLines: r.maxAddedLines }),
   });
   if (change.truncated) onTruncated?.(change.addedLines.length);
-  return {
-    paths: change.paths,
-    insertions: change.insertions,
-    deletions: change.deletions,
-    addedLines: change.addedLines,
-  };
+  return change;
 }
 
 /** The commits the run's repository lacks (for rollback's `snapshot_gone`). */

@@ -440,6 +440,7 @@ describeBwrap('LocalPool running command agents in bubblewrap', () => {
       insertions: 2,
       deletions: 0,
       addedLines: ['hello', 'world'],
+      truncated: false,
     });
     const gone = '0'.repeat(40);
     expect(await p.snapshotsExist(runId, [f.result.snapshot!, gone])).toEqual([gone]);

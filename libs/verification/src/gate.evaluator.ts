@@ -4,8 +4,10 @@ import {
   type EvaluateGate,
   type GateVerdictRecordedData,
   type JudgeGateSpec,
+  type PolicyGateSpec,
   type RunTestGate,
   type TestGateResult,
+  MAX_CHECKED_LINES,
   defaultMinSuccessful,
 } from '@rein/contracts';
 import { evaluatePolicy } from '@rein/domain';
@@ -14,6 +16,8 @@ import { type JudgeInput, JudgeError, type JudgeRegistry, type JurorVote, decide
 /** What the verifier asks of the executor that ran the attempt (it never touches workspaces itself). */
 /** A failing test gate's last lines that become the verdict's reasons (the next attempt's feedback). */
 export const VERDICT_OUTPUT_LINES = 20;
+/** Paths a policy verdict names in its provenance (the count is always there). */
+export const PROVENANCE_PATHS = 200;
 
 export interface ExecutorClient {
   runTestGate(req: RunTestGate): Promise<TestGateResult>;
@@ -64,28 +68,7 @@ export class GateEvaluator {
       };
     }
     if ('judge' in g) return this.judgeGate(m, g.judge, started);
-    if ('policy' in g) {
-      const change = await this.o.executor.attemptChange({ ...ref, snapshot: m.snapshot });
-      const outcome = evaluatePolicy(g.policy, {
-        paths: [...change.paths],
-        insertions: change.insertions,
-        deletions: change.deletions,
-        addedLines: [...change.addedLines],
-      });
-      return {
-        gate: m.gate,
-        kind: 'policy',
-        pass: outcome.pass,
-        reasons: outcome.reasons,
-        provenance: {
-          gate: 'policy',
-          source: JSON.stringify(g.policy),
-          durationMs: this.o.now() - started,
-          files: change.paths.length,
-          diffLines: change.insertions + change.deletions,
-        },
-      };
-    }
+    if ('policy' in g) return this.policyGate(m, g.policy, started);
     throw new Error('approval gates wait for a person; the verifier is not asked to evaluate them');
   }
   /**
@@ -196,5 +179,64 @@ export class GateEvaluator {
       },
       decision.score,
     );
+  }
+
+  /**
+   * A policy gate, fail closed: an attempt with no snapshot, or a change whose added lines could
+   * not all be read while `forbiddenPatterns` must see every one, fails with the reason.
+   */
+  private async policyGate(
+    m: EvaluateGate,
+    policy: PolicyGateSpec['policy'],
+    started: number,
+  ): Promise<GateVerdictRecordedData> {
+    const verdict = (pass: boolean, reasons: string[], judged: Record<string, unknown>) => ({
+      gate: m.gate,
+      kind: 'policy' as const,
+      pass,
+      reasons,
+      provenance: {
+        gate: 'policy' as const,
+        source: JSON.stringify(policy),
+        durationMs: this.o.now() - started,
+        snapshot: m.snapshot,
+        ...judged,
+      },
+    });
+    if (m.snapshot === null) {
+      return verdict(
+        false,
+        ['the attempt left no snapshot, so there is no change to check: a policy gate fails closed'],
+        {},
+      );
+    }
+    const change = await this.o.executor.attemptChange({
+      runId: m.runId,
+      taskId: m.taskId,
+      attempt: m.attempt,
+      snapshot: m.snapshot,
+      ...(policy.maxCheckedLines === undefined ? {} : { maxAddedLines: policy.maxCheckedLines }),
+    });
+    const outcome = evaluatePolicy(policy, {
+      paths: [...change.paths],
+      insertions: change.insertions,
+      deletions: change.deletions,
+      addedLines: [...change.addedLines],
+    });
+    const reasons = [...outcome.reasons];
+    const patterns = policy.forbiddenPatterns ?? [];
+    if (change.truncated && patterns.length > 0) {
+      reasons.unshift(
+        `the change is too large to check fully: forbiddenPatterns saw only its first ${change.addedLines.length} added lines ` +
+          `of ${change.insertions}; raise the policy's maxCheckedLines (up to ${MAX_CHECKED_LINES}) or split the change`,
+      );
+    }
+    return verdict(reasons.length === 0, reasons, {
+      files: change.paths.length,
+      paths: change.paths.slice(0, PROVENANCE_PATHS),
+      diffLines: change.insertions + change.deletions,
+      checkedLines: change.addedLines.length,
+      truncated: change.truncated,
+    });
   }
 }

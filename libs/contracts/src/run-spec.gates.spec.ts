@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { Problem } from './errors.js';
 import { parseRunSpec } from './run-spec.parser.js';
 
-/** Judge gates and juries in the run spec (DESIGN.md, "Run spec"; docs/judges.md). */
+/** Judge gates, juries and policy gates in the run spec (DESIGN.md, "Run spec"; docs/judges.md). */
 
 const body = (gates: unknown[]) =>
   JSON.stringify({
@@ -151,5 +151,23 @@ spec:
     expect(list.find((p) => p.path.endsWith('/0/provider'))?.message).toBe(
       "spec.tasks[0].gates[0].judge.judges[0].provider must be one of 'openai', 'anthropic', not 'gemini'",
     );
+  });
+});
+
+describe('policy gates in the run spec', () => {
+  it('keeps maxCheckedLines, and leaves it out when not given (the executor reads 20,000 lines)', () => {
+    expect(gatesOf([{ policy: { forbiddenPatterns: ['x'], maxCheckedLines: 50000 } }])).toEqual([
+      { policy: { forbiddenPatterns: ['x'], maxCheckedLines: 50000 } },
+    ]);
+    expect(gatesOf([{ policy: { forbiddenPatterns: ['x'] } }])).toEqual([
+      { policy: { forbiddenPatterns: ['x'] } },
+    ]);
+  });
+
+  it('refuses maxCheckedLines above its limit, naming the field and the range', () => {
+    const [p] = problems([{ policy: { maxCheckedLines: 200001 } }]);
+    expect(p).toMatchObject({ path: '/spec/tasks/0/gates/0/policy/maxCheckedLines' });
+    expect(p?.message).toContain('must be <= 200000');
+    expect(p?.hint).toContain('an integer from 1 to 200000 (default 20000)');
   });
 });
