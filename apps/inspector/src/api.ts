@@ -1,3 +1,5 @@
+import { createContext } from 'preact';
+import { useContext } from 'preact/hooks';
 /**
  * The inspector's only way to the server: DESIGN.md's HTTP API under /v1, with the bearer token
  * the user gave (kept in sessionStorage, so it lasts the tab and no longer). The shapes below are
@@ -92,25 +94,6 @@ export interface TranscriptEvent {
 
 const TOKEN_KEY = 'rein.token';
 
-export function token(): string | null {
-  return sessionStorage.getItem(TOKEN_KEY);
-}
-
-export function setToken(value: string | null): void {
-  if (value) sessionStorage.setItem(TOKEN_KEY, value);
-  else sessionStorage.removeItem(TOKEN_KEY);
-  authListeners.forEach((l) => l());
-}
-
-const authListeners = new Set<() => void>();
-/** Called when the server answers 401 or the token changes: the page shows or hides its login. */
-export function onAuthChange(listener: () => void): () => void {
-  authListeners.add(listener);
-  return () => authListeners.delete(listener);
-}
-
-export let needsLogin = false;
-
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -128,70 +111,134 @@ function messageOf(status: number, body: unknown): string {
   return `HTTP ${status}`;
 }
 
-function headers(extra: Record<string, string> = {}): Record<string, string> {
-  const t = token();
-  return { ...extra, ...(t ? { Authorization: `Bearer ${t}` } : {}) };
-}
+/**
+ * The page's client of the Rein API: the bearer token (kept in the tab's sessionStorage), whether
+ * the server asked for one, and the calls. One is made when the page loads and reaches the
+ * components through `ApiContext`, so no module holds state of its own.
+ */
+export class ReinApi {
+  private loginNeeded = false;
+  private readonly authListeners = new Set<() => void>();
 
-function authFailed(status: number): void {
-  if (status === 401 && !needsLogin) {
-    needsLogin = true;
-    authListeners.forEach((l) => l());
+  constructor(private readonly storage: Storage) {}
+
+  token(): string | null {
+    return this.storage.getItem(TOKEN_KEY);
+  }
+
+  setToken(value: string | null): void {
+    if (value) this.storage.setItem(TOKEN_KEY, value);
+    else this.storage.removeItem(TOKEN_KEY);
+    this.authChanged();
+  }
+
+  /** True after the server answered 401, until a call succeeds: the page shows its login. */
+  get needsLogin(): boolean {
+    return this.loginNeeded;
+  }
+
+  /** Called when the server answers 401 or the token changes: the page shows or hides its login. */
+  onAuthChange(listener: () => void): () => void {
+    this.authListeners.add(listener);
+    return () => this.authListeners.delete(listener);
+  }
+
+  async getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
+    const res = await fetch(path, {
+      headers: this.headers({ Accept: 'application/json' }),
+      ...(signal ? { signal } : {}),
+    });
+    const body: unknown = await res.json().catch(() => null);
+    this.answered(res.status);
+    if (!res.ok) throw new ApiError(res.status, body);
+    return body as T;
+  }
+
+  async postJson<T>(path: string, body: unknown = {}): Promise<T> {
+    const res = await fetch(path, {
+      method: 'POST',
+      headers: this.headers({ 'Content-Type': 'application/json', Accept: 'application/json' }),
+      body: JSON.stringify(body),
+    });
+    const answer: unknown = await res.json().catch(() => null);
+    this.answered(res.status);
+    if (!res.ok) throw new ApiError(res.status, answer);
+    return answer as T;
+  }
+
+  /**
+   * Follows a text/event-stream with fetch (EventSource cannot send the Authorization header),
+   * resuming after the last id it saw when the connection drops, until `signal` aborts or the
+   * server sends `event: end`.
+   */
+  follow(
+    path: string,
+    onData: (data: string, id: string) => void,
+    signal: AbortSignal,
+    onEnd?: () => void,
+  ): void {
+    void followStream(
+      (lastId) =>
+        fetch(path, {
+          headers: this.headers({
+            Accept: 'text/event-stream',
+            ...(lastId ? { 'Last-Event-ID': lastId } : {}),
+          }),
+          signal,
+        }).then((res) => {
+          this.answered(res.status);
+          return res;
+        }),
+      onData,
+      signal,
+      onEnd,
+    );
+  }
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    const t = this.token();
+    return { ...extra, ...(t ? { Authorization: `Bearer ${t}` } : {}) };
+  }
+
+  /** A 401 shows the login; a success after one hides it. */
+  private answered(status: number): void {
+    const needed = status === 401 ? true : status < 400 ? false : this.loginNeeded;
+    if (needed === this.loginNeeded) return;
+    this.loginNeeded = needed;
+    this.authChanged();
+  }
+
+  private authChanged(): void {
+    this.authListeners.forEach((l) => l());
   }
 }
 
-export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
-  const res = await fetch(path, {
-    headers: headers({ Accept: 'application/json' }),
-    ...(signal ? { signal } : {}),
-  });
-  const body: unknown = await res.json().catch(() => null);
-  authFailed(res.status);
-  if (!res.ok) throw new ApiError(res.status, body);
-  if (needsLogin) {
-    needsLogin = false;
-    authListeners.forEach((l) => l());
-  }
-  return body as T;
-}
+/** The page's `ReinApi`, provided by main.tsx. */
+export const ApiContext = createContext<ReinApi | null>(null);
 
-export async function postJson<T>(path: string, body: unknown = {}): Promise<T> {
-  const res = await fetch(path, {
-    method: 'POST',
-    headers: headers({ 'Content-Type': 'application/json', Accept: 'application/json' }),
-    body: JSON.stringify(body),
-  });
-  const answer: unknown = await res.json().catch(() => null);
-  authFailed(res.status);
-  if (!res.ok) throw new ApiError(res.status, answer);
-  return answer as T;
+export function useApi(): ReinApi {
+  const api = useContext(ApiContext);
+  if (api === null) throw new Error('the inspector renders inside <ApiContext.Provider>');
+  return api;
 }
 
 export const runPath = (runId: string): string => `/v1/runs/${encodeURIComponent(runId)}`;
 export const taskPath = (runId: string, taskId: string): string =>
   `${runPath(runId)}/tasks/${encodeURIComponent(taskId)}`;
 
-/**
- * Follows a text/event-stream with fetch (EventSource cannot send the Authorization header),
- * resuming after the last id it saw when the connection drops, until `signal` aborts or the
- * server sends `event: end`.
- */
-export function follow(
-  path: string,
+/** The event-stream reading of `ReinApi.follow`; `open` makes one request after the last id seen. */
+async function followStream(
+  open: (lastId: string) => Promise<Response>,
   onData: (data: string, id: string) => void,
   signal: AbortSignal,
   onEnd?: () => void,
-): void {
+): Promise<void> {
   let lastId = '';
   let retryMs = 1000;
   const connect = async (): Promise<void> => {
     while (!signal.aborted) {
       try {
-        const res = await fetch(path, {
-          headers: headers({ Accept: 'text/event-stream', ...(lastId ? { 'Last-Event-ID': lastId } : {}) }),
-          signal,
-        });
-        authFailed(res.status);
+        const res = await open(lastId);
         if (!res.ok || !res.body) throw new ApiError(res.status, null);
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = '';
@@ -232,7 +279,7 @@ export function follow(
       await new Promise((resolve) => setTimeout(resolve, retryMs));
     }
   };
-  void connect();
+  await connect();
 }
 
 /** Every state the pages colour, in the order a legend shows them. */

@@ -1,4 +1,5 @@
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { createContext } from 'preact';
+import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { STATES, type Task, type TaskState } from './api.js';
 import {
   type DrawnGraph,
@@ -12,33 +13,49 @@ import {
   shapeKey,
 } from './graph.js';
 
-let nextId = 1;
-const waiting = new Map<number, (a: LayoutAnswer) => void>();
+/**
+ * Lays graphs out in a Web Worker (on the page's thread only where workers are unavailable). One
+ * is made when the page loads, not when the first graph arrives: by then the server may be busy
+ * streaming a large run's event log, and the worker's script would wait behind it. It reaches
+ * `Dag` through `LayoutContext`.
+ */
+export class OffThreadLayout {
+  private nextId = 1;
+  private readonly waiting = new Map<number, (a: LayoutAnswer) => void>();
+  private readonly worker: Worker | null;
 
-// Started when the page loads, not when the first graph arrives: by then the server may be busy
-// streaming a large run's event log, and the worker's script would wait behind it.
-const worker: Worker | null = (() => {
-  try {
-    const w = new Worker(new URL('./layout.worker.ts', import.meta.url), { type: 'module' });
-    w.onmessage = (e: MessageEvent<LayoutAnswer>) => {
-      waiting.get(e.data.id)?.(e.data);
-      waiting.delete(e.data.id);
-    };
-    return w;
-  } catch {
-    return null;
+  constructor() {
+    let w: Worker | null;
+    try {
+      w = new Worker(new URL('./layout.worker.ts', import.meta.url), { type: 'module' });
+      w.onmessage = (e: MessageEvent<LayoutAnswer>) => {
+        this.waiting.get(e.data.id)?.(e.data);
+        this.waiting.delete(e.data.id);
+      };
+    } catch {
+      w = null;
+    }
+    this.worker = w;
   }
-})();
 
-/** Lays the graph out in a Web Worker; on the page's thread only where workers are unavailable. */
-function layoutOffThread(req: Omit<LayoutRequest, 'id'>): Promise<LayoutAnswer> {
-  const id = nextId++;
-  if (worker === null) return import('./layout.js').then((m) => m.layout({ ...req, id }));
-  const w = worker;
-  return new Promise((resolve) => {
-    waiting.set(id, resolve);
-    w.postMessage({ ...req, id });
-  });
+  layout(req: Omit<LayoutRequest, 'id'>): Promise<LayoutAnswer> {
+    const id = this.nextId++;
+    const w = this.worker;
+    if (w === null) return import('./layout.js').then((m) => m.layout({ ...req, id }));
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      w.postMessage({ ...req, id });
+    });
+  }
+}
+
+/** The page's `OffThreadLayout`, provided by main.tsx. */
+export const LayoutContext = createContext<OffThreadLayout | null>(null);
+
+function useLayouts(): OffThreadLayout {
+  const layouts = useContext(LayoutContext);
+  if (layouts === null) throw new Error('the DAG renders inside <LayoutContext.Provider>');
+  return layouts;
 }
 
 function path(points: readonly { x: number; y: number }[]): string {
@@ -57,6 +74,7 @@ export function Dag({
   onSelect: (id: string) => void;
   onLaidOut?: () => void;
 }) {
+  const layouts = useLayouts();
   const graph: DrawnGraph = useMemo(() => drawnGraph(tasks), [tasks]);
   const shape = useMemo(() => shapeKey(graph), [graph]);
   const stateOf = useMemo(() => new Map(tasks.map((t) => [t.id, t.state] as const)), [tasks]);
@@ -66,13 +84,15 @@ export function Dag({
   latest.current = shape;
   useEffect(() => {
     if (answer?.shape === shape) return;
-    void layoutOffThread({
-      nodes: graph.nodes.map((n) => ({ key: n.key, width: NODE_W, height: n.group ? GROUP_H : NODE_H })),
-      edges: graph.edges,
-    }).then((layout) => {
-      if (latest.current === shape) setAnswer({ shape, layout });
-      onLaidOut?.();
-    });
+    void layouts
+      .layout({
+        nodes: graph.nodes.map((n) => ({ key: n.key, width: NODE_W, height: n.group ? GROUP_H : NODE_H })),
+        edges: graph.edges,
+      })
+      .then((layout) => {
+        if (latest.current === shape) setAnswer({ shape, layout });
+        onLaidOut?.();
+      });
   }, [shape]);
   const layout = answer?.layout;
   const selectedNode = selected === null ? undefined : graph.nodeOf.get(selected);

@@ -1,12 +1,14 @@
 import { render } from 'preact';
 import { useEffect, useReducer, useState } from 'preact/hooks';
-import { needsLogin, onAuthChange, setToken, token } from './api.js';
+import { ApiContext, ReinApi, useApi } from './api.js';
+import { LayoutContext, OffThreadLayout } from './dag.js';
 import { onLink, usePlace } from './nav.js';
 import { RunPage } from './run-page.js';
 import { RunsList } from './runs-list.js';
 import './style.css';
 
 function Login() {
+  const api = useApi();
   const [value, setValue] = useState('');
   return (
     <form
@@ -14,11 +16,11 @@ function Login() {
       data-testid="login"
       onSubmit={(e) => {
         e.preventDefault();
-        setToken(value.trim() || null);
+        api.setToken(value.trim() || null);
         location.reload();
       }}
     >
-      <p>The API needs a bearer token{token() ? ' (the one given was refused)' : ''}.</p>
+      <p>The API needs a bearer token{api.token() ? ' (the one given was refused)' : ''}.</p>
       <input
         type="password"
         name="token"
@@ -33,25 +35,35 @@ function Login() {
 }
 
 function App() {
+  const api = useApi();
   const place = usePlace();
   const [, rerender] = useReducer((n: number) => n + 1, 0);
-  useEffect(() => onAuthChange(() => rerender(0)), []);
+  useEffect(() => api.onAuthChange(() => rerender(0)), []);
   return (
     <div class="app">
       <header class="top">
         <a href="/" class="brand" onClick={(e) => onLink(e, '/')}>
           Rein inspector
         </a>
-        {token() ? (
-          <button class="link" onClick={() => (setToken(null), location.reload())}>
+        {api.token() ? (
+          <button class="link" onClick={() => (api.setToken(null), location.reload())}>
             sign out
           </button>
         ) : null}
       </header>
-      {needsLogin ? <Login /> : null}
+      {api.needsLogin ? <Login /> : null}
       {place.runId === null ? <RunsList /> : <RunPage runId={place.runId} query={place.query} />}
     </div>
   );
 }
 
-render(<App />, document.getElementById('app')!);
+// The page's one API client (the token lives in this tab's sessionStorage) and its layout worker,
+// both made when it loads.
+render(
+  <ApiContext.Provider value={new ReinApi(sessionStorage)}>
+    <LayoutContext.Provider value={new OffThreadLayout()}>
+      <App />
+    </LayoutContext.Provider>
+  </ApiContext.Provider>,
+  document.getElementById('app')!,
+);

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useReducer, useRef, useState } from 'preact/hooks';
-import { type RunEvent, type RunView, fmtTime, fmtUsage, follow, getJson, postJson, runPath } from './api.js';
+import { type RunEvent, type RunView, fmtTime, fmtUsage, runPath, useApi } from './api.js';
 import { Dag } from './dag.js';
 import { EventLog } from './event-log.js';
 import { setQuery } from './nav.js';
@@ -12,6 +12,7 @@ import { Timeline } from './timeline.js';
  * refetches the run's view (unless the page shows the past, `?at=N`, folded by the server).
  */
 export function RunPage({ runId, query }: { runId: string; query: URLSearchParams }) {
+  const api = useApi();
   const atParam = query.get('at');
   const at = atParam !== null && /^\d+$/.test(atParam) ? Number(atParam) : null;
   const [live, setLive] = useState<RunView | null>(null);
@@ -40,7 +41,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
       }
       inFlight = true;
       try {
-        const view = await getJson<RunView>(runPath(runId), ctl.signal);
+        const view = await api.getJson<RunView>(runPath(runId), ctl.signal);
         viewSeq.current = view.seq;
         setLive(view);
         // Events that arrived while this answer was on its way and are newer than it.
@@ -79,7 +80,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
     void load()
       .then(() => drawn)
       .then(() =>
-        follow(
+        api.follow(
           `${runPath(runId)}/events?after=0`,
           (data) => {
             const e = JSON.parse(data) as RunEvent;
@@ -106,7 +107,8 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
     const ctl = new AbortController();
     // While the scrubber is dragged, only the position it rests on is fetched.
     const timer = setTimeout(() => {
-      getJson<RunView>(`${runPath(runId)}/replay?at=${at}`, ctl.signal)
+      api
+        .getJson<RunView>(`${runPath(runId)}/replay?at=${at}`, ctl.signal)
         .then((v) => setPast(v))
         .catch((e: unknown) => !ctl.signal.aborted && setError((e as Error).message));
     }, 80);
@@ -123,7 +125,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
     async (path: string, body: unknown = {}, confirmText?: string): Promise<string | null> => {
       if (confirmText && !confirm(confirmText)) return null;
       try {
-        await postJson(path, body);
+        await api.postJson(path, body);
         refresh.current();
         return null;
       } catch (e) {

@@ -1,11 +1,12 @@
 import { useEffect, useState } from 'preact/hooks';
-import { type RunSummary, STATES, fmtTime, getJson } from './api.js';
+import { type RunSummary, STATES, fmtTime, useApi } from './api.js';
 import { onLink, runHref } from './nav.js';
 
 const STATUSES = ['', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 
 /** Runs, newest first: status, labels, task counts; filter by status (the API's) and name (here). */
 export function RunsList() {
+  const api = useApi();
   const [status, setStatus] = useState(() => new URLSearchParams(location.search).get('status') ?? '');
   const [search, setSearch] = useState('');
   const [runs, setRuns] = useState<readonly RunSummary[] | null>(null);
@@ -16,7 +17,7 @@ export function RunsList() {
     const load = async (): Promise<void> => {
       try {
         const q = new URLSearchParams({ limit: '200', ...(status ? { status } : {}) });
-        const page = await getJson<{ runs: RunSummary[] }>(`/v1/runs?${q}`, ctl.signal);
+        const page = await api.getJson<{ runs: RunSummary[] }>(`/v1/runs?${q}`, ctl.signal);
         setRuns(page.runs);
         setError(null);
       } catch (e) {

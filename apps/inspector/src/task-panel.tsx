@@ -5,8 +5,8 @@ import {
   type TranscriptEvent,
   fmtTime,
   fmtUsage,
-  follow,
   taskPath,
+  useApi,
 } from './api.js';
 import { setQuery } from './nav.js';
 
@@ -174,6 +174,7 @@ function AttemptDetail({ runId, taskId, a }: { runId: string; taskId: string; a:
 
 /** The attempt's transcript over SSE: what it has so far, then live until the attempt ends. */
 function Transcript({ runId, taskId, n }: { runId: string; taskId: string; n: number }) {
+  const api = useApi();
   const entries = useRef<TranscriptEvent[]>([]);
   const [, rerender] = useReducer((x: number) => x + 1, 0);
   const [ended, setEnded] = useState(false);
@@ -182,7 +183,7 @@ function Transcript({ runId, taskId, n }: { runId: string; taskId: string; n: nu
     entries.current = [];
     setEnded(false);
     rerender(0);
-    follow(
+    api.follow(
       `${taskPath(runId, taskId)}/attempts/${n}/events?after=0`,
       (data) => {
         entries.current.push(JSON.parse(data) as TranscriptEvent);
