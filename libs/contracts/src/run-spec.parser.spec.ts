@@ -180,6 +180,7 @@ describe('parseRunSpec: valid specs', () => {
       network: { allow: [] },
       limits: { cpuSeconds: 3600, memoryMb: 4096, pids: 256, fileSizeMb: 1024 },
       hooks: { timeoutMs: 600000 },
+      context: { enabled: true, guidance: ['AGENTS.md', 'CLAUDE.md'], maxBytes: 65536 },
     });
     const [api, deploy] = spec.spec.tasks;
     expect(api!.gates).toEqual([
@@ -215,6 +216,7 @@ describe('parseRunSpec: valid specs', () => {
       network: { allow: [] },
       limits: { cpuSeconds: 3600, memoryMb: 4096, pids: 256, fileSizeMb: 1024 },
       hooks: { timeoutMs: 600000 },
+      context: { enabled: true, guidance: ['AGENTS.md', 'CLAUDE.md'], maxBytes: 65536 },
     });
     expect(spec.spec.tasks[0]).toEqual({
       id: 'a',
@@ -300,7 +302,7 @@ spec:
     const { spec } = ok(parseRunSpec(JSON.stringify(body), 'json'));
     expect(Object.keys(spec.spec.agents)).toEqual(['__proto__', 'coder']);
     expect(Object.keys(spec.metadata.labels)).toEqual(['__proto__']);
-    expect(JSON.stringify(spec)).toContain('"__proto__":{"env":{}');
+    expect(JSON.stringify(spec)).toContain('"__proto__":{"context":{');
     expect(spec.spec.tasks[0]!.agent).toBe('__proto__');
   });
 

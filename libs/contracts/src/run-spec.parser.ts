@@ -15,6 +15,7 @@ import {
 import {
   DEFAULT_SPEC_LIMITS,
   SPEC_DEFAULTS,
+  type AgentContext,
   type AgentProfile,
   type GateSpec,
   type RetryPolicy,
@@ -551,10 +552,15 @@ let validator: ValidateFunction | undefined;
 function validate(): ValidateFunction {
   // verbose: each error carries the schema object it failed (`parentSchema`), whose description
   // and properties become the hint. strictRequired is off because it rejects
-  // `then: { required: ['command'] }`, whose property is declared beside the `if`.
-  validator ??= new Ajv2020({ allErrors: true, verbose: true, strict: true, strictRequired: false }).compile(
-    runSpecSchema,
-  );
+  // `then: { required: ['command'] }`, whose property is declared beside the `if`. Union types:
+  // an agent's `context` is an object or a boolean in one `type` list, for one clear problem.
+  validator ??= new Ajv2020({
+    allErrors: true,
+    verbose: true,
+    strict: true,
+    strictRequired: false,
+    allowUnionTypes: true,
+  }).compile(runSpecSchema);
   return validator;
 }
 
@@ -740,6 +746,7 @@ function crossReferenceProblems(raw: unknown, problems: Problem[]): void {
   if (agents && defaultAgent !== undefined && !Object.hasOwn(agents, defaultAgent)) {
     problems.push(unknownAgent('/spec/defaults/agent', defaultAgent, agentNames));
   }
+  if (agents) for (const name of agentNames) guidanceProblems(name, agents[name], problems);
   if (!Array.isArray(spec.tasks)) return;
   const tasks = spec.tasks as unknown[];
   const n = tasks.length;
@@ -894,6 +901,49 @@ function agentProblems(
       ),
     );
   }
+}
+
+/**
+ * A guidance path names a file inside the workspace: relative, no `..`, no empty or `.` segment
+ * (so one file has one spelling), `/` as the separator. The executor also refuses a path whose
+ * symlinks lead out of the workspace; that can only be seen in the workspace itself.
+ */
+function guidanceProblems(name: string, agent: unknown, problems: Problem[]): void {
+  const context = isObject(agent) ? agent.context : undefined;
+  const paths = isObject(context) && Array.isArray(context.guidance) ? (context.guidance as unknown[]) : [];
+  const seen = new Map<string, number>();
+  paths.forEach((p, i) => {
+    if (typeof p !== 'string' || p === '') return; // the schema reports it
+    const path = pointer('spec', 'agents', name, 'context', 'guidance', i);
+    // eslint-disable-next-line no-control-regex -- control characters are what is refused
+    const control = /[\u0000-\u001f\u007f]/.test(p);
+    // A name with a newline is shown escaped, so the message stays on one line.
+    const shown = control ? JSON.stringify(p) : quote(p);
+    const refuse = (why: string, hint: string) =>
+      problems.push(problem('invalid_spec', `${display(path)} ${shown} ${why}`, path, hint));
+    const segments = p.split('/');
+    if (control) {
+      refuse('contains a control character', 'give the file name as plain text, e.g. AGENTS.md');
+    } else if (p.startsWith('/') || /^[A-Za-z]:/.test(p)) {
+      refuse(
+        'is absolute: guidance is read from the workspace only',
+        `give the path relative to the workspace root, e.g. ${quote(p.replace(/^([A-Za-z]:)?[\\/]+/, '') || 'AGENTS.md')}`,
+      );
+    } else if (p.includes('\\')) {
+      refuse('contains a backslash', `separate directories with '/', e.g. ${quote(p.replace(/\\/g, '/'))}`);
+    } else if (segments.includes('..')) {
+      refuse("goes up with '..': guidance is read from inside the workspace only", 'remove the .. segments');
+    } else if (segments.some((s) => s === '' || s === '.')) {
+      refuse(
+        "has an empty or '.' segment",
+        `write it without './', '//' or a trailing '/', e.g. ${quote(segments.filter((s) => s !== '' && s !== '.').join('/') || 'AGENTS.md')}`,
+      );
+    } else if (seen.has(p)) {
+      refuse(`repeats spec.agents.${name}.context.guidance[${seen.get(p)!}]`, 'list each guidance file once');
+    } else {
+      seen.set(p, i);
+    }
+  });
 }
 
 function unknownAgent(path: string, name: string, agentNames: readonly string[]): Problem {
@@ -1183,6 +1233,7 @@ function agentWithDefaults(agent: AgentInput): AgentProfile {
   return {
     ...(agent.allowedTools && { allowedTools: [...agent.allowedTools] }),
     ...(agent.command !== undefined && { command: agent.command }),
+    context: contextWithDefaults(agent.context),
     env: sortedRecord(agent.env),
     hooks: {
       ...(hooks.afterCreate !== undefined && { afterCreate: hooks.afterCreate }),
@@ -1203,5 +1254,16 @@ function agentWithDefaults(agent: AgentInput): AgentProfile {
     runtime: agent.runtime,
     secrets: agent.secrets ? [...agent.secrets] : [],
     ...(agent.stallMs !== undefined && { stallMs: agent.stallMs }),
+  };
+}
+
+/** `false` / `{ enabled: false }` turn guidance off; `true`, absent or an object fill the rest in. */
+function contextWithDefaults(context: AgentInput['context']): AgentContext {
+  const given = typeof context === 'object' ? context : { enabled: context ?? true };
+  const fallback = SPEC_DEFAULTS.context;
+  return {
+    enabled: given.enabled ?? fallback.enabled,
+    guidance: given.guidance ? [...given.guidance] : fallback.guidance,
+    maxBytes: given.maxBytes ?? fallback.maxBytes,
   };
 }

@@ -2,7 +2,11 @@ import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import {
   type AGENT_RUNTIMES,
   type BudgetInput,
+  DEFAULT_CONTEXT_BYTES,
+  DEFAULT_GUIDANCE_FILES,
   type GATE_KINDS,
+  MAX_CONTEXT_BYTES,
+  MAX_GUIDANCE_PATH_CHARS,
   runSpecParts as given,
   type WorkspaceInput,
 } from './run-spec.schema.js';
@@ -84,8 +88,25 @@ export const AgentHooksSchema = closedObject('Workspace hooks; timeoutMs filled 
 });
 export type AgentHooks = Frozen<Static<typeof AgentHooksSchema>>;
 
+/**
+ * The profile's `context`, filled in: `false` becomes `{ enabled: false, … }` and `true` or an
+ * object the defaults for the fields it leaves out, so one shape tells the executor what to do.
+ */
+export const AgentContextSchema = closedObject('Repository guidance added to the prompt, filled in.', {
+  enabled: Type.Boolean({ description: 'false: no guidance is added.' }),
+  guidance: Type.Array(Type.String({ minLength: 1, maxLength: MAX_GUIDANCE_PATH_CHARS }), {
+    description: 'Guidance files read from the workspace root, in this order.',
+  }),
+  maxBytes: Type.Integer({
+    minimum: 1,
+    maximum: MAX_CONTEXT_BYTES,
+    description: 'Bytes of guidance added at most, all files together.',
+  }),
+});
+export type AgentContext = Frozen<Static<typeof AgentContextSchema>>;
+
 export const AgentProfileSchema = closedObject(
-  'An agent profile, its env, secrets, network, limits and hooks filled in.',
+  'An agent profile, its env, secrets, network, limits, hooks and context filled in.',
   {
     runtime: agentFields.runtime,
     command: agentFields.command,
@@ -99,6 +120,11 @@ export const AgentProfileSchema = closedObject(
      * (5 minutes), kept out of the parsed spec so the specs and hashes of earlier runs stay as they were.
      */
     stallMs: agentFields.stallMs,
+    /**
+     * Filled in by the parser for every profile. Absent only in specs recorded before it existed:
+     * their agents got no guidance, and a later attempt of such a run gets none either.
+     */
+    context: Type.Optional(AgentContextSchema),
     model: agentFields.model,
     allowedTools: agentFields.allowedTools,
     permissionMode: agentFields.permissionMode,
@@ -172,6 +198,7 @@ export const SPEC_DEFAULTS = {
   testGateTimeoutMs: 600_000,
   hookTimeoutMs: 600_000,
   limits: { cpuSeconds: 3600, memoryMb: 4096, pids: 256, fileSizeMb: 1024 },
+  context: { enabled: true, guidance: DEFAULT_GUIDANCE_FILES, maxBytes: DEFAULT_CONTEXT_BYTES },
 } as const;
 
 /** Spec limits; configurable through server settings. */
