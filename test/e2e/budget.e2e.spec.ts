@@ -2,7 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type ReinProcess, processesWithMarker, startRein } from '@rein/testing';
+import {
+  type OpenAiStandin,
+  type ReinProcess,
+  processesWithMarker,
+  startOpenAiStandin,
+  startRein,
+} from '@rein/testing';
 
 const run = promisify(execFile);
 
@@ -175,4 +181,66 @@ describe('budgets', () => {
     expect(summary('first')).toContain('left 1000 1.0000');
     expect(summary('second')).toContain('left 700 0.7500');
   }, 60_000);
+});
+
+/** A judge's calls are spent money too: they count in the run's usage, and the budget stops them. */
+describe('budgets and judges', () => {
+  let rein: ReinProcess;
+  let judge: OpenAiStandin;
+  beforeAll(async () => {
+    // Every judge call fails the attempt and is billed 400 prompt tokens (an unpriced model: $0).
+    judge = await startOpenAiStandin({
+      fallback: {
+        verdict: { pass: false, score: 0.3, reasons: ['not yet'] },
+        usage: { prompt: 400, completion: 0 },
+      },
+    });
+    rein = await startRein({
+      env: {
+        REIN_JUDGE_BASE_URL: judge.url,
+        REIN_JUDGE_MODEL: 'judge-e2e',
+        REIN_JUDGE_API_KEY: 'sk-e2e-judge',
+      },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await rein?.dispose();
+    await judge?.close();
+  });
+
+  it("counts each judge call in the run's usage and stops the retries when the budget is spent", async () => {
+    const submitted = await rein.submit({
+      apiVersion: 'rein/v1',
+      kind: 'Run',
+      metadata: { name: 'judged-budget' },
+      spec: {
+        budget: { tokens: 1000 },
+        defaults: { agent: 'sh' },
+        agents: { sh: { runtime: 'command', command: 'echo done' } },
+        tasks: [
+          {
+            id: 'judged',
+            prompt: 'p',
+            retries: { max: 9, backoff: { initialMs: 50 } },
+            gates: [{ judge: { rubric: 'is it done', threshold: 0.8 } }],
+          },
+        ],
+      },
+    });
+    expect(submitted.status).toBe(201);
+    const done = await rein.waitFor(submitted.body.runId, (r) => r.status !== 'running', 60_000);
+    // 400 tokens a call: the third takes the run to 1200 of 1000, and no fourth is made.
+    expect(done.status).toBe('failed');
+    expect(done.reason).toBe('budget exceeded: 1200 tokens of 1000');
+    expect(done.usage).toEqual({ tokens: 1200, usd: 0 });
+    expect(judge.requests).toHaveLength(3);
+    const attempts = done.tasks[0]!.attempts;
+    expect(attempts.map((a) => a.verdicts[0]?.usage)).toEqual([
+      { tokens: 400, usd: 0 },
+      { tokens: 400, usd: 0 },
+      { tokens: 400, usd: 0 },
+    ]);
+    // The agent itself spent nothing: an attempt's usage stays the agent's.
+    expect(attempts.map((a) => a.usage.tokens)).toEqual([0, 0, 0]);
+  }, 90_000);
 });

@@ -423,7 +423,12 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
         false,
         'executor',
       );
-    if (services.has('verifier')) await start(VerifierModule.register(core('verifier')), false, 'verifier');
+    if (services.has('verifier'))
+      await start(
+        VerifierModule.register(core('verifier'), { codexPrices: fromEnv.codexPrices }),
+        false,
+        'verifier',
+      );
     let http: INestApplication;
     if (services.has('orchestrator')) {
       const ownership = await redisOwnership(redisUrl, store, closers);

@@ -422,8 +422,8 @@ export const SERVER_SETTINGS = {
     arg: 'JSON|FILE',
     parser: verbatim('json'),
     defaultDoc: "OpenAI's list prices (codex.prices.ts)",
-    doc: 'USD per million tokens the `codex` runtime is priced at: a JSON object, or a YAML/JSON file, of `{ model: { inputPerMTok, cachedInputPerMTok, outputPerMTok } }`, over the built-in table',
-    readBy: ['executor'],
+    doc: 'USD per million tokens the `codex` runtime and judge calls are priced at: a JSON object, or a YAML/JSON file, of `{ model: { inputPerMTok, cachedInputPerMTok, outputPerMTok } }`, over the built-in table',
+    readBy: ['executor', 'verifier'],
   },
   k8sNamespace: {
     env: 'REIN_K8S_NAMESPACE',

@@ -149,6 +149,8 @@ export const eventDataSchemas = {
     score: Type.Optional(Type.Number()),
     reasons: readonlyList(Type.String(), 'Why.'),
     provenance: componentRef('Provenance', ProvenanceSchema),
+    // What the gate's own calls cost (a judge's tokens and USD), counted in the run's usage and budget.
+    usage: Type.Optional(usage),
   }),
   ApprovalGiven: openObject('A human approved or rejected an approval gate.', {
     gate: int('Index of the gate in the task.'),

@@ -57,6 +57,8 @@ export const VerdictSchema = closedObject('The verdict of one gate on an attempt
   pass: Type.Boolean(),
   score: Type.Optional(Type.Number({ description: 'The judge score, for judge gates.' })),
   reasons: readonlyList(Type.String(), 'Why the gate passed or failed; fed back to the next attempt.'),
+  // What the gate's own calls cost (a judge's tokens and USD); part of the run's usage.
+  usage: Type.Optional(usage),
   // Published as Provenance; typed `unknown` because the view passes the recorded provenance
   // through untouched and its readers (the CLI) only display it.
   provenance: Type.Unsafe<unknown>({ $ref: '#/components/schemas/Provenance' }),

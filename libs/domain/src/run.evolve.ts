@@ -128,7 +128,10 @@ export function evolve(state: RunState, event: RunEvent): RunState {
         ...(d.score === undefined ? {} : { score: d.score }),
         reasons: d.reasons,
         provenance: d.provenance,
+        ...(d.usage === undefined ? {} : { usage: d.usage }),
       });
+      // A judge's spend is the run's too: the budget sees it (the attempt's usage stays the agent's).
+      if (d.usage) s.usage = { tokens: s.usage.tokens + d.usage.tokens, usd: usd(s.usage.usd + d.usage.usd) };
       return s;
     }
     case 'ApprovalGiven': {

@@ -24,6 +24,8 @@ export interface Verdict {
   readonly score?: number;
   readonly reasons: readonly string[];
   readonly provenance: Provenance;
+  /** A judge's tokens and USD; already counted in the run's usage. */
+  readonly usage?: Usage;
 }
 
 export interface AttemptState {

@@ -44,6 +44,7 @@ export function runView(s: RunState): RunView {
             pass: v.pass,
             ...(v.score === undefined ? {} : { score: v.score }),
             reasons: v.reasons,
+            ...(v.usage === undefined ? {} : { usage: v.usage }),
             provenance: v.provenance,
           })),
         })),

@@ -7,6 +7,8 @@ export {
   CodexPricesError,
   DEFAULT_CODEX_PRICES,
   parseCodexPrices,
+  priceOf,
+  turnUsd,
   type AgentRuntimesConfig,
   type AgentCliConfig,
   type PriceTable,

@@ -1,3 +1,4 @@
+import type { JudgeTokens } from './judge.port.js';
 /**
  * Why a judge could not give a verdict. `retryable` says whether asking again later may help
  * (the service was busy or unreachable) or not (the key is refused, the model answered nonsense).
@@ -29,6 +30,8 @@ export interface JudgeErrorDetails {
   readonly status?: number;
   readonly requestId?: string;
   readonly durationMs?: number;
+  /** Tokens the provider billed for an answer that could not be used (a malformed or refused verdict). */
+  readonly usage?: JudgeTokens;
 }
 
 export class JudgeError extends Error {
@@ -39,6 +42,7 @@ export class JudgeError extends Error {
   readonly status?: number;
   readonly requestId?: string;
   readonly durationMs?: number;
+  readonly usage?: JudgeTokens;
 
   constructor(
     readonly kind: JudgeErrorKind,
@@ -52,6 +56,7 @@ export class JudgeError extends Error {
     if (details.status !== undefined) this.status = details.status;
     if (details.requestId !== undefined) this.requestId = details.requestId;
     if (details.durationMs !== undefined) this.durationMs = details.durationMs;
+    if (details.usage !== undefined) this.usage = details.usage;
   }
 }
 

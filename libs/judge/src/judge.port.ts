@@ -27,6 +27,20 @@ export interface JudgeProvenance {
   readonly requestId?: string;
 }
 
+/** Tokens one judge call used, as the provider reported them (0 where it reported none). */
+export interface JudgeTokens {
+  /** Prompt tokens, the cached ones included. */
+  readonly inputTokens: number;
+  readonly cachedInputTokens: number;
+  readonly outputTokens: number;
+}
+
+export const NO_TOKENS: JudgeTokens = Object.freeze({
+  inputTokens: 0,
+  cachedInputTokens: 0,
+  outputTokens: 0,
+});
+
 export interface JudgeVerdict {
   /** The judge's own yes/no. */
   readonly pass: boolean;
@@ -36,6 +50,8 @@ export interface JudgeVerdict {
   /** What the gate decides: `pass && score >= threshold` (DESIGN.md). */
   readonly passed: boolean;
   readonly provenance: JudgeProvenance;
+  /** What the call cost in tokens; the verifier prices it and counts it in the run's usage. */
+  readonly usage: JudgeTokens;
 }
 
 /** The port the verifier's judge gate calls; `OpenAiJudge` is its adapter. */

@@ -128,6 +128,21 @@ describe('OpenAiJudge against an OpenAI-compatible server', () => {
     expect(err.retryable).toBe(false);
   });
 
+  it("reports the call's tokens as the API gave them, the cached share included", async () => {
+    standin.enqueue({
+      verdict: { pass: true, score: 0.9, reasons: ['ok'] },
+      usage: { prompt: 1500, completion: 80, cached: 1000 },
+    });
+    const verdict = await judge().evaluate(input);
+    expect(verdict.usage).toEqual({ inputTokens: 1500, cachedInputTokens: 1000, outputTokens: 80 });
+  });
+
+  it('keeps the tokens of an answer it cannot use, so they are still counted', async () => {
+    standin.enqueue({ content: 'Looks good to me!', usage: { prompt: 700, completion: 9 } });
+    const err = await judgeError(judge().evaluate(input), 'malformed');
+    expect(err.usage).toEqual({ inputTokens: 700, cachedInputTokens: 0, outputTokens: 9 });
+  });
+
   it('reports ill-typed fields and a score outside [0, 1], naming each field', async () => {
     standin.enqueue({ verdict: { pass: 'yes', score: 1.5 } });
     const err = await judgeError(judge().evaluate(input), 'invalid_verdict');

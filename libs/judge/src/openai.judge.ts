@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { checkBaseUrl, type OpenAiJudgeConfig } from './judge.config.js';
 import { JudgeConfigError, JudgeError, type JudgeErrorDetails } from './judge.error.js';
-import type { Judge, JudgeInput, JudgeProvenance, JudgeVerdict } from './judge.port.js';
+import type { Judge, JudgeInput, JudgeProvenance, JudgeTokens, JudgeVerdict } from './judge.port.js';
 import { buildJudgeMessages } from './judge.prompt.js';
 import { excerpt, parseVerdict, VERDICT_RESPONSE_FORMAT } from './verdict.parser.js';
 
@@ -79,7 +79,8 @@ export class OpenAiJudge implements Judge {
       throw this.toJudgeError(err, model, details());
     }
 
-    const withRequest = (): JudgeErrorDetails => details(requestId ? { requestId } : {});
+    const usage = tokensOf(completion);
+    const withRequest = (): JudgeErrorDetails => details({ usage, ...(requestId ? { requestId } : {}) });
     const content = this.readContent(completion, model, withRequest());
     const raw = this.scrubbed(() => parseVerdict(content, withRequest()));
     const passed = raw.pass && raw.score >= input.threshold;
@@ -96,7 +97,7 @@ export class OpenAiJudge implements Judge {
       host: this.host,
       ...(requestId ? { requestId } : {}),
     };
-    return { pass: raw.pass, score: raw.score, reasons, passed, provenance };
+    return { pass: raw.pass, score: raw.score, reasons, passed, provenance, usage };
   }
 
   /** The first choice's text, or the reason there is none. */
@@ -266,4 +267,16 @@ function checkInput(input: JudgeInput, model: string): void {
   if (model.trim() === '') problems.push('model is empty');
   if (problems.length > 0)
     throw new JudgeError('invalid_input', `judge gate input is invalid: ${problems.join('; ')}`);
+}
+
+/** The completion's `usage` (chat completions: prompt_tokens with their cached share, completion_tokens). */
+function tokensOf(completion: unknown): JudgeTokens {
+  const u = (completion as { usage?: Record<string, unknown> } | null)?.usage;
+  const count = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
+  const details = u?.['prompt_tokens_details'] as Record<string, unknown> | undefined;
+  return {
+    inputTokens: count(u?.['prompt_tokens']),
+    cachedInputTokens: count(details?.['cached_tokens']),
+    outputTokens: count(u?.['completion_tokens']),
+  };
 }

@@ -21,7 +21,12 @@ export type StandinReply = (
     }
   | { readonly emptyChoices: true }
   | { readonly rawBody: string; readonly contentType?: string }
-) & { readonly delayMs?: number; readonly headers?: Readonly<Record<string, string>> };
+) & {
+  readonly delayMs?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** The completion's `usage` as the API reports it; default 100 prompt and 20 completion tokens. */
+  readonly usage?: { readonly prompt: number; readonly completion: number; readonly cached?: number };
+};
 
 export type StandinScript = StandinReply | ((request: StandinRequest) => StandinReply);
 
@@ -225,7 +230,7 @@ function send(res: ServerResponse, reply: StandinReply, model: string, requestId
     created: Math.floor(Date.now() / 1000),
     model,
     choices,
-    usage: { prompt_tokens: 100, completion_tokens: 20, total_tokens: 120 },
+    usage: usageOf(reply.usage ?? { prompt: 100, completion: 20 }),
   });
 }
 
@@ -249,4 +254,13 @@ function sendJson(res: ServerResponse, status: number, requestId: string, body: 
     'x-request-id': requestId,
   });
   res.end(text);
+}
+
+function usageOf(u: { prompt: number; completion: number; cached?: number }): Record<string, unknown> {
+  return {
+    prompt_tokens: u.prompt,
+    completion_tokens: u.completion,
+    total_tokens: u.prompt + u.completion,
+    ...(u.cached === undefined ? {} : { prompt_tokens_details: { cached_tokens: u.cached } }),
+  };
 }

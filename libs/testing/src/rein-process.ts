@@ -69,11 +69,13 @@ export interface RunViewBody {
       readonly summary: string | null;
       readonly snapshot: string | null;
       readonly reason?: string;
+      readonly usage: { readonly tokens: number; readonly usd: number };
       readonly verdicts: readonly {
         readonly gate: string;
         readonly pass: boolean;
         readonly score?: number;
         readonly reasons: readonly string[];
+        readonly usage?: { readonly tokens: number; readonly usd: number };
         readonly provenance: unknown;
       }[];
     }[];

@@ -36,8 +36,13 @@ let standin: OpenAiStandin;
 let gates: readonly GateSpec[];
 const byModel = new Map<string, StandinReply>();
 
+// judge-a is priced at $1 / $10 per million input / output tokens; judge-b is not priced.
+const price = (model: string, t: { inputTokens: number; outputTokens: number }) =>
+  model === 'judge-a' ? (t.inputTokens * 1 + t.outputTokens * 10) / 1_000_000 : undefined;
+
 const evaluator = () =>
   new GateEvaluator({
+    price,
     executor: {
       runTestGate: () => Promise.reject(new Error('no test gate here')),
       attemptChange: () =>
@@ -161,5 +166,41 @@ describe('GateEvaluator: one judge, provider and model per gate', () => {
       threshold: 0.5,
     });
     expect(JSON.stringify(v)).not.toContain('sk-test-jury');
+  });
+});
+
+describe('GateEvaluator: what judges cost', () => {
+  it("a judge's tokens and USD become the verdict's usage, priced from its model", async () => {
+    byModel.set('judge-a', {
+      verdict: { pass: true, score: 0.9, reasons: ['ok'] },
+      usage: { prompt: 2000, completion: 100 },
+    });
+    const v = await evaluator().evaluate(message(3));
+    expect(v.usage).toEqual({ tokens: 2100, usd: 0.003 });
+    expect(v.provenance).toMatchObject({
+      tokens: { inputTokens: 2000, cachedInputTokens: 0, outputTokens: 100 },
+    });
+    expect(v.provenance['unpriced']).toBeUndefined();
+  });
+
+  it("a jury's usage is every juror's that answered or failed after the call, and an unpriced model says so", async () => {
+    byModel.set('judge-a', {
+      verdict: { pass: true, score: 0.9, reasons: ['ok'] },
+      usage: { prompt: 1000, completion: 0 },
+    });
+    byModel.set('judge-b', { content: 'no verdict here', usage: { prompt: 500, completion: 50 } });
+    const v = await evaluator().evaluate(message(1));
+    // judge-a: 1000 tokens, $0.001; judge-b answered unusably but was billed: 550 tokens, unpriced.
+    expect(v.usage).toEqual({ tokens: 1550, usd: 0.001 });
+    const votes = v.provenance['votes'] as { model: string; usage?: unknown; unpriced?: boolean }[];
+    expect(votes.map((x) => [x.model, x.usage, x.unpriced ?? false])).toEqual([
+      ['judge-a', { tokens: 1000, usd: 0.001 }, false],
+      ['judge-b', { tokens: 550, usd: 0 }, true],
+    ]);
+  });
+
+  it('a gate that called nothing has no usage', async () => {
+    const v = await evaluator().evaluate(message(2));
+    expect(v.usage).toBeUndefined();
   });
 });

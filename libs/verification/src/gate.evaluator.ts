@@ -7,11 +7,19 @@ import {
   type PolicyGateSpec,
   type RunTestGate,
   type TestGateResult,
+  type Usage,
   MAX_CHECKED_LINES,
   defaultMinSuccessful,
 } from '@rein/contracts';
 import { evaluatePolicy } from '@rein/domain';
-import { type JudgeInput, JudgeError, type JudgeRegistry, type JurorVote, decideJury } from '@rein/judge';
+import {
+  type JudgeInput,
+  JudgeError,
+  type JudgeRegistry,
+  type JudgeTokens,
+  type JurorVote,
+  decideJury,
+} from '@rein/judge';
 
 /** What the verifier asks of the executor that ran the attempt (it never touches workspaces itself). */
 /** A failing test gate's last lines that become the verdict's reasons (the next attempt's feedback). */
@@ -28,7 +36,19 @@ export interface GateEvaluatorOptions {
   readonly executor: ExecutorClient;
   /** The judge providers configured; a gate naming one that is not fails with a reason saying how to set it up. */
   readonly judges: JudgeRegistry;
+  /**
+   * USD of a judge call from its model and tokens (REIN_CODEX_PRICES' table); undefined when the
+   * model is not priced: its tokens still count, its USD is 0 and the verdict says `unpriced`.
+   */
+  readonly price?: (model: string, tokens: JudgeTokens) => number | undefined;
   readonly now: () => number;
+}
+
+/** What one judge call cost, as the run's usage counts it. */
+interface Spend {
+  readonly usage: Usage;
+  readonly tokens: JudgeTokens;
+  readonly unpriced?: true;
 }
 
 /** Evaluates one gate of an attempt; every verdict carries its provenance (DESIGN.md, Services). */
@@ -86,14 +106,19 @@ export class GateEvaluator {
       reasons: string[],
       provenance: Record<string, unknown>,
       score?: number,
-    ) => ({
-      gate: m.gate,
-      kind: 'judge' as const,
-      pass,
-      ...(score === undefined ? {} : { score }),
-      reasons,
-      provenance: { gate: 'judge' as const, source: '', durationMs: this.o.now() - started, ...provenance },
-    });
+      spent?: readonly (Spend | undefined)[],
+    ) => {
+      const usage = totalOf(spent ?? []);
+      return {
+        gate: m.gate,
+        kind: 'judge' as const,
+        pass,
+        ...(score === undefined ? {} : { score }),
+        reasons,
+        ...(usage === undefined ? {} : { usage }),
+        provenance: { gate: 'judge' as const, source: '', durationMs: this.o.now() - started, ...provenance },
+      };
+    };
     const jurors = gate.judges ?? [
       { ...(gate.provider && { provider: gate.provider }), ...(gate.model && { model: gate.model }) },
     ];
@@ -126,35 +151,48 @@ export class GateEvaluator {
     if (single && 'judge' in single) {
       try {
         const v = await single.judge.evaluate({ ...input, model: single.model });
+        const spent = this.spend(single.model, v.usage);
         return verdict(
           v.passed,
           [...v.reasons],
-          { ...v.provenance, provider: single.provider, judgePass: v.pass },
+          { ...v.provenance, provider: single.provider, judgePass: v.pass, ...spentFields(spent) },
           v.score,
+          [spent],
         );
       } catch (e) {
         const message = e instanceof JudgeError ? e.message : `judge failed: ${String(e)}`;
-        return verdict(false, [message], { source: single.model, provider: single.provider, error: message });
+        const spent = e instanceof JudgeError && e.usage ? this.spend(single.model, e.usage) : undefined;
+        return verdict(
+          false,
+          [message],
+          { source: single.model, provider: single.provider, error: message, ...spentFields(spent) },
+          undefined,
+          [spent],
+        );
       }
     }
 
+    const spent: (Spend | undefined)[] = [];
     const votes = await Promise.all(
-      picked.map(async (p): Promise<JurorVote> => {
+      picked.map(async (p, i): Promise<JurorVote> => {
         const at = this.o.now();
         const base = { provider: p.provider, model: p.model };
         if ('problem' in p) return { ...base, error: p.problem, durationMs: 0 };
         try {
           const v = await p.judge.evaluate({ ...input, model: p.model });
+          spent[i] = this.spend(p.model, v.usage);
           return {
             ...base,
             pass: v.pass,
             score: v.score,
             reasons: [...v.reasons],
             durationMs: this.o.now() - at,
+            ...spentFields(spent[i]),
           };
         } catch (e) {
           const error = e instanceof JudgeError ? e.message : `judge failed: ${String(e)}`;
-          return { ...base, error, durationMs: this.o.now() - at };
+          if (e instanceof JudgeError && e.usage) spent[i] = this.spend(p.model, e.usage);
+          return { ...base, error, durationMs: this.o.now() - at, ...spentFields(spent[i]) };
         }
       }),
     );
@@ -178,7 +216,17 @@ export class GateEvaluator {
         votes,
       },
       decision.score,
+      spent,
     );
+  }
+
+  private spend(model: string, tokens: JudgeTokens): Spend {
+    const usd = this.o.price?.(model, tokens);
+    return {
+      usage: { tokens: tokens.inputTokens + tokens.outputTokens, usd: usd ?? 0 },
+      tokens,
+      ...(usd === undefined ? { unpriced: true as const } : {}),
+    };
   }
 
   /**
@@ -239,4 +287,19 @@ export class GateEvaluator {
       truncated: change.truncated,
     });
   }
+}
+
+/** The tokens and USD of the calls a gate made; undefined when it made none that reported any. */
+function totalOf(spent: readonly (Spend | undefined)[]): Usage | undefined {
+  const made = spent.filter((x): x is Spend => x !== undefined);
+  if (made.length === 0) return undefined;
+  const tokens = made.reduce((n, x) => n + x.usage.tokens, 0);
+  const usd = made.reduce((n, x) => n + x.usage.usd, 0);
+  return { tokens, usd: Math.round(usd * 1e9) / 1e9 };
+}
+
+/** A call's cost as its provenance records it: the usage, the provider's token counts, unpriced or not. */
+function spentFields(spent: Spend | undefined): Record<string, unknown> {
+  if (!spent) return {};
+  return { usage: spent.usage, tokens: spent.tokens, ...(spent.unpriced ? { unpriced: true } : {}) };
 }
