@@ -294,9 +294,16 @@ describeBwrap('LocalPool running command agents in bubblewrap', () => {
     ]);
     expect(events.filter((e) => e.type === 'status').map((e) => e.data.status)).toEqual([
       'started',
+      'prompt',
       'exited',
       'finished',
     ]);
+    // What the agent got, whole; its workspace has no guidance files to add.
+    expect(events.find((e) => e.data.status === 'prompt')?.data).toMatchObject({
+      prompt,
+      parts: 1,
+      context: { enabled: false, found: [] },
+    });
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
   });
 

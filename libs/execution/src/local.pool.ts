@@ -22,6 +22,9 @@
  *                        is bound into the sandbox at its host path
  *     REIN_FEEDBACK      the previous attempt's gate feedback ('' on a first attempt)
  *     REIN_RUN_ID, REIN_TASK_ID, REIN_ATTEMPT
+ *   The prompt is the task's rendered template followed by the repository guidance its profile's
+ *   `context` names (guidance.ts), read once the hooks before the agent have run (hooks see the
+ *   prompt without it); the transcript's `status: prompt` event records what the agent got.
  *   It reports its token/cost usage by printing `REIN_USAGE {"tokens":N,"usd":X}` lines
  *   (see agent-output.ts). Its summary is the tail of its output (both streams, usage lines left
  *   out, ~2,000 characters). Hooks run in the same sandbox with `hooks.timeoutMs`: `afterCreate`
@@ -90,6 +93,7 @@ import {
 import { AgentOutput, Tail, utf8Prefix, ZERO_USAGE } from './agent-output.js';
 import { MAX_ADDED_LINES, START_LINE, attemptChangeIn, missingSnapshots } from './attempt-change.js';
 import { DEFAULT_TRANSCRIPT_OUTPUT_BYTES, TranscriptWriter } from './transcript.writer.js';
+import { promptEvents, promptWithGuidance, readGuidance } from './guidance.js';
 import { DEFAULT_STALL_MS, StallWatchdog, stallReason } from './stall.watchdog.js';
 import { JobQueue } from './job.queue.js';
 import {
@@ -149,8 +153,6 @@ export const TEST_GATE_OUTPUT_BYTES = 64 * 1024;
 export const CAPTURE_BYTES = 8 * 1024 * 1024;
 /** Attempts remembered after they finished, against late redeliveries. */
 const REMEMBERED = 10_000;
-/** How much of the rendered prompt the transcript's `started` event keeps. */
-const TRANSCRIPT_PROMPT_BYTES = 64 * 1024;
 
 interface Stop {
   readonly error: string;
@@ -461,9 +463,19 @@ export class LocalPool {
         worker: this.worker,
         startCommit: prepared.startCommit,
         freshWorkspace: prepared.checkedOut,
-        prompt: utf8Prefix(prompt, TRANSCRIPT_PROMPT_BYTES),
-        ...(env.REIN_PROMPT === undefined ? { promptInEnv: false } : {}),
       });
+      // Once the hooks have set the workspace up: the guidance is read as the agent will find it,
+      // and the prompt it gets is recorded whole in the transcript (`status: prompt`).
+      const finalPrompt = async (): Promise<void> => {
+        const guidance = await readGuidance(prepared.dir, m.agent.context);
+        const full = promptWithGuidance(prompt, guidance);
+        if (full !== prompt) await writeAttemptFile(attemptDir, 'prompt.md', full, identity);
+        if (Buffer.byteLength(full) <= MAX_ENV_VALUE_BYTES) env.REIN_PROMPT = full;
+        else delete env.REIN_PROMPT;
+        for (const e of promptEvents(full, guidance, env.REIN_PROMPT !== undefined)) {
+          transcript.event('status', e);
+        }
+      };
       const run = (cmd: string, wallMs: number, io?: SandboxIo): Promise<SandboxResult> =>
         this.o.sandbox.run(
           {
@@ -480,7 +492,7 @@ export class LocalPool {
           } satisfies SandboxRunSpec,
           io,
         );
-      outcome = await this.runAgent(job, command, prepared, run, transcript, launch);
+      outcome = await this.runAgent(job, command, prepared, run, transcript, launch, finalPrompt);
     } catch (error) {
       const stop = stopOf(job);
       outcome = stop
@@ -531,6 +543,7 @@ export class LocalPool {
     run: (cmd: string, wallMs: number, io?: SandboxIo) => Promise<SandboxResult>,
     transcript: TranscriptWriter,
     launch: RuntimeLaunch | null,
+    finalPrompt: () => Promise<void>,
   ): Promise<Outcome> {
     const { hooks } = job.m.agent;
     const hook = async (name: string, cmd: string | undefined): Promise<Outcome | null> => {
@@ -562,6 +575,7 @@ export class LocalPool {
     if (beforeHooks) return beforeHooks;
     const before = await hook('beforeRun', hooks.beforeRun);
     if (before) return stoppedOutcomeOf(job) ?? before;
+    await finalPrompt();
     const beforeAgent = stoppedOutcomeOf(job);
     if (beforeAgent) return beforeAgent;
 
@@ -906,7 +920,9 @@ async function writeAttemptFile(
   // mkdir's mode is filtered by the umask; the sandbox uid must be able to walk to its own dir.
   for (let d = path.dirname(dir), i = 0; i < 3; d = path.dirname(d), i++) await chmod(d, 0o711);
   const file = path.join(dir, name);
-  await writeFile(file, text, { mode: 0o600 });
+  // Written anew, never through what stands there ('wx' refuses a symlink put in its place).
+  await rm(file, { force: true });
+  await writeFile(file, text, { mode: 0o600, flag: 'wx' });
   await chown(file, owner.uid, owner.gid);
   await chmod(dir, 0o700);
   await chown(dir, owner.uid, owner.gid);
