@@ -4,6 +4,7 @@ export * from './events.js';
 export * from './ids.js';
 export * from './run-spec.schema.js';
 export * from './run-spec.parser.js';
+export * from './run-spec.validator.js';
 export * from './spec-hash.js';
 export * from './subjects.js';
 export * from './messages.js';

@@ -1,4 +1,5 @@
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import { validate as validateRunSpec } from './run-spec.validator.generated.js';
 import { parseDocument, type ScalarTag, type Tags } from 'yaml';
 import { dagFromEdges, findCycles } from '@rein/domain';
 import { pointer, problem, type Problem } from './errors.js';
@@ -9,7 +10,6 @@ import {
   type GateInput,
   MAX_PROMPT_BYTES,
   type RetryPolicyInput,
-  runSpecSchema,
   type RunSpecInput,
 } from './run-spec.schema.js';
 import {
@@ -547,25 +547,10 @@ function sizeProblems(raw: unknown, limits: SpecLimits): Problem[] {
 
 // ---------- schema ----------
 
-let validator: ValidateFunction | undefined;
-
-function validate(): ValidateFunction {
-  // verbose: each error carries the schema object it failed (`parentSchema`), whose description
-  // and properties become the hint. strictRequired is off because it rejects
-  // `then: { required: ['command'] }`, whose property is declared beside the `if`. Union types:
-  // an agent's `context` is an object or a boolean in one `type` list, for one clear problem.
-  validator ??= new Ajv2020({
-    allErrors: true,
-    verbose: true,
-    strict: true,
-    strictRequired: false,
-    allowUnionTypes: true,
-  }).compile(runSpecSchema);
-  return validator;
-}
+// Compiled ahead of time from runSpecSchema with RUN_SPEC_AJV_OPTIONS (run-spec.validator.ts).
+const check = validateRunSpec as unknown as ValidateFunction;
 
 function schemaProblems(raw: unknown): Problem[] {
-  const check = validate();
   if (check(raw)) return [];
   const problems: Problem[] = [];
   for (const error of check.errors ?? []) {
