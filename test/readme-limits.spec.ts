@@ -1,7 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import {
+  DEFAULT_CONTEXT_BYTES,
   DEFAULT_SPEC_LIMITS,
+  MAX_CONTEXT_BYTES,
   MAX_DURATION_MS,
+  MAX_GUIDANCE_FILES,
+  MAX_GUIDANCE_PATH_CHARS,
   MAX_INTEGER,
   MAX_LABEL_VALUE_CHARS,
   MAX_LABELS,
@@ -68,6 +72,15 @@ describe("the README's Limits table is the code's", () => {
       [`≤ ${bytes(DEFAULT_PROMPT_LIMITS.maxOutputBytes)}`, `up to ${bytes(MAX_ENV_VALUE_BYTES)}`],
     ],
     ['`REIN_FEEDBACK`', [`the first ${bytes(MAX_ENV_VALUE_BYTES)}`]],
+    [
+      'repository guidance',
+      [
+        `≤ ${bytes(MAX_CONTEXT_BYTES)} per prompt`,
+        `default ${bytes(DEFAULT_CONTEXT_BYTES)}`,
+        `≤ ${MAX_GUIDANCE_FILES} files`,
+        `each path ≤ ${MAX_GUIDANCE_PATH_CHARS} characters`,
+      ],
+    ],
     ['integers', [`≤ ${count(MAX_INTEGER)}`]],
     ['durations', [`≤ ${count(MAX_DURATION_MS)} ms (${MAX_DURATION_MS / 86_400_000} days)`]],
     ['request headers', [`≤ ${bytes(maxHeaderSize)} (431 beyond)`]],
