@@ -25,6 +25,17 @@ export interface JudgeProvenance {
   readonly host: string;
   /** The provider's request id, when it sent one (`x-request-id`), to find the call in its logs. */
   readonly requestId?: string;
+  /** The model version that answered, as the API named it (e.g. a dated snapshot of `source`). */
+  readonly modelVersion?: string;
+  /** The provider's backend fingerprint, where it sends one (OpenAI's `system_fingerprint`). */
+  readonly systemFingerprint?: string;
+  /** Sampling as sent: Rein sends no temperature or seed (reasoning models refuse them), so both are null. */
+  readonly temperature: null;
+  readonly seed: null;
+  readonly templateSha256: string;
+  readonly promptSha256: string;
+  /** The answer's text as received, up to 4 KiB (cut with a note), before it was parsed. */
+  readonly rawResponse: string;
 }
 
 /** Tokens one judge call used, as the provider reported them (0 where it reported none). */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { JudgeInput } from './judge.port.js';
 
 export interface JudgePromptLimits {
@@ -81,4 +82,28 @@ export function capBytes(text: string, max: number, what: string): string {
   if (bytes.length <= max) return text;
   const kept = new TextDecoder('utf-8').decode(bytes.subarray(0, max)).replace(/\uFFFD+$/, '');
   return `${kept}\n[${what} truncated: first ${Buffer.byteLength(kept, 'utf8')} of ${bytes.length} bytes shown]`;
+}
+
+/** The hashes a verdict's provenance records of what the judge was asked. */
+export interface PromptHashes {
+  /** sha256 of the prompt's template (the wording this code asks with, every field a placeholder). */
+  readonly templateSha256: string;
+  /** sha256 of the messages as sent (system, a NUL, user). */
+  readonly promptSha256: string;
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/** Changes exactly when the prompt's wording or layout does, so verdicts of one template can be compared. */
+export const JUDGE_TEMPLATE_SHA256: string = (() => {
+  const m = buildJudgeMessages({
+    rubric: '{{rubric}}',
+    task: { id: '{{task.id}}', prompt: '{{task.prompt}}' },
+    result: { summary: '{{summary}}', files: ['{{file}}'], diff: '{{diff}}' },
+  });
+  return sha256(`${m.system}\0${m.user}`);
+})();
+
+export function promptHashes(m: JudgeMessages): PromptHashes {
+  return { templateSha256: JUDGE_TEMPLATE_SHA256, promptSha256: sha256(`${m.system}\0${m.user}`) };
 }

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { messageText, startOpenAiStandin, type OpenAiStandin } from '@rein/testing';
 import { JudgeError, type JudgeErrorKind } from './judge.error.js';
+import { JUDGE_TEMPLATE_SHA256 } from './judge.prompt.js';
 import type { JudgeInput } from './judge.port.js';
 import { OpenAiJudge } from './openai.judge.js';
 
@@ -89,6 +91,19 @@ describe('OpenAiJudge against an OpenAI-compatible server', () => {
     expect(user).toContain('Added GET /profile with an auth guard.');
     expect(user).toContain('requireAuth');
     expect(user).toContain('src/profile.ts');
+
+    // What was asked and answered, so the verdict can be audited and compared across runs.
+    const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+    expect(verdict.provenance).toMatchObject({
+      modelVersion: 'judge-1',
+      temperature: null,
+      seed: null,
+      templateSha256: JUDGE_TEMPLATE_SHA256,
+      promptSha256: sha(`${messageText(request!, 'system')}\0${user}`),
+      rawResponse: JSON.stringify({ pass: true, score: 0.92, reasons: ['auth guard on every route'] }),
+    });
+    expect(JUDGE_TEMPLATE_SHA256).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(verdict)).not.toContain(API_KEY);
   });
 
   it('does not pass a "pass" whose score is below the threshold, and says why', async () => {

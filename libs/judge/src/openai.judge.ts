@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import { checkBaseUrl, type OpenAiJudgeConfig } from './judge.config.js';
 import { JudgeConfigError, JudgeError, type JudgeErrorDetails } from './judge.error.js';
 import type { Judge, JudgeInput, JudgeProvenance, JudgeTokens, JudgeVerdict } from './judge.port.js';
-import { buildJudgeMessages } from './judge.prompt.js';
+import { buildJudgeMessages, capBytes, promptHashes } from './judge.prompt.js';
 import { excerpt, parseVerdict, VERDICT_RESPONSE_FORMAT } from './verdict.parser.js';
 
 /**
@@ -10,6 +10,9 @@ import { excerpt, parseVerdict, VERDICT_RESPONSE_FORMAT } from './verdict.parser
  * gateways, vLLM, Ollama, LiteLLM, …) with the official `openai` client, which does the retries
  * and timeouts. Every failure becomes a `JudgeError`; the API key is scrubbed from all of them.
  */
+/** The raw answer a verdict's provenance keeps. */
+const RAW_RESPONSE_BYTES = 4096;
+
 export class OpenAiJudge implements Judge {
   private readonly client: OpenAI;
   private readonly host: string;
@@ -88,9 +91,18 @@ export class OpenAiJudge implements Judge {
     // The reasons become the next attempt's feedback: say why a "pass" did not pass.
     if (raw.pass && !passed) reasons.push(`score ${raw.score} is below the threshold ${input.threshold}`);
 
+    const answered = completion as { model?: unknown; system_fingerprint?: unknown };
     const provenance: JudgeProvenance = {
       gate: 'judge',
       source: model,
+      ...(typeof answered.model === 'string' ? { modelVersion: answered.model } : {}),
+      ...(typeof answered.system_fingerprint === 'string'
+        ? { systemFingerprint: answered.system_fingerprint }
+        : {}),
+      temperature: null,
+      seed: null,
+      ...promptHashes({ system, user }),
+      rawResponse: capBytes(content, RAW_RESPONSE_BYTES, 'response'),
       score: raw.score,
       threshold: input.threshold,
       durationMs: Math.round(performance.now() - started),
