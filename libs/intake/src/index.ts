@@ -5,3 +5,4 @@ export * from './intake-config.watcher.js';
 export * from './backoff.js';
 export * from './github.tracker.js';
 export * from './linear.tracker.js';
+export * from './intake.loop.js';
