@@ -25,7 +25,7 @@ import {
 import { dispatchSettingsFromEnv, natsTransport } from '@rein/dispatch';
 import { cleanupSettingsOf } from '@rein/execution';
 import { LOG_LEVELS, type LogLevel, type Logger, NestLoggerAdapter, pinoLogger } from '@rein/logging';
-import { judgeConfigFromEnv } from '@rein/judge';
+import { anthropicJudgeConfigFromEnv, judgeConfigFromEnv, judgeProviderFromEnv } from '@rein/judge';
 import { Authorizer, TokensFileError } from '@rein/auth';
 import { type IdempotencyKeyCache, RunEngine } from '@rein/orchestration';
 import type { ViewCache } from '@rein/projections';
@@ -177,12 +177,14 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const env = options.env ?? processEnv();
   const fromEnv = envSettings(env);
   let judgeFromEnv: ReinConfig['judge'];
-  if (!options.judge && env[SERVER_SETTINGS.judgeBaseUrl.env]) {
-    try {
-      judgeFromEnv = judgeConfigFromEnv(env);
-    } catch (e) {
-      throw new StartupError(`the judge is misconfigured: ${(e as Error).message}`);
-    }
+  let anthropicJudge: ReinConfig['anthropicJudge'];
+  let judgeProvider: ReinConfig['judgeProvider'];
+  try {
+    if (!options.judge && env[SERVER_SETTINGS.judgeBaseUrl.env]) judgeFromEnv = judgeConfigFromEnv(env);
+    anthropicJudge = anthropicJudgeConfigFromEnv(env);
+    judgeProvider = judgeProviderFromEnv(env);
+  } catch (e) {
+    throw new StartupError(`the judge is misconfigured: ${(e as Error).message}`);
   }
   const config = defaultConfig({
     host: options.host ?? '127.0.0.1',
@@ -194,6 +196,8 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     sqliteSynchronous: options.sqliteSynchronous ?? 'FULL',
     ...(options.pools ? { pools: poolsOf(options.pools) } : {}),
     ...(options.judge ? { judge: options.judge } : judgeFromEnv ? { judge: judgeFromEnv } : {}),
+    ...(anthropicJudge ? { anthropicJudge } : {}),
+    ...(judgeProvider ? { judgeProvider } : {}),
     cleanup: cleanupOf(options, fromEnv),
     gates: {
       timeoutMs: fromEnv.gateTimeoutMs,

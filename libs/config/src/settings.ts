@@ -83,6 +83,16 @@ export function judgeBaseUrlProblem(baseURL: string): string | undefined {
   return undefined;
 }
 
+/** A judge API's base URL, trailing slashes dropped; never echoes credentials in it. */
+const judgeUrl = (): Parser<string> =>
+  custom('url', 'http, https', (raw, name) => {
+    const v = raw.trim();
+    const problem = judgeBaseUrlProblem(v);
+    return problem === undefined
+      ? { ok: true, value: v.replace(/\/+$/, '') }
+      : { ok: false, problem: `${name} ${problem}` };
+  });
+
 const judgeInt = (min: number): Parser<number> =>
   int({ min, problem: (name, raw) => `${name} must be an integer ≥ ${min}, got '${raw.trim()}'` });
 
@@ -344,13 +354,7 @@ export const SERVER_SETTINGS = {
   },
   judgeBaseUrl: {
     env: 'REIN_JUDGE_BASE_URL',
-    parser: custom('url', 'http, https', (raw, name) => {
-      const v = raw.trim();
-      const problem = judgeBaseUrlProblem(v);
-      return problem === undefined
-        ? { ok: true, value: v.replace(/\/+$/, '') }
-        : { ok: false, problem: `${name} ${problem}` };
-    }),
+    parser: judgeUrl(),
     defaultDoc: 'none: no judge gates (`https://api.openai.com/v1` once a key and model are given)',
     doc: 'an OpenAI-compatible API for judge gates, up to and including `/v1`',
     readBy: ['verifier'],
@@ -378,6 +382,41 @@ export const SERVER_SETTINGS = {
     },
     defaultDoc: 'none; required with a judge',
     doc: 'the model asked when a gate names none',
+    readBy: ['verifier'],
+  },
+  judgeAnthropicApiKey: {
+    env: 'REIN_JUDGE_ANTHROPIC_API_KEY',
+    parser: text(),
+    secret: true,
+    defaultDoc: 'none: no Anthropic judge',
+    doc: "Anthropic's API key for judge gates naming `provider: anthropic` (the Messages API)",
+    readBy: ['verifier'],
+  },
+  judgeAnthropicModel: {
+    env: 'REIN_JUDGE_ANTHROPIC_MODEL',
+    parser: text(),
+    requiredWith: {
+      key: 'judgeAnthropicApiKey',
+      problem:
+        'REIN_JUDGE_ANTHROPIC_MODEL is not set: name the Anthropic model that judges (e.g. claude-sonnet-4-5)',
+    },
+    defaultDoc: 'none; required with an Anthropic key',
+    doc: 'the Anthropic model asked when a gate names none',
+    readBy: ['verifier'],
+  },
+  judgeAnthropicBaseUrl: {
+    env: 'REIN_JUDGE_ANTHROPIC_BASE_URL',
+    parser: judgeUrl(),
+    default: 'https://api.anthropic.com',
+    defaultDoc: '`https://api.anthropic.com`',
+    doc: 'the Anthropic Messages API for judge gates, without `/v1` (a gateway or a local server)',
+    readBy: ['verifier'],
+  },
+  judgeProvider: {
+    env: 'REIN_JUDGE_PROVIDER',
+    parser: oneOf(['openai', 'anthropic']),
+    defaultDoc: 'the first configured of openai, anthropic',
+    doc: 'the judge provider of a gate that names none',
     readBy: ['verifier'],
   },
   judgeTimeoutMs: {

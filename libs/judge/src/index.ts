@@ -6,3 +6,4 @@ export * from './verdict.parser.js';
 export * from './openai.judge.js';
 export * from './judge.registry.js';
 export * from './jury.js';
+export * from './anthropic.judge.js';

@@ -1,5 +1,6 @@
 import type { JUDGE_PROVIDERS } from '@rein/contracts';
-import type { OpenAiJudgeConfig } from './judge.config.js';
+import { AnthropicJudge } from './anthropic.judge.js';
+import type { AnthropicJudgeConfig, OpenAiJudgeConfig } from './judge.config.js';
 import type { Judge } from './judge.port.js';
 import { OpenAiJudge } from './openai.judge.js';
 
@@ -61,8 +62,9 @@ function setupHint(provider: JudgeProviderName | undefined): string {
 
 /** The providers' settings as the server read them (libs/config; README, Configuration). */
 export interface JudgeProvidersConfig {
-  readonly openai?: OpenAiJudgeConfig;
-  readonly defaultProvider?: JudgeProviderName;
+  readonly openai?: OpenAiJudgeConfig | undefined;
+  readonly anthropic?: AnthropicJudgeConfig | undefined;
+  readonly defaultProvider?: JudgeProviderName | undefined;
 }
 
 /** The server's judge registry: one adapter per configured provider. */
@@ -70,6 +72,9 @@ export function judgeRegistry(config: JudgeProvidersConfig): JudgeRegistry {
   return new JudgeRegistry(
     {
       ...(config.openai && { openai: { judge: new OpenAiJudge(config.openai), model: config.openai.model } }),
+      ...(config.anthropic && {
+        anthropic: { judge: new AnthropicJudge(config.anthropic), model: config.anthropic.model },
+      }),
     },
     config.defaultProvider,
   );

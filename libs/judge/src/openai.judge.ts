@@ -3,6 +3,14 @@ import { checkBaseUrl, type OpenAiJudgeConfig } from './judge.config.js';
 import { JudgeConfigError, JudgeError, type JudgeErrorDetails } from './judge.error.js';
 import type { Judge, JudgeInput, JudgeProvenance, JudgeTokens, JudgeVerdict } from './judge.port.js';
 import { buildJudgeMessages, capBytes, promptHashes } from './judge.prompt.js';
+import {
+  checkInput,
+  RAW_RESPONSE_BYTES,
+  sameRealmFetch,
+  scrubbed,
+  scrubKey,
+  sdkJudgeError,
+} from './judge.call.js';
 import { excerpt, parseVerdict, VERDICT_RESPONSE_FORMAT } from './verdict.parser.js';
 
 /**
@@ -10,9 +18,6 @@ import { excerpt, parseVerdict, VERDICT_RESPONSE_FORMAT } from './verdict.parser
  * gateways, vLLM, Ollama, LiteLLM, …) with the official `openai` client, which does the retries
  * and timeouts. Every failure becomes a `JudgeError`; the API key is scrubbed from all of them.
  */
-/** The raw answer a verdict's provenance keeps. */
-const RAW_RESPONSE_BYTES = 4096;
-
 export class OpenAiJudge implements Judge {
   private readonly client: OpenAI;
   private readonly host: string;
@@ -149,136 +154,25 @@ export class OpenAiJudge implements Judge {
   }
 
   private toJudgeError(err: unknown, model: string, details: JudgeErrorDetails): JudgeError {
-    const retries = this.config.maxRetries;
-    const afterRetries = retries > 0 ? ` after ${retries} ${retries === 1 ? 'retry' : 'retries'}` : '';
-    if (err instanceof OpenAI.APIUserAbortError) {
-      return new JudgeError('aborted', `judge request to ${this.host} was cancelled`, details);
-    }
-    if (err instanceof OpenAI.APIConnectionTimeoutError) {
-      return new JudgeError(
-        'timeout',
-        `judge at ${this.host} did not answer within ${this.config.timeoutMs} ms${afterRetries}`,
-        details,
-      );
-    }
-    if (err instanceof OpenAI.APIConnectionError) {
-      return new JudgeError(
-        'connection',
-        this.scrub(`could not reach the judge at ${this.host}${afterRetries}: ${err.message}`),
-        details,
-      );
-    }
-    if (err instanceof OpenAI.APIError && typeof err.status === 'number') {
-      const status = err.status;
-      const withStatus: JudgeErrorDetails = {
-        ...details,
-        status,
-        ...(err.requestID ? { requestId: err.requestID } : {}),
-      };
-      const said = serverMessage(err);
-      if (status === 401) {
-        return new JudgeError(
-          'unauthorized',
-          this.scrub(
-            `judge at ${this.host} refused the API key (HTTP 401: ${said}); check REIN_JUDGE_API_KEY`,
-          ),
-          withStatus,
-        );
-      }
-      if (status === 403) {
-        return new JudgeError(
-          'unauthorized',
-          this.scrub(
-            `judge at ${this.host} refused the request (HTTP 403: ${said}); check that the key may use model ${model}`,
-          ),
-          withStatus,
-        );
-      }
-      if (status === 429) {
-        return new JudgeError(
-          'rate_limited',
-          this.scrub(`judge at ${this.host} is rate limiting (HTTP 429${afterRetries}): ${said}`),
-          withStatus,
-        );
-      }
-      if (status >= 500) {
-        return new JudgeError(
-          'server_error',
-          this.scrub(`judge at ${this.host} failed with HTTP ${status}${afterRetries}: ${said}`),
-          withStatus,
-        );
-      }
-      const hint =
-        status === 404
-          ? '; check REIN_JUDGE_BASE_URL (the API base, usually ending in /v1) and the model name'
-          : '';
-      return new JudgeError(
-        'bad_request',
-        this.scrub(`judge at ${this.host} rejected the request with HTTP ${status}: ${said}${hint}`),
-        withStatus,
-      );
-    }
-    const message = err instanceof Error ? err.message : String(err);
-    return new JudgeError('connection', this.scrub(`judge call to ${this.host} failed: ${message}`), details);
+    return sdkJudgeError(err, OpenAI, {
+      host: this.host,
+      model,
+      timeoutMs: this.config.timeoutMs,
+      maxRetries: this.config.maxRetries,
+      keyVar: 'REIN_JUDGE_API_KEY',
+      baseVar: 'REIN_JUDGE_BASE_URL (the API base, usually ending in /v1)',
+      details,
+      scrub: (t) => this.scrub(t),
+    });
   }
 
-  /** Runs `fn`, scrubbing the key out of any JudgeError it throws (its message may quote the reply). */
   private scrubbed<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (err) {
-      if (err instanceof JudgeError) {
-        const clean = this.scrub(err.message);
-        if (clean === err.message) throw err;
-        throw new JudgeError(err.kind, clean, err);
-      }
-      throw err;
-    }
+    return scrubbed(fn, this.config.apiKey);
   }
 
-  /** Servers echo keys back ("Incorrect API key provided: …"), and models can be made to: remove it. */
   private scrub(text: string): string {
-    const key = this.config.apiKey;
-    let out = key.length > 0 ? text.split(key).join('[redacted]') : text;
-    out = out.replace(/(Bearer\s+)\S+/gi, '$1[redacted]');
-    return out;
+    return scrubKey(text, this.config.apiKey);
   }
-}
-
-/**
- * The platform fetch can reject with an error from another JavaScript realm (Jest's vm contexts,
- * for one); the SDK's `instanceof Error` check then drops its name, and a timeout (an AbortError)
- * is reported as a plain connection error. Rebuilding the error in this realm keeps the name.
- */
-const sameRealmFetch: typeof fetch = async (input, init) => {
-  try {
-    return await fetch(input, init);
-  } catch (err) {
-    if (err instanceof Error || typeof err !== 'object' || err === null) throw err;
-    const { name, message } = err as { name?: unknown; message?: unknown };
-    const copy = new Error(typeof message === 'string' ? message : 'fetch failed', { cause: err });
-    if (typeof name === 'string') copy.name = name;
-    throw copy;
-  }
-};
-
-function serverMessage(err: { readonly error: unknown; readonly message: string }): string {
-  const body = err.error as { message?: unknown } | undefined;
-  const message = typeof body?.message === 'string' ? body.message : err.message;
-  return excerpt(message, 300).replace(/^'|'$/g, '');
-}
-
-function checkInput(input: JudgeInput, model: string): void {
-  const problems: string[] = [];
-  if (typeof input.rubric !== 'string' || input.rubric.trim() === '') {
-    problems.push('rubric is empty: say what the judge should check');
-  }
-  if (typeof input.threshold !== 'number' || !(input.threshold >= 0 && input.threshold <= 1)) {
-    problems.push(`threshold must be a number from 0 to 1, got ${String(input.threshold)}`);
-  }
-  if (model.trim() === '') problems.push('model is empty');
-  if (problems.length > 0)
-    throw new JudgeError('invalid_input', `judge gate input is invalid: ${problems.join('; ')}`);
 }
 
 /** The completion's `usage` (chat completions: prompt_tokens with their cached share, completion_tokens). */

@@ -32,6 +32,10 @@ export interface ReinConfig {
     readonly timeoutMs: number;
     readonly maxRetries: number;
   };
+  /** The Anthropic judge (REIN_JUDGE_ANTHROPIC_*), the same fields with the Messages API's base URL. */
+  readonly anthropicJudge?: ReinConfig['judge'];
+  /** REIN_JUDGE_PROVIDER: the provider of a gate that names none. */
+  readonly judgeProvider?: 'openai' | 'anthropic';
   /**
    * Workspace and snapshot cleanup (README "Configuration"; libs/execution/src/cleanup): absent
    * means the defaults, 30 days of retention and working trees removed when the run ends.

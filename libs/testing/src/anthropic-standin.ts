@@ -20,6 +20,8 @@ export type AnthropicReply = (
       /** Content blocks in order; a `toolUse` block makes the stop reason `tool_use`. */
       readonly blocks: readonly AnthropicBlock[];
       readonly usage?: { readonly inputTokens?: number; readonly outputTokens?: number };
+      /** Overrides the stop reason, e.g. `refusal` or `max_tokens`. */
+      readonly stopReason?: string;
     }
   | {
       /** An error answer: `{ type: 'error', error: { type, message } }` with this HTTP status. */
@@ -149,6 +151,7 @@ function contentOf(block: AnthropicBlock, i: number): Record<string, unknown> {
 }
 
 function stopReason(reply: Blocks): string {
+  if (reply.stopReason !== undefined) return reply.stopReason;
   return reply.blocks.some((b) => 'toolUse' in b) ? 'tool_use' : 'end_turn';
 }
 

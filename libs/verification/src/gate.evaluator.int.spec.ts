@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { type EvaluateGate, type GateSpec, parseRunSpec } from '@rein/contracts';
 import { judgeRegistry } from '@rein/judge';
-import { type OpenAiStandin, type StandinReply, startOpenAiStandin } from '@rein/testing';
+import {
+  type AnthropicStandin,
+  type OpenAiStandin,
+  type StandinReply,
+  anthropicText,
+  startAnthropicStandin,
+  startOpenAiStandin,
+} from '@rein/testing';
 import { GateEvaluator } from './gate.evaluator.js';
 
 /**
@@ -202,5 +209,48 @@ describe('GateEvaluator: what judges cost', () => {
   it('a gate that called nothing has no usage', async () => {
     const v = await evaluator().evaluate(message(2));
     expect(v.usage).toBeUndefined();
+  });
+});
+
+describe('GateEvaluator: juries across providers', () => {
+  let anthropic: AnthropicStandin;
+  beforeAll(async () => {
+    anthropic = await startAnthropicStandin();
+  });
+  afterAll(() => anthropic.close());
+
+  it("asks each juror's provider through its own SDK: OpenAI and Anthropic on one jury", async () => {
+    byModel.set('judge-a', { verdict: { pass: true, score: 0.9, reasons: ['no keys'] } });
+    byModel.set('judge-b', { verdict: { pass: false, score: 0.2, reasons: ['a key on line 3'] } });
+    anthropic.enqueue(anthropicText(JSON.stringify({ pass: true, score: 0.7, reasons: ['clean diff'] })));
+    const both = new GateEvaluator({
+      executor: {
+        runTestGate: () => Promise.reject(new Error('none')),
+        attemptChange: () => Promise.reject(new Error('none')),
+      },
+      judges: judgeRegistry({
+        openai: {
+          baseURL: standin.url,
+          apiKey: 'sk-o',
+          model: 'judge-default',
+          timeoutMs: 5000,
+          maxRetries: 0,
+        },
+        anthropic: {
+          baseURL: anthropic.url,
+          apiKey: 'sk-a',
+          model: 'claude-default',
+          timeoutMs: 5000,
+          maxRetries: 0,
+        },
+      }),
+      now: Date.now,
+    });
+    const v = await both.evaluate(message(0));
+    expect(v.pass).toBe(true);
+    expect(v.reasons[0]).toBe('jury passed: majority: 2 pass, 1 fail at threshold 0.5');
+    expect(v.reasons).toContain('anthropic/claude-sonnet-4-5 (pass, 0.7): clean diff');
+    expect((anthropic.requests[0]?.body as { model: string }).model).toBe('claude-sonnet-4-5');
+    expect(v.provenance).toMatchObject({ jury: { successful: 3, failed: 0 } });
   });
 });

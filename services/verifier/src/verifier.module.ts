@@ -33,7 +33,11 @@ export class VerifierModule {
                 const p = priceOf(prices, model);
                 return p === undefined ? undefined : turnUsd(p, tokens);
               },
-              judges: judgeRegistry(config.judge ? { openai: config.judge } : {}),
+              judges: judgeRegistry({
+                openai: config.judge,
+                anthropic: config.anthropicJudge,
+                defaultProvider: config.judgeProvider,
+              }),
             });
           },
         },
