@@ -78,7 +78,7 @@ const message = (gate: number): EvaluateGate => ({
   agent: {} as EvaluateGate['agent'],
   prompt: 'Implement the profile API.',
   summary: 'Added GET /profile behind the auth guard.',
-  snapshot: null,
+  snapshot: 'a'.repeat(40),
 });
 
 beforeAll(async () => {
@@ -170,6 +170,7 @@ describe('GateEvaluator: one judge, provider and model per gate', () => {
       source: 'judge-a',
       provider: 'openai',
       judgePass: true,
+      snapshot: 'a'.repeat(40),
       threshold: 0.5,
     });
     expect(JSON.stringify(v)).not.toContain('sk-test-jury');

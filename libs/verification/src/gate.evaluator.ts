@@ -116,7 +116,14 @@ export class GateEvaluator {
         ...(score === undefined ? {} : { score }),
         reasons,
         ...(usage === undefined ? {} : { usage }),
-        provenance: { gate: 'judge' as const, source: '', durationMs: this.o.now() - started, ...provenance },
+        provenance: {
+          gate: 'judge' as const,
+          source: '',
+          durationMs: this.o.now() - started,
+          // The commit the judge saw the change of.
+          snapshot: m.snapshot,
+          ...provenance,
+        },
       };
     };
     const jurors = gate.judges ?? [
