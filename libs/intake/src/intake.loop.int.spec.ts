@@ -90,6 +90,18 @@ describe('IntakeLoop (local GitHub stand-in, real Rein server)', () => {
     expect([...logA, ...logB].filter((l) => l.includes(' started run '))).toHaveLength(2);
     expect([...logA, ...logB].filter((l) => l.includes(' already claimed as run '))).toHaveLength(2);
 
+    // Write-back: one status comment per issue (two loops wrote, it was edited, not duplicated),
+    // one rein:* label, a link to the run.
+    for (const issue of [one, two]) {
+      const comments = gh.comments.filter((x) => x.issue === issue.number);
+      expect(comments).toHaveLength(1);
+      expect(comments[0]!.body).toMatch(/: running\n- run: http:\/\/127\.0\.0\.1:\d+\/v1\/runs\//);
+      expect(comments[0]!.body).toContain('- cost: $');
+      expect(gh.issues.get(issue.number)!.labels.filter((l) => l.startsWith('rein:'))).toEqual([
+        'rein:running',
+      ]);
+    }
+
     // A restart: a fresh loop (no memory) gets the same two runs back, starts none.
     const logC: string[] = [];
     const c = newLoop(logC);
@@ -108,6 +120,12 @@ describe('IntakeLoop (local GitHub stand-in, real Rein server)', () => {
     await rein.waitFor(runOne, (r) => r.status === 'cancelled', 30_000);
     expect(a.status().claims.find((x) => x.runId === runOne)!.cancelled).toBe('the issue is closed');
     expect((await rein.get(`/v1/runs/${runTwo}`)).body.status).toBe('running');
+    await a.poll();
+    const oneComments = gh.comments.filter((x) => x.issue === one.number);
+    expect(oneComments).toHaveLength(1);
+    expect(oneComments[0]!.body).toContain(': cancelled');
+    expect(oneComments[0]!.body).toContain('cancelled by intake: the issue is closed');
+    expect(gh.issues.get(one.number)!.labels.filter((l) => l.startsWith('rein:'))).toEqual(['rein:failed']);
 
     // Tracker down: nothing cancelled, the status and the log say so.
     gh.failNext({ status: 503 }, { status: 503 }, { status: 503 }, { status: 503 });

@@ -10,6 +10,16 @@ export interface RunApi {
   submit(spec: Record<string, unknown>): Promise<{ runId: string | undefined; created: boolean }>;
   cancel(runId: string, reason: string): Promise<void>;
   status(runId: string): Promise<RunStatus | undefined>;
+  /** The run's state, cost and reason, for the status comment; undefined if the server has no such run. */
+  view(runId: string): Promise<RunInfo | undefined>;
+  /** Where a person reads the run. */
+  link(runId: string): string;
+}
+
+export interface RunInfo {
+  readonly status: RunStatus;
+  readonly usd: number;
+  readonly reason?: string;
 }
 
 /** Rein's run API over HTTP (POST /v1/runs, GET /v1/runs/{id}, POST /v1/runs/{id}/cancel). */
@@ -51,12 +61,23 @@ export class HttpRunApi implements RunApi {
   }
 
   async status(runId: string): Promise<RunStatus | undefined> {
-    const r = await fetch(`${this.baseUrl}/v1/runs/${encodeURIComponent(runId)}`, {
-      headers: this.headers(),
-    });
+    return (await this.view(runId))?.status;
+  }
+
+  async view(runId: string): Promise<RunInfo | undefined> {
+    const r = await fetch(this.link(runId), { headers: this.headers() });
     if (r.status === 404) return undefined;
     if (!r.ok) throw new Error(`GET /v1/runs/${runId} answered ${r.status}`);
-    return ((await r.json()) as { status: RunStatus }).status;
+    const v = (await r.json()) as { status: RunStatus; usage?: { usd?: number }; reason?: string };
+    return {
+      status: v.status,
+      usd: v.usage?.usd ?? 0,
+      ...(v.reason === undefined ? {} : { reason: v.reason }),
+    };
+  }
+
+  link(runId: string): string {
+    return `${this.baseUrl}/v1/runs/${encodeURIComponent(runId)}`;
   }
 }
 
@@ -77,6 +98,31 @@ export interface Claim {
   status: RunStatus | 'unknown';
   /** Why the loop cancelled it, if it did. */
   cancelled?: string;
+  /** The run state last written back and acknowledged by the tracker. */
+  written?: string;
+}
+
+/** The exclusive rein:* labels: one at a time on an issue. */
+export const REIN_LABELS = [
+  'rein:queued',
+  'rein:running',
+  'rein:review',
+  'rein:done',
+  'rein:failed',
+] as const;
+
+/** The label for a run's state: queued until seen running, done on success, failed otherwise. */
+export function labelFor(status: Claim['status']): (typeof REIN_LABELS)[number] {
+  switch (status) {
+    case 'unknown':
+      return 'rein:queued';
+    case 'running':
+      return 'rein:running';
+    case 'succeeded':
+      return 'rein:done';
+    default:
+      return 'rein:failed';
+  }
 }
 
 export interface IntakeStatus {
@@ -172,7 +218,7 @@ export class IntakeLoop {
   }
 
   private async tick(): Promise<void> {
-    const { config, tracker, runs } = this.o;
+    const { tracker, runs } = this.o;
     let candidates: readonly TrackerIssue[];
     try {
       const page = await tracker.listCandidates();
@@ -195,6 +241,12 @@ export class IntakeLoop {
       }
     }
     await this.reconcile(candidates);
+    await this.submitEligible(candidates);
+    await this.writeBack();
+  }
+
+  private async submitEligible(candidates: readonly TrackerIssue[]): Promise<void> {
+    const { config, runs } = this.o;
     for (const issue of candidates) {
       if (!this.eligible(issue)) continue;
       const key = claimKey(config.name, issue);
@@ -227,12 +279,56 @@ export class IntakeLoop {
           state: issue.state,
           runId,
           status,
+          // The loop that started the run writes its first status; one that got it back (a second
+          // orchestrator, a restart) writes from the next change on, so two loops do not both
+          // create the issue's comment.
+          ...(created ? {} : { written: status }),
         });
         this.log(
           `${issue.identifier} ${created ? 'started' : 'already claimed as'} run ${runId ?? '(unknown)'}`,
         );
       } catch (e) {
         this.problems.push(`${issue.identifier}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * Writes each claim's state to its issue (the status comment, upserted; the exclusive label;
+   * close on success if asked); a write the tracker did not acknowledge is tried again next tick.
+   */
+  private async writeBack(): Promise<void> {
+    const { config, tracker, runs } = this.o;
+    for (const c of this.claims.values()) {
+      if (c.runId === undefined || c.written === c.status) continue;
+      const status = c.status;
+      try {
+        const info = await runs.view(c.runId);
+        if (config.writeBack.comment) {
+          const lines = [
+            `**Rein run** \`${c.runId}\`: ${status}`,
+            `- run: ${runs.link(c.runId)}`,
+            `- cost: $${(info?.usd ?? 0).toFixed(4)}`,
+          ];
+          if (c.cancelled !== undefined) lines.push(`- cancelled by intake: ${c.cancelled}`);
+          if (info?.reason !== undefined && status !== 'running') lines.push('', `Summary: ${info.reason}`);
+          await tracker.upsertStatusComment(c.issueId, lines.join('\n'));
+        }
+        if (config.writeBack.labels) {
+          const want = labelFor(status);
+          await tracker.setLabels(
+            c.issueId,
+            [want],
+            REIN_LABELS.filter((l) => l !== want),
+          );
+        }
+        if (status === 'succeeded' && config.writeBack.closeOnSuccess) await tracker.close(c.issueId);
+        c.written = status;
+        this.log(`${c.identifier}: wrote back ${status}`);
+      } catch (e) {
+        this.log(
+          `${c.identifier}: write-back of ${status} not acknowledged, tried again next tick: ${(e as Error).message}`,
+        );
       }
     }
   }
