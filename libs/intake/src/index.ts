@@ -6,3 +6,4 @@ export * from './backoff.js';
 export * from './github.tracker.js';
 export * from './linear.tracker.js';
 export * from './intake.loop.js';
+export * from './intake.webhook.js';
