@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import type { RunView } from '@rein/contracts';
 
 /**
  * The real Rein server as a child process (`node bin/rein.mjs up`), for the end-to-end and fault
@@ -45,42 +46,8 @@ export interface SseStream {
   close(): void;
 }
 
-/** The parts of the run view (DESIGN.md "Shapes") the suites read. */
-export interface RunViewBody {
-  readonly runId: string;
-  readonly name: string;
-  readonly status: 'running' | 'succeeded' | 'failed' | 'cancelled';
-  readonly seq: number;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly usage: { readonly tokens: number; readonly usd: number };
-  readonly reason?: string;
-  readonly tasks: readonly {
-    readonly id: string;
-    readonly state: string;
-    readonly dependsOn: readonly string[];
-    readonly reason?: string;
-    readonly attempts: readonly {
-      readonly n: number;
-      readonly state: string;
-      readonly startedAt: string | null;
-      readonly finishedAt: string | null;
-      readonly exitCode: number | null;
-      readonly summary: string | null;
-      readonly snapshot: string | null;
-      readonly reason?: string;
-      readonly usage: { readonly tokens: number; readonly usd: number };
-      readonly verdicts: readonly {
-        readonly gate: string;
-        readonly pass: boolean;
-        readonly score?: number;
-        readonly reasons: readonly string[];
-        readonly usage?: { readonly tokens: number; readonly usd: number };
-        readonly provenance: unknown;
-      }[];
-    }[];
-  }[];
-}
+/** The run view (DESIGN.md "Shapes") as GET /v1/runs/{id} serves it: its one definition, in libs/contracts. */
+export type RunViewBody = RunView;
 
 export interface ReinProcess {
   /** `http://127.0.0.1:<port>`; the port is kept across restarts. */
