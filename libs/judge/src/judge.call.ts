@@ -77,9 +77,7 @@ export interface SdkErrorClasses {
   readonly APIUserAbortError: abstract new (...args: never[]) => Error;
   readonly APIConnectionTimeoutError: abstract new (...args: never[]) => Error;
   readonly APIConnectionError: abstract new (...args: never[]) => Error;
-  readonly APIError: abstract new (
-    ...args: never[]
-  ) => Error & {
+  readonly APIError: abstract new (...args: never[]) => Error & {
     readonly status: number | undefined;
     readonly error: unknown;
     readonly requestID?: string | null | undefined;
