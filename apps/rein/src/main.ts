@@ -13,11 +13,12 @@ import {
   loadConfig,
   processEnv,
 } from '@rein/config';
-import type { RollbackRequest, RunComparison, WhatIfReport } from '@rein/contracts';
+import type { RollbackRequest, RunComparison, RunView, WhatIfReport } from '@rein/contracts';
+import { judgeCalibration } from '@rein/domain';
 import { parse as parseYaml } from 'yaml';
 import { ApiError, ConnectionError, ReinClient } from './client.js';
 import { TranscriptPrinter } from './logs.js';
-import { renderEvent, renderPools, renderProblems, renderStatus } from './render.js';
+import { renderCalibration, renderEvent, renderPools, renderProblems, renderStatus } from './render.js';
 import { type EmbeddedServerOptions, loadServer, ServerUnavailableError } from './server-entry.js';
 import { isTerminalRunStatus, watchRun } from './watch.js';
 
@@ -410,6 +411,26 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     );
 
   program
+    .command('judges')
+    .description(
+      'judge calibration: how often each judge (each juror too) agreed with the person who then approved or rejected the same attempt, by rubric',
+    )
+    .option('--label <key=value>', 'only runs with this label, e.g. team=platform')
+    .option('--runs <n>', 'read the newest N runs (default 200)', positiveInt('--runs'))
+    .action(
+      act(async (g, opts: { label?: string; runs?: number }) => {
+        const views = await newestRuns(clientFor(g, io), opts.runs ?? 200, opts.label);
+        const rows = judgeCalibration(views);
+        return print(
+          io,
+          g.json
+            ? json({ runs: views.length, judges: rows })
+            : renderCalibration(rows, views.length).join('\n'),
+        );
+      }),
+    );
+
+  program
     .command('pools')
     .description('list executor pools: labels, capacity, running attempts')
     .action(
@@ -554,6 +575,27 @@ async function logs(
   }
   printer.end();
   return EXIT.ok;
+}
+
+/** The views of the newest `limit` runs (with `label`), read 8 at a time. */
+async function newestRuns(client: ReinClient, limit: number, label?: string): Promise<RunView[]> {
+  const ids: string[] = [];
+  let cursor: string | undefined;
+  while (ids.length < limit) {
+    const page = await client.listRuns({
+      limit: Math.min(100, limit - ids.length),
+      ...(label === undefined ? {} : { label }),
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    ids.push(...page.runs.map((r) => r.runId));
+    if (page.next === null) break;
+    cursor = page.next;
+  }
+  const views: RunView[] = [];
+  for (let i = 0; i < ids.length; i += 8) {
+    views.push(...(await Promise.all(ids.slice(i, i + 8).map((id) => client.getRun(id)))));
+  }
+  return views;
 }
 
 async function latestAttempt(client: ReinClient, runId: string, taskId: string): Promise<number> {

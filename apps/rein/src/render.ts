@@ -1,5 +1,5 @@
 import type { PoolView, Problem, RunEvent } from '@rein/contracts';
-import type { AttemptView, RunView, TaskView } from '@rein/domain';
+import type { AttemptView, CalibrationRow, RunView, TaskView } from '@rein/domain';
 
 // Pure text rendering: every function takes what it shows (and `now` when it shows elapsed
 // time) and returns lines, so the same frames are produced in tests and on a terminal.
@@ -197,6 +197,35 @@ export function renderPools(
     ['POOL', 'BACKEND', 'LABELS', 'CAPACITY', 'RUNNING'],
     pools.map((p) => [p.name, p.backend, p.labels.join(',') || '-', String(p.capacity), String(p.running)]),
   );
+}
+
+/** `rein judges`: agreement of each judge with the people who decided the same attempts. */
+export function renderCalibration(rows: readonly CalibrationRow[], runs: number): string[] {
+  if (rows.length === 0) {
+    return [
+      `no attempt in the ${runs} runs read was decided by both a judge and a person (an approval gate after a judge gate)`,
+    ];
+  }
+  const lines = table(
+    ['JUDGE', 'RUBRIC', 'AGREED', 'AGREEMENT'],
+    rows.map((r) => [
+      r.judge,
+      clip(r.rubric, 60),
+      `${r.agreed}/${r.decided}`,
+      `${Math.round(r.agreement * 100)}%`,
+    ]),
+  );
+  for (const r of rows) {
+    for (const d of r.disagreements.slice(0, 3)) {
+      lines.push(
+        `  ${r.judge} said ${d.judgePass ? 'pass' : 'fail'}, ${d.by} ${d.humanPass ? 'approved' : 'rejected'}: run ${d.runId} task ${d.taskId} attempt ${d.attempt}`,
+      );
+    }
+  }
+  lines.push(
+    `(${runs} runs read; a judge that fails an attempt ends it before a person sees it, so this measures its passes)`,
+  );
+  return lines;
 }
 
 function clip(s: string, max = 100): string {

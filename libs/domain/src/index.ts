@@ -13,3 +13,4 @@ export * from './run.view.js';
 export * from './run.effects.js';
 export * from './run.redecide.js';
 export * from './run.what-if.js';
+export * from './judge.calibration.js';

@@ -122,6 +122,7 @@ export class GateEvaluator {
           durationMs: this.o.now() - started,
           // The commit the judge saw the change of.
           snapshot: m.snapshot,
+          rubric: gate.rubric,
           ...provenance,
         },
       };
