@@ -1,6 +1,7 @@
-import { JudgeError, type JudgeErrorDetails } from './judge.error.js';
+import { checkBaseUrl } from './judge.config.js';
+import { JudgeConfigError, JudgeError, type JudgeErrorDetails } from './judge.error.js';
 import type { JudgeInput } from './judge.port.js';
-import { excerpt } from './verdict.parser.js';
+import { excerpt, type RawVerdict } from './verdict.parser.js';
 
 /**
  * What every judge adapter does the same way around its SDK call: checking the gate's input,
@@ -21,6 +22,40 @@ export function checkInput(input: JudgeInput, model: string): void {
   if (model.trim() === '') problems.push('model is empty');
   if (problems.length > 0)
     throw new JudgeError('invalid_input', `judge gate input is invalid: ${problems.join('; ')}`);
+}
+
+/** What both adapters' configurations share, checked the same way; the variables name the fix. */
+export function checkJudgeConfig(
+  config: {
+    readonly baseURL: string;
+    readonly apiKey: string;
+    readonly model: string;
+    readonly timeoutMs: number;
+    readonly maxRetries: number;
+  },
+  vars: { readonly apiKey: string; readonly model: string },
+): void {
+  const problems: string[] = [];
+  const urlProblem = checkBaseUrl(config.baseURL);
+  if (urlProblem) problems.push(`baseURL ${urlProblem}`);
+  if (config.apiKey === '') problems.push(`apiKey is empty: set ${vars.apiKey}`);
+  if (config.model.trim() === '') problems.push(`model is empty: set ${vars.model}`);
+  if (!Number.isInteger(config.timeoutMs) || config.timeoutMs < 1)
+    problems.push('timeoutMs must be an integer ≥ 1');
+  if (!Number.isInteger(config.maxRetries) || config.maxRetries < 0)
+    problems.push('maxRetries must be an integer ≥ 0');
+  if (problems.length > 0) throw new JudgeConfigError(problems);
+}
+
+/**
+ * What the gate decides of a parsed verdict: `pass && score >= threshold` (DESIGN.md). The reasons
+ * become the next attempt's feedback, so a "pass" that did not pass says why.
+ */
+export function decided(raw: RawVerdict, threshold: number): { passed: boolean; reasons: string[] } {
+  const passed = raw.pass && raw.score >= threshold;
+  const reasons = [...raw.reasons];
+  if (raw.pass && !passed) reasons.push(`score ${raw.score} is below the threshold ${threshold}`);
+  return { passed, reasons };
 }
 
 /** Servers echo keys back ("Incorrect API key provided: …"), and models can be made to: remove it. */

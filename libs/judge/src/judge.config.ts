@@ -46,12 +46,7 @@ type Env = Readonly<Record<string, string | undefined>>;
  */
 export function judgeConfigFromEnv(env: Env): OpenAiJudgeConfig {
   const problems: string[] = [];
-  const read = <T>(key: keyof typeof SERVER_SETTINGS, setting: Setting<T>): T | undefined => {
-    const r = readSetting(key, setting, { env });
-    if (r.ok) return r.value;
-    problems.push(r.problem.message);
-    return undefined;
-  };
+  const read = settingReader(env, problems);
   const required = <T>(key: 'judgeApiKey' | 'judgeModel', value: T | undefined): T | undefined => {
     if (value === undefined) problems.push(SERVER_SETTINGS[key].requiredWith.problem);
     return value;
@@ -79,12 +74,7 @@ export function checkBaseUrl(baseURL: string): string | undefined {
  */
 export function anthropicJudgeConfigFromEnv(env: Env): AnthropicJudgeConfig | undefined {
   const problems: string[] = [];
-  const read = <T>(key: keyof typeof SERVER_SETTINGS, setting: Setting<T>): T | undefined => {
-    const r = readSetting(key, setting, { env });
-    if (r.ok) return r.value;
-    problems.push(r.problem.message);
-    return undefined;
-  };
+  const read = settingReader(env, problems);
   const apiKey = read('judgeAnthropicApiKey', SERVER_SETTINGS.judgeAnthropicApiKey);
   if (apiKey === undefined && problems.length === 0) return undefined;
   const model = read('judgeAnthropicModel', SERVER_SETTINGS.judgeAnthropicModel);
@@ -103,4 +93,17 @@ export function judgeProviderFromEnv(env: Env): 'openai' | 'anthropic' | undefin
   const r = readSetting('judgeProvider', SERVER_SETTINGS.judgeProvider, { env });
   if (!r.ok) throw new JudgeConfigError([r.problem.message]);
   return r.value;
+}
+
+/** Reads one setting from `env`; a bad value is added to `problems` and reads as undefined. */
+function settingReader(
+  env: Env,
+  problems: string[],
+): <T>(key: keyof typeof SERVER_SETTINGS, setting: Setting<T>) => T | undefined {
+  return (key, setting) => {
+    const r = readSetting(key, setting, { env });
+    if (r.ok) return r.value;
+    problems.push(r.problem.message);
+    return undefined;
+  };
 }

@@ -1,10 +1,12 @@
 import OpenAI from 'openai';
-import { checkBaseUrl, type OpenAiJudgeConfig } from './judge.config.js';
-import { JudgeConfigError, JudgeError, type JudgeErrorDetails } from './judge.error.js';
+import type { OpenAiJudgeConfig } from './judge.config.js';
+import { JudgeError, type JudgeErrorDetails } from './judge.error.js';
 import type { Judge, JudgeInput, JudgeProvenance, JudgeTokens, JudgeVerdict } from './judge.port.js';
 import { buildJudgeMessages, capBytes, promptHashes } from './judge.prompt.js';
 import {
   checkInput,
+  checkJudgeConfig,
+  decided,
   RAW_RESPONSE_BYTES,
   sameRealmFetch,
   scrubbed,
@@ -23,16 +25,7 @@ export class OpenAiJudge implements Judge {
   private readonly host: string;
 
   constructor(private readonly config: OpenAiJudgeConfig) {
-    const problems: string[] = [];
-    const urlProblem = checkBaseUrl(config.baseURL);
-    if (urlProblem) problems.push(`baseURL ${urlProblem}`);
-    if (config.apiKey === '') problems.push('apiKey is empty: set REIN_JUDGE_API_KEY');
-    if (config.model.trim() === '') problems.push('model is empty: set REIN_JUDGE_MODEL');
-    if (!Number.isInteger(config.timeoutMs) || config.timeoutMs < 1)
-      problems.push('timeoutMs must be an integer ≥ 1');
-    if (!Number.isInteger(config.maxRetries) || config.maxRetries < 0)
-      problems.push('maxRetries must be an integer ≥ 0');
-    if (problems.length > 0) throw new JudgeConfigError(problems);
+    checkJudgeConfig(config, { apiKey: 'REIN_JUDGE_API_KEY', model: 'REIN_JUDGE_MODEL' });
 
     this.host = new URL(config.baseURL).host;
     this.client = new OpenAI({
@@ -91,10 +84,7 @@ export class OpenAiJudge implements Judge {
     const withRequest = (): JudgeErrorDetails => details({ usage, ...(requestId ? { requestId } : {}) });
     const content = this.readContent(completion, model, withRequest());
     const raw = this.scrubbed(() => parseVerdict(content, withRequest()));
-    const passed = raw.pass && raw.score >= input.threshold;
-    const reasons = [...raw.reasons];
-    // The reasons become the next attempt's feedback: say why a "pass" did not pass.
-    if (raw.pass && !passed) reasons.push(`score ${raw.score} is below the threshold ${input.threshold}`);
+    const { passed, reasons } = decided(raw, input.threshold);
 
     const answered = completion as { model?: unknown; system_fingerprint?: unknown };
     const provenance: JudgeProvenance = {
