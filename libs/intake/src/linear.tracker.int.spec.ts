@@ -59,10 +59,8 @@ trackerContract('LinearTracker (local Linear GraphQL stand-in, not api.linear.ap
         // Linear answers a rate limit with HTTP 400 and extensions.type "ratelimited" (or 429).
         s.failNext({
           status: k % 2 === 0 ? 400 : 429,
-          headers: {
-            'x-ratelimit-requests-remaining': '0',
-            'x-ratelimit-requests-reset': String(Date.now() + waitMs),
-          },
+          headers: { 'x-ratelimit-requests-remaining': '0' },
+          resetInMs: waitMs,
           errors: [
             { message: 'Rate limit exceeded', extensions: { type: 'ratelimited', code: 'RATELIMITED' } },
           ],

@@ -34,6 +34,9 @@ export interface LinearIssueRecord {
 export interface LinearFault {
   status: number;
   headers?: Record<string, string>;
+  /** Sets `X-RateLimit-Requests-Reset` to this many ms after the fault is answered (as Linear
+   * computes it when it responds), rather than a clock value fixed when the fault was queued. */
+  resetInMs?: number;
   errors: { message: string; extensions: { type: string; code?: string; userPresentableMessage?: string } }[];
 }
 
@@ -252,7 +255,12 @@ export async function startLinearStandin(
     const variables = body.variables ?? {};
     requests.push({ operation: op, variables, authorization: req.headers.authorization });
     const fault = faults.shift();
-    if (fault) return send(res, fault.status, { errors: fault.errors, data: null }, fault.headers);
+    if (fault) {
+      const headers = { ...fault.headers };
+      if (fault.resetInMs !== undefined)
+        headers['x-ratelimit-requests-reset'] = String(Date.now() + fault.resetInMs);
+      return send(res, fault.status, { errors: fault.errors, data: null }, headers);
+    }
     if (req.headers.authorization !== apiKey) {
       return send(res, 401, {
         errors: [
