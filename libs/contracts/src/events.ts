@@ -98,6 +98,48 @@ const by = Type.Optional(
   Type.String({ description: 'Who sent it: the token name, `local` when the API is open.' }),
 );
 
+/** Where a forked run came from: the source run and the event it was forked at. */
+export const ForkedFromSchema = closedObject('The run this one was forked from, and at which event.', {
+  runId: Type.String({ pattern: RUN_ID_PATTERN.source }),
+  atEvent: int('The seq of the source run the fork starts from.', 1),
+});
+export type ForkedFrom = Readonly<Static<typeof ForkedFromSchema>>;
+
+/**
+ * A task a fork carries over from its source run: succeeded, with the accepted attempt as the
+ * source recorded it (its verdicts and provenance included), so an accepted result keeps the
+ * verdicts that let it be trusted. The attempt is not run again and its usage is not counted again.
+ */
+export const CarriedTaskSchema = openObject('A task carried over, succeeded, from the source run.', {
+  task: Type.String({ pattern: TASK_ID_PATTERN.source }),
+  attempt: openObject('Its accepted attempt in the source run.', {
+    n: int('Attempt number in the source run.', 1),
+    pool: Type.String(),
+    dispatchedAt: Type.String(),
+    startedAt: nullable('string', ''),
+    finishedAt: nullable('string', ''),
+    exitCode: nullable('integer', ''),
+    summary: nullable('string', ''),
+    snapshot: nullable('string', 'The accepted snapshot commit.'),
+    usage,
+    verdicts: readonlyList(
+      openObject('A verdict of the accepted attempt.', {
+        gate: gateKind,
+        index: int('Index of the gate in the task.'),
+        pass: Type.Boolean(),
+        score: Type.Optional(Type.Number()),
+        reasons: readonlyList(Type.String(), ''),
+        provenance: componentRef('Provenance', ProvenanceSchema),
+        usage: Type.Optional(usage),
+      }),
+      'In the order they were recorded.',
+    ),
+    // A fork of a fork: the run that really ran the attempt (where its transcript is).
+    carriedFrom: Type.Optional(Type.String({ pattern: RUN_ID_PATTERN.source })),
+  }),
+});
+export type CarriedTask = Readonly<Static<typeof CarriedTaskSchema>>;
+
 /** The data of every event type, by type. */
 export const eventDataSchemas = {
   // ---------- facts: they come from outside the decider ----------
@@ -115,6 +157,11 @@ export const eventDataSchemas = {
       ),
       settings: componentRef('RunSettings', RunSettingsSchema),
       by,
+      // A fork (POST /v1/runs/{id}/fork): its source, and the tasks it carries over succeeded.
+      forkedFrom: Type.Optional(componentRef('ForkedFrom', ForkedFromSchema)),
+      carried: Type.Optional(
+        readonlyList(componentRef('CarriedTask', CarriedTaskSchema), 'Tasks carried over, succeeded.'),
+      ),
     },
   ),
   AttemptStarted: openObject('An executor started the attempt.', {

@@ -1,6 +1,6 @@
 import type { AttemptStatus, TaskStatus } from '@rein/domain';
 import { type Static, Type } from '@sinclair/typebox';
-import { RunStatusSchema, UsageSchema } from './events.js';
+import { ForkedFromSchema, RunStatusSchema, UsageSchema } from './events.js';
 import { RUN_ID_PATTERN, TASK_ID_PATTERN } from './ids.js';
 import { GateKindSchema } from './run-spec.schema.js';
 import type { Budget } from './run-spec.types.js';
@@ -75,6 +75,13 @@ export const AttemptSchema = closedObject('One attempt of a task.', {
   usage,
   reason: Type.Optional(Type.String({ description: 'Why the attempt failed or was cancelled.' })),
   verdicts: readonlyList(componentRef('Verdict', VerdictSchema), 'Gate verdicts, in gate order.'),
+  // A fork carries accepted attempts over from its source run; their transcripts stay there.
+  carriedFrom: Type.Optional(
+    Type.String({
+      pattern: RUN_ID_PATTERN.source,
+      description: 'Carried over by a fork from this run (its transcript is there); not run again.',
+    }),
+  ),
 });
 export type AttemptView = Readonly<Static<typeof AttemptSchema>>;
 
@@ -116,6 +123,8 @@ const runViewProperties = {
       description: 'Why the run ended failed or cancelled, when it says (e.g. `budget exceeded: …`).',
     }),
   ),
+  // Set on a fork: the source run and the event it was forked at.
+  forkedFrom: Type.Optional(componentRef('ForkedFrom', ForkedFromSchema)),
   tasks: readonlyList(componentRef('Task', TaskSchema), 'The tasks, in spec order.'),
 };
 

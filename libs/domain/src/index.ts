@@ -14,3 +14,4 @@ export * from './run.effects.js';
 export * from './run.redecide.js';
 export * from './run.what-if.js';
 export * from './judge.calibration.js';
+export * from './run.fork.js';

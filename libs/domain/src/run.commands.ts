@@ -1,5 +1,7 @@
 import type {
   AttemptFinishedData,
+  CarriedTask,
+  ForkedFrom,
   GateVerdictRecordedData,
   RunSettings,
   RunSpec,
@@ -21,6 +23,8 @@ export interface SubmitRun extends Base {
   readonly settings: RunSettings;
   readonly settingsHash: string;
   readonly by?: string;
+  /** A fork: its source, and the tasks carried over succeeded (run.fork.ts plans them). */
+  readonly fork?: { readonly from: ForkedFrom; readonly carried: readonly CarriedTask[] };
 }
 export interface RecordAttemptStarted extends Base {
   readonly type: 'RecordAttemptStarted';

@@ -66,7 +66,9 @@ class Decision {
     switch (c.type) {
       case 'SubmitRun': {
         const by = c.by === undefined ? {} : { by: c.by };
-        this.emit('RunSubmitted', { spec: c.spec, settings: c.settings, ...by }, undefined, undefined, 0, {
+        const fork = c.fork === undefined ? {} : { forkedFrom: c.fork.from, carried: c.fork.carried };
+        const data = { spec: c.spec, settings: c.settings, ...by, ...fork };
+        this.emit('RunSubmitted', data, undefined, undefined, 0, {
           specHash: c.specHash,
           settingsHash: c.settingsHash,
         });

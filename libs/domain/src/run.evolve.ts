@@ -1,4 +1,4 @@
-import type { RunEvent, RunEventOf } from '@rein/contracts';
+import type { CarriedTask, RunEvent, RunEventOf } from '@rein/contracts';
 import { gateKind } from './gate.kind.js';
 import { buildDag } from './dag.js';
 import {
@@ -295,7 +295,33 @@ function submitted(s: Draft, event: RunEventOf<'RunSubmitted'>): RunState {
     reason: null,
     attempts: [],
   }));
+  s.forkedFrom = event.data.forkedFrom ?? null;
+  for (const c of event.data.carried ?? []) carriedOver(s, c, event.data.forkedFrom!.runId);
   return s;
+}
+
+/** A fork's carried task: succeeded with its source attempt, so its dependents wait on it no more. */
+function carriedOver(s: Draft, c: CarriedTask, from: string): void {
+  const t = byId(s, c.task);
+  const a = c.attempt;
+  const attempt: AttemptState = {
+    ...a,
+    state: 'succeeded',
+    verdicts: [...a.verdicts],
+    carriedFrom: a.carriedFrom ?? from,
+  };
+  setTask(
+    s,
+    t,
+    { status: 'succeeded', attempt: a.n, accepted: a.snapshot, restart: false },
+    undefined,
+    attempt,
+  );
+  const dag = s.dag!;
+  for (let k = dag.dependentOffsets[t.index]!; k < dag.dependentOffsets[t.index + 1]!; k++) {
+    const dep = taskAt(s, dag.dependents[k]!);
+    setTask(s, dep, { waitingOn: dep.waitingOn - 1 });
+  }
 }
 
 /** A task that returns to pending (rollback, retry): renewed retries, its workspace rebuilt. */

@@ -1,4 +1,13 @@
-import type { GateKind, Provenance, RunSettings, RunSpec, RunStatus, TaskSpec, Usage } from '@rein/contracts';
+import type {
+  ForkedFrom,
+  GateKind,
+  Provenance,
+  RunSettings,
+  RunSpec,
+  RunStatus,
+  TaskSpec,
+  Usage,
+} from '@rein/contracts';
 import type { Dag } from './dag.js';
 import { ReadyQueue } from './ready.queue.js';
 
@@ -41,6 +50,8 @@ export interface AttemptState {
   readonly usage: Usage;
   readonly verdicts: readonly Verdict[];
   readonly reason?: string;
+  /** A fork carried this accepted attempt over from that run (where its transcript is). */
+  readonly carriedFrom?: string;
 }
 
 /**
@@ -81,6 +92,8 @@ export interface RunState {
   readonly specHash: string;
   readonly settingsHash: string;
   readonly dag: Dag | null;
+  /** On a fork: the source run and the event it was forked at. */
+  readonly forkedFrom: ForkedFrom | null;
   readonly tasks: TaskState[];
   /** Events folded so far (the `seq` of the last one). */
   readonly seq: number;
@@ -119,6 +132,7 @@ export function initialState(runId: string): RunState {
     specHash: '',
     settingsHash: '',
     dag: null,
+    forkedFrom: null,
     tasks: [],
     seq: 0,
     createdAt: '',

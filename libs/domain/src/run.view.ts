@@ -19,6 +19,7 @@ export function runView(s: RunState): RunView {
     usage: s.usage,
     ...(spec.spec.budget === undefined ? {} : { budget: spec.spec.budget }),
     ...(s.reason === null ? {} : { reason: s.reason }),
+    ...(s.forkedFrom === null ? {} : { forkedFrom: s.forkedFrom }),
     tasks: s.tasks.map((t) => {
       const ts = spec.spec.tasks[t.index]!;
       return {
@@ -47,6 +48,7 @@ export function runView(s: RunState): RunView {
             ...(v.usage === undefined ? {} : { usage: v.usage }),
             provenance: v.provenance,
           })),
+          ...(a.carriedFrom === undefined ? {} : { carriedFrom: a.carriedFrom }),
         })),
       };
     }),

@@ -54,6 +54,7 @@ function engineOn(path: string, now = Date.now): { engine: RunEngine; api: RunsA
       evaluateGate: (msg) => sent.gates.push(msg),
       appended: () => undefined,
       missingSnapshots: () => Promise.resolve([]),
+      adoptSnapshots: () => Promise.resolve([]),
     },
   });
   const api = new RunsApi(engine, {

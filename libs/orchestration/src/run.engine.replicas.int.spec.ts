@@ -125,6 +125,7 @@ function replica(
         }
       },
       missingSnapshots: () => Promise.resolve([]),
+      adoptSnapshots: () => Promise.resolve([]),
     },
   });
   const api = new RunsApi(engine, {

@@ -28,6 +28,7 @@ import {
   DecisionError,
   type RunCommand,
   type RunEffect,
+  type SubmitRun,
   type RunTimer,
   type RunState,
   type RunView,
@@ -59,6 +60,11 @@ export interface EngineEffects {
   appendTook?(ms: number, events: number): void;
   /** Which of these snapshot commits are gone (rollback's `snapshot_gone` check). */
   missingSnapshots(runId: string, commits: readonly string[]): Promise<string[]>;
+  /**
+   * Copies snapshot commits from run `from`'s workspaces into fork `to`'s; answers those `from`
+   * lacks (fork's `snapshot_gone` check), copying nothing then.
+   */
+  adoptSnapshots(from: string, to: string, commits: readonly string[]): Promise<string[]>;
 }
 
 export interface EngineOptions {
@@ -97,8 +103,11 @@ type RunActor = Actor<RunState, RunCommand, RunEvent, StaleFact>;
 /** A rollback refused because the snapshots its workspaces restart from were deleted. */
 export class SnapshotsGoneError extends Error {
   override readonly name = 'SnapshotsGoneError';
-  constructor(readonly commits: readonly string[]) {
-    super(`snapshots needed to roll back are gone: ${commits.join(', ')}`);
+  constructor(
+    readonly commits: readonly string[],
+    what = 'roll back',
+  ) {
+    super(`snapshots needed to ${what} are gone: ${commits.join(', ')}`);
   }
 }
 
@@ -148,9 +157,24 @@ export class RunEngine {
 
   // ---- commands from the API (runs.api.ts checks and parses them) ----
 
-  /** Starts run `runId` (a new id) on a parsed spec. */
-  async submit(runId: string, spec: RunSpec, specHash: string, by?: string): Promise<RunView> {
+  /**
+   * Starts run `runId` (a new id) on a parsed spec; for a fork, with the tasks it carries over,
+   * whose snapshots are first copied from the source run's workspaces (rejects with
+   * `SnapshotsGoneError` when one is gone, before anything is appended).
+   */
+  async submit(
+    runId: string,
+    spec: RunSpec,
+    specHash: string,
+    by?: string,
+    fork?: SubmitRun['fork'],
+  ): Promise<RunView> {
     if (!RUN_ID_PATTERN.test(runId)) throw new Error(`generated run id ${runId} is not safe`);
+    if (fork) {
+      const commits = fork.carried.flatMap((c) => (c.attempt.snapshot === null ? [] : [c.attempt.snapshot]));
+      const gone = await this.o.effects.adoptSnapshots(fork.from.runId, runId, commits);
+      if (gone.length > 0) throw new SnapshotsGoneError(gone, 'fork');
+    }
     const actor = this.actors.create(runId);
     const now = this.o.now();
     await this.actors.send(actor, () => ({
@@ -162,6 +186,7 @@ export class RunEngine {
       settings: this.o.settings,
       settingsHash: this.o.settingsHash,
       ...(by === undefined ? {} : { by }),
+      ...(fork === undefined ? {} : { fork }),
     }));
     return runView(actor.state);
   }

@@ -1,6 +1,10 @@
 import {
   type ApiReply,
+  type ForkPlan,
+  type ForkRequest,
   type SpecLimits,
+  applySpecOverrides,
+  canonicalJson,
   fail,
   failAll,
   mediaTypeOf,
@@ -9,12 +13,12 @@ import {
   sniffSpecContentType,
   WireValidators,
 } from '@rein/contracts';
-import { DecisionError, type RunView } from '@rein/domain';
+import { DecisionError, type RunView, fold, planFork } from '@rein/domain';
 import { type EventStore, WrongExpectedVersionError } from '@rein/event-store';
 import { RequestBodyChecks } from './request-bodies.check.js';
 import { type RunEngine, SnapshotsGoneError } from './run.engine.js';
 import { SpecReader } from './spec-reader.js';
-import { whatIfReply } from './what-if.js';
+import { refusal, whatIfReply } from './what-if.js';
 
 /** A cache of idempotency keys (Redis); the log stays the only copy that counts. */
 export interface IdempotencyKeyCache {
@@ -88,41 +92,129 @@ export class RunsApi {
     const base = spec.spec.workspace;
     const refused = base === undefined ? undefined : this.o.checkBase?.(base.repo);
     if (refused) return fail('invalid_spec', refused.message, '/spec/workspace/repo', refused.hint);
-    const key = spec.metadata.idempotencyKey;
-    let runId: string;
-    if (key !== undefined) {
-      const keyStream = `idem-${sha256Hex(key).slice(0, 40)}`;
-      const existing = await this.readKey(keyStream);
-      if (existing) {
-        if (existing.specHash !== specHash) {
-          return fail(
-            'conflict',
-            `idempotencyKey ${key} was used by run ${existing.runId} with a different spec`,
-            '/metadata/idempotencyKey',
-            'use a new idempotencyKey for a changed spec, or resubmit the same spec',
-          );
-        }
-        const view = await this.engine.view(existing.runId);
-        if (view) return ok(view, 200);
-        runId = existing.runId; // the key was recorded but the run was not: finish the submission
-      } else {
-        runId = this.o.newRunId();
-        try {
-          await this.o.store.append(
-            keyStream,
-            [{ id: `${keyStream}:0`, type: 'IdempotencyKeyClaimed', data: { key, runId, specHash } }],
-            'no_stream',
-          );
-          await this.o.keyCache?.set(keyStream, { runId, specHash }).catch(() => undefined);
-        } catch (e) {
-          if (!(e instanceof WrongExpectedVersionError)) throw e;
-          return this.submit(body, contentType, by); // another submission claimed the key first
-        }
-      }
-    } else {
-      runId = this.o.newRunId();
+    const claim = await this.claim(
+      spec.metadata.idempotencyKey,
+      specHash,
+      '/metadata/idempotencyKey',
+      'spec',
+    );
+    if ('reply' in claim) return claim.reply;
+    return ok(await this.engine.submit(claim.runId, spec, specHash, by), 201);
+  }
+
+  /**
+   * `POST /v1/runs/{id}/fork` `{ atEvent, overrides?, dryRun?, idempotencyKey? }` (DESIGN.md,
+   * Lineage): a new run on the source's spec (patched by `overrides`), carrying over the tasks
+   * that had succeeded by event `atEvent` and that nothing changed, with their accepted
+   * snapshots; the rest start pending. `dryRun` answers the plan and creates nothing. The source
+   * run's log is only read.
+   */
+  async fork(sourceRunId: string, body: unknown, by?: string): Promise<ApiReply<RunView | ForkPlan>> {
+    const check = this.wire.of('ForkRequest');
+    if (!check(body)) {
+      return refusal(
+        check.errors,
+        '',
+        'send { "atEvent": N } with optional overrides, dryRun and idempotencyKey',
+      );
     }
-    return ok(await this.engine.submit(runId, spec, specHash, by), 201);
+    const request = body as ForkRequest;
+    const events = await this.engine.recorded(sourceRunId);
+    if (!events)
+      return fail(
+        'not_found',
+        `run ${sourceRunId.slice(0, 80)} does not exist`,
+        '',
+        'list runs with GET /v1/runs',
+      );
+    const last = events[events.length - 1]!.seq;
+    if (request.atEvent > last) {
+      return fail(
+        'invalid_spec',
+        `atEvent ${request.atEvent} is out of range: run ${sourceRunId} has events 1…${last}`,
+        '/atEvent',
+        `fork at an event between 1 and ${last}`,
+      );
+    }
+    const at = fold(sourceRunId, events.slice(0, request.atEvent));
+    let spec = at.spec!;
+    let specHash = at.specHash;
+    if (request.overrides !== undefined) {
+      const patched = applySpecOverrides(spec, request.overrides, this.o.limits);
+      if (!patched.ok) return failAll(patched.problems);
+      ({ spec, specHash } = patched);
+    }
+    const plan = planFork(at, request.overrides ?? {});
+    if (request.dryRun === true) return ok({ plan: { reused: plan.reused, rerun: plan.rerun } }, 200);
+    const fingerprint = sha256Hex(
+      canonicalJson({ source: sourceRunId, atEvent: request.atEvent, overrides: request.overrides ?? null }),
+    );
+    const claim = await this.claim(request.idempotencyKey, fingerprint, '/idempotencyKey', 'fork');
+    if ('reply' in claim) return claim.reply;
+    const from = { runId: sourceRunId, atEvent: request.atEvent };
+    try {
+      const view = await this.engine.submit(claim.runId, spec, specHash, by, { from, carried: plan.carried });
+      return ok(view, 201);
+    } catch (e) {
+      if (!(e instanceof SnapshotsGoneError)) throw e;
+      return fail(
+        'snapshot_gone',
+        e.message,
+        '',
+        'fork at an earlier event, or override the tasks whose snapshots are gone so they run again',
+      );
+    }
+  }
+
+  /**
+   * The run id an idempotency key (absent: none) stands for: a new one, claimed in the log
+   * (`idem-<hash>`), or the one it was claimed for with the same `fingerprint` — answered as the
+   * 200 reply with that run's view when the run exists. The same key with another fingerprint
+   * is a 409 naming `path`.
+   */
+  private async claim(
+    key: string | undefined,
+    fingerprint: string,
+    path: string,
+    what: 'spec' | 'fork',
+  ): Promise<{ readonly runId: string } | { readonly reply: ApiReply<RunView> }> {
+    if (key === undefined) return { runId: this.o.newRunId() };
+    const keyStream = `idem-${sha256Hex(key).slice(0, 40)}`;
+    const existing = await this.readKey(keyStream);
+    if (existing) {
+      if (existing.specHash !== fingerprint) {
+        return {
+          reply: fail(
+            'conflict',
+            `idempotencyKey ${key} was used by run ${existing.runId} with a different ${what}`,
+            path,
+            `use a new idempotencyKey for a changed ${what}, or send the same ${what} again`,
+          ),
+        };
+      }
+      const view = await this.engine.view(existing.runId);
+      if (view) return { reply: ok(view, 200) };
+      return { runId: existing.runId }; // the key was recorded but the run was not: finish it
+    }
+    const runId = this.o.newRunId();
+    try {
+      await this.o.store.append(
+        keyStream,
+        [
+          {
+            id: `${keyStream}:0`,
+            type: 'IdempotencyKeyClaimed',
+            data: { key, runId, specHash: fingerprint },
+          },
+        ],
+        'no_stream',
+      );
+      await this.o.keyCache?.set(keyStream, { runId, specHash: fingerprint }).catch(() => undefined);
+    } catch (e) {
+      if (!(e instanceof WrongExpectedVersionError)) throw e;
+      return this.claim(key, fingerprint, path, what); // another request claimed the key first
+    }
+    return { runId };
   }
 
   /**

@@ -66,7 +66,12 @@ export function whatIfReply(
   );
 }
 
-function refusal(errors: ErrorObject[] | null | undefined, prefix: string, hint: string): ApiReply<never> {
+/** The first of a body's schema errors as a 400 naming its JSON Pointer (`prefix` + where). */
+export function refusal(
+  errors: ErrorObject[] | null | undefined,
+  prefix: string,
+  hint: string,
+): ApiReply<never> {
   const e = errors?.[0];
   const at = `${prefix}${e?.instancePath ?? ''}`;
   const extra = e?.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : '';

@@ -330,6 +330,7 @@ function summary(s: RunState): RunSummary {
     updatedAt: s.updatedAt,
     seq: s.seq,
     usage: s.usage,
+    ...(s.forkedFrom === null ? {} : { forkedFrom: s.forkedFrom }),
     tasks: { total: s.tasks.length, ...counts },
   };
 }

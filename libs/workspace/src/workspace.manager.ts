@@ -14,6 +14,7 @@
  * Refs in repo.git (`<task>` is the task id; see `refComponent` for the few ids git rejects):
  *   refs/rein-run/base            the run's base, resolved once, so every task of a run builds
  *                                 on the same commit even if the base branch moves meanwhile
+ *   refs/rein-run/carried/<c>     a snapshot a fork carried over from its source run (`adopt`)
  *   refs/rein/<task>/start        base merged with the upstream snapshots: where the task began
  *   refs/rein/<task>/head         what the workspace was last set to (start, snapshot, restore)
  *   refs/rein/<task>/attempt-<n>  attempt n's snapshot
@@ -175,6 +176,8 @@ const INFO_ATTRIBUTES =
   '* -text -eol -filter -ident -working-tree-encoding\n';
 
 const BASE_REF = 'refs/rein-run/base';
+/** A fork keeps each snapshot it carried over from its source under a ref of its own. */
+const CARRIED_REF_PREFIX = 'refs/rein-run/carried/';
 /** `runs/<runId>/ended-at`: when the run ended (ISO-8601), written by `markEnded`. */
 const ENDED_AT = 'ended-at';
 const GIT_REF = /^[A-Za-z0-9._/-]+$/;
@@ -310,6 +313,33 @@ export class WorkspaceManager {
     });
     const answers = out.stdout.toString('utf8').split('\n');
     return commits.filter((_, i) => answers[i] !== 'commit');
+  }
+
+  /**
+   * Copies `commits` (with their history) from run `fromRunId`'s repository into run `toRunId`'s,
+   * each kept by a ref of its own (`refs/rein-carried/<commit>`), so a fork's workspaces can be
+   * built from its source's snapshots and outlive the source's deletion. Answers the commits the
+   * source lacks (nothing is copied then: 409 `snapshot_gone`); copying again is a no-op.
+   */
+  async adopt(fromRunId: string, toRunId: string, commits: readonly string[]): Promise<string[]> {
+    const from = new RunPaths(this.dataDir, checkRunId(fromRunId));
+    const to = new RunPaths(this.dataDir, checkRunId(toRunId));
+    const wanted = [...new Set(commits)];
+    if (wanted.length === 0) return [];
+    const gone = await this.missing(fromRunId, wanted);
+    if (gone.length > 0) return gone;
+    await this.ensureRepo(to);
+    await this.exclusive(toRunId, async () => {
+      // A push from the source names commits by id, which a fetch of unadvertised objects cannot.
+      await this.run(from, [
+        'push',
+        '--quiet',
+        '--no-verify',
+        to.repo,
+        ...wanted.map((c) => `${c}:${CARRIED_REF_PREFIX}${c}`),
+      ]);
+    });
+    return [];
   }
 
   /** Deletes the task's workspace and index; its commits and refs stay (history is kept). */

@@ -171,6 +171,13 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
     return { missing: await missingSnapshots(this.ws.workspaces, r.runId, r.commits) };
   }
 
+  @MessagePattern(SUBJECTS.internal.snapshotsAdopt)
+  async snapshotsAdopt(
+    @Payload() r: { from: string; to: string; commits: string[] },
+  ): Promise<{ missing: string[] }> {
+    return { missing: await this.ws.workspaces.adopt(r.from, r.to, r.commits) };
+  }
+
   @MessagePattern(SUBJECTS.internal.pools)
   list(): ApiReply<PoolList> {
     if (this.pools.size === 0)
