@@ -113,6 +113,11 @@ describe('fork', () => {
       (await rein.get('/v1/runs?limit=100')).body.runs as { runId: string; forkedFrom?: unknown }[]
     ).find((x) => x.runId === fork.runId);
     expect(listed?.forkedFrom).toEqual({ runId: source, atEvent: last });
+    // The report says where the fork came from and what it carried over.
+    const report = (await rein.get(`/v1/runs/${fork.runId}/report`)).body as { forkedFrom?: unknown };
+    expect(report.forkedFrom).toEqual({ runId: source, atEvent: last, carried: ['a', 'd'] });
+    const md = await rein.get(`/v1/runs/${fork.runId}/report?format=md`);
+    expect(String(md.body)).toContain(`| Forked from | ${source} at event ${last}; carried over: a, d |`);
     // Compare sees b and c changed and a, d the same snapshot.
     const cmp = (await rein.get(`/v1/runs/${source}/compare/${fork.runId}`)).body as {
       tasks: { id: string; changed: string[] }[];

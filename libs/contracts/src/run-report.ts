@@ -164,6 +164,14 @@ export const RunReportSchema = closedObject("A run's incident report, built from
   status: componentRef('RunStatus', RunStatusSchema),
   reason: Type.Optional(Type.String({ description: 'Why the run ended failed or cancelled.' })),
   submittedBy: Type.Optional(by('submitted the run')),
+  // A fork: where it came from and what it carried over without running again.
+  forkedFrom: Type.Optional(
+    closedObject('The run this one was forked from.', {
+      runId: Type.String(),
+      atEvent: int('The source event it was forked at.', 1),
+      carried: readonlyList(taskId, 'Tasks carried over succeeded, not run again.'),
+    }),
+  ),
   seq: int('The last event the report covers.', 1),
   startedAt: time('When the run was submitted.'),
   endedAt: nullableTime('When it last ended; null while it runs.'),

@@ -286,6 +286,14 @@ function summaryRows(r: RunReport): [string, string][] {
     ['Run', r.runId],
     ['Status', r.reason === undefined ? r.status : `${r.status}: ${r.reason}`],
     ['Submitted', `${r.startedAt}${r.submittedBy === undefined ? '' : ` by ${r.submittedBy}`}`],
+    ...(r.forkedFrom === undefined
+      ? []
+      : ([
+          [
+            'Forked from',
+            `${r.forkedFrom.runId} at event ${r.forkedFrom.atEvent}; carried over: ${r.forkedFrom.carried.join(', ') || 'nothing'}`,
+          ],
+        ] as [string, string][])),
     ['Ended', r.endedAt ?? 'still running'],
     ['Duration', duration(r.durationMs)],
     ['Usage', `${usageText(r.usage)} (budget: ${budget})`],

@@ -303,6 +303,14 @@ export function runReport(events: readonly RunEvent[]): RunReport {
     status: view.status,
     ...optional('reason', view.reason),
     ...optional('submittedBy', first.data.by),
+    ...(first.data.forkedFrom === undefined
+      ? {}
+      : {
+          forkedFrom: {
+            ...first.data.forkedFrom,
+            carried: (first.data.carried ?? []).map((c) => c.task),
+          },
+        }),
     seq: last.seq,
     startedAt: first.at,
     endedAt,
