@@ -28,6 +28,8 @@ describe('distributed mode: one process per service over NATS', () => {
   let nc: NatsConnection;
   const procs: ReinProcess[] = [];
   let orchestrator: ReinProcess;
+  /** The three-task DAG's run, forked over NATS. */
+  let dag: { runId: string; seq: number } | undefined;
 
   beforeAll(async () => {
     nats = await startNatsServer();
@@ -92,6 +94,29 @@ describe('distributed mode: one process per service over NATS', () => {
       ['a', 'succeeded'],
       ['b', 'succeeded'],
       ['c', 'succeeded'],
+    ]);
+    dag = { runId: done.runId, seq: done.seq };
+  }, 90_000);
+
+  it('forks over NATS: a and b are carried over (their snapshots copied by the executor process) and c alone re-runs', async () => {
+    const m = await nc.request(
+      'rein.v1.runs.fork',
+      JSON.stringify({
+        runId: dag!.runId,
+        atEvent: dag!.seq,
+        overrides: { tasks: { c: { prompt: 'again' } } },
+      }),
+      { timeout: 10_000 },
+    );
+    expect(Number(m.headers?.get('Rein-Status'))).toBe(201);
+    const fork = m.json<{ runId: string; forkedFrom: unknown }>();
+    expect(fork.forkedFrom).toEqual({ runId: dag!.runId, atEvent: dag!.seq });
+    const done = await orchestrator.waitFor(fork.runId, (r) => r.status !== 'running', 60_000);
+    expect(done.status).toBe('succeeded');
+    expect(done.tasks.map((t) => [t.id, t.attempts[0]?.carriedFrom ?? null])).toEqual([
+      ['a', dag!.runId],
+      ['b', dag!.runId],
+      ['c', null],
     ]);
   }, 90_000);
 
