@@ -21,7 +21,7 @@ jest.setTimeout(60_000);
 
 const JUDGE_ENV = { REIN_JUDGE_MODEL: 'judge-1', REIN_JUDGE_API_KEY: 'sk-rejudge' };
 
-/** One task whose judge gate (threshold 0.8) the stand-in passes at 0.9. */
+/** One task: a test gate, a policy gate, and a judge gate (threshold 0.8) the stand-in passes at 0.9. */
 const judgedRun = {
   apiVersion: 'rein/v1',
   kind: 'Run',
@@ -34,7 +34,11 @@ const judgedRun = {
         id: 'docs',
         prompt: 'document it',
         retries: { max: 0 },
-        gates: [{ judge: { rubric: 'The change is documented', threshold: 0.8 } }],
+        gates: [
+          { test: { run: 'grep -q documented README.md', timeoutMs: 30_000 } },
+          { policy: { allowPaths: ['README.md'], maxDiffLines: 10 } },
+          { judge: { rubric: 'The change is documented', threshold: 0.8 } },
+        ],
       },
     ],
   },
@@ -90,19 +94,46 @@ describe('re-judge on the embedded server', () => {
     await judge?.close();
   });
 
-  it('with a higher threshold the verdict changes, and the run gets no event', async () => {
+  it('evaluates the test, policy and judge gates again; with a higher threshold the judge verdict changes, and the run gets no event', async () => {
     const before = await runEvents();
     const calls = judge.requests.length;
     const r = await rein.post(`/v1/runs/${runId}/rejudge`, { judge: { threshold: 0.95 } });
     expect(r.status).toBe(202);
     expect(Object.keys(r.body)).toEqual(['rejudgeId']);
     const view = await waitRejudge(r.body.rejudgeId as string);
-    expect(view).toMatchObject({ status: 'completed', by: 'local', expected: 1 });
+    expect(view).toMatchObject({ status: 'completed', by: 'local', expected: 3 });
     expect(view.verdicts).toEqual([
       {
         taskId: 'docs',
         attempt: 1,
         gate: 0,
+        kind: 'test',
+        recorded: { pass: true },
+        // Run again by the executor, in the sandbox, from the attempt's snapshot.
+        now: {
+          pass: true,
+          reasons: [],
+          provenance: expect.objectContaining({ gate: 'test', exitCode: 0 }),
+        },
+        changed: false,
+      },
+      {
+        taskId: 'docs',
+        attempt: 1,
+        gate: 1,
+        kind: 'policy',
+        recorded: { pass: true },
+        now: {
+          pass: true,
+          reasons: expect.any(Array),
+          provenance: expect.objectContaining({ gate: 'policy' }),
+        },
+        changed: false,
+      },
+      {
+        taskId: 'docs',
+        attempt: 1,
+        gate: 2,
         kind: 'judge',
         recorded: { pass: true, score: 0.9 },
         now: {
@@ -117,7 +148,7 @@ describe('re-judge on the embedded server', () => {
     // The judge was asked again (the verifier, not a cache), about the attempt's own snapshot.
     expect(judge.requests.length).toBe(calls + 1);
     const run = await rein.get(`/v1/runs/${runId}`);
-    expect(view.verdicts[0]?.now.provenance.snapshot).toBe(run.body.tasks[0].attempts[0].snapshot);
+    expect(view.verdicts[2]?.now.provenance.snapshot).toBe(run.body.tasks[0].attempts[0].snapshot);
     // The run's log is what it was: same events, same seq.
     expect(await runEvents()).toEqual(before);
     expect(run.body.status).toBe('succeeded');
@@ -163,9 +194,10 @@ describe('re-judge on the embedded server', () => {
   it('rein rejudge --wait prints the verdicts, and a re-judge is read from the log after a restart', async () => {
     const text = await reinCli(rein.url, ['rejudge', runId, '--threshold', '0.95', '--wait']);
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/completed, 1\/1 gates, 1 changed/);
-    expect(text.stdout).toContain('docs #1 gate 0 (judge): pass 0.9 → fail 0.9  CHANGED');
-    const started = await reinCli(rein.url, ['rejudge', runId, '--task', 'docs', '--json']);
+    expect(text.stdout).toMatch(/completed, 3\/3 gates, 1 changed/);
+    expect(text.stdout).toContain('docs #1 gate 0 (test): pass → pass\n');
+    expect(text.stdout).toContain('docs #1 gate 2 (judge): pass 0.9 → fail 0.9  CHANGED');
+    const started = await reinCli(rein.url, ['rejudge', runId, '--task', 'docs', '--gate', '2', '--json']);
     expect(started.code).toBe(0);
     const { rejudgeId } = JSON.parse(started.stdout) as { rejudgeId: string };
     const view = await waitRejudge(rejudgeId);
@@ -221,7 +253,11 @@ describe('re-judge over NATS', () => {
     const submitted = await rein.submit(judgedRun);
     const runId = submitted.body.runId as string;
     expect((await rein.waitFor(runId, (r) => r.status !== 'running', 40_000)).status).toBe('succeeded');
-    const started = await call('rein.v1.runs.rejudge', { runId, judge: { threshold: 0.95 } });
+    const started = await call('rein.v1.runs.rejudge', {
+      runId,
+      gates: ['judge'],
+      judge: { threshold: 0.95 },
+    });
     expect(started.status).toBe(202);
     const rejudgeId = started.body.rejudgeId!;
     let got = await call('rein.v1.runs.rejudge.get', { runId, rejudgeId });
