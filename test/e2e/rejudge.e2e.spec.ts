@@ -6,6 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { WireValidators } from '@rein/contracts';
 import { requestWhole } from '@rein/transport';
 import {
   type NatsServer,
@@ -87,6 +90,13 @@ describe('re-judge on the embedded server', () => {
     runId = submitted.body.runId as string;
     const done = await rein.waitFor(runId, (r) => r.status !== 'running', 40_000);
     expect(done.status).toBe('succeeded');
+    // The executor removes a run's working trees once it ends: a re-judge's test gate runs in a
+    // tree restored from the attempt's snapshot. Waiting for the removal keeps it from racing one.
+    const tree = join(rein.dataDir, 'executor', 'runs', runId, 'workspaces', 'docs');
+    for (const until = Date.now() + 20_000; existsSync(tree);) {
+      if (Date.now() > until) throw new Error(`the working tree ${tree} was never removed`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }, 90_000);
 
   afterAll(async () => {
@@ -102,6 +112,11 @@ describe('re-judge on the embedded server', () => {
     expect(Object.keys(r.body)).toEqual(['rejudgeId']);
     const view = await waitRejudge(r.body.rejudgeId as string);
     expect(view).toMatchObject({ status: 'completed', by: 'local', expected: 3 });
+    // Both answers are the shapes the OpenAPI document publishes (closed: no undocumented field).
+    const wire = new WireValidators();
+    const shape = wire.of('RejudgeView');
+    expect([shape(view), shape.errors]).toEqual([true, null]);
+    expect(wire.of('RejudgeAccepted')(r.body)).toBe(true);
     expect(view.verdicts).toEqual([
       {
         taskId: 'docs',
@@ -109,7 +124,7 @@ describe('re-judge on the embedded server', () => {
         gate: 0,
         kind: 'test',
         recorded: { pass: true },
-        // Run again by the executor, in the sandbox, from the attempt's snapshot.
+        // Run again by the executor, in the sandbox, in a tree restored from the attempt's snapshot.
         now: {
           pass: true,
           reasons: [],
