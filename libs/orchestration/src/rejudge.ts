@@ -208,12 +208,12 @@ export function planRejudge(events: readonly RunEvent[], request: RejudgeRequest
       );
     }
   });
-  const chosen = request.tasks ? request.tasks.filter((id) => tasks.has(id)) : [...tasks.keys()];
+  const chosen = new Set(request.tasks ? request.tasks.filter((id) => tasks.has(id)) : tasks.keys());
   const gatesOf = (id: string): readonly GateSpec[] => tasks.get(id)?.gates ?? [];
   const kindOf = (g: GateSpec): string => Object.keys(g)[0]!;
   (request.gates ?? []).forEach((g, i) => {
     const at = pointer('gates', i);
-    const matches = chosen.flatMap((id) =>
+    const matches = [...chosen].flatMap((id) =>
       gatesOf(id).filter((spec, index) => (typeof g === 'number' ? index === g : kindOf(spec) === g)),
     );
     if (matches.length === 0) {
@@ -239,11 +239,11 @@ export function planRejudge(events: readonly RunEvent[], request: RejudgeRequest
     }
   });
   const picked = (taskId: string, gate: number, kind: string): boolean =>
-    chosen.includes(taskId) &&
+    chosen.has(taskId) &&
     (request.gates === undefined || request.gates.some((g) => g === gate || g === kind));
   if (
     request.judge !== undefined &&
-    !chosen.some((id) => gatesOf(id).some((g, i) => 'judge' in g && picked(id, i, 'judge')))
+    ![...chosen].some((id) => gatesOf(id).some((g, i) => 'judge' in g && picked(id, i, 'judge')))
   ) {
     problems.push(
       problem(
