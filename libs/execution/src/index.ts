@@ -16,3 +16,4 @@ export {
 export * from './cleanup/index.js';
 export { attemptChangeIn, missingSnapshots } from './attempt-change.js';
 export { checkTestGate, refusedTestGate } from './test-gate.js';
+export { promptEvents, promptWithGuidance, readGuidance } from './guidance.js';

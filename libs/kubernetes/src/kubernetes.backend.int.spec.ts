@@ -129,6 +129,19 @@ if (kubeconfig === undefined || kubeconfig === '') {
       expect(f.result.summary).toContain('hello from the pod');
     }, 300_000);
 
+    it("gives the pod the workspace's guidance (AGENTS.md) with the prompt, as a local pool does", async () => {
+      const guide = attempt('guide', 'echo "Always sign commits off." > AGENTS.md');
+      backend.dispatch(guide);
+      const written = await outcome(guide);
+      expect(written.result).toMatchObject({ exitCode: 0 });
+      const reader = attempt('reader', 'echo "$REIN_PROMPT"', {
+        upstream: [{ task: 'guide', snapshot: written.result.snapshot, summary: '', exitCode: 0 }],
+      });
+      backend.dispatch(reader);
+      const read = await outcome(reader);
+      expect(read.result.summary).toContain('Always sign commits off.');
+    }, 300_000);
+
     it("runs test gates as Jobs on the attempt's snapshot: pass, exit code, timeout; then deletes them", async () => {
       const m = attempt('gated', 'echo tested > result.txt');
       backend.dispatch(m);

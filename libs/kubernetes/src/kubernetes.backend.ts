@@ -56,6 +56,9 @@ import { type EventStore } from '@rein/event-store';
 import {
   checkTestGate,
   parseUsageLine,
+  promptEvents,
+  promptWithGuidance,
+  readGuidance,
   refusedTestGate,
   type AttemptReporter,
   type PoolLog,
@@ -498,6 +501,11 @@ export class KubernetesBackend {
       upstream: m.upstream.map((u) => ({ task: u.task, snapshot: u.snapshot })),
       reset: m.restart,
     });
+    // The workspace's guidance (AGENTS.md, CLAUDE.md, the profile's list), read where the pod's
+    // workspace comes from, joins the prompt as on a local pool; the whole prompt goes on record.
+    const guidance = await readGuidance(prepared.dir, m.agent.context);
+    const full = promptWithGuidance(prompt, guidance);
+    await this.recordPrompt(m, promptEvents(full, guidance, true));
     const refs = attemptRefs(m.taskId, m.attempt);
     const slackMs = (s.gitSlackSeconds ?? 300) * 1000;
     const token = this.o.tokens.issue({
@@ -516,7 +524,7 @@ export class KubernetesBackend {
         attempt: m,
         settings: s,
         startCommit: prepared.startCommit,
-        prompt,
+        prompt: full,
         token,
         ...(egress ? { egress: egress.credentials } : {}),
       });
@@ -529,6 +537,22 @@ export class KubernetesBackend {
     } finally {
       egress?.unregister();
       this.o.tokens.revoke(token);
+    }
+  }
+
+  /** The prompt the pod gets, as `status` events of the attempt's transcript (what the agent saw). */
+  private async recordPrompt(m: DispatchAttempt, events: readonly Record<string, unknown>[]): Promise<void> {
+    const stream = attemptStream(m.runId, m.taskId, m.attempt);
+    try {
+      const from = await this.o.transcripts.streamVersion(stream);
+      const at = new Date(this.o.now()).toISOString();
+      await this.o.transcripts.append(
+        stream,
+        events.map((data, i) => ({ id: `${stream}#${from + i}`, type: 'status', data, meta: { at } })),
+        'any',
+      );
+    } catch (error) {
+      this.log('warn', 'transcript write failed', { stream, error: String(error) });
     }
   }
 
