@@ -145,3 +145,85 @@ describe('judge calibration', () => {
     );
   }, 120_000);
 });
+
+/**
+ * The verdict cache and the judge's raw answer on a running server: a gate asked again before its
+ * first verdict arrived (its deadline passed while the judge was still answering) shares the first
+ * request's judge call instead of paying for a second, and the answer is in the attempt's events.
+ */
+describe('verdict cache', () => {
+  let rein: ReinProcess;
+  let judge: OpenAiStandin;
+  const answer = JSON.stringify({ pass: true, score: 0.9, reasons: ['every route is guarded'] });
+  beforeAll(async () => {
+    // Slower than the gate's deadline: the orchestrator asks for the verdict again meanwhile.
+    judge = await startOpenAiStandin({
+      fallback: { content: answer, delayMs: 2_500, usage: { prompt: 1000, completion: 100 } },
+    });
+    rein = await startRein({
+      env: {
+        REIN_JUDGE_BASE_URL: judge.url,
+        REIN_JUDGE_MODEL: 'judge-cache',
+        REIN_JUDGE_API_KEY: 'sk-cache-e2e',
+        REIN_GATE_TIMEOUT_MS: '1000',
+        // The price table's old name: still read, with a warning at start.
+        REIN_CODEX_PRICES: JSON.stringify({ 'judge-cache': { inputPerMTok: 1, outputPerMTok: 10 } }),
+      },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await rein?.dispose();
+    await judge?.close();
+  });
+
+  it('asks the judge once for a re-requested gate, counts it once, and keeps its answer in the attempt stream', async () => {
+    const submitted = await rein.submit({
+      apiVersion: 'rein/v1',
+      kind: 'Run',
+      metadata: { name: 'cached-verdict' },
+      spec: {
+        defaults: { agent: 'sh' },
+        agents: { sh: { runtime: 'command', command: 'echo done' } },
+        tasks: [
+          { id: 'x', prompt: 'p', retries: { max: 0 }, gates: [{ judge: { rubric: 'authenticated' } }] },
+        ],
+      },
+    });
+    expect(submitted.status).toBe(201);
+    const runId = submitted.body.runId as string;
+    const done = await rein.waitFor(runId, (r) => r.status !== 'running', 60_000);
+    expect(done.status).toBe('succeeded');
+
+    // The gate was asked for again before the judge answered: GateRequested twice, one call.
+    const events = (await rein.get(`/v1/runs/${runId}/events`)).body.events as { type: string }[];
+    expect(events.filter((e) => e.type === 'GateRequested').length).toBeGreaterThanOrEqual(2);
+    expect(judge.requests).toHaveLength(1);
+    // 1000 input tokens at $1 and 100 output at $10 per million, counted once.
+    expect(done.usage).toEqual({ tokens: 1100, usd: 0.002 });
+
+    const provenance = done.tasks[0]?.attempts[0]?.verdicts[0]?.provenance as Record<string, unknown>;
+    const ref = provenance['rawResponseRef'] as { stream: string; seq: number };
+    expect(ref.stream).toBe(`attempt-${runId}-x-1`);
+    expect(provenance['rawResponse']).toBeUndefined();
+    const transcript = (await rein.get(`/v1/runs/${runId}/tasks/x/attempts/1/events`)).body.events as {
+      seq: number;
+      type: string;
+      data: Record<string, unknown>;
+    }[];
+    const kept = transcript.filter((e) => e.type === 'judge_response');
+    expect(kept).toHaveLength(1);
+    expect(kept[0]).toMatchObject({
+      seq: ref.seq,
+      data: { gate: 0, juror: 0, provider: 'openai', model: 'judge-cache', raw: answer },
+    });
+    expect(JSON.stringify(transcript)).not.toContain('sk-cache-e2e');
+
+    const warnings = rein
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('REIN_CODEX_PRICES is deprecated'));
+    expect(warnings).toEqual([
+      'rein: warning: REIN_CODEX_PRICES is deprecated: rename it REIN_MODEL_PRICES (read as REIN_MODEL_PRICES until then)',
+    ]);
+  }, 90_000);
+});

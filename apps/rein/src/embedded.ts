@@ -1,5 +1,12 @@
 import 'reflect-metadata';
-import { ConfigError, type Env, SERVER_SETTINGS, processEnv, settingsFromEnv } from '@rein/config';
+import {
+  ConfigError,
+  type Env,
+  SERVER_SETTINGS,
+  deprecatedSettingsIn,
+  processEnv,
+  settingsFromEnv,
+} from '@rein/config';
 import type { DynamicModule, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AuditModule } from '../../../services/audit/src/audit.module.js';
@@ -131,7 +138,7 @@ const ENV_SETTINGS = [
   'agentToolsDir',
   'anthropicBaseUrl',
   'openaiBaseUrl',
-  'codexPrices',
+  'modelPrices',
   'k8sNamespace',
   'k8sAgentImage',
   'k8sGitUrl',
@@ -176,6 +183,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const say = options.say ?? ((line: string) => process.stderr.write(`${line}\n`));
   const env = options.env ?? processEnv();
   const fromEnv = envSettings(env);
+  for (const warning of deprecatedSettingsIn(env)) say(`rein: warning: ${warning}`);
   let judgeFromEnv: ReinConfig['judge'];
   let anthropicJudge: ReinConfig['anthropicJudge'];
   let judgeProvider: ReinConfig['judgeProvider'];
@@ -409,7 +417,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
           agentToolsDir: fromEnv.agentToolsDir,
           anthropicBaseUrl: fromEnv.anthropicBaseUrl,
           openaiBaseUrl: fromEnv.openaiBaseUrl,
-          codexPrices: fromEnv.codexPrices,
+          codexPrices: fromEnv.modelPrices,
           kubernetes: {
             namespace: fromEnv.k8sNamespace,
             agentImage: fromEnv.k8sAgentImage,
@@ -429,7 +437,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
       );
     if (services.has('verifier'))
       await start(
-        VerifierModule.register(core('verifier'), { codexPrices: fromEnv.codexPrices }),
+        VerifierModule.register(core('verifier'), { modelPrices: fromEnv.modelPrices }),
         false,
         'verifier',
       );

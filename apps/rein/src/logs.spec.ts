@@ -52,6 +52,20 @@ describe('rein logs: a transcript as a person reads it', () => {
     );
   });
 
+  it("prints a judge's raw answer under its gate and model", () => {
+    expect(
+      printed([
+        entry(9, 'judge_response', {
+          gate: 0,
+          juror: 0,
+          provider: 'openai',
+          model: 'gpt-5',
+          raw: '{"pass":true}',
+        }),
+      ]),
+    ).toBe('09:00:01.250 [judge] gate=0 juror=0 provider=openai model=gpt-5\n    {"pass":true}\n');
+  });
+
   it('prints nothing for an empty transcript', () => {
     expect(printed([])).toBe('');
   });

@@ -57,6 +57,11 @@ export function entryLine(e: TranscriptEvent): string {
       const promptLine = typeof prompt === 'string' ? `\n${indent(prompt.trimEnd())}` : '';
       return `[${String(status)}]${shown ? ` ${shown}` : ''}${promptLine}`;
     }
+    case 'judge_response': {
+      const { raw, ...rest } = d;
+      const text = typeof raw === 'string' && raw.trim() !== '' ? `\n${indent(raw.trimEnd())}` : '';
+      return `[judge] ${fields(rest)}${text}`;
+    }
     case 'output':
       return `[output] ${typeof d.text === 'string' ? d.text : ''}`;
   }

@@ -82,7 +82,10 @@ export function readSetting<T>(
   | { readonly ok: false; readonly problem: ConfigProblem } {
   const fk = flagKey(setting);
   const flag = fk === undefined ? undefined : input.flags?.[fk];
-  const fromEnv = envValue(input.env ?? {}, setting.env);
+  const env = input.env ?? {};
+  const current = envValue(env, setting.env);
+  const old = current === undefined ? envValue(env, setting.deprecatedEnv) : undefined;
+  const fromEnv = current ?? old;
   let raw: string;
   let source: 'flag' | 'env';
   let name: string;
@@ -94,7 +97,8 @@ export function readSetting<T>(
   } else if (fromEnv !== undefined && setting.env !== undefined) {
     raw = fromEnv;
     source = 'env';
-    name = setting.env;
+    // A problem names the variable that held the value, old name or new.
+    name = old === undefined ? setting.env : setting.deprecatedEnv!;
   } else {
     return { ok: true, value: setting.default, source: 'default' };
   }
@@ -109,6 +113,24 @@ export function readSetting<T>(
       ...(parsed.hint === undefined ? {} : { hint: parsed.hint }),
     },
   };
+}
+
+/**
+ * One warning per deprecated variable set in `env`, naming its new name; the composition root
+ * prints them once at start. The old name is read only when the new one is not set.
+ */
+export function deprecatedSettingsIn(env: Env, table: SettingsTable = SERVER_SETTINGS): string[] {
+  const warnings: string[] = [];
+  for (const setting of Object.values(table)) {
+    const old = setting.deprecatedEnv;
+    if (old === undefined || setting.env === undefined || envValue(env, old) === undefined) continue;
+    warnings.push(
+      envValue(env, setting.env) === undefined
+        ? `${old} is deprecated: rename it ${setting.env} (read as ${setting.env} until then)`
+        : `${old} is ignored: ${setting.env} is set (drop ${old})`,
+    );
+  }
+  return warnings;
 }
 
 /**

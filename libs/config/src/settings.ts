@@ -32,6 +32,11 @@ export interface Setting<T> {
   /** The flag's value placeholder, e.g. `N`; none for a flag without a value. */
   readonly arg?: string;
   readonly env?: string;
+  /**
+   * The variable's old name, still read when `env` is not set; `rein up` warns once at start that
+   * it is deprecated ({@link deprecatedSettingsIn} in load-config.ts).
+   */
+  readonly deprecatedEnv?: string;
   readonly parser: Parser<T>;
   /** Taken when neither the flag nor the variable is given; none: the setting is absent. */
   readonly default?: T;
@@ -456,8 +461,10 @@ export const SERVER_SETTINGS = {
     doc: 'base URL the `codex` runtime talks to',
     readBy: ['executor'],
   },
-  codexPrices: {
-    env: 'REIN_CODEX_PRICES',
+  modelPrices: {
+    env: 'REIN_MODEL_PRICES',
+    // Its name before it priced judges too: still read, with a warning at start.
+    deprecatedEnv: 'REIN_CODEX_PRICES',
     arg: 'JSON|FILE',
     parser: verbatim('json'),
     defaultDoc: "OpenAI's list prices (codex.prices.ts)",

@@ -123,15 +123,19 @@ export interface AttemptChange {
 /** An executor pool and its load, as `GET /v1/pools` lists it (published as `Pool`). */
 export type PoolView = Readonly<Static<typeof PoolSchema>>;
 
-/** Per-attempt transcript events (DESIGN.md: agent output, tool calls, usage). */
-export const TRANSCRIPT_TYPES = ['output', 'tool_call', 'usage', 'status', 'hook'] as const;
+/**
+ * Per-attempt transcript events (DESIGN.md: agent output, tool calls, usage); `judge_response` is
+ * a judge's raw answer on a gate of the attempt, appended by the verifier and linked from the
+ * verdict's provenance (`rawResponseRef`).
+ */
+export const TRANSCRIPT_TYPES = ['output', 'tool_call', 'usage', 'status', 'hook', 'judge_response'] as const;
 export const TranscriptEventSchema = closedObject("An entry of an attempt's transcript.", {
   seq: Type.Integer({ minimum: 1, description: '1-based position in the attempt stream.' }),
   at: Type.String({ format: 'date-time', description: 'When it was observed.' }),
   type: enumOf(TRANSCRIPT_TYPES),
   data: Type.Unsafe<Readonly<Record<string, unknown>>>({
     type: 'object',
-    description: 'Agent output, a tool call, token usage, a status or hook line.',
+    description: "Agent output, a tool call, token usage, a status or hook line, or a judge's raw answer.",
   }),
 });
 export type TranscriptEvent = Readonly<Static<typeof TranscriptEventSchema>>;

@@ -83,6 +83,14 @@ describe('AnthropicJudge against a Messages API server', () => {
     expect(body.messages[0]?.content).toContain('requireAuth');
   });
 
+  it('keeps the API key out of the raw answer and the reasons when the reply quotes it (canary)', async () => {
+    standin.enqueue(verdictText({ pass: true, score: 0.9, reasons: [`found ${API_KEY} nowhere`] }));
+    const v = await judge().evaluate(input);
+    expect(v.reasons).toEqual(['found [redacted] nowhere']);
+    expect(v.provenance.rawResponse).toContain('[redacted]');
+    expect(JSON.stringify(v)).not.toContain(API_KEY);
+  });
+
   it("asks the gate's own model, and fails a pass below the threshold saying why", async () => {
     standin.enqueue(verdictText({ pass: true, score: 0.5, reasons: ['partly'] }));
     const v = await judge().evaluate({ ...input, model: 'claude-other' });

@@ -82,7 +82,9 @@ export class AnthropicJudge implements Judge {
 
     const usage = tokensOf(message);
     const withRequest = (): JudgeErrorDetails => details({ usage, ...(requestId ? { requestId } : {}) });
-    const content = this.readContent(message, model, withRequest());
+    // A reply quoting the key (an echoing gateway, a diff that held it) keeps it out of the
+    // verdict's reasons and the stored raw answer alike.
+    const content = scrubKey(this.readContent(message, model, withRequest()), this.config.apiKey);
     const raw = scrubbed(() => parseVerdict(content, withRequest()), this.config.apiKey);
     const { passed, reasons } = decided(raw, input.threshold);
 

@@ -8,8 +8,11 @@ import { excerpt, type RawVerdict } from './verdict.parser.js';
  * naming an HTTP failure, keeping the API key out of every message.
  */
 
-/** The raw answer a verdict's provenance keeps. */
-export const RAW_RESPONSE_BYTES = 4096;
+/**
+ * The raw answer a judge verdict carries (`provenance.rawResponse`); the verifier keeps it in the
+ * attempt's stream and links it from the verdict, whose own inline copy is smaller (docs/judges.md).
+ */
+export const RAW_RESPONSE_BYTES = 64 * 1024;
 
 export function checkInput(input: JudgeInput, model: string): void {
   const problems: string[] = [];

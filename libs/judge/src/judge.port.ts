@@ -34,7 +34,10 @@ export interface JudgeProvenance {
   readonly seed: null;
   readonly templateSha256: string;
   readonly promptSha256: string;
-  /** The answer's text as received, up to 4 KiB (cut with a note), before it was parsed. */
+  /**
+   * The answer's text as received, before it was parsed, up to 64 KiB (cut with a note), the API key
+   * scrubbed out. The verifier moves it into the attempt's stream (`judge_response`).
+   */
   readonly rawResponse: string;
 }
 

@@ -106,6 +106,14 @@ describe('OpenAiJudge against an OpenAI-compatible server', () => {
     expect(JSON.stringify(verdict)).not.toContain(API_KEY);
   });
 
+  it('keeps the API key out of the raw answer and the reasons when the reply quotes it (canary)', async () => {
+    standin.enqueue({ verdict: { pass: true, score: 0.9, reasons: [`found ${API_KEY} nowhere`] } });
+    const verdict = await judge().evaluate(input);
+    expect(verdict.reasons).toEqual(['found [redacted] nowhere']);
+    expect(verdict.provenance.rawResponse).toContain('[redacted]');
+    expect(JSON.stringify(verdict)).not.toContain(API_KEY);
+  });
+
   it('does not pass a "pass" whose score is below the threshold, and says why', async () => {
     standin.enqueue({ verdict: { pass: true, score: 0.6, reasons: ['mostly there'] } });
     const verdict = await judge().evaluate(input);

@@ -82,7 +82,9 @@ export class OpenAiJudge implements Judge {
 
     const usage = tokensOf(completion);
     const withRequest = (): JudgeErrorDetails => details({ usage, ...(requestId ? { requestId } : {}) });
-    const content = this.readContent(completion, model, withRequest());
+    // A reply quoting the key (an echoing gateway, a diff that held it) keeps it out of the
+    // verdict's reasons and the stored raw answer alike.
+    const content = scrubKey(this.readContent(completion, model, withRequest()), this.config.apiKey);
     const raw = this.scrubbed(() => parseVerdict(content, withRequest()));
     const { passed, reasons } = decided(raw, input.threshold);
 

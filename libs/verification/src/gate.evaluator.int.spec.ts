@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { type EvaluateGate, type GateSpec, parseRunSpec } from '@rein/contracts';
+import type { EvaluateGate, GateSpec } from '@rein/contracts';
 import { judgeRegistry } from '@rein/judge';
 import {
   type AnthropicStandin,
@@ -9,6 +9,7 @@ import {
   startAnthropicStandin,
   startOpenAiStandin,
 } from '@rein/testing';
+import { gateRequest, gatesOf } from './gate-request.fixture.js';
 import { GateEvaluator } from './gate.evaluator.js';
 
 /**
@@ -16,27 +17,17 @@ import { GateEvaluator } from './gate.evaluator.js';
  * OpenAI SDK to a local server speaking the chat-completions wire format. The gates come from a
  * parsed run spec, so their defaults are the ones users get.
  */
-const SPEC = `
-apiVersion: rein/v1
-kind: Run
-metadata: { name: jury }
-spec:
-  agents: { coder: { runtime: noop } }
-  defaults: { agent: coder }
-  tasks:
-    - id: api
-      prompt: Implement the profile API.
-      gates:
-        - judge:
-            rubric: No secrets in the diff
-            judges: [ { model: judge-a }, { model: judge-b }, { provider: anthropic, model: claude-sonnet-4-5 } ]
-            aggregate: majority
-            minSuccessful: 2
-        - judge:
-            rubric: No secrets in the diff
-            judges: [ { model: judge-a }, { model: judge-b } ]
-        - judge: { rubric: Endpoints are authenticated, provider: anthropic }
-        - judge: { rubric: Endpoints are authenticated, model: judge-a }
+const GATES = `
+- judge:
+    rubric: No secrets in the diff
+    judges: [ { model: judge-a }, { model: judge-b }, { provider: anthropic, model: claude-sonnet-4-5 } ]
+    aggregate: majority
+    minSuccessful: 2
+- judge:
+    rubric: No secrets in the diff
+    judges: [ { model: judge-a }, { model: judge-b } ]
+- judge: { rubric: Endpoints are authenticated, provider: anthropic }
+- judge: { rubric: Endpoints are authenticated, model: judge-a }
 `;
 
 let standin: OpenAiStandin;
@@ -67,24 +58,10 @@ const evaluator = () =>
     now: Date.now,
   });
 
-const message = (gate: number): EvaluateGate => ({
-  runId: 'r1',
-  taskId: 'api',
-  attempt: 1,
-  gate,
-  spec: gates[gate] as GateSpec,
-  pool: 'local',
-  agentName: 'coder',
-  agent: {} as EvaluateGate['agent'],
-  prompt: 'Implement the profile API.',
-  summary: 'Added GET /profile behind the auth guard.',
-  snapshot: 'a'.repeat(40),
-});
+const message = (gate: number): EvaluateGate => gateRequest(gates, gate);
 
 beforeAll(async () => {
-  const parsed = parseRunSpec(SPEC, 'yaml');
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
-  gates = parsed.spec.spec.tasks[0]?.gates ?? [];
+  gates = gatesOf(GATES.trim());
   standin = await startOpenAiStandin({
     fallback: (r) => {
       const model = (r.body as { model: string }).model;

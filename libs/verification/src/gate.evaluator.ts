@@ -9,23 +9,30 @@ import {
   type TestGateResult,
   type Usage,
   MAX_CHECKED_LINES,
+  canonicalJson,
   defaultMinSuccessful,
+  sha256Hex,
 } from '@rein/contracts';
 import { evaluatePolicy } from '@rein/domain';
 import {
   type JudgeInput,
   JudgeError,
+  type JudgeProvenance,
   type JudgeRegistry,
   type JudgeTokens,
   type JurorVote,
+  capBytes,
   decideJury,
 } from '@rein/judge';
+import type { JudgeResponseLog } from './judge-responses.js';
 
 /** What the verifier asks of the executor that ran the attempt (it never touches workspaces itself). */
 /** A failing test gate's last lines that become the verdict's reasons (the next attempt's feedback). */
 export const VERDICT_OUTPUT_LINES = 20;
 /** Paths a policy verdict names in its provenance (the count is always there). */
 export const PROVENANCE_PATHS = 200;
+/** A judge's raw answer kept in the verdict itself when the attempt's stream could not take it. */
+export const INLINE_RAW_RESPONSE_BYTES = 4096;
 
 export interface ExecutorClient {
   runTestGate(req: RunTestGate): Promise<TestGateResult>;
@@ -37,11 +44,41 @@ export interface GateEvaluatorOptions {
   /** The judge providers configured; a gate naming one that is not fails with a reason saying how to set it up. */
   readonly judges: JudgeRegistry;
   /**
-   * USD of a judge call from its model and tokens (REIN_CODEX_PRICES' table); undefined when the
+   * USD of a judge call from its model and tokens (REIN_MODEL_PRICES' table); undefined when the
    * model is not priced: its tokens still count, its USD is 0 and the verdict says `unpriced`.
    */
   readonly price?: (model: string, tokens: JudgeTokens) => number | undefined;
+  /**
+   * Where judges' raw answers are kept (the attempt's stream), each verdict linking to its own
+   * (`rawResponseRef`); without it, or when it fails, the verdict keeps them inline, cut to
+   * {@link INLINE_RAW_RESPONSE_BYTES}.
+   */
+  readonly judgeResponses?: JudgeResponseLog;
   readonly now: () => number;
+}
+
+/**
+ * A verdict and whether it may be reused for the same key ({@link GateEvaluator.cacheKey}): only
+ * a gate that was evaluated may, never one that failed because it could not be (an error, a
+ * timeout, a judge that gave no verdict or is not configured, a change that could not be read).
+ */
+export interface Assessment {
+  readonly verdict: GateVerdictRecordedData;
+  readonly cacheable: boolean;
+}
+
+/**
+ * What a verdict is a function of, as far as the verifier can tell: the snapshot judged, the gate
+ * as the spec defines it, and who judged — each juror's provider and model as resolved from the
+ * server's defaults, `none` for tests and policies. A test gate also names where it ran (the agent
+ * profile's sandbox and the pool). A snapshot commit names its run, task and attempt (its message)
+ * and its parent, so in practice a key is one attempt's gate: its re-requests and redeliveries.
+ */
+export interface VerdictKey {
+  readonly snapshot: string;
+  readonly gateSha256: string;
+  readonly judges: readonly string[] | 'none';
+  readonly ranOnSha256?: string;
 }
 
 /** What one judge call cost, as the run's usage counts it. */
@@ -55,7 +92,35 @@ interface Spend {
 export class GateEvaluator {
   constructor(private readonly o: GateEvaluatorOptions) {}
 
+  /** The gate's verdict, evaluated now (never from a cache: see `CachedGateEvaluator`). */
   async evaluate(m: EvaluateGate): Promise<GateVerdictRecordedData> {
+    return (await this.assess(m)).verdict;
+  }
+
+  /** The key a verdict of `m` may be cached under, or undefined: no snapshot, or an approval gate. */
+  cacheKey(m: EvaluateGate): VerdictKey | undefined {
+    const g = m.spec;
+    if (m.snapshot === null || 'approval' in g) return undefined;
+    const gateSha256 = sha256Hex(canonicalJson(g));
+    if ('test' in g) {
+      return {
+        snapshot: m.snapshot,
+        gateSha256,
+        judges: 'none',
+        ranOnSha256: sha256Hex(canonicalJson({ agent: m.agent, pool: m.pool })),
+      };
+    }
+    if ('policy' in g) return { snapshot: m.snapshot, gateSha256, judges: 'none' };
+    const jurors = g.judge.judges ?? [{ provider: g.judge.provider, model: g.judge.model }];
+    const judges = jurors.map((j) => {
+      const p = this.o.judges.pick(j.provider, j.model);
+      return `${p.provider}/${p.model}`;
+    });
+    return { snapshot: m.snapshot, gateSha256, judges };
+  }
+
+  /** The verdict, and whether it may be cached ({@link Assessment}). */
+  async assess(m: EvaluateGate): Promise<Assessment> {
     const started = this.o.now();
     const ref = { runId: m.runId, taskId: m.taskId, attempt: m.attempt };
     const g = m.spec;
@@ -73,7 +138,7 @@ export class GateEvaluator {
         ? `timed out after ${g.test.timeoutMs} ms`
         : (r.reason ?? `exit code ${String(r.exitCode)}`);
       const tail = r.output.trim().split('\n').slice(-VERDICT_OUTPUT_LINES).join('\n');
-      return {
+      const verdict: GateVerdictRecordedData = {
         gate: m.gate,
         kind: 'test',
         pass,
@@ -86,6 +151,8 @@ export class GateEvaluator {
           output: r.output.slice(-8192),
         },
       };
+      // The command ran to its end on that snapshot; a timeout or a refusal to run it says nothing.
+      return { verdict, cacheable: r.exitCode !== null && !r.timedOut && r.reason === undefined };
     }
     if ('judge' in g) return this.judgeGate(m, g.judge, started);
     if ('policy' in g) return this.policyGate(m, g.policy, started);
@@ -99,7 +166,7 @@ export class GateEvaluator {
     m: EvaluateGate,
     gate: JudgeGateSpec['judge'],
     started: number,
-  ): Promise<GateVerdictRecordedData> {
+  ): Promise<Assessment> {
     const ref = { runId: m.runId, taskId: m.taskId, attempt: m.attempt };
     const verdict = (
       pass: boolean,
@@ -107,7 +174,7 @@ export class GateEvaluator {
       provenance: Record<string, unknown>,
       score?: number,
       spent?: readonly (Spend | undefined)[],
-    ) => {
+    ): GateVerdictRecordedData => {
       const usage = totalOf(spent ?? []);
       return {
         gate: m.gate,
@@ -133,11 +200,12 @@ export class GateEvaluator {
     const picked = jurors.map((j) => this.o.judges.pick(j.provider, j.model));
     const single = gate.judges === undefined ? picked[0] : undefined;
     if (single && 'problem' in single) {
-      return verdict(false, [single.problem], {
+      const v = verdict(false, [single.problem], {
         source: single.model,
         provider: single.provider,
         error: single.problem,
       });
+      return { verdict: v, cacheable: false };
     }
 
     let change: AttemptChange | undefined;
@@ -156,28 +224,37 @@ export class GateEvaluator {
       },
     };
 
+    // A judge that could not see the change judged less than the gate asks: never cached.
+    const sawChange = change !== undefined;
     if (single && 'judge' in single) {
+      let v;
       try {
-        const v = await single.judge.evaluate({ ...input, model: single.model });
-        const spent = this.spend(single.model, v.usage);
-        return verdict(
-          v.passed,
-          [...v.reasons],
-          { ...v.provenance, provider: single.provider, judgePass: v.pass, ...spentFields(spent) },
-          v.score,
-          [spent],
-        );
+        v = await single.judge.evaluate({ ...input, model: single.model });
       } catch (e) {
         const message = e instanceof JudgeError ? e.message : `judge failed: ${String(e)}`;
         const spent = e instanceof JudgeError && e.usage ? this.spend(single.model, e.usage) : undefined;
-        return verdict(
+        const failed = verdict(
           false,
           [message],
           { source: single.model, provider: single.provider, error: message, ...spentFields(spent) },
           undefined,
           [spent],
         );
+        return { verdict: failed, cacheable: false };
       }
+      const spent = this.spend(single.model, v.usage);
+      // The raw answer goes to the attempt's stream; the verdict links to it.
+      const answered: Record<string, unknown> = { ...v.provenance };
+      delete answered['rawResponse'];
+      const raw = await this.keepRaw(m, 0, single.provider, v.provenance);
+      const judged = verdict(
+        v.passed,
+        [...v.reasons],
+        { ...answered, ...raw, provider: single.provider, judgePass: v.pass, ...spentFields(spent) },
+        v.score,
+        [spent],
+      );
+      return { verdict: judged, cacheable: sawChange };
     }
 
     const spent: (Spend | undefined)[] = [];
@@ -189,6 +266,7 @@ export class GateEvaluator {
         try {
           const v = await p.judge.evaluate({ ...input, model: p.model });
           spent[i] = this.spend(p.model, v.usage);
+          const raw = await this.keepRaw(m, i, p.provider, v.provenance);
           return {
             ...base,
             pass: v.pass,
@@ -196,6 +274,7 @@ export class GateEvaluator {
             reasons: [...v.reasons],
             durationMs: this.o.now() - at,
             ...spentFields(spent[i]),
+            ...raw,
           };
         } catch (e) {
           const error = e instanceof JudgeError ? e.message : `judge failed: ${String(e)}`;
@@ -207,7 +286,7 @@ export class GateEvaluator {
     const rule = gate.aggregate ?? 'majority';
     const minSuccessful = gate.minSuccessful ?? defaultMinSuccessful(jurors.length);
     const decision = decideJury(votes, rule, gate.threshold, minSuccessful);
-    return verdict(
+    const decided = verdict(
       decision.pass,
       decision.reasons,
       {
@@ -226,6 +305,44 @@ export class GateEvaluator {
       decision.score,
       spent,
     );
+    // A jury is cached only when every juror answered: one that could not would be asked again.
+    return { verdict: decided, cacheable: sawChange && decision.failed === 0 };
+  }
+
+  /**
+   * Keeps a judge's raw answer in the attempt's stream and returns the link the verdict records
+   * (`rawResponseRef`, with the answer's size and sha256); if there is no stream to keep it in, or
+   * the append failed, the answer itself, cut to {@link INLINE_RAW_RESPONSE_BYTES}.
+   */
+  private async keepRaw(
+    m: EvaluateGate,
+    juror: number,
+    provider: string,
+    p: JudgeProvenance,
+  ): Promise<Record<string, unknown>> {
+    const digest = {
+      rawResponseBytes: Buffer.byteLength(p.rawResponse),
+      rawResponseSha256: sha256Hex(p.rawResponse),
+    };
+    const inline = { rawResponse: capBytes(p.rawResponse, INLINE_RAW_RESPONSE_BYTES, 'response'), ...digest };
+    if (!this.o.judgeResponses) return inline;
+    try {
+      const ref = await this.o.judgeResponses.record(
+        { runId: m.runId, taskId: m.taskId, attempt: m.attempt },
+        {
+          gate: m.gate,
+          juror,
+          provider,
+          model: p.source,
+          ...(p.modelVersion === undefined ? {} : { modelVersion: p.modelVersion }),
+          ...(p.requestId === undefined ? {} : { requestId: p.requestId }),
+          raw: p.rawResponse,
+        },
+      );
+      return { rawResponseRef: ref, ...digest };
+    } catch (e) {
+      return { ...inline, rawResponseError: `not kept in the attempt's stream: ${(e as Error).message}` };
+    }
   }
 
   private spend(model: string, tokens: JudgeTokens): Spend {
@@ -245,7 +362,7 @@ export class GateEvaluator {
     m: EvaluateGate,
     policy: PolicyGateSpec['policy'],
     started: number,
-  ): Promise<GateVerdictRecordedData> {
+  ): Promise<Assessment> {
     const verdict = (pass: boolean, reasons: string[], judged: Record<string, unknown>) => ({
       gate: m.gate,
       kind: 'policy' as const,
@@ -260,11 +377,12 @@ export class GateEvaluator {
       },
     });
     if (m.snapshot === null) {
-      return verdict(
+      const closed = verdict(
         false,
         ['the attempt left no snapshot, so there is no change to check: a policy gate fails closed'],
         {},
       );
+      return { verdict: closed, cacheable: false };
     }
     const change = await this.o.executor.attemptChange({
       runId: m.runId,
@@ -287,13 +405,15 @@ export class GateEvaluator {
           `of ${change.insertions}; raise the policy's maxCheckedLines (up to ${MAX_CHECKED_LINES}) or split the change`,
       );
     }
-    return verdict(reasons.length === 0, reasons, {
+    const checked = verdict(reasons.length === 0, reasons, {
       files: change.paths.length,
       paths: change.paths.slice(0, PROVENANCE_PATHS),
       diffLines: change.insertions + change.deletions,
       checkedLines: change.addedLines.length,
       truncated: change.truncated,
     });
+    // The policy is a pure function of the change; a change that could not be read threw above.
+    return { verdict: checked, cacheable: true };
   }
 }
 

@@ -1,1 +1,3 @@
 export * from './gate.evaluator.js';
+export * from './judge-responses.js';
+export * from './verdict.cache.js';

@@ -45,7 +45,7 @@ export interface ExecutorSettings {
   readonly agentToolsDir?: string | undefined;
   readonly anthropicBaseUrl?: string | undefined;
   readonly openaiBaseUrl?: string | undefined;
-  /** REIN_CODEX_PRICES as given (inline JSON or a file path); parsed here, at start. */
+  /** REIN_MODEL_PRICES as given (inline JSON or a file path); parsed here, at start. */
   readonly codexPrices?: string | undefined;
   readonly kubernetes: KubernetesSettings;
   /** Secrets are the server's own environment variables, named by the agent profile. */
@@ -55,7 +55,7 @@ export interface ExecutorSettings {
 /**
  * The Claude Code and Codex CLIs, installed apart from the product by `npm ci --prefix tools/agents`
  * (REIN_AGENT_TOOLS_DIR to use another place); providers' base URLs from REIN_ANTHROPIC_BASE_URL
- * and REIN_OPENAI_BASE_URL; Codex's prices from REIN_CODEX_PRICES. Absent CLIs are not an error until an agent uses one.
+ * and REIN_OPENAI_BASE_URL; Codex's prices from REIN_MODEL_PRICES. Absent CLIs are not an error until an agent uses one.
  */
 function agentCliConfig(log: Logger, settings: ExecutorSettings): AgentRuntimesConfig | undefined {
   // A misconfigured price table fails the start, CLIs installed or not: a budget must not silently count 0.

@@ -11,7 +11,7 @@ import {
 import { LOGGER, type Logger } from '@rein/logging';
 import { CLOCK, type Clock, METRICS, type Metrics, TRANSPORT } from '@rein/nest';
 import { type Requests, type Transport, type WorkConsumer, gateRequestMsgId } from '@rein/transport';
-import { GateEvaluator } from '@rein/verification';
+import { CachedGateEvaluator } from '@rein/verification';
 
 /**
  * Evaluates gates as the orchestrator asks and reports each verdict back. Requests come from the
@@ -25,7 +25,7 @@ export class GatesRpcController implements OnModuleInit, OnModuleDestroy {
   private readonly verdicts = new Map<string, Promise<GateVerdictMessage>>();
 
   constructor(
-    @Inject(GateEvaluator) private readonly evaluator: GateEvaluator,
+    @Inject(CachedGateEvaluator) private readonly evaluator: CachedGateEvaluator,
     @Inject(TRANSPORT) private readonly bus: Transport,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LOGGER) private readonly log: Logger,
@@ -43,7 +43,8 @@ export class GatesRpcController implements OnModuleInit, OnModuleDestroy {
   /**
    * One delivery of a gate request: resolves (ack) once the orchestrator answered the verdict,
    * which it does after recording it (or finding it stale); rejects (redelivered later) otherwise.
-   * The verdict is kept until then, so a redelivery reports it again rather than re-running the gate.
+   * The verdict is kept until then, so a redelivery reports it again rather than re-running the gate;
+   * a redelivery after a restart finds it in the verdict cache (`CachedGateEvaluator`).
    */
   private async deliver(m: EvaluateGate): Promise<void> {
     const key = gateRequestMsgId(m);

@@ -79,7 +79,7 @@ describeCli('codex runtime, real CLI, without a sandbox (the stand-in is on the 
     expect(JSON.stringify(events)).not.toContain(KEY);
   });
 
-  it('prices the usage from REIN_CODEX_PRICES, so a USD budget sees what Codex spends', async () => {
+  it('prices the usage from REIN_MODEL_PRICES, so a USD budget sees what Codex spends', async () => {
     const runId = h.nextRun();
     standin.enqueue(responsesText('Priced.'));
     h.pool({

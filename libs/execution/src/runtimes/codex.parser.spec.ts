@@ -116,7 +116,7 @@ describe('CodexOutput', () => {
       const said = sink.events.filter((e) => e.data.status === 'unpriced-model');
       expect(said).toHaveLength(1);
       expect(String(said[0]!.data.message)).toContain(
-        model === undefined ? 'set the agent profile model' : 'add it to REIN_CODEX_PRICES',
+        model === undefined ? 'set the agent profile model' : 'add it to REIN_MODEL_PRICES',
       );
     }
   });

@@ -157,7 +157,7 @@ export class CodexOutput extends JsonStreamOutput {
         message:
           model === undefined
             ? 'codex: the profile sets no model, so its cost is unknown and counts as 0 USD: set the agent profile model'
-            : `codex: no price for model ${model}, so its cost counts as 0 USD: add it to REIN_CODEX_PRICES`,
+            : `codex: no price for model ${model}, so its cost counts as 0 USD: add it to REIN_MODEL_PRICES`,
         ...defined({ model }),
       });
     }

@@ -20,7 +20,7 @@ function problemsOf(value: string): readonly string[] {
   throw new Error(`${value} was accepted`);
 }
 
-describe('Codex prices (REIN_CODEX_PRICES)', () => {
+describe('Codex prices (REIN_MODEL_PRICES)', () => {
   it('merges inline JSON over the built-in table: a new model is added, a listed one replaced', () => {
     const table = parseCodexPrices(
       '{"my-model":{"inputPerMTok":3,"outputPerMTok":15},"gpt-5":{"inputPerMTok":1,"outputPerMTok":2}}',

@@ -9,7 +9,7 @@ import { parse } from 'yaml';
  *
  * The built-in table is OpenAI's published list price per million tokens for the models Codex
  * runs (platform.openai.com/docs/pricing, standard tier, read 2025). Prices change and
- * contracts differ, so the operator can override or extend it with REIN_CODEX_PRICES; an entry
+ * contracts differ, so the operator can override or extend it with REIN_MODEL_PRICES; an entry
  * there replaces the built-in one of the same model.
  *
  * Codex's `input_tokens` include the cached ones, which are billed at the cached rate;
@@ -54,14 +54,14 @@ export const DEFAULT_CODEX_PRICES: PriceTable = Object.freeze({
 export class CodexPricesError extends Error {
   override readonly name = 'CodexPricesError';
   constructor(readonly problems: readonly string[]) {
-    super(`REIN_CODEX_PRICES is misconfigured:\n  ${problems.join('\n  ')}`);
+    super(`REIN_MODEL_PRICES is misconfigured:\n  ${problems.join('\n  ')}`);
   }
 }
 
 const EXAMPLE = '{"gpt-5-codex":{"inputPerMTok":1.25,"cachedInputPerMTok":0.125,"outputPerMTok":10}}';
 
 /**
- * REIN_CODEX_PRICES: inline JSON, or the path of a YAML/JSON file, mapping model names to prices;
+ * REIN_MODEL_PRICES: inline JSON, or the path of a YAML/JSON file, mapping model names to prices;
  * merged over {@link DEFAULT_CODEX_PRICES}. Every problem is reported, each naming its entry.
  */
 export function parseCodexPrices(value: string): PriceTable {

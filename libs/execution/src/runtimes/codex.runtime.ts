@@ -26,7 +26,7 @@ import {
  *   and `workspace-write` under `--unsafe-no-sandbox`, where Codex's sandbox is the only one.
  * - `allowedTools` has no Codex equivalent and is refused rather than silently ignored.
  * - The prompt arrives on stdin (`-`) from `$REIN_PROMPT_FILE`.
- * - Usage is priced from the profile's `model` (codex.prices.ts; REIN_CODEX_PRICES overrides).
+ * - Usage is priced from the profile's `model` (codex.prices.ts; REIN_MODEL_PRICES overrides).
  */
 export const CODEX_KEY_SECRET = 'OPENAI_API_KEY';
 export const CODEX_PROVIDER = 'rein';
