@@ -65,7 +65,8 @@ describe('NATS users and their permissions', () => {
     expect(publishers(SUBJECTS.internal.dispatch('default'))).toEqual(['orchestrator']);
     expect(publishers('rein.dispatch.default')).toEqual(['orchestrator']);
     expect(publishers(SUBJECTS.events('run-1'))).toEqual(['orchestrator']);
-    expect(publishers('rein.log.run-1')).toEqual(['orchestrator', 'executor']);
+    // The verifier appends verdict-* (its cache) and judge answers to attempt-* streams.
+    expect(publishers('rein.log.run-1')).toEqual(['orchestrator', 'executor', 'verifier']);
   });
 
   it('gives the all-in-one user every service permission', () => {

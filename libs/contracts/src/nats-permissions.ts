@@ -134,14 +134,15 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> =
     ],
   },
   verifier: {
-    // No `rein.log.>`: the verifier appends nothing (it opens the store, which may create its
-    // stream when the verifier starts first); it consumes the gate work queue.
+    // Appends to the log (`rein.log.>`): the verdict cache (`verdict-<hash>`) and judges' raw
+    // answers in the attempt's transcript (`judge_response`); it consumes the gate work queue.
+    // A subject token is a whole stream id, so the permission cannot name those streams alone.
     publish: [
       ...REPLIES,
       i.gateVerdict,
       i.runTestGate,
       i.attemptChange,
-      ...readLog,
+      ...store,
       ...jsApiOn(GATES_STREAM),
       ackOn(GATES_STREAM),
     ],
