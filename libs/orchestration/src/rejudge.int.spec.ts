@@ -181,6 +181,11 @@ describe('re-judge', () => {
     expect((await rejudges.get(runId, 'rj9')).status).toBe(404);
     expect((await rejudges.get('no-such-run', 'rj1')).status).toBe(404);
     expect((await rejudges.get(runId, '../x')).status).toBe(404);
+    // `rejudge-fixture-1-rj1` is also what run `fixture` and id `1-rj1` would name: not theirs.
+    await rejudges.request(runId, {}, 'local');
+    expect((await rejudges.get(runId, 'rj1')).status).toBe(200);
+    expect((await rejudges.get('fixture', '1-rj1')).status).toBe(404);
+    await rejudges.close();
   });
 
   it('fails, naming the gate, when the verifier cannot be asked; and a re-judge whose orchestrator stopped reads as failed', async () => {

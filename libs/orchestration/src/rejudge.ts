@@ -113,7 +113,8 @@ export class Rejudges {
     if (!RUN_ID_PATTERN.test(runId) || !RUN_ID_PATTERN.test(rejudgeId)) return missing;
     const stored = await this.readAll(rejudgeStream(runId, rejudgeId));
     const view = rejudgeView(stored, this.o.now());
-    return view ? ok(view, 200) : missing;
+    // Ids hold '-', so one stream name could be read for two (run, id) pairs: it is the recorded run's.
+    return view?.runId === runId && view.rejudgeId === rejudgeId ? ok(view, 200) : missing;
   }
 
   /** Waits for the re-judges this process runs (a clean shutdown). */
