@@ -7,3 +7,6 @@ export * from './github.tracker.js';
 export * from './linear.tracker.js';
 export * from './intake.loop.js';
 export * from './intake.webhook.js';
+export * from './intake.journal.js';
+export * from './runs-api.run-api.js';
+export * from './intake.supervisor.js';

@@ -2,7 +2,8 @@ import type { TrackerConfig } from './intake.config.js';
 import { renderIssueTemplate } from './issue-template.js';
 import type { Tracker, TrackerIssue } from './tracker.port.js';
 
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+/** A run's state as intake sees it: `review` is a running run with a task waiting for a person's approval. */
+export type RunStatus = 'running' | 'review' | 'succeeded' | 'failed' | 'cancelled';
 
 /** What the loop needs of Rein's run API. */
 export interface RunApi {
@@ -68,17 +69,32 @@ export class HttpRunApi implements RunApi {
     const r = await fetch(this.link(runId), { headers: this.headers() });
     if (r.status === 404) return undefined;
     if (!r.ok) throw new Error(`GET /v1/runs/${runId} answered ${r.status}`);
-    const v = (await r.json()) as { status: RunStatus; usage?: { usd?: number }; reason?: string };
-    return {
-      status: v.status,
-      usd: v.usage?.usd ?? 0,
-      ...(v.reason === undefined ? {} : { reason: v.reason }),
-    };
+    return runInfoOf((await r.json()) as RunViewLike);
   }
 
   link(runId: string): string {
     return `${this.baseUrl}/v1/runs/${encodeURIComponent(runId)}`;
   }
+}
+
+/** The part of Rein's run view (GET /v1/runs/{id}) intake reads. */
+export interface RunViewLike {
+  readonly status: 'running' | 'succeeded' | 'failed' | 'cancelled';
+  readonly usage?: { readonly usd?: number };
+  readonly reason?: string;
+  readonly tasks?: readonly { readonly state: string; readonly gate?: { readonly kind: string } }[];
+}
+
+/** The run's state for intake: a running run with a task awaiting approval is in review. */
+export function runInfoOf(v: RunViewLike): RunInfo {
+  const review =
+    v.status === 'running' &&
+    (v.tasks ?? []).some((t) => t.state === 'verifying' && t.gate?.kind === 'approval');
+  return {
+    status: review ? 'review' : v.status,
+    usd: v.usage?.usd ?? 0,
+    ...(v.reason === undefined ? {} : { reason: v.reason }),
+  };
 }
 
 /**
@@ -100,6 +116,8 @@ export interface Claim {
   cancelled?: string;
   /** The run state last written back and acknowledged by the tracker. */
   written?: string;
+  /** Write-backs acknowledged so far (numbers each write's event in the log). */
+  writes: number;
 }
 
 /** The exclusive rein:* labels: one at a time on an issue. */
@@ -111,18 +129,68 @@ export const REIN_LABELS = [
   'rein:failed',
 ] as const;
 
-/** The label for a run's state: queued until seen running, done on success, failed otherwise. */
+/**
+ * The label for a run's state: queued until seen running, review while a task waits for a
+ * person's approval, done on success, failed otherwise (failed or cancelled).
+ */
 export function labelFor(status: Claim['status']): (typeof REIN_LABELS)[number] {
   switch (status) {
     case 'unknown':
       return 'rein:queued';
     case 'running':
       return 'rein:running';
+    case 'review':
+      return 'rein:review';
     case 'succeeded':
       return 'rein:done';
-    default:
+    case 'failed':
+    case 'cancelled':
       return 'rein:failed';
   }
+}
+
+/**
+ * What intake records in the log (stream `intake-<tracker>`, intake.journal.ts): each claim, each
+ * cancel and each write the tracker acknowledged. Ids are deterministic, so two loops recording
+ * the same fact record it once; a restarted loop reads its claims back from them.
+ */
+export type IntakeEvent =
+  | {
+      readonly id: string;
+      readonly type: 'IntakeIssueClaimed';
+      readonly data: {
+        readonly key: string;
+        readonly issueId: string;
+        readonly identifier: string;
+        readonly state: string;
+        readonly runId: string | null;
+        /** False when the run API gave back a run an earlier claim (another loop, a restart) started. */
+        readonly created: boolean;
+      };
+    }
+  | {
+      readonly id: string;
+      readonly type: 'IntakeRunCancelled';
+      readonly data: { readonly key: string; readonly runId: string; readonly reason: string };
+    }
+  | {
+      readonly id: string;
+      readonly type: 'IntakeWrittenBack';
+      readonly data: {
+        readonly key: string;
+        readonly issueId: string;
+        readonly runId: string;
+        readonly status: RunStatus | 'unknown';
+        readonly comment: boolean;
+        readonly label: string | null;
+        readonly closed: boolean;
+      };
+    };
+
+/** Where a loop records its events, and reads them back when it starts. */
+export interface IntakeJournal {
+  record(event: IntakeEvent): Promise<void>;
+  read(): Promise<readonly IntakeEvent[]>;
 }
 
 export interface IntakeStatus {
@@ -139,9 +207,13 @@ export interface IntakeLoopOptions {
   readonly tracker: Tracker;
   readonly runs: RunApi;
   readonly log?: (line: string) => void;
+  /** Claims and writes in the log; without one, claims live in memory (and the run API's keys). */
+  readonly journal?: IntakeJournal;
 }
 
-const ACTIVE: ReadonlySet<string> = new Set(['running', 'unknown']);
+const ACTIVE: ReadonlySet<string> = new Set(['running', 'review', 'unknown']);
+/** A run intake cancels when its issue goes: one that runs, or waits for an approval. */
+const CANCELLABLE: ReadonlySet<string> = new Set(['running', 'review']);
 
 /**
  * One tracker's intake: each tick lists the eligible issues, submits a run per issue under its
@@ -159,6 +231,9 @@ export class IntakeLoop {
   private ticking: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  private restored = false;
+  /** Events not yet in the log (it did not answer): recorded before anything else next tick. */
+  private readonly unrecorded: IntakeEvent[] = [];
 
   constructor(private readonly o: IntakeLoopOptions) {}
 
@@ -217,8 +292,78 @@ export class IntakeLoop {
     return labels.every((l) => issue.labels.includes(l));
   }
 
+  /** Records `event`, after any still waiting; false if the log did not take them all (tried again next tick). */
+  private async record(event?: IntakeEvent): Promise<boolean> {
+    if (event) this.unrecorded.push(event);
+    const journal = this.o.journal;
+    if (!journal) {
+      this.unrecorded.length = 0;
+      return true;
+    }
+    while (this.unrecorded.length > 0) {
+      try {
+        await journal.record(this.unrecorded[0]!);
+        this.unrecorded.shift();
+      } catch (e) {
+        this.log(
+          `the log did not take ${this.unrecorded[0]!.type}, tried again next tick: ${(e as Error).message}`,
+        );
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** The claims the log holds (a restart, a reload): known runs are not asked for again. */
+  private async restore(): Promise<void> {
+    const journal = this.o.journal;
+    if (this.restored || !journal) return;
+    const events = await journal.read();
+    for (const e of events) {
+      const c = this.claims.get(e.data.key);
+      switch (e.type) {
+        case 'IntakeIssueClaimed':
+          if (!c)
+            this.claims.set(e.data.key, {
+              key: e.data.key,
+              issueId: e.data.issueId,
+              identifier: e.data.identifier,
+              state: e.data.state,
+              runId: e.data.runId ?? undefined,
+              status: 'unknown',
+              writes: 0,
+            });
+          break;
+        case 'IntakeRunCancelled':
+          if (c) {
+            c.cancelled = e.data.reason;
+            c.status = 'cancelled';
+          }
+          break;
+        case 'IntakeWrittenBack':
+          if (c) {
+            c.written = e.data.status;
+            c.writes++;
+            if (c.status !== 'cancelled') c.status = e.data.status;
+          }
+          break;
+      }
+    }
+    this.restored = true;
+    if (events.length > 0) this.log(`restored ${this.claims.size} claim(s) from the log`);
+  }
+
   private async tick(): Promise<void> {
     const { tracker, runs } = this.o;
+    try {
+      await this.restore();
+    } catch (e) {
+      // Without its claims a loop could miss a closed issue's run: it waits for the log.
+      this.lastError = `cannot read the intake log: ${(e as Error).message}`;
+      this.log(this.lastError);
+      return;
+    }
+    await this.record();
     let candidates: readonly TrackerIssue[];
     try {
       const page = await tracker.listCandidates();
@@ -279,10 +424,23 @@ export class IntakeLoop {
           state: issue.state,
           runId,
           status,
+          writes: 0,
           // The loop that started the run writes its first status; one that got it back (a second
           // orchestrator, a restart) writes from the next change on, so two loops do not both
           // create the issue's comment.
           ...(created ? {} : { written: status }),
+        });
+        await this.record({
+          id: `claim:${key}`,
+          type: 'IntakeIssueClaimed',
+          data: {
+            key,
+            issueId: issue.id,
+            identifier: issue.identifier,
+            state: issue.state,
+            runId: runId ?? null,
+            created,
+          },
         });
         this.log(
           `${issue.identifier} ${created ? 'started' : 'already claimed as'} run ${runId ?? '(unknown)'}`,
@@ -306,7 +464,7 @@ export class IntakeLoop {
         const info = await runs.view(c.runId);
         if (config.writeBack.comment) {
           const lines = [
-            `**Rein run** \`${c.runId}\`: ${status}`,
+            `**Rein run** \`${c.runId}\`: ${status === 'review' ? 'review (a task waits for approval)' : status}`,
             `- run: ${runs.link(c.runId)}`,
             `- cost: $${(info?.usd ?? 0).toFixed(4)}`,
           ];
@@ -322,8 +480,23 @@ export class IntakeLoop {
             REIN_LABELS.filter((l) => l !== want),
           );
         }
-        if (status === 'succeeded' && config.writeBack.closeOnSuccess) await tracker.close(c.issueId);
+        const closed = status === 'succeeded' && config.writeBack.closeOnSuccess;
+        if (closed) await tracker.close(c.issueId);
         c.written = status;
+        c.writes++;
+        await this.record({
+          id: `write:${c.key}:${c.writes}`,
+          type: 'IntakeWrittenBack',
+          data: {
+            key: c.key,
+            issueId: c.issueId,
+            runId: c.runId,
+            status,
+            comment: config.writeBack.comment,
+            label: config.writeBack.labels ? labelFor(status) : null,
+            closed,
+          },
+        });
         this.log(`${c.identifier}: wrote back ${status}`);
       } catch (e) {
         this.log(
@@ -336,7 +509,7 @@ export class IntakeLoop {
   private async reconcile(candidates: readonly TrackerIssue[]): Promise<void> {
     const listed = new Map(candidates.map((i) => [i.id, i]));
     for (const c of this.claims.values()) {
-      if (c.status !== 'running' || c.runId === undefined) continue;
+      if (!CANCELLABLE.has(c.status) || c.runId === undefined) continue;
       let issue = listed.get(c.issueId);
       if (issue === undefined) {
         try {
@@ -359,6 +532,11 @@ export class IntakeLoop {
         await this.o.runs.cancel(c.runId, `intake: ${why}`);
         c.status = 'cancelled';
         c.cancelled = why;
+        await this.record({
+          id: `cancel:${c.key}`,
+          type: 'IntakeRunCancelled',
+          data: { key: c.key, runId: c.runId, reason: why },
+        });
         this.log(`${c.identifier}: cancelled run ${c.runId}: ${why}`);
       } catch (e) {
         this.log(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { sign } from '@octokit/webhooks-methods';
+import { createHmac } from 'node:crypto';
 import { checkWebhook } from './intake.webhook.js';
 
 const gh = { name: 'gh', kind: 'github' as const, webhookSecret: 'whsec-local' };
@@ -19,8 +20,26 @@ describe('checkWebhook (GitHub X-Hub-Signature-256)', () => {
       message: expect.stringContaining('missing'),
     });
     expect(await checkWebhook({ name: 'gh', kind: 'github' }, body, 'sha256=00')).toMatchObject({
-      status: 401,
+      status: 403,
       message: expect.stringContaining('no webhookSecret'),
+    });
+  });
+});
+
+describe('checkWebhook (Linear-Signature)', () => {
+  const linear = { name: 'lin', kind: 'linear' as const, webhookSecret: 'lin-secret' };
+  const hex = (secret: string, text: string) => createHmac('sha256', secret).update(text).digest('hex');
+  it('accepts the hex HMAC of the body under the secret, refuses another secret or body', async () => {
+    expect(await checkWebhook(linear, body, hex('lin-secret', body))).toEqual({ ok: true });
+    expect(await checkWebhook(linear, body, hex('other', body))).toMatchObject({
+      status: 401,
+      message: expect.stringContaining('Linear-Signature does not match'),
+    });
+    expect(await checkWebhook(linear, `${body} `, hex('lin-secret', body))).toMatchObject({ status: 401 });
+    expect(await checkWebhook(linear, body, 'not hex')).toMatchObject({ status: 401 });
+    expect(await checkWebhook(linear, body, undefined)).toMatchObject({
+      status: 401,
+      message: 'Linear-Signature is missing',
     });
   });
 });
