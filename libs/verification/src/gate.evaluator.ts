@@ -20,6 +20,7 @@ import {
   type JudgeProvenance,
   type JudgeRegistry,
   type JudgeTokens,
+  type JudgeVerdict,
   type JurorVote,
   capBytes,
   decideJury,
@@ -227,7 +228,7 @@ export class GateEvaluator {
     // A judge that could not see the change judged less than the gate asks: never cached.
     const sawChange = change !== undefined;
     if (single && 'judge' in single) {
-      let v;
+      let v: JudgeVerdict;
       try {
         v = await single.judge.evaluate({ ...input, model: single.model });
       } catch (e) {
@@ -266,13 +267,14 @@ export class GateEvaluator {
         try {
           const v = await p.judge.evaluate({ ...input, model: p.model });
           spent[i] = this.spend(p.model, v.usage);
+          const durationMs = this.o.now() - at; // the juror's answer, not the append after it
           const raw = await this.keepRaw(m, i, p.provider, v.provenance);
           return {
             ...base,
             pass: v.pass,
             score: v.score,
             reasons: [...v.reasons],
-            durationMs: this.o.now() - at,
+            durationMs,
             ...spentFields(spent[i]),
             ...raw,
           };
