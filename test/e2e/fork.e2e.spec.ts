@@ -120,10 +120,20 @@ describe('fork', () => {
     expect(String(md.body)).toContain(`| Forked from | ${source} at event ${last}; carried over: a, d |`);
     // Compare sees b and c changed and a, d the same snapshot.
     const cmp = (await rein.get(`/v1/runs/${source}/compare/${fork.runId}`)).body as {
-      tasks: { id: string; changed: string[] }[];
+      tasks: { id: string; changed: string[]; files?: { files: unknown[]; total: number } }[];
     };
-    expect(cmp.tasks.find((t) => t.id === 'b')!.changed).toContain('snapshot');
-    expect(cmp.tasks.find((t) => t.id === 'a')!.changed).not.toContain('snapshot');
+    const cmpTask = (id: string) => cmp.tasks.find((t) => t.id === id)!;
+    expect(cmpTask('b').changed).toContain('snapshot');
+    expect(cmpTask('a').changed).not.toContain('snapshot');
+    // File by file: b's prompt went into b.txt, the one file that differs in b's snapshot; a's is the same.
+    expect(cmpTask('b').files).toEqual({
+      files: [{ path: 'b.txt', status: 'modified', insertions: 1, deletions: 1 }],
+      total: 1,
+    });
+    expect(cmpTask('a').files).toEqual({ files: [], total: 0 });
+    const cli = await reinCli(rein.url, ['compare', source, fork.runId]);
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toContain('    modified b.txt (+1 -1)');
   });
 
   it('at an earlier event, carries only what had succeeded by then', async () => {

@@ -1,5 +1,12 @@
-import type { CompareSide, CompareTask, RunComparison, RunView } from '@rein/contracts';
-import { COMPARED_FIELDS } from '@rein/contracts';
+import type {
+  CompareSide,
+  CompareTask,
+  RunComparison,
+  RunView,
+  SnapshotDiff,
+  SnapshotPair,
+} from '@rein/contracts';
+import { COMPARED_FIELDS, MAX_COMPARED_TASK_DIFFS } from '@rein/contracts';
 import { isDeepStrictEqual } from 'node:util';
 
 type Task = RunView['tasks'][number];
@@ -43,4 +50,57 @@ function side(t: Task): CompareSide {
     snapshot: last?.snapshot ?? null,
     verdicts: last?.verdicts ?? [],
   };
+}
+
+/**
+ * Diffs of snapshot pairs, in order (undefined: a commit is gone); the executor computes them,
+ * where the repositories are.
+ */
+export type SnapshotDiffer = (
+  pairs: readonly SnapshotPair[],
+) => Promise<readonly (SnapshotDiff | undefined)[]>;
+
+/**
+ * `compareRuns` with, per task whose two sides both have a snapshot, the file-level diff between
+ * them: none to ask for when the snapshot is the same; the first MAX_COMPARED_TASK_DIFFS that
+ * differ are asked for in one request, and the rest say why they have none, as does every task
+ * when the differ cannot answer.
+ */
+export async function compareRunsWithFiles(
+  a: RunView,
+  b: RunView,
+  differ: SnapshotDiffer,
+): Promise<RunComparison> {
+  const cmp = compareRuns(a, b);
+  const asked: number[] = [];
+  const pairs: SnapshotPair[] = [];
+  const tasks: CompareTask[] = cmp.tasks.map((t, i) => {
+    const x = t.a?.snapshot ?? null;
+    const y = t.b?.snapshot ?? null;
+    if (x === null || y === null) return t;
+    if (x === y) return { ...t, files: { files: [], total: 0 } };
+    if (pairs.length >= MAX_COMPARED_TASK_DIFFS) {
+      return {
+        ...t,
+        filesUnavailable: `more than ${MAX_COMPARED_TASK_DIFFS} tasks differ: compare the snapshots with git`,
+      };
+    }
+    asked.push(i);
+    pairs.push({ a: { runId: a.runId, commit: x }, b: { runId: b.runId, commit: y } });
+    return t;
+  });
+  if (pairs.length === 0) return { ...cmp, tasks };
+  let diffs: readonly (SnapshotDiff | undefined)[];
+  try {
+    diffs = await differ(pairs);
+  } catch (error) {
+    const why = `the executor could not diff the snapshots: ${(error as Error).message}`;
+    for (const i of asked) tasks[i] = { ...tasks[i]!, filesUnavailable: why };
+    return { ...cmp, tasks };
+  }
+  asked.forEach((i, k) => {
+    const d = diffs[k];
+    tasks[i] = d ? { ...tasks[i]!, files: d } : { ...tasks[i]!, filesUnavailable: 'a snapshot is gone' };
+  });
+  return { ...cmp, tasks };
 }

@@ -115,6 +115,8 @@ export interface GitOptions {
   readonly timeoutMs?: number;
   /** For a fetch from outside: what it may authenticate with (nothing of the host's). */
   readonly fetch?: FetchCredentials;
+  /** Other repositories' object directories to read from too (read-only: nothing is written there). */
+  readonly alternates?: readonly string[];
 }
 
 export interface GitResult {
@@ -134,7 +136,12 @@ export function git(args: readonly string[], options: GitOptions): Promise<GitRe
       argv,
       {
         cwd: options.cwd,
-        env: gitEnv(options.indexFile, options.fetch),
+        env: {
+          ...gitEnv(options.indexFile, options.fetch),
+          ...(options.alternates?.length
+            ? { GIT_ALTERNATE_OBJECT_DIRECTORIES: options.alternates.join(':') }
+            : {}),
+        },
         encoding: 'buffer',
         maxBuffer: 256 * 1024 * 1024,
         timeout: options.timeoutMs ?? 0,

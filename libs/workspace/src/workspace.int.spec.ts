@@ -631,3 +631,54 @@ describe('workspace bases: where from, and with which credentials', () => {
     });
   });
 });
+
+describe('across runs (fork, compare)', () => {
+  /** A run whose task `t` wrote `files` (path → content) and was snapshotted. */
+  async function runWith(files: Record<string, string | Buffer>): Promise<{ runId: string; commit: string }> {
+    const runId = nextRun();
+    const { dir } = await ws.prepare({ runId, taskId: 't', upstream: [] });
+    for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content);
+    const { commit } = await ws.snapshot({ runId, taskId: 't', attempt: 1 });
+    return { runId, commit };
+  }
+
+  it('diffs two runs’ snapshots file by file, reading the other repository in place', async () => {
+    const a = await runWith({ 'same.txt': 'x\n', 'edit.txt': 'one\ntwo\n', 'gone.txt': 'bye\n' });
+    const b = await runWith({
+      'same.txt': 'x\n',
+      'edit.txt': 'one\n2\nthree\n',
+      'new.bin': Buffer.from([0, 1, 2]),
+    });
+    expect(await ws.diffAcross(a, b)).toEqual({
+      files: [
+        { path: 'edit.txt', status: 'modified', insertions: 2, deletions: 1 },
+        { path: 'gone.txt', status: 'deleted', insertions: 0, deletions: 1 },
+        { path: 'new.bin', status: 'added', insertions: 0, deletions: 0 },
+      ],
+      total: 3,
+    });
+    // Nothing of b was copied into a's repository.
+    expect(await ws.missing(a.runId, [b.commit])).toEqual([b.commit]);
+    expect((await ws.diffAcross(a, b, 1))?.files).toHaveLength(1);
+    expect((await ws.diffAcross(a, b, 1))?.total).toBe(3);
+    expect(await ws.diffAcross(a, { runId: b.runId, commit: a.commit })).toBeUndefined();
+  });
+
+  it('adopts a source run’s snapshots into a fork’s repository, or names those the source lacks', async () => {
+    const src = await runWith({ 'a.txt': 'alpha\n' });
+    const fork = nextRun();
+    expect(await ws.adopt(src.runId, fork, [src.commit])).toEqual([]);
+    expect(await ws.has(fork, src.commit)).toBe(true);
+    // A task of the fork builds on the adopted snapshot as on an upstream one of its own run.
+    const prepared = await ws.prepare({
+      runId: fork,
+      taskId: 'next',
+      upstream: [{ task: 't', snapshot: src.commit }],
+    });
+    expect(readFileSync(path.join(prepared.dir, 'a.txt'), 'utf8')).toBe('alpha\n');
+    // Again is a no-op; a commit the source lacks is answered and nothing is copied.
+    expect(await ws.adopt(src.runId, fork, [src.commit])).toEqual([]);
+    const other = await runWith({ 'o.txt': 'o\n' });
+    expect(await ws.adopt(src.runId, nextRun(), [src.commit, other.commit])).toEqual([other.commit]);
+  });
+});

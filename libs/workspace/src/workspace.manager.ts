@@ -57,7 +57,7 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { isRunId, isTaskDirName } from '@rein/contracts';
+import { type SnapshotDiff, type SnapshotFileChange, isRunId, isTaskDirName } from '@rein/contracts';
 import { BaseSources, redactSecrets } from './base-sources.js';
 import { git, REIN_IDENT, writeChunk, type GitOptions, type GitResult } from './git.js';
 import { diskBytes, newestMtime, type RunUsage, type WorkingTreeUsage } from './run-usage.js';
@@ -176,6 +176,14 @@ const INFO_ATTRIBUTES =
   '* -text -eol -filter -ident -working-tree-encoding\n';
 
 const BASE_REF = 'refs/rein-run/base';
+/** git's one-letter statuses (`--no-renames`: no R or C) as compare names them. */
+const FILE_STATUS: Readonly<Record<string, SnapshotFileChange['status']>> = {
+  A: 'added',
+  D: 'deleted',
+  M: 'modified',
+  T: 'modified',
+};
+
 /** A fork keeps each snapshot it carried over from its source under a ref of its own. */
 const CARRIED_REF_PREFIX = 'refs/rein-run/carried/';
 /** `runs/<runId>/ended-at`: when the run ended (ISO-8601), written by `markEnded`. */
@@ -340,6 +348,53 @@ export class WorkspaceManager {
       ]);
     });
     return [];
+  }
+
+  /**
+   * The files that differ between snapshot `a.commit` of run `a.runId` and `b.commit` of run
+   * `b.runId` (two runs' repositories: b's objects are read in place, nothing is copied), each with
+   * how it changed and its line counts (binary files count 0), sorted by path; at most `limit`
+   * (the rest only counted). Undefined when either commit is gone.
+   */
+  async diffAcross(
+    a: { readonly runId: string; readonly commit: string },
+    b: { readonly runId: string; readonly commit: string },
+    limit = 1000,
+  ): Promise<SnapshotDiff | undefined> {
+    const pa = new RunPaths(this.dataDir, checkRunId(a.runId));
+    const pb = new RunPaths(this.dataDir, checkRunId(b.runId));
+    checkCommit(a.commit, 'a.commit');
+    checkCommit(b.commit, 'b.commit');
+    if ((await this.missing(a.runId, [a.commit])).length > 0) return undefined;
+    if ((await this.missing(b.runId, [b.commit])).length > 0) return undefined;
+    const alternates = a.runId === b.runId ? [] : [path.join(pb.repo, 'objects')];
+    const tree = (args: string[]) =>
+      git(['diff-tree', '-r', '-z', '--no-renames', ...args, a.commit, b.commit], {
+        gitDir: pa.repo,
+        cwd: pa.root,
+        alternates,
+      });
+    const [status, numstat] = await Promise.all([tree(['--name-status']), tree(['--numstat'])]);
+    const counts = new Map<string, [number, number]>();
+    for (const record of splitZ(numstat.stdout)) {
+      const [ins = '', del = '', ...rest] = record.split('\t');
+      counts.set(rest.join('\t'), [Number.parseInt(ins, 10) || 0, Number.parseInt(del, 10) || 0]);
+    }
+    // --name-status -z: the status, then the path, as separate NUL-ended fields.
+    const fields = splitZ(status.stdout);
+    const files: SnapshotFileChange[] = [];
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const filePath = fields[i + 1]!;
+      const [insertions, deletions] = counts.get(filePath) ?? [0, 0];
+      files.push({
+        path: filePath,
+        status: FILE_STATUS[fields[i]!.charAt(0)] ?? 'modified',
+        insertions,
+        deletions,
+      });
+    }
+    files.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+    return { files: files.slice(0, limit), total: files.length };
   }
 
   /** Deletes the task's workspace and index; its commits and refs stay (history is kept). */

@@ -8,12 +8,14 @@ import {
   type RunList,
   type RunReport,
   type RunView,
+  type SnapshotDiff,
   SUBJECTS,
   type TranscriptPage,
 } from '@rein/contracts';
 import type { EventStore } from '@rein/event-store';
-import { EVENT_STORE } from '@rein/nest';
-import { type ListQuery, RunProjection, RunReports, compareRuns } from '@rein/projections';
+import { EVENT_STORE, TRANSPORT } from '@rein/nest';
+import type { Requests } from '@rein/transport';
+import { type ListQuery, RunProjection, RunReports, compareRunsWithFiles } from '@rein/projections';
 
 /** A query as it arrives (over NATS, any JSON object): the projection checks every field. */
 interface Q {
@@ -30,6 +32,7 @@ export class RunsQueryRpcController {
   constructor(
     @Inject(RunProjection) private readonly projection: RunProjection,
     @Inject(EVENT_STORE) store: EventStore,
+    @Inject(TRANSPORT) private readonly bus: Requests,
   ) {
     this.reports = new RunReports(store);
   }
@@ -61,14 +64,23 @@ export class RunsQueryRpcController {
     return this.projection.attemptEvents(q.runId, q.taskId, q.attempt, q);
   }
 
-  /** Two runs side by side; 404 (naming which) when either is unknown. */
+  /** Two runs side by side, with the file-level diffs of their snapshots; 404 (naming which) when either is unknown. */
   @MessagePattern(SUBJECTS.query.compare)
   async compare(@Payload() q: { a?: unknown; b?: unknown }): Promise<ApiReply<RunComparison>> {
     const [a, b] = await Promise.all([this.projection.get(q.a), this.projection.get(q.b)]);
     // Only a 200 carries a view: any other answer is the error envelope, passed on as it is.
     if (a.status !== 200) return a as ApiReply<never>;
     if (b.status !== 200) return b as ApiReply<never>;
-    return { status: 200, body: compareRuns(a.body as RunView, b.body as RunView) };
+    const body = await compareRunsWithFiles(a.body as RunView, b.body as RunView, async (pairs) => {
+      const reply = await this.bus.request<{ diffs: (SnapshotDiff | null)[] }>(
+        SUBJECTS.internal.snapshotsDiff,
+        {
+          pairs,
+        },
+      );
+      return reply.diffs.map((d) => d ?? undefined);
+    });
+    return { status: 200, body };
   }
 
   /** The incident report: JSON, or with `format` `md` / `html` the rendered text. */

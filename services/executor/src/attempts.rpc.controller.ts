@@ -18,6 +18,9 @@ import {
   type TestGateResult,
   fail,
   ok,
+  MAX_COMPARED_FILES,
+  type SnapshotDiff,
+  type SnapshotPair,
 } from '@rein/contracts';
 import { ATTEMPT_SETTLEMENTS, type AttemptSettlements } from '@rein/dispatch';
 import { LOGGER, type Logger } from '@rein/logging';
@@ -176,6 +179,14 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
     @Payload() r: { from: string; to: string; commits: string[] },
   ): Promise<{ missing: string[] }> {
     return { missing: await this.ws.workspaces.adopt(r.from, r.to, r.commits) };
+  }
+
+  @MessagePattern(SUBJECTS.internal.snapshotsDiff)
+  async snapshotsDiff(@Payload() r: { pairs: SnapshotPair[] }): Promise<{ diffs: (SnapshotDiff | null)[] }> {
+    const diffs = await Promise.all(
+      r.pairs.map(async (p) => (await this.ws.workspaces.diffAcross(p.a, p.b, MAX_COMPARED_FILES)) ?? null),
+    );
+    return { diffs };
   }
 
   @MessagePattern(SUBJECTS.internal.pools)
