@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { WireValidators } from '@rein/contracts';
+import { NATS_USERS, type NatsUserName, WireValidators, natsPasswordVariable } from '@rein/contracts';
 import { requestWhole } from '@rein/transport';
 import {
   type NatsServer,
@@ -18,7 +18,10 @@ import {
   startNatsServer,
   startOpenAiStandin,
   startRein,
+  traversableTempDir,
 } from '@rein/testing';
+
+const ROOT = join(import.meta.dirname, '..', '..');
 
 jest.setTimeout(60_000);
 
@@ -228,9 +231,17 @@ describe('re-judge on the embedded server', () => {
   }, 90_000);
 });
 
-describe('re-judge over NATS', () => {
+/**
+ * The four services as four processes, each on its own NATS user from deploy/nats/rein-auth.conf
+ * (as deployed), and a client on the API user: the orchestrator may ask the verifier
+ * (`rein.internal.gates.rejudge`), and the API user reaches the re-judge calls.
+ */
+describe('re-judge over NATS, each service on its own user', () => {
+  const SERVICES = ['audit', 'executor', 'verifier', 'orchestrator'] as const;
+  const password = (u: NatsUserName | 'all'): string => `pw-${u}-${process.pid}`;
   let judge: OpenAiStandin;
   let nats: NatsServer;
+  const procs: ReinProcess[] = [];
   let rein: ReinProcess;
   let nc: NatsConnection;
 
@@ -249,17 +260,42 @@ describe('re-judge over NATS', () => {
     judge = await startOpenAiStandin({
       fallback: { verdict: { pass: true, score: 0.9, reasons: ['documented'] } },
     });
-    nats = await startNatsServer();
-    rein = await startRein({
-      env: { ...JUDGE_ENV, REIN_JUDGE_BASE_URL: judge.url },
-      args: ['--transport', 'nats', '--nats-url', nats.url],
+    const users = [...SERVICES, 'api' as const, 'all' as const];
+    nats = await startNatsServer({
+      config: readFileSync(join(ROOT, 'deploy/nats/rein-auth.conf'), 'utf8'),
+      env: Object.fromEntries(users.map((u) => [natsPasswordVariable(u), password(u)])),
     });
-    nc = await connect({ servers: nats.url });
-  }, 90_000);
+    const dataDir = join(traversableTempDir('rein-rejudge-nats-'), 'data');
+    for (const service of SERVICES) {
+      procs.push(
+        await startRein({
+          dataDir,
+          env: {
+            ...JUDGE_ENV,
+            REIN_JUDGE_BASE_URL: judge.url,
+            REIN_NATS_USER: NATS_USERS[service],
+            REIN_NATS_PASS: password(service),
+          },
+          args: [
+            '--services',
+            service,
+            '--transport',
+            'nats',
+            '--nats-url',
+            nats.url,
+            '--store',
+            'jetstream',
+          ],
+        }),
+      );
+    }
+    rein = procs[3]!;
+    nc = await connect({ servers: nats.url, user: NATS_USERS.api, pass: password('api') });
+  }, 120_000);
 
   afterAll(async () => {
-    await nc?.drain();
-    await rein?.dispose();
+    await nc?.close();
+    for (const p of procs.reverse()) await p.dispose();
     await nats?.stop();
     await judge?.close();
   }, 60_000);
