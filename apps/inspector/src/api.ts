@@ -1,96 +1,16 @@
 import { createContext } from 'preact';
-import { useContext } from 'preact/hooks';
+import { useContext, useEffect, useState } from 'preact/hooks';
+import type { ErrorEnvelope, Problem, ReplayView, RunView, TaskView, Usage } from '@rein/contracts';
 /**
  * The inspector's only way to the server: DESIGN.md's HTTP API under /v1, with the bearer token
- * the user gave (kept in sessionStorage, so it lasts the tab and no longer). The shapes below are
- * the fields of the published schemas (GET /v1/openapi.json) that the pages read.
+ * the user gave (kept in sessionStorage, so it lasts the tab and no longer). The shapes are the
+ * contracts' own (`import type` from @rein/contracts, erased by the bundler: no run-time code of
+ * the server's reaches the page), so the page and the published schemas cannot drift apart.
  */
 
-export type TaskState =
-  | 'pending'
-  | 'ready'
-  | 'dispatched'
-  | 'running'
-  | 'verifying'
-  | 'succeeded'
-  | 'retrying'
-  | 'failed'
-  | 'cancelled'
-  | 'skipped';
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
-
-export interface Usage {
-  readonly tokens: number;
-  readonly usd: number;
-}
-
-export interface Verdict {
-  readonly gate: string;
-  readonly pass: boolean;
-  readonly score?: number;
-  readonly reasons: readonly string[];
-  readonly provenance: unknown;
-}
-
-export interface Attempt {
-  readonly n: number;
-  readonly state: string;
-  readonly startedAt: string | null;
-  readonly finishedAt: string | null;
-  readonly exitCode: number | null;
-  readonly summary: string | null;
-  readonly snapshot: string | null;
-  readonly usage: Usage;
-  readonly reason?: string;
-  readonly verdicts: readonly Verdict[];
-}
-
-export interface Task {
-  readonly id: string;
-  readonly state: TaskState;
-  readonly dependsOn: readonly string[];
-  readonly reason?: string;
-  readonly gate?: { readonly index: number; readonly kind: string };
-  readonly attempts: readonly Attempt[];
-}
-
-export interface RunView {
-  readonly runId: string;
-  readonly name: string;
-  readonly status: RunStatus;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly seq: number;
-  readonly usage: Usage;
-  readonly budget?: { readonly tokens?: number; readonly usd?: number };
-  readonly reason?: string;
-  readonly tasks: readonly Task[];
-  /** Set on a replay view: the seq it was folded up to. */
-  readonly at?: number;
-}
-
-export interface RunSummary extends Omit<RunView, 'tasks'> {
-  readonly tasks: { readonly total: number } & Partial<Record<TaskState, number>>;
-}
-
-export interface RunEvent {
-  readonly seq: number;
-  readonly id: string;
-  readonly type: string;
-  readonly at: string;
-  readonly runId: string;
-  readonly taskId?: string;
-  readonly attempt?: number;
-  readonly data: Readonly<Record<string, unknown>>;
-}
-
-export interface TranscriptEvent {
-  readonly seq: number;
-  readonly at: string;
-  readonly type: 'output' | 'tool_call' | 'usage' | 'status' | 'hook';
-  readonly data: Readonly<Record<string, unknown>>;
-}
+export type TaskState = TaskView['state'];
+/** What a run page shows: the live view, or the replay folded up to `at`. */
+export type ShownView = RunView | ReplayView;
 
 const TOKEN_KEY = 'rein.token';
 
@@ -104,11 +24,12 @@ export class ApiError extends Error {
   }
 }
 
+/** The envelope's first problem, with the field it names (a JSON Pointer) and the fix. */
 function messageOf(status: number, body: unknown): string {
-  const errors = (body as { errors?: { message?: string; hint?: string }[] } | null)?.errors;
-  const first = Array.isArray(errors) ? errors[0] : undefined;
-  if (first?.message) return `${status}: ${first.message}${first.hint ? ` (${first.hint})` : ''}`;
-  return `HTTP ${status}`;
+  const errors: unknown = (body as Partial<ErrorEnvelope> | null)?.errors;
+  const first = Array.isArray(errors) ? (errors[0] as Problem | undefined) : undefined;
+  if (!first?.message) return `HTTP ${status}`;
+  return `${status}: ${first.message}${first.path ? ` at ${first.path}` : ''}${first.hint ? ` (${first.hint})` : ''}`;
 }
 
 /**
@@ -222,9 +143,31 @@ export function useApi(): ReinApi {
   return api;
 }
 
+/**
+ * GET `path` (again whenever one of `deps` changes): the answer, or the error's message, while the
+ * component shows; a request still on its way when `path` changes is aborted.
+ */
+export function useJson<T>(
+  path: string,
+  deps: readonly unknown[] = [],
+): { readonly data: T | null; readonly error: string | null } {
+  const api = useApi();
+  const [state, setState] = useState<{ data: T | null; error: string | null }>({ data: null, error: null });
+  useEffect(() => {
+    const ctl = new AbortController();
+    api
+      .getJson<T>(path, ctl.signal)
+      .then((data) => setState({ data, error: null }))
+      .catch((e: unknown) => !ctl.signal.aborted && setState((s) => ({ ...s, error: (e as Error).message })));
+    return () => ctl.abort();
+  }, [path, ...deps]);
+  return state;
+}
+
 export const runPath = (runId: string): string => `/v1/runs/${encodeURIComponent(runId)}`;
 export const taskPath = (runId: string, taskId: string): string =>
   `${runPath(runId)}/tasks/${encodeURIComponent(taskId)}`;
+export const comparePath = (a: string, b: string): string => `${runPath(a)}/compare/${encodeURIComponent(b)}`;
 
 /** The event-stream reading of `ReinApi.follow`; `open` makes one request after the last id seen. */
 async function followStream(

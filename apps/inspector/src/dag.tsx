@@ -1,6 +1,7 @@
 import { createContext } from 'preact';
 import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { STATES, type Task, type TaskState } from './api.js';
+import type { TaskView } from '@rein/contracts';
+import { STATES, type TaskState } from './api.js';
 import {
   type DrawnGraph,
   GROUP_H,
@@ -69,7 +70,7 @@ export function Dag({
   onSelect,
   onLaidOut,
 }: {
-  tasks: readonly Task[];
+  tasks: readonly TaskView[];
   selected: string | null;
   onSelect: (id: string) => void;
   onLaidOut?: () => void;

@@ -1,5 +1,6 @@
 import { useMemo, useRef, useState } from 'preact/hooks';
-import { type RunEvent, fmtTime } from './api.js';
+import type { RunEvent } from '@rein/contracts';
+import { fmtTime } from './api.js';
 import { setQuery } from './nav.js';
 import { useVirtualRows } from './virtual.js';
 
@@ -11,12 +12,14 @@ export function EventLog({
   version,
   selected,
   tasks,
+  onFork,
   onRollback,
 }: {
   events: readonly RunEvent[];
   version: number;
   selected: string | null;
   tasks: readonly string[];
+  onFork: (seq: number) => void;
   onRollback: (seq: number) => void;
 }) {
   const [type, setType] = useState('');
@@ -88,6 +91,9 @@ export function EventLog({
                   #{chosen.seq} {chosen.type}
                 </b>
                 <button onClick={() => setQuery({ at: String(chosen.seq) })}>Show the run here</button>
+                <button onClick={() => onFork(chosen.seq)} data-testid="event-fork">
+                  Fork here
+                </button>
                 <button class="danger" onClick={() => onRollback(chosen.seq)} data-testid="event-rollback">
                   Roll back to here
                 </button>

@@ -1,4 +1,5 @@
-import type { Task, TaskState } from './api.js';
+import type { TaskView } from '@rein/contracts';
+import type { TaskState } from './api.js';
 
 /**
  * The DAG as drawn: tasks, with every large fan-out — tasks that share their upstream and their
@@ -22,7 +23,10 @@ export interface DrawnGraph {
 /** A fan-out larger than this is drawn as one group node. */
 export const GROUP_AT = 12;
 
-export function drawnGraph(tasks: readonly Task[], expanded: ReadonlySet<string> = new Set()): DrawnGraph {
+export function drawnGraph(
+  tasks: readonly TaskView[],
+  expanded: ReadonlySet<string> = new Set(),
+): DrawnGraph {
   const dependents = new Map<string, string[]>();
   for (const t of tasks)
     for (const d of t.dependsOn) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(t.id);

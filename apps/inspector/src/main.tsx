@@ -3,6 +3,7 @@ import { useEffect, useReducer, useState } from 'preact/hooks';
 import { ApiContext, ReinApi, useApi } from './api.js';
 import { LayoutContext, OffThreadLayout } from './dag.js';
 import { onLink, usePlace } from './nav.js';
+import { ComparePage } from './compare-page.js';
 import { RunPage } from './run-page.js';
 import { RunsList } from './runs-list.js';
 import './style.css';
@@ -52,7 +53,14 @@ function App() {
         ) : null}
       </header>
       {api.needsLogin ? <Login /> : null}
-      {place.runId === null ? <RunsList /> : <RunPage runId={place.runId} query={place.query} />}
+      {place.compare !== null ? (
+        <ComparePage a={place.compare.a} b={place.compare.b} />
+      ) : place.runId === null ? (
+        <RunsList />
+      ) : (
+        // One page per run: going to another (a fork just made) starts with none of this one's state.
+        <RunPage key={place.runId} runId={place.runId} query={place.query} />
+      )}
     </div>
   );
 }

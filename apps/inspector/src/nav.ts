@@ -1,14 +1,23 @@
 import { useEffect, useState } from 'preact/hooks';
 
-/** The page's address is its state: `/`, `/runs/{id}` and the query (`at`, `task`, `attempt`, `event`). */
+/**
+ * The page's address is its state: `/`, `/runs/{id}` and the query (`at`, `task`, `attempt`,
+ * `event`), or `/compare/{a}/{b}`.
+ */
 export interface Place {
   readonly runId: string | null;
+  readonly compare: { readonly a: string; readonly b: string } | null;
   readonly query: URLSearchParams;
 }
 
 function here(): Place {
-  const m = /^\/runs\/([^/]+)\/?$/.exec(location.pathname);
-  return { runId: m ? decodeURIComponent(m[1]!) : null, query: new URLSearchParams(location.search) };
+  const run = /^\/runs\/([^/]+)\/?$/.exec(location.pathname);
+  const pair = /^\/compare\/([^/]+)\/([^/]+)\/?$/.exec(location.pathname);
+  return {
+    runId: run ? decodeURIComponent(run[1]!) : null,
+    compare: pair ? { a: decodeURIComponent(pair[1]!), b: decodeURIComponent(pair[2]!) } : null,
+    query: new URLSearchParams(location.search),
+  };
 }
 
 const listeners = new Set<() => void>();
@@ -50,3 +59,5 @@ export function onLink(e: MouseEvent, href: string): void {
 }
 
 export const runHref = (runId: string): string => `/runs/${encodeURIComponent(runId)}`;
+export const compareHref = (a: string, b: string): string =>
+  `/compare/${encodeURIComponent(a)}/${encodeURIComponent(b)}`;

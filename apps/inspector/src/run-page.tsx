@@ -1,7 +1,11 @@
 import { useCallback, useEffect, useReducer, useRef, useState } from 'preact/hooks';
-import { type RunEvent, type RunView, fmtTime, fmtUsage, runPath, useApi } from './api.js';
+import type { ReplayView, RunEvent, RunView } from '@rein/contracts';
+import { fmtTime, fmtUsage, runPath, useApi } from './api.js';
 import { Dag } from './dag.js';
 import { EventLog } from './event-log.js';
+import { ForkPlanBox } from './fork.js';
+import { Lineage } from './lineage.js';
+import { RunLink } from './run-link.js';
 import { setQuery } from './nav.js';
 import { TaskPanel } from './task-panel.js';
 import { Timeline } from './timeline.js';
@@ -16,7 +20,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   const atParam = query.get('at');
   const at = atParam !== null && /^\d+$/.test(atParam) ? Number(atParam) : null;
   const [live, setLive] = useState<RunView | null>(null);
-  const [past, setPast] = useState<RunView | null>(null);
+  const [past, setPast] = useState<ReplayView | null>(null);
   const [error, setError] = useState<string | null>(null);
   const events = useRef<RunEvent[]>([]);
   const [eventsVersion, bumpEvents] = useReducer((n: number) => n + 1, 0);
@@ -108,7 +112,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
     // While the scrubber is dragged, only the position it rests on is fetched.
     const timer = setTimeout(() => {
       api
-        .getJson<RunView>(`${runPath(runId)}/replay?at=${at}`, ctl.signal)
+        .getJson<ReplayView>(`${runPath(runId)}/replay?at=${at}`, ctl.signal)
         .then((v) => setPast(v))
         .catch((e: unknown) => !ctl.signal.aborted && setError((e as Error).message));
     }, 80);
@@ -135,6 +139,8 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
     [],
   );
   const [actionError, setActionError] = useState<string | null>(null);
+  // The event a fork is being planned at (its box shows under the head), or null.
+  const [forkAt, setForkAt] = useState<number | null>(null);
   const run = async (path: string, body: unknown = {}, confirmText?: string): Promise<boolean> => {
     const problem = await act(path, body, confirmText);
     setActionError(problem);
@@ -165,6 +171,12 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
           <span>created {fmtTime(view.createdAt)}</span>
           <span>updated {fmtTime(view.updatedAt)}</span>
           <span data-testid="usage">usage {fmtUsage(view.usage, view.budget)}</span>
+          {view.forkedFrom ? (
+            <span data-testid="forked-from">
+              forked from <RunLink runId={view.forkedFrom.runId} query={`?at=${view.forkedFrom.atEvent}`} />{' '}
+              at event {view.forkedFrom.atEvent}
+            </span>
+          ) : null}
           {view.reason ? <span class="error">{view.reason}</span> : null}
           {view.status === 'running' && at === null ? (
             <button
@@ -180,6 +192,15 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
           <p class="error" data-testid="action-error">
             {actionError}
           </p>
+        ) : null}
+        {forkAt !== null ? (
+          <ForkPlanBox
+            key={forkAt}
+            runId={runId}
+            atEvent={forkAt}
+            onClose={() => setForkAt(null)}
+            onError={setActionError}
+          />
         ) : null}
       </section>
       <section class="scrubber" data-testid="scrubber">
@@ -209,6 +230,9 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
             <button onClick={() => setQuery({ at: null })} data-testid="go-live">
               Back to live
             </button>
+            <button data-testid="fork-here" onClick={() => setForkAt(at)}>
+              Fork here
+            </button>
             <button
               class="danger"
               data-testid="rollback-here"
@@ -237,12 +261,14 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
           run={run}
         />
       </div>
+      <Lineage view={view} />
       <Timeline view={view} selected={selectedTask} attempt={query.get('attempt')} />
       <EventLog
         events={events.current}
         version={eventsVersion}
         selected={query.get('event')}
         tasks={view.tasks.map((t) => t.id)}
+        onFork={setForkAt}
         onRollback={(seq) =>
           void run(`${runPath(runId)}/rollback`, { toEvent: seq }, `Roll ${runId} back to event ${seq}?`)
         }

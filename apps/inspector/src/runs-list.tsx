@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
-import { type RunSummary, STATES, fmtTime, useApi } from './api.js';
+import type { RunSummary } from '@rein/contracts';
+import { STATES, fmtTime, useApi } from './api.js';
 import { onLink, runHref } from './nav.js';
 
 const STATUSES = ['', 'running', 'succeeded', 'failed', 'cancelled'] as const;

@@ -1,14 +1,8 @@
+import type { AttemptView, TranscriptEvent } from '@rein/contracts';
 import { useEffect, useReducer, useRef, useState } from 'preact/hooks';
-import {
-  type Attempt,
-  type RunView,
-  type TranscriptEvent,
-  fmtTime,
-  fmtUsage,
-  taskPath,
-  useApi,
-} from './api.js';
+import { type ShownView, fmtTime, fmtUsage, taskPath, useApi } from './api.js';
 import { setQuery } from './nav.js';
+import { RunLink } from './run-link.js';
 
 const ENDED = new Set(['succeeded', 'failed', 'cancelled', 'skipped']);
 
@@ -22,7 +16,7 @@ export function TaskPanel({
   run,
 }: {
   runId: string;
-  view: RunView;
+  view: ShownView;
   taskId: string | null;
   attempt: string | null;
   past: boolean;
@@ -124,7 +118,7 @@ export function TaskPanel({
   );
 }
 
-function AttemptDetail({ runId, taskId, a }: { runId: string; taskId: string; a: Attempt }) {
+function AttemptDetail({ runId, taskId, a }: { runId: string; taskId: string; a: AttemptView }) {
   return (
     <div class="attempt" data-testid="attempt" data-attempt={a.n}>
       <dl>
@@ -167,7 +161,15 @@ function AttemptDetail({ runId, taskId, a }: { runId: string; taskId: string; a:
           </details>
         </div>
       ))}
-      <Transcript runId={runId} taskId={taskId} n={a.n} />
+      {a.carriedFrom ? (
+        // A fork carried this attempt over: it ran, and its transcript stays, in the source run.
+        <p class="carried" data-testid="carried-from">
+          carried over from{' '}
+          <RunLink runId={a.carriedFrom} query={`?task=${encodeURIComponent(taskId)}&attempt=${a.n}`} />
+        </p>
+      ) : (
+        <Transcript runId={runId} taskId={taskId} n={a.n} />
+      )}
     </div>
   );
 }

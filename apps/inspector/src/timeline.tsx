@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useReducer, useRef } from 'preact/hooks';
-import { type RunView, type Task } from './api.js';
+import type { TaskView } from '@rein/contracts';
+import type { ShownView } from './api.js';
 import { setQuery } from './nav.js';
 import { useVirtualRows } from './virtual.js';
 
@@ -18,9 +19,10 @@ interface Bar {
 }
 
 /** A task's attempts as bars on the run's clock (ms since it was created); tasks that never started have none. */
-function barsOf(task: Task, t0: number, now: number): Bar[] {
+function barsOf(task: TaskView, t0: number, now: number): Bar[] {
   return task.attempts.flatMap((a) => {
-    if (!a.startedAt) return [];
+    // A fork's carried attempt ran in its source run, before this run's clock started.
+    if (!a.startedAt || a.carriedFrom) return [];
     const start = Date.parse(a.startedAt) - t0;
     const end = a.finishedAt ? Date.parse(a.finishedAt) - t0 : now - t0;
     return [{ n: a.n, state: a.state, start, end: Math.max(end, start), open: !a.finishedAt }];
@@ -46,14 +48,14 @@ export function Timeline({
   selected,
   attempt,
 }: {
-  view: RunView;
+  view: ShownView;
   selected: string | null;
   attempt: string | null;
 }) {
   const scroller = useRef<HTMLDivElement>(null);
   const t0 = Date.parse(view.createdAt);
   // A live run's clock runs to now (redrawn each second); an ended or replayed one to its last change.
-  const live = view.status === 'running' && view.at === undefined;
+  const live = view.status === 'running' && !('at' in view);
   const [clock, tick] = useReducer((n: number) => n + 1, 0);
   useEffect(() => {
     if (!live) return undefined;
