@@ -135,6 +135,31 @@ suite('lineage in a browser', () => {
     await page.close();
   });
 
+  it('draws a fork of a fork below its own source, and the root of the family at the top', async () => {
+    const last = (await rein.get(`/v1/runs/${source}`)).body.seq as number;
+    const child = await rein.post(`/v1/runs/${source}/fork`, { atEvent: last });
+    expect(child.status).toBe(201);
+    const childId = child.body.runId as string;
+    const grandchild = await rein.post(`/v1/runs/${childId}/fork`, { atEvent: child.body.seq as number });
+    expect(grandchild.status).toBe(201);
+    const grandchildId = grandchild.body.runId as string;
+    const page = await browser.newPage();
+    await page.goto(`${rein.url}/runs/${grandchildId}`);
+    const lineage = page.getByTestId('lineage');
+    const node = lineage.locator(
+      `li[data-run="${source}"] > ul > li[data-run="${childId}"] > ul > li[data-run="${grandchildId}"]`,
+    );
+    await node.waitFor();
+    expect(await node.getAttribute('data-current')).toBe('yes');
+    expect(await lineage.locator('li[data-current=yes]').count()).toBe(1);
+    expect(await node.getByTestId('compare-link').getAttribute('href')).toBe(
+      `/compare/${childId}/${grandchildId}`,
+    );
+    // Every run of the family, from whichever of them the page shows.
+    expect(Number(await lineage.getAttribute('data-size'))).toBeGreaterThanOrEqual(3);
+    await page.close();
+  });
+
   it('forks from a chosen event in the event log', async () => {
     const page = await browser.newPage();
     await page.goto(`${rein.url}/runs/${source}?event=${aDone}`);
