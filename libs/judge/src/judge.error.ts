@@ -32,6 +32,8 @@ export interface JudgeErrorDetails {
   readonly durationMs?: number;
   /** Tokens the provider billed for an answer that could not be used (a malformed or refused verdict). */
   readonly usage?: JudgeTokens;
+  /** The answer that could not be used (malformed, an invalid verdict), as received, its API key scrubbed. */
+  readonly rawResponse?: string;
 }
 
 export class JudgeError extends Error {
@@ -43,6 +45,7 @@ export class JudgeError extends Error {
   readonly requestId?: string;
   readonly durationMs?: number;
   readonly usage?: JudgeTokens;
+  readonly rawResponse?: string;
 
   constructor(
     readonly kind: JudgeErrorKind,
@@ -57,6 +60,7 @@ export class JudgeError extends Error {
     if (details.requestId !== undefined) this.requestId = details.requestId;
     if (details.durationMs !== undefined) this.durationMs = details.durationMs;
     if (details.usage !== undefined) this.usage = details.usage;
+    if (details.rawResponse !== undefined) this.rawResponse = details.rawResponse;
   }
 }
 

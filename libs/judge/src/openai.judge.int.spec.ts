@@ -149,6 +149,8 @@ describe('OpenAiJudge against an OpenAI-compatible server', () => {
       'judge model judge-1 answered without a JSON verdict object ({"pass", "score", "reasons"}): \'Looks good to me!\'',
     );
     expect(err.retryable).toBe(false);
+    // The answer it could not use, for the attempt's stream.
+    expect(err.rawResponse).toBe('Looks good to me!');
   });
 
   it("reports the call's tokens as the API gave them, the cached share included", async () => {

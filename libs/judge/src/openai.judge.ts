@@ -85,7 +85,9 @@ export class OpenAiJudge implements Judge {
     // A reply quoting the key (an echoing gateway, a diff that held it) keeps it out of the
     // verdict's reasons and the stored raw answer alike.
     const content = scrubKey(this.readContent(completion, model, withRequest()), this.config.apiKey);
-    const raw = this.scrubbed(() => parseVerdict(content, withRequest()));
+    // An answer that does not parse is kept too: it is what the attempt's stream most needs to show.
+    const rawResponse = capBytes(content, RAW_RESPONSE_BYTES, 'response');
+    const raw = this.scrubbed(() => parseVerdict(content, { ...withRequest(), rawResponse }));
     const { passed, reasons } = decided(raw, input.threshold);
 
     const answered = completion as { model?: unknown; system_fingerprint?: unknown };
@@ -99,7 +101,7 @@ export class OpenAiJudge implements Judge {
       temperature: null,
       seed: null,
       ...promptHashes({ system, user }),
-      rawResponse: capBytes(content, RAW_RESPONSE_BYTES, 'response'),
+      rawResponse,
       score: raw.score,
       threshold: input.threshold,
       durationMs: Math.round(performance.now() - started),

@@ -234,10 +234,11 @@ export class GateEvaluator {
       } catch (e) {
         const message = e instanceof JudgeError ? e.message : `judge failed: ${String(e)}`;
         const spent = e instanceof JudgeError && e.usage ? this.spend(single.model, e.usage) : undefined;
+        const raw = await this.keepUnusable(m, 0, single.provider, single.model, e);
         const failed = verdict(
           false,
           [message],
-          { source: single.model, provider: single.provider, error: message, ...spentFields(spent) },
+          { source: single.model, provider: single.provider, error: message, ...spentFields(spent), ...raw },
           undefined,
           [spent],
         );
@@ -247,7 +248,7 @@ export class GateEvaluator {
       // The raw answer goes to the attempt's stream; the verdict links to it.
       const answered: Record<string, unknown> = { ...v.provenance };
       delete answered['rawResponse'];
-      const raw = await this.keepRaw(m, 0, single.provider, v.provenance);
+      const raw = await this.keepRaw(m, 0, single.provider, answerOf(v.provenance));
       const judged = verdict(
         v.passed,
         [...v.reasons],
@@ -268,7 +269,7 @@ export class GateEvaluator {
           const v = await p.judge.evaluate({ ...input, model: p.model });
           spent[i] = this.spend(p.model, v.usage);
           const durationMs = this.o.now() - at; // the juror's answer, not the append after it
-          const raw = await this.keepRaw(m, i, p.provider, v.provenance);
+          const raw = await this.keepRaw(m, i, p.provider, answerOf(v.provenance));
           return {
             ...base,
             pass: v.pass,
@@ -281,7 +282,9 @@ export class GateEvaluator {
         } catch (e) {
           const error = e instanceof JudgeError ? e.message : `judge failed: ${String(e)}`;
           if (e instanceof JudgeError && e.usage) spent[i] = this.spend(p.model, e.usage);
-          return { ...base, error, durationMs: this.o.now() - at, ...spentFields(spent[i]) };
+          const durationMs = this.o.now() - at;
+          const raw = await this.keepUnusable(m, i, p.provider, p.model, e);
+          return { ...base, error, durationMs, ...spentFields(spent[i]), ...raw };
         }
       }),
     );
@@ -320,13 +323,13 @@ export class GateEvaluator {
     m: EvaluateGate,
     juror: number,
     provider: string,
-    p: JudgeProvenance,
+    p: Answer,
   ): Promise<Record<string, unknown>> {
     const digest = {
-      rawResponseBytes: Buffer.byteLength(p.rawResponse),
-      rawResponseSha256: sha256Hex(p.rawResponse),
+      rawResponseBytes: Buffer.byteLength(p.raw),
+      rawResponseSha256: sha256Hex(p.raw),
     };
-    const inline = { rawResponse: capBytes(p.rawResponse, INLINE_RAW_RESPONSE_BYTES, 'response'), ...digest };
+    const inline = { rawResponse: capBytes(p.raw, INLINE_RAW_RESPONSE_BYTES, 'response'), ...digest };
     if (!this.o.judgeResponses) return inline;
     try {
       const ref = await this.o.judgeResponses.record(
@@ -335,16 +338,33 @@ export class GateEvaluator {
           gate: m.gate,
           juror,
           provider,
-          model: p.source,
+          model: p.model,
           ...(p.modelVersion === undefined ? {} : { modelVersion: p.modelVersion }),
           ...(p.requestId === undefined ? {} : { requestId: p.requestId }),
-          raw: p.rawResponse,
+          raw: p.raw,
         },
       );
       return { rawResponseRef: ref, ...digest };
     } catch (e) {
       return { ...inline, rawResponseError: `not kept in the attempt's stream: ${(e as Error).message}` };
     }
+  }
+
+  /** A failed call's answer, kept like a verdict's when there was one (a malformed or invalid verdict). */
+  private async keepUnusable(
+    m: EvaluateGate,
+    juror: number,
+    provider: string,
+    model: string,
+    e: unknown,
+  ): Promise<Record<string, unknown>> {
+    if (!(e instanceof JudgeError) || e.rawResponse === undefined) return {};
+    const answer = {
+      model,
+      raw: e.rawResponse,
+      ...(e.requestId === undefined ? {} : { requestId: e.requestId }),
+    };
+    return this.keepRaw(m, juror, provider, answer);
   }
 
   private spend(model: string, tokens: JudgeTokens): Spend {
@@ -417,6 +437,23 @@ export class GateEvaluator {
     // The policy is a pure function of the change; a change that could not be read threw above.
     return { verdict: checked, cacheable: true };
   }
+}
+
+/** What the attempt's stream keeps of one judge's answer. */
+interface Answer {
+  readonly model: string;
+  readonly raw: string;
+  readonly modelVersion?: string;
+  readonly requestId?: string;
+}
+
+function answerOf(p: JudgeProvenance): Answer {
+  return {
+    model: p.source,
+    raw: p.rawResponse,
+    ...(p.modelVersion === undefined ? {} : { modelVersion: p.modelVersion }),
+    ...(p.requestId === undefined ? {} : { requestId: p.requestId }),
+  };
 }
 
 /** The tokens and USD of the calls a gate made; undefined when it made none that reported any. */

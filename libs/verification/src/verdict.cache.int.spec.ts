@@ -160,6 +160,22 @@ describe('verdict cache', () => {
     await store.close();
   });
 
+  it('keeps an answer that is not a verdict too, and fails the gate without caching it', async () => {
+    standin.setFallback({ content: 'Looks fine to me.' });
+    const { store, cached } = verifier();
+    const v = await cached.evaluate(message(0));
+    expect(v.pass).toBe(false);
+    const ref = v.provenance['rawResponseRef'] as { stream: string; seq: number };
+    const [kept] = await store.readStream(ref.stream, { after: ref.seq - 1, limit: 1 });
+    expect(kept).toMatchObject({
+      type: JUDGE_RESPONSE,
+      data: { gate: 0, model: 'judge-a', raw: 'Looks fine to me.' },
+    });
+    await cached.evaluate(message(0));
+    expect(judgeCalls()).toBe(2);
+    await store.close();
+  });
+
   it('links every juror of a jury to its own raw answer and reuses the jury when all answered', async () => {
     const { store, cached } = verifier();
     const v = await cached.evaluate(message(2));
