@@ -1,3 +1,4 @@
+import type { RunView } from '@rein/contracts';
 import type { TrackerConfig } from './intake.config.js';
 import { renderIssueTemplate } from './issue-template.js';
 import type { Tracker, TrackerIssue } from './tracker.port.js';
@@ -77,22 +78,16 @@ export class HttpRunApi implements RunApi {
   }
 }
 
-/** The part of Rein's run view (GET /v1/runs/{id}) intake reads. */
-export interface RunViewLike {
-  readonly status: 'running' | 'succeeded' | 'failed' | 'cancelled';
-  readonly usage?: { readonly usd?: number };
-  readonly reason?: string;
-  readonly tasks?: readonly { readonly state: string; readonly gate?: { readonly kind: string } }[];
-}
+/** The part of Rein's run view (GET /v1/runs/{id}, libs/contracts) intake reads. */
+export type RunViewLike = Pick<RunView, 'status' | 'usage' | 'reason' | 'tasks'>;
 
 /** The run's state for intake: a running run with a task awaiting approval is in review. */
 export function runInfoOf(v: RunViewLike): RunInfo {
   const review =
-    v.status === 'running' &&
-    (v.tasks ?? []).some((t) => t.state === 'verifying' && t.gate?.kind === 'approval');
+    v.status === 'running' && v.tasks.some((t) => t.state === 'verifying' && t.gate?.kind === 'approval');
   return {
     status: review ? 'review' : v.status,
-    usd: v.usage?.usd ?? 0,
+    usd: v.usage.usd,
     ...(v.reason === undefined ? {} : { reason: v.reason }),
   };
 }
