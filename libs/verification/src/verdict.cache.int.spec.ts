@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { type EvaluateGate, type GateSpec, type TestGateResult, attemptStream } from '@rein/contracts';
-import { SqliteEventStore } from '@rein/event-store';
+import { type EventStore, JetStreamEventStore, SqliteEventStore } from '@rein/event-store';
 import { judgeRegistry } from '@rein/judge';
-import { type OpenAiStandin, startOpenAiStandin } from '@rein/testing';
+import { type NatsServer, type OpenAiStandin, startNatsServer, startOpenAiStandin } from '@rein/testing';
 import { gateRequest, gatesOf } from './gate-request.fixture.js';
 import { GateEvaluator } from './gate.evaluator.js';
 import { AttemptStreamJudgeResponses, JUDGE_RESPONSE } from './judge-responses.js';
@@ -32,8 +32,7 @@ let testRuns: number;
 let testResult: TestGateResult;
 
 /** One verifier process: its store (the same file every time) and its evaluators. */
-function verifier() {
-  const store = new SqliteEventStore({ path: join(dir, 'events.db') });
+function verifier(store: EventStore = new SqliteEventStore({ path: join(dir, 'events.db') })) {
   const evaluator = new GateEvaluator({
     // judge-a: $1 / $10 per million input / output tokens.
     price: (model, t) => (model === 'judge-a' ? (t.inputTokens + t.outputTokens * 10) / 1e6 : undefined),
@@ -260,4 +259,29 @@ describe('verdict cache', () => {
     expect(judgeCalls()).toBe(6);
     await store.close();
   });
+});
+
+/** The cluster's store: a verifier's new connection to JetStream (a restart) finds what it kept. */
+describe('verdict cache on JetStream', () => {
+  let nats: NatsServer;
+  beforeAll(async () => {
+    nats = await startNatsServer();
+  }, 30_000);
+  afterAll(() => nats?.stop());
+
+  it('reuses the verdict through a new connection, without calling the judge', async () => {
+    const names = { streamName: `VERDICTS_${Date.now()}`, subjectPrefix: `verdicts${Date.now()}.log` };
+    const first = verifier(await JetStreamEventStore.open({ servers: nats.url, ...names }));
+    const v1 = await first.cached.evaluate(message(0));
+    await first.store.close();
+    const second = verifier(await JetStreamEventStore.open({ servers: nats.url, ...names }));
+    const v2 = await second.cached.evaluate(message(0));
+    expect(judgeCalls()).toBe(1);
+    expect(second.errors).toEqual([]);
+    expect(v2.provenance).toMatchObject({ cached: true, rawResponseRef: v1.provenance['rawResponseRef'] });
+    const ref = v1.provenance['rawResponseRef'] as { stream: string; seq: number };
+    const [kept] = await second.store.readStream(ref.stream, { after: ref.seq - 1, limit: 1 });
+    expect(kept?.type).toBe(JUDGE_RESPONSE);
+    await second.store.close();
+  }, 30_000);
 });
