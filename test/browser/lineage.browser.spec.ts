@@ -157,6 +157,11 @@ suite('lineage in a browser', () => {
     );
     // Every run of the family, from whichever of them the page shows.
     expect(Number(await lineage.getAttribute('data-size'))).toBeGreaterThanOrEqual(3);
+    // The runs list says which runs are forks, and of what.
+    await page.goto(`${rein.url}/`);
+    const row = page.locator(`tr[data-run="${grandchildId}"] [data-testid=fork-of]`);
+    await row.waitFor();
+    expect(await row.textContent()).toBe(` fork of ${childId} at event ${child.body.seq as number}`);
     await page.close();
   });
 

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { RunSummary } from '@rein/contracts';
 import { STATES, fmtTime, useApi } from './api.js';
 import { onLink, runHref } from './nav.js';
+import { RunLink } from './run-link.js';
 
 const STATUSES = ['', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 
@@ -80,7 +81,15 @@ export function RunsList() {
                   {r.runId}
                 </a>
               </td>
-              <td>{r.name}</td>
+              <td>
+                {r.name}
+                {r.forkedFrom ? (
+                  <span class="muted" data-testid="fork-of">
+                    {' '}
+                    fork of <RunLink runId={r.forkedFrom.runId} /> at event {r.forkedFrom.atEvent}
+                  </span>
+                ) : null}
+              </td>
               <td>
                 <span class={`badge state-${r.status}`}>{r.status}</span>
               </td>
