@@ -130,9 +130,17 @@ module.exports = {
     forbid(
       'inspector-is-a-browser-bundle',
       'apps/inspector is the web inspector, bundled for the browser: it reaches the server only through the HTTP API, ' +
-        "so it imports its own modules and packages, never Rein's libs, services or CLI, nor Node's built-ins.",
+        "so it imports its own modules and packages, never Rein's libs, services or CLI, nor Node's built-ins " +
+        "(the contracts' types excepted, next rule).",
       { path: '^apps/inspector/' },
-      { pathNot: ['^apps/inspector/', 'node_modules'] },
+      { pathNot: ['^apps/inspector/', 'node_modules', CONTRACTS_BARREL] },
+    ),
+    forbid(
+      'inspector-takes-only-contract-types',
+      "The inspector's shapes are the contracts' own (one source), taken with `import type` from @rein/contracts: the " +
+        'bundler erases those, so no server code reaches the page. A value import would bundle the contracts.',
+      { path: '^apps/inspector/' },
+      { path: CONTRACTS_BARREL, dependencyTypesNot: ['type-only'] },
     ),
     forbid(
       'inspector-imported-by-nobody',

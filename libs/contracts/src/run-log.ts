@@ -1,3 +1,4 @@
+import { upcast } from '@rein/domain';
 import type { RunEvent } from './events.js';
 
 /** How a run event is kept in an event store: the envelope minus what the store itself records. */
@@ -28,7 +29,7 @@ export function toStoredRunEvent(e: RunEvent): StoredRunEventShape {
   return { id: e.id, type: e.type, data: envelope, meta: e.meta };
 }
 
-/** The inverse of `toStoredRunEvent`, given the stream position. Upcasters hook in here. */
+/** The inverse of `toStoredRunEvent`, given the stream position, upcast to today's event versions. */
 export function fromStoredRunEvent(
   runId: string,
   stored: {
@@ -40,7 +41,7 @@ export function fromStoredRunEvent(
   },
 ): RunEvent {
   const env = stored.data as StoredEnvelope;
-  return {
+  return upcast({
     seq: stored.streamPosition,
     id: stored.id,
     type: stored.type,
@@ -51,7 +52,7 @@ export function fromStoredRunEvent(
     ...(env.attempt === undefined ? {} : { attempt: env.attempt }),
     data: env.data,
     meta: stored.meta,
-  } as RunEvent;
+  } as RunEvent);
 }
 
 /** `run-<runId>` → runId, or undefined for other streams. */

@@ -15,3 +15,4 @@ export * from './run.redecide.js';
 export * from './run.what-if.js';
 export * from './judge.calibration.js';
 export * from './run.fork.js';
+export * from './run.upcast.js';

@@ -843,7 +843,9 @@ describe('gate deadlines', () => {
       run(s, 'api');
     });
     const requested = s.scenario.lastOf('GateRequested');
-    expect(requested.data).toEqual({ gate: 0, kind: 'approval' });
+    // GateRequested version 2 always says which request it is (version 1 left out the first).
+    expect(requested).toMatchObject({ version: 2, data: { gate: 0, kind: 'approval', request: 1 } });
+    expect(requested.data).not.toHaveProperty('dueAt');
     expect(s.scenario.task('api')).toMatchObject({ status: 'verifying', dueAt: null });
     s.when(gateTimer(T0 + 600_000)).thenNothing();
   });
@@ -859,7 +861,7 @@ describe('gate deadlines', () => {
       submit(s, [gated]);
       run(s, 'api');
     }).scenario;
-    expect(s.lastOf('GateRequested').data).toEqual({ gate: 0, kind: 'test' });
+    expect(s.lastOf('GateRequested').data).toEqual({ gate: 0, kind: 'test', request: 1 });
     expect(s.task('api').dueAt).toBeNull();
   });
 });

@@ -11,7 +11,7 @@ import type {
 import type { Decider } from './decider.js';
 import { downstreamOf } from './dag.js';
 import { gateKind } from './gate.kind.js';
-import { EVENT_VERSION, eventId } from './run.events.js';
+import { eventId, eventVersion } from './run.events.js';
 import { isoFromMs } from './hash.js';
 import { backoffMs } from './retry.policy.js';
 import { DecisionError, type RunCommand } from './run.commands.js';
@@ -245,7 +245,7 @@ class Decision {
     const timeoutMs = gateTimeoutMs(this.s.settings!, g);
     const data =
       timeoutMs === undefined
-        ? { gate, kind, ...(request === 1 ? {} : { request }) }
+        ? { gate, kind, request }
         : { gate, kind, dueAt: this.cmd.now + timeoutMs, request };
     this.emit('GateRequested', data, t, t.attempt);
   }
@@ -631,7 +631,7 @@ class Decision {
       seq,
       id: eventId(s.runId, type, taskId, attempt, ordinal ?? seq),
       type,
-      version: EVENT_VERSION,
+      version: eventVersion(type),
       at: isoFromMs(this.cmd.now),
       runId: s.runId,
       ...(taskId === undefined ? {} : { taskId }),

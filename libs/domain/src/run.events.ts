@@ -23,8 +23,18 @@ export function isFact(type: string): type is FactType {
   return factSet.has(type);
 }
 
-/** Current schema version of every event type; a changed shape bumps it and adds an upcaster. */
-export const EVENT_VERSION = 1;
+/**
+ * The schema version of each event type as the decider writes it today (1 unless listed); a
+ * changed shape bumps its type's version and adds an upcaster (run.upcast.ts), so the log keeps
+ * what was written and readers see today's shape.
+ *   GateRequested 2: `request` is always there (version 1 left it out for an approval's first
+ *   request, meaning 1).
+ */
+export const EVENT_VERSIONS: Readonly<Partial<Record<EventType, number>>> = { GateRequested: 2 };
+
+export function eventVersion(type: EventType): number {
+  return EVENT_VERSIONS[type] ?? 1;
+}
 
 /** Deterministic event id: run, task, attempt, kind and an ordinal, so a retried append is a no-op. */
 export function eventId(

@@ -124,6 +124,9 @@ function commandOf(fact: RunEvent, produced: readonly RunEvent[], options: Redec
           options.settingsHash ??
           (options.settings ? `${fact.meta.settingsHash}+changed` : fact.meta.settingsHash),
         ...(fact.data.by === undefined ? {} : { by: fact.data.by }),
+        ...(fact.data.forkedFrom === undefined
+          ? {}
+          : { fork: { from: fact.data.forkedFrom, carried: fact.data.carried ?? [] } }),
       };
     case 'AttemptStarted':
       return {
