@@ -1,4 +1,9 @@
 import type {
+  ForkPlan,
+  ForkRequest,
+  RejudgeAccepted,
+  RejudgeRequest,
+  RejudgeView,
   RunComparison,
   WhatIfReport,
   ApprovalDecision,
@@ -143,9 +148,23 @@ export class ReinClient {
     return this.json<RunComparison>('GET', `/v1/runs/${enc(a)}/compare/${enc(b)}`);
   }
 
+  /** Forks the run at event `atEvent` (201 the new run), or with `dryRun` answers the plan. */
+  async fork(runId: string, request: ForkRequest): Promise<RunView | ForkPlan> {
+    return this.json<RunView | ForkPlan>('POST', `/v1/runs/${enc(runId)}/fork`, request);
+  }
+
   /** What if: the run's facts decided again under the change; nothing changes on the server. */
   async whatIf(runId: string, change: unknown): Promise<WhatIfReport> {
     return this.json<WhatIfReport>('POST', `/v1/runs/${enc(runId)}/what-if`, change);
+  }
+
+  /** Starts a re-judge of the run's recorded verdicts (202 `{ rejudgeId }`); the run is unchanged. */
+  async rejudge(runId: string, request: RejudgeRequest): Promise<RejudgeAccepted> {
+    return this.json<RejudgeAccepted>('POST', `/v1/runs/${enc(runId)}/rejudge`, request);
+  }
+
+  async getRejudge(runId: string, rejudgeId: string): Promise<RejudgeView> {
+    return this.json<RejudgeView>('GET', `/v1/runs/${enc(runId)}/rejudge/${enc(rejudgeId)}`);
   }
 
   async retryTask(runId: string, taskId: string): Promise<RunView> {

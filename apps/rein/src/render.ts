@@ -1,4 +1,4 @@
-import type { PoolView, Problem, RunEvent } from '@rein/contracts';
+import type { ForkPlan, PoolView, Problem, RunEvent } from '@rein/contracts';
 import type { AttemptView, CalibrationRow, RunView, TaskView } from '@rein/domain';
 
 // Pure text rendering: every function takes what it shows (and `now` when it shows elapsed
@@ -290,6 +290,16 @@ export function summarizeEventData(e: RunEvent): string {
 }
 
 /** `rein events`: `seq type task attempt summary`. */
+/** A fork's dry run: what is carried over, what runs again and why. */
+export function renderForkPlan(p: ForkPlan): string[] {
+  const { reused, rerun } = p.plan;
+  return [
+    `reused (${reused.length}): ${reused.length > 0 ? reused.join(', ') : 'none'}`,
+    `rerun (${rerun.length}):${rerun.length > 0 ? '' : ' none'}`,
+    ...rerun.map((r) => `  ${r.taskId}: ${r.because}`),
+  ];
+}
+
 export function renderEvent(e: RunEvent): string {
   return [
     String(e.seq).padStart(4),

@@ -19,4 +19,6 @@ export * from './wire-shapes.js';
 export * from './nats-permissions.js';
 export * from './spec-overrides.js';
 export * from './what-if.js';
+export * from './fork.js';
 export * from './run-compare.js';
+export * from './rejudge.js';

@@ -93,7 +93,9 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> =
       i.dispatch('*'),
       i.cancel,
       i.evaluateGate,
+      i.rejudgeGate,
       i.snapshotsExist,
+      i.snapshotsAdopt,
       i.pools,
       ...Object.values(q),
       DISPATCH_QUEUE,
@@ -130,6 +132,8 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> =
       i.runTestGate,
       i.attemptChange,
       i.snapshotsExist,
+      i.snapshotsAdopt,
+      i.snapshotsDiff,
       SUBJECTS.eventsAll,
     ],
   },
@@ -146,11 +150,12 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsUserName, NatsPermissions>> =
       ...jsApiOn(GATES_STREAM),
       ackOn(GATES_STREAM),
     ],
-    subscribe: [inboxOf('verifier'), i.evaluateGate],
+    subscribe: [inboxOf('verifier'), i.evaluateGate, i.rejudgeGate],
   },
   audit: {
     // Reads the log, appends nothing: the event stream's API only.
-    publish: [...REPLIES, ...readLog],
+    // and asks the executor for snapshot diffs (compare).
+    publish: [...REPLIES, ...readLog, i.snapshotsDiff],
     subscribe: [inboxOf('audit'), ...Object.values(q)],
   },
   /** An API client: the public calls and the run event feed, nothing internal, no JetStream. */

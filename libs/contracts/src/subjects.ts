@@ -16,6 +16,9 @@ export const SUBJECTS = {
     report: 'rein.v1.runs.report',
     whatIf: 'rein.v1.runs.what-if',
     compare: 'rein.v1.runs.compare',
+    fork: 'rein.v1.runs.fork',
+    rejudge: 'rein.v1.runs.rejudge',
+    rejudgeGet: 'rein.v1.runs.rejudge.get',
   },
   tasks: {
     approve: 'rein.v1.tasks.approve',
@@ -40,12 +43,18 @@ export const SUBJECTS = {
     evaluateGate: 'rein.internal.gates.evaluate',
     /** verifier → orchestrator: a verdict. */
     gateVerdict: 'rein.internal.gates.verdict',
+    /** orchestrator → verifier: evaluate a recorded gate again, answered with its verdict (re-judge; nothing reaches the run). */
+    rejudgeGate: 'rein.internal.gates.rejudge',
     /** verifier → executor: run a test gate in the attempt's workspace and sandbox. */
     runTestGate: 'rein.internal.gates.test',
     /** verifier → executor: what the attempt changed (for the policy gate). */
     attemptChange: 'rein.internal.attempts.change',
     /** orchestrator → executor: restore a task's workspace / check snapshots (rollback). */
     snapshotsExist: 'rein.internal.snapshots.exist',
+    /** orchestrator → executor: copy a source run's snapshots into a fork's repository (fork). */
+    snapshotsAdopt: 'rein.internal.snapshots.adopt',
+    /** audit → executor: the file-level diffs between two runs' snapshots of tasks (compare). */
+    snapshotsDiff: 'rein.internal.snapshots.diff',
     /** → executors: describe your pools. */
     pools: 'rein.internal.pools.list',
   },

@@ -1,8 +1,10 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { ErrorCodeSchema, ErrorEnvelopeSchema, ProblemSchema } from './errors.js';
 import {
+  CarriedTaskSchema,
   EVENT_TYPES,
   EventEnvelopeSchema,
+  ForkedFromSchema,
   eventDataSchemas,
   PoolSchema,
   PoolSettingsSchema,
@@ -53,7 +55,14 @@ import {
 } from './run-report.js';
 import { deepFreeze } from './schema-builders.js';
 import { SpecOverridesSchema } from './spec-overrides.js';
-import { CompareSideSchema, CompareTaskSchema, RunComparisonSchema } from './run-compare.js';
+import { ForkPlanSchema, ForkRequestSchema, ForkRerunSchema } from './fork.js';
+import {
+  CompareSideSchema,
+  CompareTaskSchema,
+  RunComparisonSchema,
+  SnapshotDiffSchema,
+  SnapshotFileChangeSchema,
+} from './run-compare.js';
 import {
   DecisionSummarySchema,
   WhatIfDecisionSchema,
@@ -61,6 +70,13 @@ import {
   WhatIfRequestSchema,
   WhatIfUnknownSchema,
 } from './what-if.js';
+import {
+  RejudgeAcceptedSchema,
+  RejudgeJudgeOverrideSchema,
+  RejudgeRequestSchema,
+  RejudgeVerdictSchema,
+  RejudgeViewSchema,
+} from './rejudge.js';
 
 /**
  * The shapes defined once in TypeBox, as the OpenAPI components they are published as. openapi.ts
@@ -188,6 +204,18 @@ function build(): Record<string, Schema> {
       RunComparison: RunComparisonSchema,
       CompareTask: CompareTaskSchema,
       CompareSide: CompareSideSchema,
+      SnapshotDiff: SnapshotDiffSchema,
+      SnapshotFileChange: SnapshotFileChangeSchema,
+      RejudgeRequest: RejudgeRequestSchema,
+      RejudgeJudgeOverride: RejudgeJudgeOverrideSchema,
+      RejudgeAccepted: RejudgeAcceptedSchema,
+      RejudgeView: RejudgeViewSchema,
+      RejudgeVerdict: RejudgeVerdictSchema,
+      ForkedFrom: ForkedFromSchema,
+      CarriedTask: CarriedTaskSchema,
+      ForkRequest: ForkRequestSchema,
+      ForkPlan: ForkPlanSchema,
+      ForkRerun: ForkRerunSchema,
     }),
   };
 }

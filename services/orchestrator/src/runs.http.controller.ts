@@ -16,7 +16,7 @@ import {
 } from '@rein/contracts';
 import { TRANSPORT } from '@rein/nest';
 import type { Transport } from '@rein/transport';
-import { type JsonBody, RunsApi } from '@rein/orchestration';
+import { type JsonBody, Rejudges, RunsApi } from '@rein/orchestration';
 import type { Request, Response } from 'express';
 
 /**
@@ -31,6 +31,7 @@ export class RunsHttpController {
   constructor(
     @Inject(RunsApi) private readonly api: RunsApi,
     @Inject(TRANSPORT) private readonly bus: Transport,
+    @Inject(Rejudges) private readonly rejudges: Rejudges,
   ) {}
 
   @Post('runs')
@@ -171,6 +172,13 @@ export class RunsHttpController {
     send(res, body.ok ? await this.api.rollback(runId, body.value, principalOf(req)) : body.reply);
   }
 
+  @Post('runs/:id/fork')
+  @RequireScope('runs:submit')
+  async fork(@Param('id') runId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const body = this.body(req);
+    send(res, body.ok ? await this.api.fork(runId, body.value, principalOf(req)) : body.reply);
+  }
+
   @Get('runs/:a/compare/:b')
   @RequireScope('runs:read')
   async compare(@Param('a') a: string, @Param('b') b: string, @Res() res: Response): Promise<void> {
@@ -183,6 +191,24 @@ export class RunsHttpController {
   async whatIf(@Param('id') runId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const body = this.body(req);
     send(res, body.ok ? await this.api.whatIf(runId, body.value) : body.reply);
+  }
+
+  // The run is only read, but judges are asked (and paid) and the re-judge is recorded.
+  @Post('runs/:id/rejudge')
+  @RequireScope('runs:submit')
+  async rejudge(@Param('id') runId: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const body = this.body(req);
+    send(res, body.ok ? await this.rejudges.request(runId, body.value, principalOf(req)) : body.reply);
+  }
+
+  @Get('runs/:id/rejudge/:rejudgeId')
+  @RequireScope('runs:read')
+  async getRejudge(
+    @Param('id') runId: string,
+    @Param('rejudgeId') rejudgeId: string,
+    @Res() res: Response,
+  ): Promise<void> {
+    send(res, await this.rejudges.get(runId, rejudgeId));
   }
 
   @Post('runs/:id/tasks/:task/approve')

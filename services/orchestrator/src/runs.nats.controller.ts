@@ -3,7 +3,7 @@ import { AUTHORIZER, Authorizer, type Scope, byOf } from '@rein/auth';
 import { type ApiReply, SUBJECTS } from '@rein/contracts';
 import { REIN_CONFIG, type ReinConfig, TRANSPORT } from '@rein/nest';
 import { LOGGER, type Logger } from '@rein/logging';
-import { RunsApi } from '@rein/orchestration';
+import { Rejudges, RunsApi } from '@rein/orchestration';
 import type { ServedReply, ServedRequest, Transport } from '@rein/transport';
 
 type Body = Readonly<Record<string, unknown>>;
@@ -27,6 +27,7 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(AUTHORIZER) private readonly access: Authorizer,
     @Inject(REIN_CONFIG) private readonly config: ReinConfig,
+    @Inject(Rejudges) private readonly rejudges: Rejudges,
   ) {}
 
   onModuleInit(): void {
@@ -56,6 +57,13 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
         },
       ],
       [SUBJECTS.runs.compare]: ['runs:read', (b) => this.ask(SUBJECTS.query.compare, b)],
+      [SUBJECTS.runs.fork]: [
+        'runs:submit',
+        (b, _raw, by) => {
+          const { runId, ...body } = b;
+          return this.api.fork(str(runId), body, by);
+        },
+      ],
       [SUBJECTS.runs.whatIf]: [
         'runs:read',
         (b) => {
@@ -63,6 +71,14 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
           return this.api.whatIf(str(runId), body);
         },
       ],
+      [SUBJECTS.runs.rejudge]: [
+        'runs:submit',
+        (b, _raw, by) => {
+          const { runId, ...body } = b;
+          return this.rejudges.request(str(runId), body, by);
+        },
+      ],
+      [SUBJECTS.runs.rejudgeGet]: ['runs:read', (b) => this.rejudges.get(str(b.runId), str(b.rejudgeId))],
       [SUBJECTS.tasks.approve]: [
         'runs:approve',
         (b, _raw, by) => {

@@ -15,6 +15,7 @@ import {
 import type { Transport } from '@rein/transport';
 import { AttemptStreamJudgeResponses, CachedGateEvaluator, GateEvaluator } from '@rein/verification';
 import { GatesRpcController, executorClient } from './gates.rpc.controller.js';
+import { RejudgeRpcController } from './rejudge.rpc.controller.js';
 
 /** What only the verifier reads (libs/config's table, passed in by the composition root). */
 export interface VerifierSettings {
@@ -30,7 +31,7 @@ export class VerifierModule {
     return {
       module: VerifierModule,
       imports: [core],
-      controllers: [GatesRpcController, HealthController],
+      controllers: [GatesRpcController, RejudgeRpcController, HealthController],
       providers: [
         {
           provide: GateEvaluator,
