@@ -34,6 +34,7 @@ import { cleanupSettingsOf } from '@rein/execution';
 import { LOG_LEVELS, type LogLevel, type Logger, NestLoggerAdapter, pinoLogger } from '@rein/logging';
 import { anthropicJudgeConfigFromEnv, judgeConfigFromEnv, judgeProviderFromEnv } from '@rein/judge';
 import { Authorizer, TokensFileError } from '@rein/auth';
+import { IntakeConfigError, IntakeSupervisor, loadIntakeConfig } from '@rein/intake';
 import { type IdempotencyKeyCache, RunEngine } from '@rein/orchestration';
 import type { ViewCache } from '@rein/projections';
 import type { RunView } from '@rein/domain';
@@ -94,6 +95,8 @@ export interface EmbeddedOptions {
   readonly judge?: ReinConfig['judge'];
   /** Bearer tokens with scopes (libs/auth; env REIN_TOKENS_FILE); required to listen beyond loopback. */
   readonly tokensFile?: string;
+  /** Tracker intake, a YAML file (env REIN_INTAKE; docs/intake.md): checked at start, reloaded when it changes. */
+  readonly intake?: string;
   /**
    * Where workspace bases may come from: local roots and URL patterns, comma-separated (env
    * REIN_WORKSPACE_SOURCES; libs/workspace base-sources.ts). Default: without tokens, local paths
@@ -119,6 +122,7 @@ export interface EmbeddedOptions {
 /** What this composition root reads from the environment (libs/config) when its caller gives none. */
 const ENV_SETTINGS = [
   'tokensFile',
+  'intake',
   'workspaceSources',
   'sandboxUids',
   'natsUrl',
@@ -255,6 +259,10 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     }
   }
   // ---- end access control ----
+  // Checked before anything starts: a bad intake file refuses the start at once, with every problem.
+  const intake = services.has('orchestrator')
+    ? await intakeOf(options.intake ?? fromEnv.intake, env, () => publicUrl)
+    : undefined;
   // Traversable (not listable) by others: the sandbox's unprivileged uid must reach workspaces
   // below it; the store and config inside are private (0600).
   mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
@@ -403,6 +411,8 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     return app;
   };
 
+  /** The URL the API listens on, once it does (intake's status comments link to it). */
+  let publicUrl = '';
   /** Things to close after the apps (Redis connections, leases). */
   const closers: (() => Promise<void>)[] = [];
   let listening: INestApplication | undefined;
@@ -453,6 +463,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
           // attempts' timeouts (and, with JetStream dispatch, redelivery) reclaim them.
           reclaimRunningOnStart: services.has('executor') && config.transport === 'inprocess',
           access,
+          ...(intake ? { intake } : {}),
         }),
         true,
         'orchestrator',
@@ -477,6 +488,9 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const address = (listening?.getHttpServer() as HttpServer | undefined)?.address();
   const port = address && typeof address === 'object' ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  publicUrl = url;
+  // Intake submits runs once the engine has recovered the log's and the server listens.
+  if (services.has('orchestrator')) listening?.get(IntakeSupervisor).start();
   say(`rein: listening on ${url} (services: ${[...services].join(', ')})`);
   say(
     `rein: data dir ${config.dataDir}; store ${config.store}${config.store === 'sqlite' ? ` (synchronous=${config.sqliteSynchronous})` : ''}; transport ${config.transport === 'nats' ? `nats (${natsUrl.replace(/\/\/[^@/]*@/g, '//***@')})` : 'in-process'}; sandbox ${sandboxKind}`,
@@ -733,4 +747,20 @@ function natsUrlsAreLoopback(urls: string): boolean {
       return false;
     }
   });
+}
+
+/**
+ * `--intake FILE`: checked before the orchestrator starts, so a bad file (or a secret it names
+ * that is not set) refuses the start with every problem; the orchestrator then watches it.
+ */
+async function intakeOf(
+  path: string | undefined,
+  env: Env,
+  publicUrl: () => string,
+): Promise<{ path: string; env: Env; publicUrl: () => string } | undefined> {
+  if (path === undefined) return undefined;
+  const file = resolve(path);
+  const loaded = await loadIntakeConfig(file, env);
+  if (!loaded.ok) throw new StartupError(new IntakeConfigError(file, loaded.problems).message);
+  return { path: file, env, publicUrl };
 }

@@ -13,12 +13,33 @@ import {
   loadConfig,
   processEnv,
 } from '@rein/config';
-import type { RollbackRequest, RunComparison, RunView, WhatIfReport } from '@rein/contracts';
+import type {
+  ForkRequest,
+  RollbackRequest,
+  RunComparison,
+  RunView,
+  WhatIfReport,
+} from '@rein/contracts';
 import { judgeCalibration } from '@rein/domain';
 import { parse as parseYaml } from 'yaml';
 import { ApiError, ConnectionError, ReinClient } from './client.js';
 import { TranscriptPrinter } from './logs.js';
-import { renderCalibration, renderEvent, renderPools, renderProblems, renderStatus } from './render.js';
+import {
+  renderCalibration,
+  renderEvent,
+  renderForkPlan,
+  renderPools,
+  renderProblems,
+  renderStatus,
+} from './render.js';
+import {
+  type RejudgeFlags,
+  collect,
+  gateFlag,
+  rejudgeBody,
+  renderRejudge,
+  thresholdFlag,
+} from './rejudge.js';
 import { type EmbeddedServerOptions, loadServer, ServerUnavailableError } from './server-entry.js';
 import { isTerminalRunStatus, watchRun } from './watch.js';
 
@@ -234,9 +255,53 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
           lines.push(
             `  ${t.id}: ${show(t.a)} | ${show(t.b)}${t.changed.length > 0 ? `  changed: ${t.changed.join(', ')}` : ''}`,
           );
+          for (const f of t.files?.files ?? []) {
+            lines.push(`    ${f.status} ${f.path} (+${f.insertions} -${f.deletions})`);
+          }
+          const more = (t.files?.total ?? 0) - (t.files?.files.length ?? 0);
+          if (more > 0) lines.push(`    … and ${more} more files`);
+          if (t.filesUnavailable) lines.push(`    files: ${t.filesUnavailable}`);
         }
         lines.push(`usage: ${c.usage.a.tokens} tokens | ${c.usage.b.tokens} tokens`);
         return print(io, lines.join('\n'));
+      }),
+    );
+
+  program
+    .command('fork')
+    .description(
+      'start a new run from the state of RUN after event N: tasks that had succeeded and that nothing changes are carried over, the rest run again',
+    )
+    .argument('<run>', 'run id')
+    .requiredOption('--at <seq>', 'the event to fork at (1-based seq)', positiveInt('--at'))
+    .option(
+      '-f, --file <file>',
+      'YAML or JSON overrides: { tasks?, agents?, budget?, concurrency? } (- reads stdin)',
+    )
+    .option('--dry-run', 'print what would be reused and what would run again; create nothing')
+    .option('--key <key>', 'idempotency key: forking again with it answers the same run')
+    .action(
+      act(async (g, runId: string, opts: { at: number; file?: string; dryRun?: boolean; key?: string }) => {
+        let overrides: unknown;
+        if (opts.file !== undefined) {
+          const text = await readSpec(opts.file, io);
+          try {
+            overrides = parseYaml(text) ?? undefined;
+          } catch (e) {
+            throw new InvalidArgumentError(`${opts.file} is not YAML or JSON: ${(e as Error).message}`);
+          }
+        }
+        const request = {
+          atEvent: opts.at,
+          ...(overrides === undefined ? {} : { overrides }),
+          ...(opts.dryRun ? { dryRun: true } : {}),
+          ...(opts.key === undefined ? {} : { idempotencyKey: opts.key }),
+        } as ForkRequest;
+        const answer = await clientFor(g, io).fork(runId, request);
+        if (g.json) return print(io, json(answer));
+        if ('plan' in answer) return print(io, renderForkPlan(answer).join('\n'));
+        print(io, `forked run ${runId} at event ${opts.at}: ${answer.runId}`);
+        return print(io, renderStatus(answer, { color: useColor(g, io) }).join('\n'));
       }),
     );
 
@@ -258,6 +323,44 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         }
         const report = await clientFor(g, io).whatIf(runId, change ?? {});
         return print(io, g.json ? json(report) : renderWhatIf(report).join('\n'));
+      }),
+    );
+
+  program
+    .command('rejudge')
+    .description(
+      "evaluate a run's recorded judge, policy and test verdicts again against their snapshots; the run is unchanged",
+    )
+    .argument('<run>', 'run id')
+    .option('--task <id>', 'only this task (repeatable)', collect(String))
+    .option(
+      '--gate <gate>',
+      'only this gate: an index (0 is the first) or judge, policy, test (repeatable)',
+      collect(gateFlag),
+    )
+    .option('--judge-model <model>', "the judges' model instead of the gates' own")
+    .option(
+      '--judge-provider <provider>',
+      "the judges' provider instead of the gates' own (openai, anthropic)",
+    )
+    .option('--rubric <text>', "the judges' rubric instead of the gates' own")
+    .option('--threshold <x>', "the judges' threshold instead of the gates' own (0 to 1)", thresholdFlag)
+    .option(
+      '--wait',
+      'wait until every gate is evaluated and print the verdicts; exit 1 if the re-judge failed',
+    )
+    .action(
+      act(async (g, runId: string, opts: RejudgeFlags) => {
+        const client = clientFor(g, io);
+        const { rejudgeId } = await client.rejudge(runId, rejudgeBody(opts));
+        if (!opts.wait) return print(io, g.json ? json({ rejudgeId }) : rejudgeId);
+        let view = await client.getRejudge(runId, rejudgeId);
+        while (view.status === 'running') {
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          view = await client.getRejudge(runId, rejudgeId);
+        }
+        print(io, g.json ? json(view) : renderRejudge(view).join('\n'));
+        return view.status === 'completed' ? EXIT.ok : EXIT.runFailed;
       }),
     );
 
@@ -483,6 +586,7 @@ export function upOptions(
     ...(given('natsUrl') ? { natsUrl: c.natsUrl } : {}),
     ...(c.redisUrl === undefined ? {} : { redisUrl: c.redisUrl }),
     ...(c.tokensFile === undefined ? {} : { tokensFile: c.tokensFile }),
+    ...(c.intake === undefined ? {} : { intake: c.intake }),
     ...(c.workspaceSources === undefined ? {} : { workspaceSources: c.workspaceSources }),
     ...(given('retentionDays') ? { retentionDays: String(c.retentionDays) } : {}),
     ...(given('workspaceCleanup') ? { workspaceCleanup: c.workspaceCleanup } : {}),

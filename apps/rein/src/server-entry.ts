@@ -20,6 +20,8 @@ export interface EmbeddedServerOptions {
   readonly redisUrl?: string;
   /** Bearer tokens with scopes (YAML or JSON); the server requires one to listen beyond loopback. */
   readonly tokensFile?: string;
+  /** Tracker intake, a YAML file (docs/intake.md); the server checks it at start. */
+  readonly intake?: string;
   /** Where workspace bases may come from (local roots, URL patterns); the server applies its defaults. */
   readonly workspaceSources?: string;
   /** Executor pools (JSON list or a YAML/JSON file); the server's default is one local pool. */

@@ -169,6 +169,15 @@ export const SERVER_SETTINGS = {
     doc: 'where workspace bases may come from: local roots and URL patterns, comma-separated; never the data dir (see below)',
     readBy: ['orchestrator', 'executor'],
   },
+  intake: {
+    flag: '--intake',
+    arg: 'FILE',
+    env: 'REIN_INTAKE',
+    parser: verbatim('string'),
+    defaultDoc: 'none: no tracker intake',
+    doc: 'tracker intake, YAML: GitHub and Linear issues become runs, their status is written back; reloaded when it changes (see [docs/intake.md](docs/intake.md))',
+    readBy: ['orchestrator'],
+  },
   pools: {
     flag: '--pools',
     arg: 'JSON|FILE',

@@ -41,12 +41,17 @@ const TABLE: readonly (readonly [method: string, path: string, statuses: readonl
   ['post', '/v1/runs/{id}/tasks/{task}/reject', ['202', '404', '409']],
   ['post', '/v1/runs/{id}/tasks/{task}/cancel', ['202', '404', '409']],
   ['post', '/v1/runs/{id}/what-if', ['200', '400', '404']],
+  ['post', '/v1/runs/{id}/fork', ['200', '201', '400', '404', '409', '415']],
   ['get', '/v1/runs/{a}/compare/{b}', ['200', '404']],
+  ['post', '/v1/runs/{id}/rejudge', ['202', '400', '404']],
+  ['get', '/v1/runs/{id}/rejudge/{rejudgeId}', ['200', '404']],
   ['post', '/v1/runs/{id}/tasks/{task}/retry', ['202', '404', '409']],
   ['get', '/healthz', ['200']],
   ['get', '/readyz', ['200', '503']],
   ['get', '/metrics', ['200']],
   ['get', '/v1/openapi.json', ['200']],
+  ['get', '/v1/intake', ['200']],
+  ['post', '/v1/intake/{tracker}/webhook', ['202', '401', '403', '404']],
 ];
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 

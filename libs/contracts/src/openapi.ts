@@ -3,6 +3,7 @@ import { RUN_ID_PATTERN, TASK_ID_PATTERN } from './ids.js';
 import { deepFreeze } from './schema-builders.js';
 import { SUBJECTS } from './subjects.js';
 import { WIRE_COMPONENTS } from './wire-shapes.js';
+import { INTAKE_COMPONENTS, INTAKE_PATHS } from './intake.openapi.js';
 
 /**
  * The OpenAPI 3.1 document of Rein's HTTP API (DESIGN.md, "HTTP, JSON, under /v1"), served at
@@ -244,6 +245,41 @@ const paths: Record<string, Record<string, unknown>> = {
       },
     },
   },
+  '/v1/runs/{id}/fork': {
+    parameters: [param('runId')],
+    post: {
+      operationId: 'forkRun',
+      tags: tags.runs,
+      summary: 'A new run from the state of this one after event atEvent',
+      description:
+        'The source run is only read. Tasks that had succeeded by event `atEvent` — and that `overrides` does ' +
+        'not change (its own fields or its agent profile), nor any task upstream of them — are carried over as ' +
+        'succeeded with their accepted attempts (verdicts and provenance included, marked `carriedFrom`) and ' +
+        'snapshots, without running again; every other task starts pending, from workspaces rebuilt from the ' +
+        'carried snapshots. The new run view carries `forkedFrom`. `overrides` patch the spec as for what-if and ' +
+        'the result is checked as a submitted spec is. `dryRun: true` answers the plan (200) and creates nothing. ' +
+        'A repeated `idempotencyKey` with the same fork answers the run it made (200); with another, 409. Usage ' +
+        'and budget count what the fork itself spends.',
+      requestBody: smallBody(ref('ForkRequest'), 'Where to fork, and what to change.'),
+      responses: {
+        '200': answer(
+          'The plan of a dry run, or the run an earlier fork with the same idempotencyKey made (a RunView).',
+          { oneOf: [ref('ForkPlan'), ref('RunView')] },
+        ),
+        '201': viewAnswer('The fork was created.'),
+        '400': errorResponse(
+          "The body is malformed, atEvent is past the run's last event, or an override names an unknown task or is invalid.",
+          ['invalid_spec'],
+        ),
+        '404': failure('NotFound'),
+        '409': errorResponse(
+          'A snapshot the fork carries over is gone (snapshot_gone), or the idempotencyKey was used for another fork or spec (conflict).',
+          ['snapshot_gone', 'conflict'],
+        ),
+        '415': failure('UnsupportedMediaType'),
+      },
+    },
+  },
   '/v1/runs/{id}/what-if': {
     parameters: [param('runId')],
     post: {
@@ -278,6 +314,53 @@ const paths: Record<string, Record<string, unknown>> = {
         '404': failure('NotFound'),
         '409': errorResponse('The run already finished.', ['conflict']),
         '415': failure('UnsupportedMediaType'),
+      },
+    },
+  },
+  '/v1/runs/{id}/rejudge': {
+    parameters: [param('runId')],
+    post: {
+      operationId: 'rejudgeRun',
+      tags: tags.runs,
+      summary: "Evaluate the run's recorded judge, policy and test verdicts again, against their snapshots",
+      description:
+        'Nothing of the run changes: its log `run-<id>` gets no event. The re-judge is recorded in its own ' +
+        'stream (`rejudge-<runId>-<rejudgeId>`) and evaluated by the verifier; read it with ' +
+        '`GET /v1/runs/{id}/rejudge/{rejudgeId}`. By default every attempt with recorded verdicts is ' +
+        're-judged, every judge, policy and test gate; `tasks` and `gates` (an index or a kind) narrow it. ' +
+        "`judge` replaces the judge gates' provider, model, rubric or threshold (a jury: each juror's " +
+        "provider and model); a provider without a model uses that provider's configured model.",
+      requestBody: smallBody(ref('RejudgeRequest'), 'What to re-judge, and how.'),
+      responses: {
+        '202': answer('The re-judge started.', ref('RejudgeAccepted')),
+        '400': errorResponse(
+          'A field has the wrong type or is unknown, or a task or gate is not in the run; every problem is listed.',
+          ['invalid_spec'],
+        ),
+        '404': failure('NotFound'),
+        '415': failure('UnsupportedMediaType'),
+      },
+    },
+  },
+  '/v1/runs/{id}/rejudge/{rejudgeId}': {
+    parameters: [
+      param('runId'),
+      {
+        name: 'rejudgeId',
+        in: 'path',
+        required: true,
+        description: 'The id `POST /v1/runs/{id}/rejudge` answered.',
+        schema: { type: 'string', pattern: RUN_ID },
+      },
+    ],
+    get: {
+      operationId: 'getRejudge',
+      tags: tags.runs,
+      summary:
+        'A re-judge: its status and, per gate, the recorded verdict, the new one and whether it changed',
+      responses: {
+        '200': answer('The re-judge, as its stream records it.', ref('RejudgeView')),
+        '404': errorResponse('No such run, or no such re-judge of it.', ['not_found']),
       },
     },
   },
@@ -529,6 +612,9 @@ function natsSubjects(): Schema {
       { subject: tasks.cancel, operationId: 'cancelTask' },
       { subject: runs.whatIf, operationId: 'whatIfRun' },
       { subject: runs.compare, operationId: 'compareRuns' },
+      { subject: runs.fork, operationId: 'forkRun' },
+      { subject: runs.rejudge, operationId: 'rejudgeRun' },
+      { subject: runs.rejudgeGet, operationId: 'getRejudge' },
       { subject: tasks.retry, operationId: 'retryTask' },
       { subject: pools.list, operationId: 'listPools' },
     ],
@@ -548,6 +634,7 @@ function natsSubjects(): Schema {
         attemptFinished: internal.attemptFinished,
         evaluateGate: internal.evaluateGate,
         gateVerdict: internal.gateVerdict,
+        rejudgeGate: internal.rejudgeGate,
         runTestGate: internal.runTestGate,
         attemptChange: internal.attemptChange,
         snapshotsExist: internal.snapshotsExist,
@@ -578,10 +665,11 @@ function build(): Record<string, unknown> {
       { name: 'tasks', description: 'Approval gates and attempt transcripts.' },
       { name: 'pools', description: 'Executor pools.' },
       { name: 'operations', description: 'Health, readiness, metrics and this document.' },
+      { name: 'intake', description: 'Tracker intake: issues become runs (docs/intake.md).' },
     ],
-    paths,
+    paths: { ...paths, ...INTAKE_PATHS },
     components: {
-      schemas: WIRE_COMPONENTS,
+      schemas: { ...WIRE_COMPONENTS, ...INTAKE_COMPONENTS },
       parameters,
       responses,
       securitySchemes: {

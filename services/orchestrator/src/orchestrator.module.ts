@@ -1,6 +1,11 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { AUTHORIZER, type Authorizer } from '@rein/auth';
-import { SUBJECTS, type DispatchAttempt, type EvaluateGate } from '@rein/contracts';
+import {
+  SUBJECTS,
+  type DispatchAttempt,
+  type EvaluateGate,
+  type GateVerdictRecordedData,
+} from '@rein/contracts';
 import type { EventStore } from '@rein/event-store';
 import { LOGGER, type Logger } from '@rein/logging';
 import type { Transport } from '@rein/transport';
@@ -18,8 +23,11 @@ import {
   TRANSPORT,
   runSettingsOf,
 } from '@rein/nest';
-import { type EngineOptions, RunEngine, RunsApi, type RunsApiOptions } from '@rein/orchestration';
+import { type EngineOptions, Rejudges, RunEngine, RunsApi, type RunsApiOptions } from '@rein/orchestration';
 import { randomBytes } from 'node:crypto';
+import { IntakeSupervisor } from '@rein/intake';
+import { IntakeHttpController } from './intake.http.controller.js';
+import { type IntakeOptions, intakeProvider } from './intake.providers.js';
 import { RunsHttpController } from './runs.http.controller.js';
 import { RunsNatsController } from './runs.nats.controller.js';
 import { RunsRpcController } from './runs.rpc.controller.js';
@@ -40,17 +48,20 @@ export class OrchestratorModule {
       access: Authorizer;
       /** Cluster mode: run leases and the idempotency-key cache (Redis). */
       ownership?: Pick<EngineOptions, 'locks'> & Pick<RunsApiOptions, 'keyCache'>;
+      /** Tracker intake (`--intake FILE`): issues become runs through the RunsApi (docs/intake.md). */
+      intake?: IntakeOptions;
     },
   ): DynamicModule {
     return {
       module: OrchestratorModule,
       imports: [core],
       controllers: options.http
-        ? [RunsRpcController, RunsHttpController, HealthController]
+        ? [RunsRpcController, RunsHttpController, HealthController, IntakeHttpController]
         : [RunsRpcController, HealthController],
       providers: [
         { provide: AUTHORIZER, useValue: options.access },
         RunsNatsController,
+        intakeProvider(options.intake),
         {
           provide: RunEngine,
           inject: [REIN_CONFIG, EVENT_STORE, TRANSPORT, CLOCK, LOGGER, METRICS],
@@ -114,6 +125,15 @@ export class OrchestratorModule {
                   });
                   return reply.missing;
                 },
+                adoptSnapshots: async (from, to, commits) => {
+                  if (commits.length === 0) return [];
+                  const reply = await bus.request<{ missing: string[] }>(SUBJECTS.internal.snapshotsAdopt, {
+                    from,
+                    to,
+                    commits,
+                  });
+                  return reply.missing;
+                },
               },
             });
           },
@@ -139,8 +159,23 @@ export class OrchestratorModule {
             });
           },
         },
+        {
+          // Re-judges ask the verifier directly (request-reply), never through the gate queue.
+          provide: Rejudges,
+          inject: [RunEngine, EVENT_STORE, TRANSPORT, CLOCK, LOGGER],
+          useFactory: (engine: RunEngine, store: EventStore, bus: Transport, clock: Clock, log: Logger) =>
+            new Rejudges({
+              store,
+              recorded: (runId) => engine.recorded(runId),
+              evaluate: (message, timeoutMs) =>
+                bus.request<GateVerdictRecordedData>(SUBJECTS.internal.rejudgeGate, message, timeoutMs),
+              newId: () => newRunId(clock()),
+              now: clock,
+              log: log.log,
+            }),
+        },
       ],
-      exports: [RunEngine, RunsApi],
+      exports: [RunEngine, RunsApi, Rejudges, IntakeSupervisor],
     };
   }
 }
