@@ -271,6 +271,13 @@ export const SERVER_SETTINGS = {
     doc: 'KurrentDB connection string, for `--store kurrentdb`',
     readBy: ['all'],
   },
+  otlpEndpoint: {
+    env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    parser: url({ schemes: ['http', 'https'], example: 'http://127.0.0.1:4318' }),
+    defaultDoc: 'none: no spans are exported',
+    doc: 'OTLP/HTTP collector: runs, attempts, tool calls and gates are exported as spans to `<URL>/v1/traces` (OpenTelemetry GenAI conventions)',
+    readBy: ['orchestrator'],
+  },
   redisUrl: {
     flag: '--redis-url',
     arg: 'URL',

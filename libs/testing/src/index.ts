@@ -1,6 +1,7 @@
 export * from './event-store.contract.js';
 export * from './transport.contract.js';
 export * from './openai-standin.js';
+export * from './otlp-receiver.js';
 export * from './run-spec.builder.js';
 export * from './given.js';
 export * from './rein-process.js';

@@ -1,4 +1,4 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { AUTHORIZER, type Authorizer } from '@rein/auth';
 import {
   SUBJECTS,
@@ -26,6 +26,7 @@ import {
 import { type EngineOptions, Rejudges, RunEngine, RunsApi, type RunsApiOptions } from '@rein/orchestration';
 import { randomBytes } from 'node:crypto';
 import { IntakeSupervisor } from '@rein/intake';
+import { RunTracer } from '@rein/tracing';
 import { IntakeHttpController } from './intake.http.controller.js';
 import { type IntakeOptions, intakeProvider } from './intake.providers.js';
 import { RunsHttpController } from './runs.http.controller.js';
@@ -37,8 +38,17 @@ function newRunId(now: number): string {
   return `${now.toString(36)}-${randomBytes(6).toString('base64url')}`;
 }
 
+/** The run tracer (OTLP spans of live runs), or null when no collector is configured. */
+const RUN_TRACER = Symbol('RUN_TRACER');
+
 @Module({})
-export class OrchestratorModule {
+export class OrchestratorModule implements OnApplicationShutdown {
+  constructor(@Inject(RUN_TRACER) private readonly tracer: RunTracer | null) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.tracer?.close(); // the spans still batched are sent
+  }
+
   static register(
     core: DynamicModule,
     options: {
@@ -50,6 +60,8 @@ export class OrchestratorModule {
       ownership?: Pick<EngineOptions, 'locks'> & Pick<RunsApiOptions, 'keyCache'>;
       /** Tracker intake (`--intake FILE`): issues become runs through the RunsApi (docs/intake.md). */
       intake?: IntakeOptions;
+      /** OTLP/HTTP collector for spans of live runs (OTEL_EXPORTER_OTLP_ENDPOINT); none: no spans. */
+      otlpEndpoint?: string;
     },
   ): DynamicModule {
     return {
@@ -63,8 +75,20 @@ export class OrchestratorModule {
         RunsNatsController,
         intakeProvider(options.intake),
         {
+          provide: RUN_TRACER,
+          inject: [EVENT_STORE, LOGGER],
+          useFactory: (store: EventStore, log: Logger) =>
+            options.otlpEndpoint === undefined
+              ? null
+              : new RunTracer({
+                  endpoint: options.otlpEndpoint,
+                  transcripts: store,
+                  log: (msg, fields) => log.warn(msg, fields),
+                }),
+        },
+        {
           provide: RunEngine,
-          inject: [REIN_CONFIG, EVENT_STORE, TRANSPORT, CLOCK, LOGGER, METRICS],
+          inject: [REIN_CONFIG, EVENT_STORE, TRANSPORT, CLOCK, LOGGER, METRICS, RUN_TRACER],
           useFactory: async (
             config: ReinConfig,
             store: EventStore,
@@ -72,6 +96,7 @@ export class OrchestratorModule {
             clock: Clock,
             log: Logger,
             metrics: Metrics,
+            tracer: RunTracer | null,
           ) => {
             const { settings, settingsHash } = runSettingsOf(config);
             const locks = options.ownership?.locks;
@@ -88,7 +113,8 @@ export class OrchestratorModule {
               reclaimRunningOnStart: options.reclaimRunningOnStart,
               ...(locks ? { locks } : {}),
               effects: {
-                dispatch: (pool: string, msg: DispatchAttempt) =>
+                dispatch: (pool: string, msg: DispatchAttempt) => {
+                  tracer?.dispatched(msg, pool);
                   void dispatcher.dispatch(pool, msg).catch((error: unknown) =>
                     // Still `dispatched` in the log: a restarted orchestrator dispatches it again.
                     log.error('dispatch failed; the attempt waits for a restart or its timeout', {
@@ -98,7 +124,8 @@ export class OrchestratorModule {
                       pool,
                       error: error instanceof Error ? error.message : String(error),
                     }),
-                  ),
+                  );
+                },
                 cancelAttempt: (msg) => bus.publish(SUBJECTS.internal.cancel, msg),
                 evaluateGate: (msg: EvaluateGate) =>
                   void gateQueue.request(msg).catch((error: unknown) =>
@@ -113,6 +140,8 @@ export class OrchestratorModule {
                   ),
                 appended: (runId, events) => {
                   for (const e of events) metrics.eventsAppended.inc({ type: e.type });
+                  // Only live appends are traced: replay and what-if append nothing, so make no spans.
+                  tracer?.observe(runId, events);
                   // The transport splits a batch too large for one of its messages.
                   bus.publish(SUBJECTS.events(runId), events);
                 },
