@@ -13,13 +13,7 @@ import {
   loadConfig,
   processEnv,
 } from '@rein/config';
-import type {
-  ForkRequest,
-  RollbackRequest,
-  RunComparison,
-  RunView,
-  WhatIfReport,
-} from '@rein/contracts';
+import type { ForkRequest, RollbackRequest, RunComparison, RunView, WhatIfReport } from '@rein/contracts';
 import { judgeCalibration } from '@rein/domain';
 import { parse as parseYaml } from 'yaml';
 import { ApiError, ConnectionError, ReinClient } from './client.js';
