@@ -22,3 +22,4 @@ export * from './what-if.js';
 export * from './fork.js';
 export * from './run-compare.js';
 export * from './rejudge.js';
+export * from './trace-ids.js';

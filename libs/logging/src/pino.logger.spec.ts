@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { traceIdOf } from '@rein/contracts';
 import { NestLoggerAdapter } from './nest.logger.js';
 import { pinoLogger } from './pino.logger.js';
 
@@ -32,6 +33,16 @@ describe('the pino logger', () => {
       msg: 'attempt started',
     });
     expect(typeof line?.time).toBe('string');
+  });
+
+  it("names the run's trace on a line about a run (the trace id the tracer gives the run)", () => {
+    const c = capture();
+    const log = pinoLogger({ level: 'info', destination: c.destination });
+    log.info('attempt started', { runId: 'r-1', taskId: 'a' });
+    log.info('no run here');
+    expect(c.lines()[0]).toMatchObject({ runId: 'r-1', traceId: traceIdOf('r-1') });
+    expect(traceIdOf('r-1')).toMatch(/^[0-9a-f]{32}$/);
+    expect(c.lines()[1]).not.toHaveProperty('traceId');
   });
 
   it('drops lines below its level and keeps the rest', () => {

@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger as Pino } from 'pino';
+import { traceIdOf } from '@rein/contracts';
 import type { LogFields, Logger, LogLevel } from './logger.port.js';
 
 /**
@@ -79,6 +80,9 @@ export function pinoLogger(options: PinoLoggerOptions): Logger {
 function wrap(p: Pino): Logger {
   const line = (level: LogLevel, msg: string, fields?: LogFields): void => {
     if (fields === undefined) p[level](msg);
+    // A line about a run names its trace (the ids are the run's own: libs/contracts trace-ids.ts).
+    else if (typeof fields.runId === 'string' && fields.traceId === undefined)
+      p[level]({ ...fields, traceId: traceIdOf(fields.runId) }, msg);
     else p[level](fields, msg);
   };
   return {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   SpanKind,
   SpanStatusCode,
@@ -17,7 +16,16 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import { type DispatchAttempt, type RunEvent, type RunEventOf, attemptStream } from '@rein/contracts';
+import {
+  type DispatchAttempt,
+  type RunEvent,
+  type RunEventOf,
+  attemptSpanIdOf,
+  attemptStream,
+  runSpanIdOf,
+  sha256Hex,
+  traceIdOf,
+} from '@rein/contracts';
 import type { EventStore } from '@rein/event-store';
 
 /**
@@ -43,12 +51,8 @@ interface OpenAttempt {
   agent: string;
 }
 
-const hex = (text: string, chars: number): string =>
-  createHash('sha256').update(text).digest('hex').slice(0, chars);
-export const traceIdOf = (runId: string): string => hex(`trace:${runId}`, 32);
-export const runSpanIdOf = (runId: string): string => hex(`run:${runId}`, 16);
-export const attemptSpanIdOf = (runId: string, taskId: string, attempt: number): string =>
-  hex(`attempt:${runId}:${taskId}:${attempt}`, 16);
+const hex = (text: string, chars: number): string => sha256Hex(text).slice(0, chars);
+export { attemptSpanIdOf, runSpanIdOf, traceIdOf };
 const hr = (iso: string): HrTime => {
   const ms = Date.parse(iso);
   return [Math.floor(ms / 1000), (ms % 1000) * 1e6];
