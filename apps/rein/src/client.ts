@@ -1,4 +1,6 @@
 import type {
+  Lesson,
+  LessonList,
   ForkPlan,
   ForkRequest,
   RejudgeAccepted,
@@ -182,6 +184,20 @@ export class ReinClient {
 
   async reject(runId: string, taskId: string, decision: ApprovalDecision = {}): Promise<unknown> {
     return this.json<unknown>('POST', `/v1/runs/${enc(runId)}/tasks/${enc(taskId)}/reject`, decision);
+  }
+
+  /** Lessons (docs/lessons.md), proposed and decided. */
+  async lessons(query: { scope?: string; status?: string } = {}): Promise<LessonList> {
+    return this.json<LessonList>('GET', '/v1/lessons' + queryString(query));
+  }
+
+  /** 202 the lesson, accepted (with `text`: an edited text); later runs of its scope are told it. */
+  async acceptLesson(id: string, body: { text?: string } = {}): Promise<Lesson> {
+    return this.json<Lesson>('POST', `/v1/lessons/${enc(id)}/accept`, body);
+  }
+
+  async rejectLesson(id: string, body: { reason?: string } = {}): Promise<Lesson> {
+    return this.json<Lesson>('POST', `/v1/lessons/${enc(id)}/reject`, body);
   }
 
   async pools(): Promise<PoolList> {

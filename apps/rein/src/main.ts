@@ -17,6 +17,7 @@ import type { ForkRequest, RollbackRequest, RunComparison, RunView, WhatIfReport
 import { judgeCalibration } from '@rein/domain';
 import { parse as parseYaml } from 'yaml';
 import { ApiError, ConnectionError, ReinClient } from './client.js';
+import { renderLessonDecision, renderLessons } from './lessons.js';
 import { TranscriptPrinter } from './logs.js';
 import {
   renderCalibration,
@@ -71,6 +72,14 @@ export class UsageError extends Error {
     super(message);
     this.name = 'UsageError';
   }
+}
+
+/** `rein lessons`' options. */
+interface LessonFlags {
+  readonly scope?: string;
+  readonly status?: string;
+  readonly text?: string;
+  readonly reason?: string;
 }
 
 interface GlobalOptions {
@@ -524,6 +533,43 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
             ? json({ runs: views.length, judges: rows })
             : renderCalibration(rows, views.length).join('\n'),
         );
+      }),
+    );
+
+  program
+    .command('lessons')
+    .description(
+      'lessons from recurring gate failures (docs/lessons.md): list them, or accept / reject one so later runs are told (or not)',
+    )
+    .argument('[action]', 'accept or reject (without it: list)')
+    .argument('[id]', 'the lesson id, for accept and reject')
+    .option('--scope <scope>', "only lessons of this scope (a spec's workspace repo, else its metadata.name)")
+    .option('--status <status>', 'only lessons in this status: proposed, accepted or rejected')
+    .option('--text <text>', 'accept: the text later prompts carry instead of the proposed one')
+    .option('--reason <text>', 'reject: why')
+    .action(
+      act(async (g, action: string | undefined, id: string | undefined, opts: LessonFlags) => {
+        const client = clientFor(g, io);
+        if (action === undefined) {
+          const page = await client.lessons({
+            ...(opts.scope === undefined ? {} : { scope: opts.scope }),
+            ...(opts.status === undefined ? {} : { status: opts.status }),
+          });
+          return print(io, g.json ? json(page) : renderLessons(page.lessons).join('\n'));
+        }
+        if (action !== 'accept' && action !== 'reject') {
+          throw new UsageError(
+            `unknown lessons action ${action}`,
+            'use rein lessons, rein lessons accept ID or rein lessons reject ID',
+          );
+        }
+        if (id === undefined)
+          throw new UsageError(`rein lessons ${action} needs a lesson id`, 'rein lessons lists them');
+        const lesson =
+          action === 'accept'
+            ? await client.acceptLesson(id, opts.text === undefined ? {} : { text: opts.text })
+            : await client.rejectLesson(id, opts.reason === undefined ? {} : { reason: opts.reason });
+        return print(io, g.json ? json(lesson) : renderLessonDecision(lesson));
       }),
     );
 

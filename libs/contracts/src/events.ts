@@ -1,5 +1,6 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { RUN_ID_PATTERN, TASK_ID_PATTERN } from './ids.js';
+import { LessonRefSchema } from './lessons.js';
 import { GateKindSchema } from './run-spec.schema.js';
 import type { RunSpec } from './run-spec.types.js';
 import { closedObject, componentRef, enumOf, nullable, openObject, readonlyList } from './schema-builders.js';
@@ -161,6 +162,10 @@ export const eventDataSchemas = {
       forkedFrom: Type.Optional(componentRef('ForkedFrom', ForkedFromSchema)),
       carried: Type.Optional(
         readonlyList(componentRef('CarriedTask', CarriedTaskSchema), 'Tasks carried over, succeeded.'),
+      ),
+      // The accepted lessons of the run's scope at submit (docs/lessons.md): what its agents are told.
+      lessons: Type.Optional(
+        readonlyList(componentRef('LessonRef', LessonRefSchema), 'Accepted lessons the prompts carry.'),
       ),
     },
   ),

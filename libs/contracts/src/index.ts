@@ -22,4 +22,5 @@ export * from './what-if.js';
 export * from './fork.js';
 export * from './run-compare.js';
 export * from './rejudge.js';
+export * from './lessons.js';
 export * from './trace-ids.js';

@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { AttemptFinishedData, GateVerdictRecordedData, PoolSchema, Usage } from './events.js';
+import type { LessonRef } from './lessons.js';
 import type { AgentProfile, GateSpec, WorkspaceBase } from './run-spec.types.js';
 import { closedObject, enumOf } from './schema-builders.js';
 
@@ -29,6 +30,8 @@ export interface DispatchAttempt {
   readonly budgetLeft?: { readonly tokens?: number; readonly usd?: number };
   /** When the decision to dispatch was appended (ms): the executor measures per-hop latency from it. */
   readonly causeAt?: number;
+  /** The run's accepted lessons (RunSubmitted's `lessons`): `{{ lessons }}`, else a section after the guidance. */
+  readonly lessons?: readonly LessonRef[];
 }
 
 export interface UpstreamResult {

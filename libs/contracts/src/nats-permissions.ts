@@ -81,6 +81,7 @@ const publicCalls = [
   ...Object.values(SUBJECTS.runs),
   ...Object.values(SUBJECTS.tasks),
   ...Object.values(SUBJECTS.pools),
+  ...Object.values(SUBJECTS.lessons),
 ];
 /** The services that append to the event store (`--store jetstream`): its subjects and its stream. */
 const store = [LOG, LOG_PARTS, ...readLog];

@@ -52,6 +52,9 @@ const TABLE: readonly (readonly [method: string, path: string, statuses: readonl
   ['get', '/v1/openapi.json', ['200']],
   ['get', '/v1/intake', ['200']],
   ['post', '/v1/intake/{tracker}/webhook', ['202', '401', '403', '404']],
+  ['get', '/v1/lessons', ['200', '400']],
+  ['post', '/v1/lessons/{lessonId}/accept', ['202', '400', '404', '415']],
+  ['post', '/v1/lessons/{lessonId}/reject', ['202', '400', '404', '415']],
 ];
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 

@@ -49,7 +49,13 @@ function smallBody(schema: Schema, description: string): Schema {
   return { required: false, description: `${description} An empty body is \`{}\`.`, content: json(schema) };
 }
 
-const tags = { runs: ['runs'], tasks: ['tasks'], pools: ['pools'], ops: ['operations'] };
+const tags = {
+  runs: ['runs'],
+  tasks: ['tasks'],
+  pools: ['pools'],
+  ops: ['operations'],
+  lessons: ['lessons'],
+};
 
 const paths: Record<string, Record<string, unknown>> = {
   '/v1/runs': {
@@ -435,6 +441,71 @@ const paths: Record<string, Record<string, unknown>> = {
       },
     },
   },
+  '/v1/lessons': {
+    get: {
+      operationId: 'listLessons',
+      tags: tags.lessons,
+      summary: 'Lessons: recurring gate failures proposed as rules for later runs, and the decisions on them',
+      description:
+        'A failure of one test, judge or policy gate (same gate, similar first reason) seen in two or more runs ' +
+        "of one scope (the spec's workspace repo, else its metadata.name) is proposed, with its provenance; an " +
+        "accepted lesson reaches later runs' prompts (`{{ lessons }}`, else a section after the guidance). " +
+        'Scope `runs:read` (docs/lessons.md).',
+      parameters: [
+        {
+          name: 'scope',
+          in: 'query',
+          description: 'Only lessons of this scope.',
+          schema: { type: 'string', minLength: 1 },
+        },
+        {
+          name: 'status',
+          in: 'query',
+          description: 'Only lessons in this status.',
+          schema: { enum: ['proposed', 'accepted', 'rejected'] },
+        },
+      ],
+      responses: {
+        '200': answer('The lessons, by scope then id.', ref('LessonList')),
+        '400': failure('BadQuery'),
+      },
+    },
+  },
+  '/v1/lessons/{lessonId}/accept': {
+    parameters: [param('lessonId')],
+    post: {
+      operationId: 'acceptLesson',
+      tags: tags.lessons,
+      summary:
+        'Accept a lesson (optionally with an edited text): later runs of its scope get it in their prompts',
+      description:
+        'Recorded as `LessonAccepted` in stream `lessons`, with `by`; the latest decision wins. Scope `runs:approve`.',
+      requestBody: smallBody(ref('LessonAcceptRequest'), 'Empty, or `{ text }`.'),
+      responses: {
+        '202': answer('Accepted; the lesson as it now reads.', ref('Lesson')),
+        '400': failure('BadBody'),
+        '404': errorResponse('No such lesson: neither proposed now nor decided before.', ['not_found']),
+        '415': failure('UnsupportedMediaType'),
+      },
+    },
+  },
+  '/v1/lessons/{lessonId}/reject': {
+    parameters: [param('lessonId')],
+    post: {
+      operationId: 'rejectLesson',
+      tags: tags.lessons,
+      summary: 'Reject a lesson: it stays out of prompts (a rejected accepted lesson leaves them)',
+      description:
+        'Recorded as `LessonRejected` in stream `lessons`, with `by`; the latest decision wins. Scope `runs:approve`.',
+      requestBody: smallBody(ref('LessonRejectRequest'), 'Empty, or `{ reason }`.'),
+      responses: {
+        '202': answer('Rejected; the lesson as it now reads.', ref('Lesson')),
+        '400': failure('BadBody'),
+        '404': errorResponse('No such lesson: neither proposed now nor decided before.', ['not_found']),
+        '415': failure('UnsupportedMediaType'),
+      },
+    },
+  },
   '/v1/pools': {
     get: {
       operationId: 'listPools',
@@ -519,6 +590,13 @@ const parameters: Record<string, Schema> = {
     required: true,
     description: 'A task id of the run.',
     schema: { type: 'string', pattern: TASK_ID },
+  },
+  lessonId: {
+    name: 'lessonId',
+    in: 'path',
+    required: true,
+    description: 'A lesson id (`lsn-…`, as GET /v1/lessons lists it).',
+    schema: { type: 'string', minLength: 1 },
   },
   attemptN: {
     name: 'n',
@@ -617,6 +695,9 @@ function natsSubjects(): Schema {
       { subject: runs.rejudgeGet, operationId: 'getRejudge' },
       { subject: tasks.retry, operationId: 'retryTask' },
       { subject: pools.list, operationId: 'listPools' },
+      { subject: SUBJECTS.lessons.list, operationId: 'listLessons' },
+      { subject: SUBJECTS.lessons.accept, operationId: 'acceptLesson' },
+      { subject: SUBJECTS.lessons.reject, operationId: 'rejectLesson' },
     ],
     publish: [
       {
@@ -666,6 +747,7 @@ function build(): Record<string, unknown> {
       { name: 'pools', description: 'Executor pools.' },
       { name: 'operations', description: 'Health, readiness, metrics and this document.' },
       { name: 'intake', description: 'Tracker intake: issues become runs (docs/intake.md).' },
+      { name: 'lessons', description: 'Recurring gate failures as rules for later runs (docs/lessons.md).' },
     ],
     paths: { ...paths, ...INTAKE_PATHS },
     components: {

@@ -27,6 +27,12 @@ export const SUBJECTS = {
     retry: 'rein.v1.tasks.retry',
   },
   pools: { list: 'rein.v1.pools.list' },
+  /** The learning loop (docs/lessons.md): list, accept, reject. */
+  lessons: {
+    list: 'rein.v1.lessons.list',
+    accept: 'rein.v1.lessons.accept',
+    reject: 'rein.v1.lessons.reject',
+  },
   /** A run's events are published here as they are appended. */
   events: (runId: string): string => `rein.v1.events.${runId}`,
   eventsAll: 'rein.v1.events.*',
@@ -67,5 +73,7 @@ export const SUBJECTS = {
     attemptEvents: 'rein.internal.query.attempt-events',
     report: 'rein.internal.query.report',
     compare: 'rein.internal.query.compare',
+    /** Lessons: proposals from the runs merged with the decisions (`{ scope?, status?, id? }`). */
+    lessons: 'rein.internal.query.lessons',
   },
 } as const;

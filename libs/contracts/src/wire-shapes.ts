@@ -77,6 +77,13 @@ import {
   RejudgeVerdictSchema,
   RejudgeViewSchema,
 } from './rejudge.js';
+import {
+  LessonAcceptRequestSchema,
+  LessonListSchema,
+  LessonRefSchema,
+  LessonRejectRequestSchema,
+  LessonSchema,
+} from './lessons.js';
 
 /**
  * The shapes defined once in TypeBox, as the OpenAPI components they are published as. openapi.ts
@@ -216,6 +223,11 @@ function build(): Record<string, Schema> {
       ForkRequest: ForkRequestSchema,
       ForkPlan: ForkPlanSchema,
       ForkRerun: ForkRerunSchema,
+      LessonRef: LessonRefSchema,
+      Lesson: LessonSchema,
+      LessonList: LessonListSchema,
+      LessonAcceptRequest: LessonAcceptRequestSchema,
+      LessonRejectRequest: LessonRejectRequestSchema,
     }),
   };
 }

@@ -16,3 +16,4 @@ export * from './run.what-if.js';
 export * from './judge.calibration.js';
 export * from './run.fork.js';
 export * from './run.upcast.js';
+export * from './lessons.js';

@@ -3,6 +3,7 @@ import type {
   CarriedTask,
   ForkedFrom,
   GateVerdictRecordedData,
+  LessonRef,
   RunSettings,
   RunSpec,
   TimerKind,
@@ -25,6 +26,8 @@ export interface SubmitRun extends Base {
   readonly by?: string;
   /** A fork: its source, and the tasks carried over succeeded (run.fork.ts plans them). */
   readonly fork?: { readonly from: ForkedFrom; readonly carried: readonly CarriedTask[] };
+  /** The scope's accepted lessons, read at submit (docs/lessons.md); recorded only when there are some. */
+  readonly lessons?: readonly LessonRef[];
 }
 export interface RecordAttemptStarted extends Base {
   readonly type: 'RecordAttemptStarted';

@@ -67,7 +67,8 @@ class Decision {
       case 'SubmitRun': {
         const by = c.by === undefined ? {} : { by: c.by };
         const fork = c.fork === undefined ? {} : { forkedFrom: c.fork.from, carried: c.fork.carried };
-        const data = { spec: c.spec, settings: c.settings, ...by, ...fork };
+        const lessons = c.lessons === undefined || c.lessons.length === 0 ? {} : { lessons: c.lessons };
+        const data = { spec: c.spec, settings: c.settings, ...by, ...fork, ...lessons };
         this.emit('RunSubmitted', data, undefined, undefined, 0, {
           specHash: c.specHash,
           settingsHash: c.settingsHash,

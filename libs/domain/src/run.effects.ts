@@ -205,6 +205,7 @@ function dispatchMessage(state: RunState, e: Extract<RunEvent, { type: 'TaskDisp
     upstream,
     restart: e.data.restart,
     timeoutMs: ts.timeouts.startToCloseMs,
+    ...(state.lessons.length === 0 ? {} : { lessons: state.lessons }),
     ...(budget === undefined
       ? {}
       : {

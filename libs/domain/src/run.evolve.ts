@@ -296,6 +296,8 @@ function submitted(s: Draft, event: RunEventOf<'RunSubmitted'>): RunState {
     attempts: [],
   }));
   s.forkedFrom = event.data.forkedFrom ?? null;
+  // Runs recorded before lessons existed were told none.
+  s.lessons = event.data.lessons ?? [];
   for (const c of event.data.carried ?? []) carriedOver(s, c, event.data.forkedFrom!.runId);
   return s;
 }

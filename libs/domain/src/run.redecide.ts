@@ -127,6 +127,8 @@ function commandOf(fact: RunEvent, produced: readonly RunEvent[], options: Redec
         ...(fact.data.forkedFrom === undefined
           ? {}
           : { fork: { from: fact.data.forkedFrom, carried: fact.data.carried ?? [] } }),
+        // What the agents were told is a recorded fact: re-deciding passes it back unchanged.
+        ...(fact.data.lessons === undefined ? {} : { lessons: fact.data.lessons }),
       };
     case 'AttemptStarted':
       return {

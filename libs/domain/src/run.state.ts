@@ -1,6 +1,7 @@
 import type {
   ForkedFrom,
   GateKind,
+  LessonRef,
   Provenance,
   RunSettings,
   RunSpec,
@@ -94,6 +95,8 @@ export interface RunState {
   readonly dag: Dag | null;
   /** On a fork: the source run and the event it was forked at. */
   readonly forkedFrom: ForkedFrom | null;
+  /** The accepted lessons RunSubmitted recorded (docs/lessons.md): every dispatch carries them. */
+  readonly lessons: readonly LessonRef[];
   readonly tasks: TaskState[];
   /** Events folded so far (the `seq` of the last one). */
   readonly seq: number;
@@ -133,6 +136,7 @@ export function initialState(runId: string): RunState {
     settingsHash: '',
     dag: null,
     forkedFrom: null,
+    lessons: [],
     tasks: [],
     seq: 0,
     createdAt: '',

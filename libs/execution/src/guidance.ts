@@ -87,10 +87,14 @@ export async function readGuidance(root: string, context: AgentContext | undefin
   };
 }
 
-/** The prompt the agent gets: the task's rendered prompt, then the guidance section. */
-export function promptWithGuidance(prompt: string, guidance: Guidance): string {
-  if (guidance.section === '') return prompt;
-  return `${prompt.trimEnd()}\n\n${guidance.section}`;
+/**
+ * The prompt the agent gets: the task's rendered prompt, then the guidance section, then the
+ * run's lessons section (`lessonsAppendix` of libs/prompts; '' for none).
+ */
+export function promptWithGuidance(prompt: string, guidance: Guidance, lessons = ''): string {
+  const withGuidance = guidance.section === '' ? prompt : `${prompt.trimEnd()}\n\n${guidance.section}`;
+  if (lessons === '') return withGuidance;
+  return `${withGuidance.trimEnd()}\n\n${lessons}`;
 }
 
 /** The prompt's text per transcript event; a longer prompt takes several (promptEvents). */

@@ -72,7 +72,7 @@ import {
   type Usage,
 } from '@rein/contracts';
 import { type EventStore } from '@rein/event-store';
-import { PromptError, promptContextOf, renderPrompt } from '@rein/prompts';
+import { PromptError, lessonsAppendix, promptContextOf, renderPrompt } from '@rein/prompts';
 import { retryWithBackoff } from '@rein/transport';
 import {
   SandboxError,
@@ -468,7 +468,7 @@ export class LocalPool {
       // and the prompt it gets is recorded whole in the transcript (`status: prompt`).
       const finalPrompt = async (): Promise<void> => {
         const guidance = await readGuidance(prepared.dir, m.agent.context);
-        const full = promptWithGuidance(prompt, guidance);
+        const full = promptWithGuidance(prompt, guidance, lessonsAppendix(m));
         if (full !== prompt) await writeAttemptFile(attemptDir, 'prompt.md', full, identity);
         if (Buffer.byteLength(full) <= MAX_ENV_VALUE_BYTES) env.REIN_PROMPT = full;
         else delete env.REIN_PROMPT;

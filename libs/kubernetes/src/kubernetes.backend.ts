@@ -63,7 +63,7 @@ import {
   type AttemptReporter,
   type PoolLog,
 } from '@rein/execution';
-import { PromptError, promptContextOf, renderPrompt } from '@rein/prompts';
+import { PromptError, lessonsAppendix, promptContextOf, renderPrompt } from '@rein/prompts';
 import { type WorkspaceManager } from '@rein/workspace';
 import { type GitTokenIssuer } from './git-token.js';
 import {
@@ -504,7 +504,7 @@ export class KubernetesBackend {
     // The workspace's guidance (AGENTS.md, CLAUDE.md, the profile's list), read where the pod's
     // workspace comes from, joins the prompt as on a local pool; the whole prompt goes on record.
     const guidance = await readGuidance(prepared.dir, m.agent.context);
-    const full = promptWithGuidance(prompt, guidance);
+    const full = promptWithGuidance(prompt, guidance, lessonsAppendix(m));
     await this.recordPrompt(m, promptEvents(full, guidance, true));
     const refs = attemptRefs(m.taskId, m.attempt);
     const slackMs = (s.gitSlackSeconds ?? 300) * 1000;

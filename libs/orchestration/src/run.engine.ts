@@ -26,6 +26,8 @@ import {
 } from '@rein/contracts';
 import {
   DecisionError,
+  acceptedLessons,
+  lessonScope,
   type RunCommand,
   type RunEffect,
   type SubmitRun,
@@ -44,6 +46,7 @@ import {
   taskSpec,
 } from '@rein/domain';
 import type { EventStore } from '@rein/event-store';
+import { readLessonDecisions } from '@rein/projections';
 
 import { SpecResolver, externalizeSpec } from '@rein/run-log';
 import { type Actor, Actors, type Build } from './actor.js';
@@ -175,6 +178,8 @@ export class RunEngine {
       const gone = await this.o.effects.adoptSnapshots(fork.from.runId, runId, commits);
       if (gone.length > 0) throw new SnapshotsGoneError(gone, 'fork');
     }
+    // The scope's accepted lessons as they stand now: RunSubmitted records what its agents are told.
+    const lessons = acceptedLessons(await readLessonDecisions(this.o.store), lessonScope(spec));
     const actor = this.actors.create(runId);
     const now = this.o.now();
     await this.actors.send(actor, () => ({
@@ -187,6 +192,7 @@ export class RunEngine {
       settingsHash: this.o.settingsHash,
       ...(by === undefined ? {} : { by }),
       ...(fork === undefined ? {} : { fork }),
+      ...(lessons.length === 0 ? {} : { lessons }),
     }));
     return runView(actor.state);
   }

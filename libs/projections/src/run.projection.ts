@@ -1,6 +1,7 @@
 import {
   type ApiReply,
   type EventPage,
+  type LessonList,
   fail,
   failAll,
   isRunId,
@@ -29,6 +30,7 @@ import {
 } from '@rein/domain';
 import type { EventStore } from '@rein/event-store';
 import { SpecResolver } from '@rein/run-log';
+import { type LessonsQuery, queryLessons } from './lessons.js';
 
 /** A list query as it arrives: over NATS any JSON, so every field is checked here. */
 export interface ListQuery {
@@ -144,6 +146,12 @@ export class RunProjection {
       this.cache.set(runId, view).catch(() => this.cachedSeq.delete(runId));
     }
     return ok(view);
+  }
+
+  /** Lessons (docs/lessons.md): proposed from every run folded here, merged with the decisions. */
+  async lessons(q: LessonsQuery): Promise<ApiReply<LessonList>> {
+    await this.catchUp();
+    return queryLessons(this.runs.values(), this.store, q);
   }
 
   async list(q: ListQuery): Promise<ApiReply<RunList>> {

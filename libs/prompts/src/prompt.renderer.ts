@@ -15,6 +15,8 @@ export interface PromptContext {
   readonly feedback: string;
   /** Accepted results of the tasks this one depends on, by task id. */
   readonly upstream: Readonly<Record<string, UpstreamResult>>;
+  /** The run's accepted lessons (docs/lessons.md) as a Markdown list, one `- ` line each; `''` when none. */
+  readonly lessons?: string;
 }
 
 export interface UpstreamResult {
@@ -122,5 +124,28 @@ export function promptContextOf(m: DispatchAttempt): PromptContext {
         { summary: u.summary ?? '', snapshot: u.snapshot, exitCode: u.exitCode ?? -1 },
       ]),
     ),
+    lessons: lessonList(m.lessons ?? []),
   };
+}
+
+function lessonList(lessons: readonly { readonly text: string }[]): string {
+  return lessons.map((l) => `- ${l.text.replace(/\s+/g, ' ').trim()}`).join('\n');
+}
+
+/** Whether a template reads `lessons` itself (`{{ lessons }}`, a filter or tag on it). */
+export function templateUsesLessons(template: string): boolean {
+  return /\{[{%][^}]*\blessons\b/.test(template);
+}
+
+/**
+ * The "Lessons from earlier runs" section added after the guidance files: '' when the run has no
+ * lessons, the template places them itself, or the agent profile's `context` is off.
+ */
+export function lessonsAppendix(m: DispatchAttempt): string {
+  const lessons = m.lessons ?? [];
+  if (lessons.length === 0 || templateUsesLessons(m.prompt) || m.agent.context?.enabled !== true) return '';
+  return (
+    '# Lessons from earlier runs\n\nGates of earlier runs of this repository kept failing for these reasons; ' +
+    `a reviewer accepted them as rules:\n\n${lessonList(lessons)}\n`
+  );
 }

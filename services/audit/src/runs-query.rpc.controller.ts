@@ -3,6 +3,7 @@ import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
   type ApiReply,
   type EventPage,
+  type LessonList,
   type ReplayView,
   type RunComparison,
   type RunList,
@@ -15,7 +16,13 @@ import {
 import type { EventStore } from '@rein/event-store';
 import { EVENT_STORE, TRANSPORT } from '@rein/nest';
 import type { Requests } from '@rein/transport';
-import { type ListQuery, RunProjection, RunReports, compareRunsWithFiles } from '@rein/projections';
+import {
+  type LessonsQuery,
+  type ListQuery,
+  RunProjection,
+  RunReports,
+  compareRunsWithFiles,
+} from '@rein/projections';
 
 /** A query as it arrives (over NATS, any JSON object): the projection checks every field. */
 interface Q {
@@ -81,6 +88,12 @@ export class RunsQueryRpcController {
       return reply.diffs.map((d) => d ?? undefined);
     });
     return { status: 200, body };
+  }
+
+  /** Lessons: proposals from the runs merged with the decisions (docs/lessons.md). */
+  @MessagePattern(SUBJECTS.query.lessons)
+  lessons(@Payload() q: LessonsQuery | null): Promise<ApiReply<LessonList>> {
+    return this.projection.lessons(q ?? {});
   }
 
   /** The incident report: JSON, or with `format` `md` / `html` the rendered text. */

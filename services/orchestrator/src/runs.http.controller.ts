@@ -14,9 +14,10 @@ import {
   problem,
   reportFormatFor,
 } from '@rein/contracts';
-import { TRANSPORT } from '@rein/nest';
+import { CLOCK, type Clock, EVENT_STORE, TRANSPORT } from '@rein/nest';
+import type { EventStore } from '@rein/event-store';
 import type { Transport } from '@rein/transport';
-import { type JsonBody, Rejudges, RunsApi } from '@rein/orchestration';
+import { type JsonBody, LessonsApi, Rejudges, RunsApi } from '@rein/orchestration';
 import type { Request, Response } from 'express';
 
 /**
@@ -28,11 +29,38 @@ import type { Request, Response } from 'express';
 @UseGuards(ScopeGuard)
 @UseFilters(AccessDeniedFilter)
 export class RunsHttpController {
+  /** Lesson decisions (docs/lessons.md): written here, the lessons read from the audit service. */
+  private readonly lessons: LessonsApi;
+
   constructor(
     @Inject(RunsApi) private readonly api: RunsApi,
     @Inject(TRANSPORT) private readonly bus: Transport,
     @Inject(Rejudges) private readonly rejudges: Rejudges,
-  ) {}
+    @Inject(EVENT_STORE) store: EventStore,
+    @Inject(CLOCK) clock: Clock,
+  ) {
+    this.lessons = new LessonsApi({ store, ask: (s, p) => this.ask(s, p), now: clock });
+  }
+
+  @Get('lessons')
+  @RequireScope('runs:read')
+  async listLessons(@Query() query: Record<string, unknown>, @Res() res: Response): Promise<void> {
+    send(res, await this.lessons.list(query));
+  }
+
+  @Post('lessons/:id/accept')
+  @RequireScope('runs:approve')
+  async acceptLesson(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const body = this.body(req);
+    send(res, body.ok ? await this.lessons.decide(id, body.value, true, principalOf(req)) : body.reply);
+  }
+
+  @Post('lessons/:id/reject')
+  @RequireScope('runs:approve')
+  async rejectLesson(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const body = this.body(req);
+    send(res, body.ok ? await this.lessons.decide(id, body.value, false, principalOf(req)) : body.reply);
+  }
 
   @Post('runs')
   @RequireScope('runs:submit')

@@ -1,9 +1,10 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { AUTHORIZER, Authorizer, type Scope, byOf } from '@rein/auth';
 import { type ApiReply, SUBJECTS } from '@rein/contracts';
-import { REIN_CONFIG, type ReinConfig, TRANSPORT } from '@rein/nest';
+import { CLOCK, type Clock, EVENT_STORE, REIN_CONFIG, type ReinConfig, TRANSPORT } from '@rein/nest';
+import type { EventStore } from '@rein/event-store';
 import { LOGGER, type Logger } from '@rein/logging';
-import { Rejudges, RunsApi } from '@rein/orchestration';
+import { LessonsApi, Rejudges, RunsApi } from '@rein/orchestration';
 import type { ServedReply, ServedRequest, Transport } from '@rein/transport';
 
 type Body = Readonly<Record<string, unknown>>;
@@ -28,7 +29,14 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
     @Inject(AUTHORIZER) private readonly access: Authorizer,
     @Inject(REIN_CONFIG) private readonly config: ReinConfig,
     @Inject(Rejudges) private readonly rejudges: Rejudges,
-  ) {}
+    @Inject(EVENT_STORE) store: EventStore,
+    @Inject(CLOCK) clock: Clock,
+  ) {
+    this.lessons = new LessonsApi({ store, ask: (s, p) => this.ask(s, p), now: clock });
+  }
+
+  /** Lesson decisions (docs/lessons.md), as over HTTP. */
+  private readonly lessons: LessonsApi;
 
   onModuleInit(): void {
     // The API over NATS is for clients outside the process; in one process it is HTTP only.
@@ -108,6 +116,21 @@ export class RunsNatsController implements OnModuleInit, OnModuleDestroy {
         },
       ],
       [SUBJECTS.pools.list]: ['runs:read', () => this.ask(SUBJECTS.internal.pools, {})],
+      [SUBJECTS.lessons.list]: ['runs:read', (b) => this.lessons.list(b)],
+      [SUBJECTS.lessons.accept]: [
+        'runs:approve',
+        (b, _raw, by) => {
+          const { id, ...body } = b;
+          return this.lessons.decide(id, body, true, by);
+        },
+      ],
+      [SUBJECTS.lessons.reject]: [
+        'runs:approve',
+        (b, _raw, by) => {
+          const { id, ...body } = b;
+          return this.lessons.decide(id, body, false, by);
+        },
+      ],
     };
     for (const [subject, [scope, handle]] of Object.entries(routes)) {
       this.subs.push(
