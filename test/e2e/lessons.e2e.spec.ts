@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import { WireValidators } from '@rein/contracts';
 import { type CliResult, type ReinProcess, reinCli, startRein } from '@rein/testing';
 import { type Ran, runLessonSpec } from './lessons-spec.js';
 
@@ -33,6 +34,13 @@ interface LessonBody {
 }
 
 let rein: ReinProcess;
+const wire = new WireValidators();
+
+/** Where `value` breaks the OpenAPI component `name` (none: it conforms). */
+function shape(name: string, value: unknown): unknown[] {
+  const validate = wire.of(name);
+  return validate(value) ? [] : (validate.errors ?? []);
+}
 
 beforeAll(async () => {
   rein = await startRein();
@@ -65,6 +73,8 @@ async function submittedData(runId: string): Promise<Record<string, unknown>> {
 async function lessons(query = `?scope=${SCOPE}`): Promise<LessonBody[]> {
   const r = await rein.get(`/v1/lessons${query}`);
   expect(r.status).toBe(200);
+  // The answer is the published shape (closed: an undocumented field fails here).
+  expect(shape('LessonList', r.body)).toEqual([]);
   return (r.body as { lessons: LessonBody[] }).lessons;
 }
 
@@ -130,6 +140,7 @@ describe('lessons: recurring gate failures become rules for later runs', () => {
       by: 'local',
       text: lesson.text,
     });
+    expect(shape('Lesson', accepted.body)).toEqual([]);
 
     const third = await runOnce();
     expect(third.attempts).toBe(1);
@@ -148,6 +159,10 @@ describe('lessons: recurring gate failures become rules for later runs', () => {
     const rejected = await rein.post(`/v1/lessons/${lesson.id}/reject`, { reason: 'we sign in CI now' });
     expect(rejected.status).toBe(202);
     expect(rejected.body).toMatchObject({ status: 'rejected', by: 'local', reason: 'we sign in CI now' });
+    expect(shape('Lesson', rejected.body)).toEqual([]);
+    expect(await lessons('?status=rejected')).toContainEqual(
+      expect.objectContaining({ id: lesson.id, reason: 'we sign in CI now' }),
+    );
     const fourth = await runOnce();
     expect(fourth.attempts).toBe(2);
     expect(await submittedData(fourth.runId)).not.toHaveProperty('lessons');
