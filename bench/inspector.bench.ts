@@ -15,13 +15,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../libs/testing/src/chromium.js';
 import { fanOutSpec, submitRun } from './lib/shapes.js';
 import { freePort } from './lib/redis-server.js';
 import { load, machine, pollUntil, print, round } from './lib/report.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-const CHROMIUM = '/usr/bin/chromium';
 
 interface RunHead {
   readonly status: string;
@@ -61,18 +60,7 @@ async function main(): Promise<void> {
     pools: [{ name: 'local', labels: ['local'], capacity: 64, backend: 'local' }],
     say: (line) => process.stderr.write(`${line}\n`),
   });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium();
   try {
     const big = await submitRun(server.url, fanOutSpec(10_000));
     const bigRun = await finished(server.url, big, 300_000);

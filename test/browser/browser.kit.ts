@@ -8,9 +8,11 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { CHROMIUM } from '@rein/testing';
 
-export const CHROMIUM = '/usr/bin/chromium';
+export { CHROMIUM, launchChromium } from '@rein/testing';
+
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CHROMIUM_FOUND = existsSync(CHROMIUM);
 
@@ -28,25 +30,6 @@ export async function buildInspector(): Promise<void> {
     [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'apps/inspector', '--logLevel', 'warn'],
     { cwd: ROOT },
   );
-}
-
-/**
- * Headless Chromium with a fresh profile (playwright gives each launch its own); without the
- * background-networking flags it keeps trying the closed network.
- */
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
 }
 
 /** With REIN_TEST_SCREENSHOTS=docs, the whole page to docs/inspector-<name>.png. */

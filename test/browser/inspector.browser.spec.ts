@@ -5,7 +5,7 @@
  *
  * REIN_TEST_SCREENSHOTS=docs writes the main views to docs/inspector-*.png.
  */
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import { type RunEvent } from '@rein/contracts';
 import {
   type HttpReply,
@@ -15,24 +15,17 @@ import {
   startRein,
   traversableTempDir,
 } from '@rein/testing';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { runSpec } from '../e2e/specs.js';
+import { CHROMIUM_FOUND, browserSuite, buildInspector, launchChromium, screenshot } from './browser.kit.js';
 
 jest.setTimeout(40_000);
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = `inspector-${process.pid}-token`;
-const SHOTS = process.env.REIN_TEST_SCREENSHOTS;
-const ROOT = resolve(import.meta.dirname, '../..');
-const available = existsSync(CHROMIUM);
-if (!available)
-  console.warn(`inspector browser tests skipped: ${CHROMIUM} is missing (./scripts/setup.sh installs it)`);
-const suite = available ? describe : describe.skip;
+const suite = browserSuite('inspector');
 
 let rein: ReinProcess;
 let browser: Browser;
@@ -101,18 +94,11 @@ async function signedInPage(): Promise<Page> {
   return page;
 }
 
-async function shot(page: Page, name: string): Promise<void> {
-  if (SHOTS) await page.screenshot({ path: join(ROOT, SHOTS, `inspector-${name}.png`), fullPage: true });
-}
+const shot = screenshot;
 
 beforeAll(async () => {
-  if (!available) return;
-  // The page as the tree is now, not a stale bundle.
-  const build = promisify(execFile)(
-    process.execPath,
-    [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'apps/inspector', '--logLevel', 'warn'],
-    { cwd: ROOT },
-  );
+  if (!CHROMIUM_FOUND) return;
+  const build = buildInspector();
   const work = traversableTempDir('rein-browser-');
   const tokensFile = join(work, 'tokens.yaml');
   const sha = createHash('sha256').update(TOKEN).digest('hex');
@@ -122,20 +108,7 @@ beforeAll(async () => {
     build,
   ]);
   rein = server;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // Without the background-networking flags Chromium keeps trying the closed network; playwright
-    // gives each launch a fresh profile of its own.
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
 }, 90_000);
 

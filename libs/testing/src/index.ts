@@ -17,3 +17,4 @@ export * from './rein-cli.js';
 export * from './github-standin.js';
 export * from './linear-standin.js';
 export * from './tracker.contract.js';
+export * from './chromium.js';
