@@ -1,5 +1,5 @@
 #!/bin/sh
-# Tracker intake end to end on one machine (issue 15.8), against the local GitHub stand-in:
+# Tracker intake end to end on one machine, against the local GitHub stand-in:
 #   sh examples/intake/check.sh            (SKIP_BUILD=1 reuses dist/)
 # Two labelled issues become two runs; their status comment and rein:* label follow the runs
 # (running, then review while the task waits for approval); approving issue 1's task makes it

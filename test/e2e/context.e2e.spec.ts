@@ -1,5 +1,5 @@
 /**
- * Context assembly (issue 14, item 6) through the real server: a repository with AGENTS.md is the
+ * Context assembly through the real server: a repository with AGENTS.md is the
  * run's workspace base, a `command` agent prints the $REIN_PROMPT it got, and the guidance is
  * both in what it printed and in the transcript's record of its prompt; a profile with
  * `context: false` gets the task's prompt alone. Real git, real sandbox, real HTTP.

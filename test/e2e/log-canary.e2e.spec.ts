@@ -1,5 +1,5 @@
 /**
- * Secrets never reach the logs (issue 12.6): a server given a bearer token, a judge API key and an
+ * Secrets never reach the logs: a server given a bearer token, a judge API key and an
  * agent's declared secret, each a canary value, runs a run end to end at `--log-level debug` —
  * submit with the token, an agent that prints its secret, a judge gate, an approval, the report and
  * the transcript read back — and then every line it wrote is checked: JSON with `time`, `level`

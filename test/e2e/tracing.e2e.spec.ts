@@ -1,5 +1,5 @@
 /**
- * Traces (issue 12.7) through the real exporter: `rein up` with OTEL_EXPORTER_OTLP_ENDPOINT at a
+ * Traces through the real exporter: `rein up` with OTEL_EXPORTER_OTLP_ENDPOINT at a
  * local OTLP/HTTP receiver runs a two-task run (a retried attempt, a judge gate, an approval), and
  * the receiver decodes one trace: the run's `invoke_workflow` span, an `invoke_agent` span per
  * attempt (GenAI attributes) under it, a span per gate under its attempt with its

@@ -4,8 +4,8 @@ import type { EventStore } from '@rein/event-store';
 import { retryWithBackoff } from '@rein/transport';
 
 /**
- * A judge's raw answers kept in the attempt's transcript stream (issue 14.3: "the raw response
- * (kept in the attempt's stream, linked from the verdict)"), so a verdict's provenance stays small
+ * A judge's raw answers kept in the attempt's transcript stream, linked from the verdict, so a
+ * verdict's provenance stays small
  * and links to it: `rawResponseRef: { stream, seq }`. `GET …/attempts/{n}/events` shows them as
  * `judge_response` entries beside the agent's output.
  */

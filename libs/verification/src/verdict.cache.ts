@@ -3,7 +3,7 @@ import { type EventStore, type StoredEvent, WrongExpectedVersionError } from '@r
 import type { GateEvaluator, VerdictKey } from './gate.evaluator.js';
 
 /**
- * The verdict cache (issue 14.4): a gate's verdict kept under its {@link VerdictKey} in the event
+ * The verdict cache: a gate's verdict kept under its {@link VerdictKey} in the event
  * store, so a re-requested gate — a JetStream redelivery, a deadline's re-request, a verifier
  * restarted mid-report — reports the verdict it already has instead of calling the judge or
  * running the test again. Durable because it is in the log: stream `verdict-<sha256(key)>`, one
