@@ -1,5 +1,5 @@
 /**
- * Context assembly (issue 14, item 6): the repository guidance an agent profile's `context`
+ * Context assembly: the repository guidance an agent profile's `context`
  * names (AGENTS.md, CLAUDE.md by default) read from the workspace root and added to the prompt,
  * under a byte budget, in sections the agent can tell apart from the task's own prompt.
  *
