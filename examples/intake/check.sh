@@ -7,14 +7,13 @@
 # unsigned one is refused. Exit 0 when all of that happened; otherwise it says what did not.
 set -eu
 cd "$(dirname "$0")/../.."
+CHECK="intake check"
+. examples/lib.sh
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rein-intake.XXXXXX")
 chmod 711 "$work"
 standin_pid=''
 server_pid=''
-stop() {
-  if [ -n "$1" ]; then kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; fi
-}
 cleanup() {
   stop "$server_pid"
   stop "$standin_pid"
@@ -22,37 +21,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-fail() {
-  echo "intake check: FAILED: $*" >&2
-  echo "--- server log (tail) ---" >&2
-  tail -n 30 "$work/server.log" >&2 || true
-  exit 1
-}
-
-# Waits up to $3 seconds for the URL a process prints in its log ($1) after the text $2.
-url_from_log() {
-  i=0
-  while [ "$i" -lt $(($3 * 5)) ]; do
-    url=$(sed -n "s#.*$2 \(http://[^ ]*\).*#\1#p" "$1" 2>/dev/null | head -n 1)
-    if [ -n "$url" ]; then
-      echo "$url"
-      return 0
-    fi
-    sleep 0.2
-    i=$((i + 1))
-  done
-  return 1
-}
-
-free_port() {
-  node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => {
-    console.log(s.address().port);
-    s.close();
-  });'
-}
-
-rein() { node bin/rein.mjs --server "$server" "$@"; }
 
 # Waits up to $3 seconds until the JS expression $2 holds over GitHub issue #$1 (`i`, its labels
 # as names) and its comments' bodies (`c`): one node process polling, not one per try.
