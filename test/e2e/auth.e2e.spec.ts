@@ -245,6 +245,26 @@ const ROUTES: readonly Route[] = [
     right: 'approve',
     status: 409,
   },
+  // Lessons (docs/lessons.md): reading is runs:read, deciding runs:approve.
+  { method: 'GET', path: '/v1/lessons', scope: 'runs:read', wrong: 'submit', right: 'read', status: 200 },
+  {
+    method: 'POST',
+    path: '/v1/lessons/lsn-0000000000000000/accept',
+    body: {},
+    scope: 'runs:approve',
+    wrong: 'read',
+    right: 'approve',
+    status: 404,
+  },
+  {
+    method: 'POST',
+    path: '/v1/lessons/lsn-0000000000000000/reject',
+    body: {},
+    scope: 'runs:approve',
+    wrong: 'submit',
+    right: 'approve',
+    status: 404,
+  },
 ];
 
 describe('HTTP API with a tokens file', () => {
