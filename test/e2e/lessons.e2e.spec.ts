@@ -1,5 +1,5 @@
 /**
- * The learning loop (issue 14 item 7, docs/lessons.md), measured on the real server: a scripted
+ * The learning loop (docs/lessons.md), measured on the real server: a scripted
  * `command` agent makes the same mistake every run unless its prompt tells it (it signs its work
  * only when its prompt mentions SIGNED; the test gate `test -f SIGNED` checks). Twice it fails
  * the gate once and passes on the retry, whose prompt carries the gate's feedback; the recurring

@@ -3,7 +3,7 @@ import { RUN_ID_PATTERN, TASK_ID_PATTERN } from './ids.js';
 import { closedObject, componentRef, enumOf, openObject, readonlyList } from './schema-builders.js';
 
 /**
- * The learning loop (issue 14 item 7, docs/lessons.md): recurring gate failures of one repository
+ * The learning loop (docs/lessons.md): recurring gate failures of one repository
  * or spec name become proposed lessons; a person accepts or rejects each, and accepted lessons
  * reach later runs' prompts. Proposals are computed (libs/domain lessons.ts), never stored; the
  * decisions are the stream `lessons` (`LessonAccepted`, `LessonRejected`), the latest per id wins.

@@ -15,7 +15,7 @@ import { fnv1a } from './hash.js';
 import { type RunState, taskAt, taskSpec } from './run.state.js';
 
 /**
- * The learning loop's analysis (issue 14 item 7, docs/lessons.md), pure: from folded runs, the
+ * The learning loop's analysis (docs/lessons.md), pure: from folded runs, the
  * gate failures that recur across runs of one scope become proposed lessons; from the stream
  * `lessons`, the decisions people took on them.
  */
