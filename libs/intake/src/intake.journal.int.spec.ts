@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { type EventStore, InMemoryEventStore } from '@rein/event-store';
 import { type GitHubStandin, type ReinProcess, startGitHubStandin, startRein } from '@rein/testing';
 import { GitHubTracker } from './github.tracker.js';
+import { sleepingGitHubTracker } from './github-config.fixture.js';
 import type { TrackerConfig } from './intake.config.js';
 import { EventStoreIntakeJournal, intakeStream } from './intake.journal.js';
 import { HttpRunApi, IntakeLoop } from './intake.loop.js';
@@ -27,27 +28,7 @@ afterAll(async () => {
   await gh?.close();
 });
 
-const config = (): TrackerConfig => ({
-  name: 'gh',
-  kind: 'github',
-  apiUrl: gh.url,
-  token: gh.token,
-  select: { repository: gh.repository, labels: ['rein'], states: [] },
-  terminalStates: [],
-  pollIntervalMs: 60_000,
-  concurrency: { perState: {} },
-  writeBack: { comment: true, labels: true, closeOnSuccess: false },
-  run: {
-    apiVersion: 'rein/v1',
-    kind: 'Run',
-    metadata: { name: 'issue-{{ issue.id }}' },
-    spec: {
-      agents: { a: { runtime: 'command', command: 'sleep 60' } },
-      defaults: { agent: 'a' },
-      tasks: [{ id: 'work', prompt: 'Fix {{ issue.title }}' }],
-    },
-  },
-});
+const config = (): TrackerConfig => sleepingGitHubTracker(gh);
 
 const loopOn = (store: InMemoryEventStore, lines: string[] = []): IntakeLoop =>
   new IntakeLoop({

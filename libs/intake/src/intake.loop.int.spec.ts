@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { type GitHubStandin, type ReinProcess, startGitHubStandin, startRein } from '@rein/testing';
 import { GitHubTracker } from './github.tracker.js';
+import { sleepingGitHubTracker } from './github-config.fixture.js';
 import type { TrackerConfig } from './intake.config.js';
 import { HttpRunApi, IntakeLoop, claimKey } from './intake.loop.js';
 
@@ -24,27 +25,7 @@ afterAll(async () => {
   await gh?.close();
 });
 
-const config = (): TrackerConfig => ({
-  name: 'gh',
-  kind: 'github',
-  apiUrl: gh.url,
-  token: gh.token,
-  select: { repository: gh.repository, labels: ['rein'], states: [] },
-  terminalStates: [],
-  pollIntervalMs: 60_000,
-  concurrency: { perState: {} },
-  writeBack: { comment: true, labels: true, closeOnSuccess: false },
-  run: {
-    apiVersion: 'rein/v1',
-    kind: 'Run',
-    metadata: { name: 'issue-{{ issue.id }}' },
-    spec: {
-      agents: { a: { runtime: 'command', command: 'sleep 60' } },
-      defaults: { agent: 'a' },
-      tasks: [{ id: 'work', prompt: 'Fix {{ issue.title }}' }],
-    },
-  },
-});
+const config = (): TrackerConfig => sleepingGitHubTracker(gh);
 
 const newLoop = (lines: string[]): IntakeLoop =>
   new IntakeLoop({
