@@ -1,11 +1,14 @@
-import type { GitHubStandin } from '@rein/testing';
 import type { TrackerConfig } from './intake.config.js';
 
 /**
  * The intake int specs' tracker: the GitHub stand-in's repository, issues labelled `rein`, one run
  * per issue whose only task sleeps (so a run is still going when the spec acts on its issue).
  */
-export const sleepingGitHubTracker = (gh: GitHubStandin): TrackerConfig => ({
+export const sleepingGitHubTracker = (gh: {
+  readonly url: string;
+  readonly token: string;
+  readonly repository: string;
+}): TrackerConfig => ({
   name: 'gh',
   kind: 'github',
   apiUrl: gh.url,
