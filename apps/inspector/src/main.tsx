@@ -4,6 +4,7 @@ import { ApiContext, ReinApi, useApi } from './api.js';
 import { LayoutContext, OffThreadLayout } from './dag.js';
 import { onLink, usePlace } from './nav.js';
 import { ComparePage } from './compare-page.js';
+import { LessonsPage } from './lessons-page.js';
 import { RunPage } from './run-page.js';
 import { RunsList } from './runs-list.js';
 import './style.css';
@@ -46,6 +47,9 @@ function App() {
         <a href="/" class="brand" onClick={(e) => onLink(e, '/')}>
           Rein inspector
         </a>
+        <a href="/lessons" class="nav" onClick={(e) => onLink(e, '/lessons')} data-testid="nav-lessons">
+          lessons
+        </a>
         {api.token() ? (
           <button class="link" onClick={() => (api.setToken(null), location.reload())}>
             sign out
@@ -53,7 +57,9 @@ function App() {
         ) : null}
       </header>
       {api.needsLogin ? <Login /> : null}
-      {place.compare !== null ? (
+      {place.lessons ? (
+        <LessonsPage />
+      ) : place.compare !== null ? (
         <ComparePage a={place.compare.a} b={place.compare.b} />
       ) : place.runId === null ? (
         <RunsList />

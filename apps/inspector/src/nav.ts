@@ -2,10 +2,12 @@ import { useEffect, useState } from 'preact/hooks';
 
 /**
  * The page's address is its state: `/`, `/runs/{id}` and the query (`at`, `task`, `attempt`,
- * `event`), or `/compare/{a}/{b}`.
+ * `event`), `/compare/{a}/{b}`, or `/lessons`.
  */
 export interface Place {
   readonly runId: string | null;
+  /** `/lessons`: the learning loop's page. */
+  readonly lessons: boolean;
   readonly compare: { readonly a: string; readonly b: string } | null;
   readonly query: URLSearchParams;
 }
@@ -15,6 +17,7 @@ function here(): Place {
   const pair = /^\/compare\/([^/]+)\/([^/]+)\/?$/.exec(location.pathname);
   return {
     runId: run ? decodeURIComponent(run[1]!) : null,
+    lessons: /^\/lessons\/?$/.test(location.pathname),
     compare: pair ? { a: decodeURIComponent(pair[1]!), b: decodeURIComponent(pair[2]!) } : null,
     query: new URLSearchParams(location.search),
   };

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The web inspector (apps/inspector, built by vite into dist/inspector) served beside the API:
- * `/`, `/runs/...` and `/compare/...` answer its page, `/assets/...` its files. Everything else —
+ * `/`, `/runs/...`, `/compare/...` and `/lessons` answer its page, `/assets/...` its files. Everything else —
  * /v1, /healthz, /readyz, /metrics, unknown paths — falls through to Nest's routes, so the API
  * keeps its precedence and its JSON 404s. The page holds no data: it calls the API with the user's token.
  */
@@ -16,7 +16,13 @@ export function serveInspector(app: Mountable, fixed?: string): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();
     const path = req.path;
     const dir = (found ??= inspectorDir());
-    if (path === '/' || path === '/runs' || path.startsWith('/runs/') || path.startsWith('/compare/')) {
+    if (
+      path === '/' ||
+      path === '/runs' ||
+      path === '/lessons' ||
+      path.startsWith('/runs/') ||
+      path.startsWith('/compare/')
+    ) {
       const page = dir === undefined ? undefined : join(dir, 'index.html');
       if (page === undefined || !existsSync(page)) return sendMissing(res);
       return sendFile(res, page, 'no-cache');
