@@ -160,8 +160,15 @@ export class AttemptsRpcController implements OnModuleInit, OnModuleDestroy, OnA
   private unsubscribe: (() => void) | undefined;
 
   @MessagePattern(SUBJECTS.internal.runTestGate)
-  runTestGate(@Payload() r: RunTestGate): Promise<TestGateResult> {
-    return this.gatePool(r.pool).runTestGate(r);
+  async runTestGate(@Payload() r: RunTestGate): Promise<TestGateResult> {
+    // The gate runs in the task's workspace: the janitor must not remove it meanwhile (a re-judge
+    // runs a test gate long after its attempt ended).
+    const release = this.inFlight.holdForGate(r.runId, r.taskId);
+    try {
+      return await this.gatePool(r.pool).runTestGate(r);
+    } finally {
+      release();
+    }
   }
 
   @MessagePattern(SUBJECTS.internal.attemptChange)
