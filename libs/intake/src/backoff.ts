@@ -30,7 +30,9 @@ export async function withBackoff<T>(call: () => Promise<T>, o: BackoffOptions =
       if (!retryable || n >= attempts) throw e;
       const asked = e.retryAfterMs;
       if (asked !== undefined && asked > maxMs) throw e;
-      await sleep(Math.min(asked ?? wait, maxMs));
+      // A reset already past when the answer was read (latency, clocks) is no reason to ask again
+      // at once: the backoff's own wait stands in for it.
+      await sleep(Math.min(asked !== undefined && asked > 0 ? asked : wait, maxMs));
       wait *= 2;
     }
   }
