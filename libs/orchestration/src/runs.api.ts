@@ -192,9 +192,11 @@ export class RunsApi {
           ),
         };
       }
-      const view = await this.engine.view(existing.runId);
+      // The request that claimed the key may still be creating its run: give it a moment, so two
+      // requests with one key answer one run rather than both submitting it.
+      const view = await this.viewSoon(existing.runId);
       if (view) return { reply: ok(view, 200) };
-      return { runId: existing.runId }; // the key was recorded but the run was not: finish it
+      return { runId: existing.runId }; // the key was recorded but the run never was: finish it
     }
     const runId = this.o.newRunId();
     try {
@@ -373,6 +375,15 @@ export class RunsApi {
     }
     if (!view) return fail('not_found', `run ${runId} does not exist`, '', 'list runs with GET /v1/runs');
     return ok(view, 202);
+  }
+
+  /** The run's view once it exists, waiting up to about 2 s for a submission still under way. */
+  private async viewSoon(runId: string): Promise<RunView | undefined> {
+    for (let i = 0; ; i++) {
+      const view = await this.engine.view(runId).catch(() => undefined);
+      if (view || i >= 40) return view;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   private async readKey(stream: string): Promise<{ runId: string; specHash: string } | undefined> {
